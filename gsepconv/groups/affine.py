@@ -1,0 +1,75 @@
+"""Affine groups ``G = R^2 ⋊ H``: translations (ordinary convolution) plus a subgroup ``H``.
+
+The affine group is a thin, named wrapper: every operation a layer needs lives on ``group.H``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from .base import SubGroup
+from .subgroups import SO2, DirectProduct, Dilation
+
+#: Implementations every affine group supports (see :mod:`gsepconv.nn`).
+BASE_IMPLEMENTATIONS: tuple[str, ...] = ("nonseparable", "separable", "gseparable", "dseparable", "dgseparable")
+#: Extra implementations for groups whose ``H`` is a product of a rotation and a dilation factor.
+PRODUCT_IMPLEMENTATIONS: tuple[str, ...] = ("separable2d", "gseparable2d")
+
+
+class AffineGroup:
+    """``R^2 ⋊ H`` with a name. ``group.H`` is the :class:`SubGroup` that kernels sample."""
+
+    def __init__(self, name: str, H: SubGroup) -> None:
+        if not isinstance(H, SubGroup):
+            raise TypeError(f"H must be a gsepconv.groups.SubGroup, got {type(H).__name__}")
+        self.name = name
+        self.H = H
+
+    @property
+    def implementations(self) -> tuple[str, ...]:
+        """Names of the group-convolution implementations valid for this group."""
+        if len(self.H.factors) == 2:
+            return BASE_IMPLEMENTATIONS + PRODUCT_IMPLEMENTATIONS
+        return BASE_IMPLEMENTATIONS
+
+    def check_num_elements(self, num_elements: int | Sequence[int]) -> tuple[int, ...]:
+        return self.H.check_num_elements(num_elements)
+
+    def __repr__(self) -> str:
+        return f"{self.name}(H={self.H!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AffineGroup) and self.name == other.name and self.H == other.H
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.H))
+
+
+def SE2() -> AffineGroup:
+    """Roto-translations ``R^2 ⋊ SO(2)``."""
+    return AffineGroup("SE2", SO2())
+
+
+def R2xRplus(max_scale: float = 1.74, mask_sigma: float | None = None) -> AffineGroup:
+    """Dilation-translations ``R^2 ⋊ R⁺`` with scales truncated to ``[1, max_scale]``."""
+    return AffineGroup("R2xRplus", Dilation(max_scale, mask_sigma=mask_sigma))
+
+
+def Sim2(max_scale: float = 1.74, mask_sigma: float | None = None) -> AffineGroup:
+    """Similarities ``R^2 ⋊ (SO(2) × R⁺)``; grids are rotation-major: index = i_rot·n_scale + i_scale."""
+    return AffineGroup("Sim2", DirectProduct(SO2(), Dilation(max_scale, mask_sigma=mask_sigma)))
+
+
+#: Registry of affine groups by name. ``"Z2"`` (translations only) is handled by the model builder.
+GROUPS: dict[str, Callable[..., AffineGroup]] = {"SE2": SE2, "R2xRplus": R2xRplus, "Sim2": Sim2}
+
+
+def get_group(group: str | AffineGroup, max_scale: float | None = None) -> AffineGroup:
+    """Return an :class:`AffineGroup` from a name in :data:`GROUPS` (or pass one through)."""
+    if isinstance(group, AffineGroup):
+        return group
+    if not isinstance(group, str) or group not in GROUPS:
+        raise ValueError(f"unknown group {group!r}; known groups: {', '.join(GROUPS)} (and 'Z2' for plain CNNs in build_model)")
+    if group == "SE2":
+        return SE2()
+    return GROUPS[group](max_scale) if max_scale is not None else GROUPS[group]()

@@ -1,0 +1,23 @@
+"""Continuous kernels: kernel nets (a registry) and their sampling on relative group coordinates."""
+
+from __future__ import annotations
+
+from .kernel import MASKS, GroupKernel, SpatialKernel, SubgroupKernel, disk_mask, spatial_grid, transformed_offsets
+from .nets import KERNEL_NETS, MLP, SIREN, KernelNet, RandomFourierFeatures, make_kernel_net, register_kernel_net
+
+__all__ = [
+    "KERNEL_NETS",
+    "MASKS",
+    "MLP",
+    "SIREN",
+    "GroupKernel",
+    "KernelNet",
+    "RandomFourierFeatures",
+    "SpatialKernel",
+    "SubgroupKernel",
+    "disk_mask",
+    "make_kernel_net",
+    "register_kernel_net",
+    "spatial_grid",
+    "transformed_offsets",
+]

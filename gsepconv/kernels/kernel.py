@@ -1,0 +1,212 @@
+r"""Continuous kernels sampled on a group grid.
+
+Every kernel is a kernel net evaluated on **relative** coordinates only, which is what makes the
+sampled kernels equivariant:
+
+* spatial: :math:`u = h_a^{-1} y` for output element :math:`h_a` and pixel offset :math:`y`,
+  with a disk mask :math:`|u| \le 1` and the normalisation :math:`1/|\det h_a|`;
+* subgroup: :math:`v = \log(h_a^{-1} h_b)` for output element :math:`h_a` and input element
+  :math:`h_b`, with the subgroup's mask (e.g. a smooth mask along log-scale).
+
+Pixel offsets live on a ``k×k`` grid covering ``[-e, e]²`` with ``e = H.spatial_extent`` (1 for
+rotations, ``max_scale`` for dilations, so every dilated kernel fits). Column index ``j`` is the
+``x`` axis and row index ``i`` is ``-y``, so ``torch.rot90`` rotates the plane by +90°. For ``k = 1``
+the single point is the origin.
+
+All coordinates are computed in float64 on the CPU (they are tiny) and cast to the kernel net's
+dtype and device only when the net is evaluated, so ``model.float()`` never rounds the grids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..groups.base import SubGroup
+from .nets import KernelNet, make_kernel_net
+
+MASKS = ("hard", "smooth", "none")
+_MASK_TOL = 1e-6
+
+
+def spatial_grid(kernel_size: int, extent: float) -> Tensor:
+    """Pixel offsets ``y: [k, k, 2]`` (float64) on ``[-extent, extent]²``; ``[i, j] = (x_j, -y_i)``."""
+    if kernel_size == 1:
+        return torch.zeros(1, 1, 2, dtype=torch.float64)
+    ticks = torch.linspace(-extent, extent, kernel_size, dtype=torch.float64)
+    rows, cols = torch.meshgrid(ticks, ticks, indexing="ij")
+    return torch.stack([cols, -rows], dim=-1)
+
+
+def disk_mask(u: Tensor, mask: str, smooth_width: float = 0.1) -> Tensor:
+    """Mask on transformed coordinates ``u: [..., 2] → [...]``: ``|u| ≤ 1`` (hard), a logistic
+    fall-off around radius 1 (smooth), or ones (none)."""
+    r = torch.linalg.vector_norm(u, dim=-1)
+    if mask == "hard":
+        return (r <= 1.0 + _MASK_TOL).to(u.dtype)
+    if mask == "smooth":
+        return torch.sigmoid((1.0 - r) / smooth_width)
+    return torch.ones_like(r)
+
+
+def transformed_offsets(H: SubGroup, grid_out: Tensor, offsets: Tensor, mask: str, normalise: bool = True) -> tuple[Tensor, Tensor]:
+    """``u = h_a⁻¹ y: [N_out, k, k, 2]`` and the weight ``mask(u) / |det h_a|: [N_out, k, k]`` (float64)."""
+    g = grid_out.detach().to("cpu", torch.float64)
+    inv = H.matrix(H.inverse(g))  # [N, 2, 2]
+    u = torch.einsum("nab,ijb->nija", inv, offsets.to(torch.float64))
+    weight = disk_mask(u, mask)
+    if normalise:
+        weight = weight / H.det(g).abs()[:, None, None]
+    return u, weight
+
+
+def _f64(g: Tensor) -> Tensor:
+    return g.detach().to("cpu", torch.float64)
+
+
+def _check_mask(mask: str) -> str:
+    if mask not in MASKS:
+        raise ValueError(f"unknown mask {mask!r}; choose one of {', '.join(MASKS)}")
+    return mask
+
+
+class _KernelBase(nn.Module):
+    """Shared bookkeeping: the net, channel layout and coordinate dtype."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_channels: int,
+        in_channels: int | None,
+        fan_in: float,
+        gain: float,
+        kernel_net: str,
+        net_options: dict[str, Any] | None,
+    ) -> None:
+        super().__init__()
+        self.out_channels = out_channels
+        self.in_channels = in_channels
+        out_features = out_channels * (in_channels or 1)
+        self.net: KernelNet = make_kernel_net(kernel_net, in_features, out_features, fan_in=fan_in, gain=gain, **(net_options or {}))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.net.head.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.net.head.weight.device
+
+    def _evaluate(self, coords: Tensor, lead_shape: tuple[int, ...]) -> Tensor:
+        """Evaluate the net on ``coords: [*lead_shape, F]`` and move channels to the front:
+        ``→ [C_out, *lead_shape[:1], (C_in,) *lead_shape[1:]]``."""
+        values = self.net(coords.reshape(-1, coords.shape[-1]).to(device=self.device, dtype=self.dtype))
+        ci = self.in_channels
+        values = values.view(*lead_shape, self.out_channels, ci or 1)
+        n = len(lead_shape)
+        # [lead0, lead1.., Co, Ci] -> [Co, lead0, Ci, lead1..]
+        perm = [n, 0, n + 1] + list(range(1, n))
+        values = values.permute(*perm)
+        if ci is None:
+            values = values.squeeze(2)
+        return values.contiguous()
+
+
+class SpatialKernel(_KernelBase):
+    r"""Spatial factor :math:`k_{o[i]}(h_a^{-1} y)\,/\,|\det h_a|` for every output element.
+
+    ``forward(grid_out: [N_out, dim]) → [C_out, N_out, (C_in,) k, k]`` (``C_in`` axis present when
+    ``in_channels`` is given, i.e. the kernel depends on the input channel too).
+    """
+
+    def __init__(
+        self,
+        H: SubGroup,
+        out_channels: int,
+        in_channels: int | None,
+        kernel_size: int,
+        fan_in: float,
+        gain: float = 2.0,
+        kernel_net: str = "siren",
+        net_options: dict[str, Any] | None = None,
+        mask: str = "hard",
+        normalise: bool = True,
+    ) -> None:
+        super().__init__(2, out_channels, in_channels, fan_in, gain, kernel_net, net_options)
+        self.H, self.kernel_size, self.mask, self.normalise = H, kernel_size, _check_mask(mask), normalise
+        self.offsets = spatial_grid(kernel_size, H.spatial_extent)
+
+    def forward(self, grid_out: Tensor) -> Tensor:
+        u, weight = transformed_offsets(self.H, grid_out, self.offsets, self.mask, self.normalise)
+        values = self._evaluate(u, tuple(u.shape[:-1]))  # [Co, N, (Ci,) k, k]
+        w = weight.to(values)
+        return values * (w[:, None] if self.in_channels is not None else w)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, mask={self.mask!r}"
+
+
+class SubgroupKernel(_KernelBase):
+    r"""Subgroup factor :math:`k_{o[i]}(\log(h_a^{-1} h_b))` times the subgroup mask.
+
+    ``forward(grid_out: [N_out, dim], grid_in: [N_in, dim]) → [C_out, N_out, (C_in,) N_in]``.
+    """
+
+    def __init__(
+        self,
+        H: SubGroup,
+        out_channels: int,
+        in_channels: int | None,
+        fan_in: float,
+        gain: float = 2.0,
+        kernel_net: str = "siren",
+        net_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(H.embed_dim, out_channels, in_channels, fan_in, gain, kernel_net, net_options)
+        self.H = H
+
+    def forward(self, grid_out: Tensor, grid_in: Tensor) -> Tensor:
+        v = self.H.relative(_f64(grid_out), _f64(grid_in))  # [No, Ni, dim]
+        values = self._evaluate(self.H.embed(v), tuple(v.shape[:-1]))  # [Co, No, (Ci,) Ni]
+        m = self.H.mask(v).to(values)  # [No, Ni]
+        return values * (m[:, None] if self.in_channels is not None else m)
+
+
+class GroupKernel(_KernelBase):
+    r"""Non-separable kernel :math:`k_{o[i]}(h_a^{-1} y, \log(h_a^{-1} h_b)) / |\det h_a|`.
+
+    ``forward(grid_out, grid_in) → [C_out, N_out, (C_in,) N_in, k, k]``.
+    """
+
+    def __init__(
+        self,
+        H: SubGroup,
+        out_channels: int,
+        in_channels: int | None,
+        kernel_size: int,
+        fan_in: float,
+        gain: float = 2.0,
+        kernel_net: str = "siren",
+        net_options: dict[str, Any] | None = None,
+        mask: str = "hard",
+    ) -> None:
+        super().__init__(2 + H.embed_dim, out_channels, in_channels, fan_in, gain, kernel_net, net_options)
+        self.H, self.kernel_size, self.mask = H, kernel_size, _check_mask(mask)
+        self.offsets = spatial_grid(kernel_size, H.spatial_extent)
+
+    def forward(self, grid_out: Tensor, grid_in: Tensor) -> Tensor:
+        u, weight = transformed_offsets(self.H, grid_out, self.offsets, self.mask)  # [No, k, k, 2], [No, k, k]
+        v = self.H.relative(_f64(grid_out), _f64(grid_in))  # [No, Ni, dim]
+        no, ni, k = u.shape[0], v.shape[1], u.shape[1]
+        coords = torch.cat(
+            [
+                u[:, None].expand(no, ni, k, k, 2),
+                self.H.embed(v)[:, :, None, None, :].expand(no, ni, k, k, self.H.embed_dim),
+            ],
+            dim=-1,
+        )
+        values = self._evaluate(coords, (no, ni, k, k))  # [Co, No, (Ci,) Ni, k, k]
+        w = (weight[:, None] * self.H.mask(v)[:, :, None, None]).to(values)  # [No, Ni, k, k]
+        return values * (w[:, None] if self.in_channels is not None else w)

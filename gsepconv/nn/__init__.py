@@ -1,0 +1,24 @@
+"""Layers: lifting and group convolutions (every separable variant), grids, norms, pooling."""
+
+from __future__ import annotations
+
+from .conv import ExportedConv, GroupConv, LiftingConv, export
+from .grid import SAMPLINGS, GroupGrid
+from .implementations import IMPLEMENTATIONS, Implementation
+from .layers import GroupBatchNorm, GroupPool, InvariantPool, PlanarConv, SpatialMaxPool
+
+__all__ = [
+    "IMPLEMENTATIONS",
+    "SAMPLINGS",
+    "ExportedConv",
+    "GroupBatchNorm",
+    "GroupConv",
+    "GroupGrid",
+    "GroupPool",
+    "Implementation",
+    "InvariantPool",
+    "LiftingConv",
+    "PlanarConv",
+    "SpatialMaxPool",
+    "export",
+]

@@ -1,0 +1,334 @@
+r"""Lifting and group convolutions with continuous kernels.
+
+* :class:`LiftingConv`: :math:`F[o, a](x) = \sum_{i} \sum_y \frac{1}{|\det h_a|} k_{oi}(h_a^{-1} y) f[i](x + y)`,
+  ``[B, C_i, H, W] → [B, C_o, N, H', W']``.
+* :class:`GroupConv`: :math:`F[o, a](x) = \sum_{i, b} \sum_y K_{oi}(h_a^{-1} y, \log(h_a^{-1} h_b)) f[i, b](x + y)`,
+  ``[B, C_i, N, H, W] → [B, C_o, N, H', W']``, with ``K`` factorised as the chosen implementation.
+
+Kernels are sampled once per forward pass (vectorised over elements). In ``eval()`` the sampled
+kernels are cached until a parameter changes, so inference costs only the convolutions;
+:meth:`export` returns a plain module with the sampled kernels frozen.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..groups.affine import AffineGroup, get_group
+from ..kernels.kernel import MASKS, SpatialKernel
+from .grid import GroupGrid
+from .implementations import APPLY, IMPLEMENTATIONS, Implementation, NonSeparable, Padding
+
+
+def _check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _check_padding(padding: Any, kernel_size: int, stride: int) -> Padding:
+    if padding == "same":
+        if stride != 1:
+            raise ValueError("padding='same' needs stride=1 (as in torch.nn.Conv2d); pass an int padding such as kernel_size // 2")
+        if kernel_size % 2 == 0:
+            raise ValueError(f"padding='same' needs an odd kernel_size for exact equivariance, got {kernel_size}")
+        return kernel_size // 2
+    if padding == "valid":
+        return 0
+    if isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0:
+        return padding
+    if isinstance(padding, tuple) and len(padding) == 2 and all(isinstance(p, int) and p >= 0 for p in padding):
+        return padding
+    raise ValueError(f"padding must be 'same', 'valid', a non-negative int or a pair of ints, got {padding!r}")
+
+
+class _SampledConv(nn.Module):
+    """Common machinery: grid, bias, eval cache, export, shape checks."""
+
+    def __init__(
+        self,
+        group: str | AffineGroup,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        num_elements: int | Sequence[int],
+        sampling: str,
+        stride: int,
+        padding: Any,
+        bias: bool,
+        grid: GroupGrid | None,
+        mask: str,
+    ) -> None:
+        super().__init__()
+        self.group = get_group(group)
+        self.in_channels = _check_positive_int("in_channels", in_channels)
+        self.out_channels = _check_positive_int("out_channels", out_channels)
+        self.kernel_size = _check_positive_int("kernel_size", kernel_size)
+        self.stride = _check_positive_int("stride", stride)
+        self.padding = _check_padding(padding, kernel_size, stride)
+        if mask not in MASKS:
+            raise ValueError(f"unknown mask {mask!r}; choose one of {', '.join(MASKS)}")
+        if grid is None:
+            grid = GroupGrid(self.group.H, num_elements, sampling)
+            self._owns_grid = True
+        else:
+            if not isinstance(grid, GroupGrid):
+                raise TypeError(f"grid must be a gsepconv.nn.GroupGrid, got {type(grid).__name__}")
+            if grid.H != self.group.H:
+                raise ValueError(f"grid is over {grid.H!r} but the layer's group is {self.group!r}")
+            if tuple(grid.num_elements) != self.group.H.check_num_elements(num_elements):
+                raise ValueError(f"grid has num_elements={grid.num_elements} but the layer was given {num_elements!r}")
+            self._owns_grid = False
+        self.grid = grid
+        self.num_elements = grid.num_elements
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self._cache: tuple[tuple, tuple[Tensor, ...]] | None = None
+
+    # --- subclasses -------------------------------------------------------------------------
+    def sample_weights(self) -> tuple[Tensor, ...]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _apply_weights(self, x: Tensor, weights: tuple[Tensor, ...]) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def _check_input(self, x: Tensor) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    # --- cache ------------------------------------------------------------------------------
+    def _kernel_parameters(self) -> list[Tensor]:
+        return [p for name, p in self.named_parameters() if not name.startswith("bias")]
+
+    def _cache_key(self) -> tuple:
+        params = self._kernel_parameters()
+        return tuple((id(p), p._version, p.device, p.dtype) for p in params)
+
+    def weights(self) -> tuple[Tensor, ...]:
+        """The sampled kernels for the current grid (cached in ``eval()`` while no gradient is needed)."""
+        cacheable = not self.training and not self.grid.is_random and not torch.compiler.is_compiling()
+        needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self._kernel_parameters())
+        if not cacheable or needs_grad:
+            return self.sample_weights()
+        key = self._cache_key()
+        if self._cache is None or self._cache[0] != key:
+            with torch.no_grad():
+                self._cache = (key, tuple(w.detach() for w in self.sample_weights()))
+        return self._cache[1]
+
+    def train(self, mode: bool = True) -> "_SampledConv":
+        self._cache = None
+        return super().train(mode)
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001 - nn.Module internals (device/dtype moves)
+        self._cache = None
+        return super()._apply(fn, recurse)
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x)
+        if self._owns_grid or isinstance(self, LiftingConv):
+            self.grid.resample()
+        y = self._apply_weights(x, self.weights())
+        if self.bias is not None:
+            y = y + self.bias.view(1, -1, 1, 1, 1)
+        return y
+
+    def export(self) -> "ExportedConv":
+        """A plain module computing the same function with the sampled kernels frozen (eval grid)."""
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            weights = tuple(w.detach().clone() for w in self.sample_weights())
+        self.train(was_training)
+        bias = None if self.bias is None else self.bias.detach().clone()
+        return ExportedConv(self._apply_name, weights, self.stride, self.padding, bias, self._input_rank)
+
+    def extra_repr(self) -> str:
+        s = (
+            f"{self.group.name}, {self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"num_elements={self.num_elements}, sampling={self.grid.sampling!r}, stride={self.stride}, padding={self.padding}"
+        )
+        return s + ("" if self.bias is not None else ", bias=False")
+
+
+class LiftingConv(_SampledConv):
+    """Lifting convolution ``R² → G``: ``[B, C_i, H, W] → [B, C_o, N, H', W']``.
+
+    Args:
+        group: ``"SE2"``, ``"R2xRplus"``, ``"Sim2"`` or an :class:`~gsepconv.groups.AffineGroup`.
+        in_channels, out_channels, kernel_size, stride, padding, bias: as ``torch.nn.Conv2d``
+            (``padding="same"`` keeps the size for odd kernels).
+        num_elements: elements of ``H`` sampled (``int``; ``(n_rot, n_scale)`` for Sim(2)).
+        sampling: ``"discretise"`` (fixed grid) or ``"uniform"`` (random offset while training).
+        kernel_net: a name in :data:`gsepconv.kernels.KERNEL_NETS`; ``kernel_options`` go to it
+            (e.g. ``hidden_features=64, num_hidden=1, omega_0=10., first_omega_0=10.``).
+        mask: ``"hard"``, ``"smooth"`` or ``"none"`` disk mask on ``h⁻¹ y``.
+        grid: a :class:`GroupGrid` to share with later layers (created if omitted). The lifting
+            layer draws fresh random elements for it at every training forward pass.
+    """
+
+    _input_rank = 4
+
+    def __init__(
+        self,
+        group: str | AffineGroup,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        num_elements: int | Sequence[int] = 8,
+        sampling: str = "discretise",
+        stride: int = 1,
+        padding: Any = "same",
+        bias: bool = True,
+        kernel_net: str = "siren",
+        mask: str = "hard",
+        grid: GroupGrid | None = None,
+        **kernel_options: Any,
+    ) -> None:
+        super().__init__(group, in_channels, out_channels, kernel_size, num_elements, sampling, stride, padding, bias, grid, mask)
+        self.kernel = SpatialKernel(
+            self.group.H, out_channels, in_channels, kernel_size, fan_in=in_channels * kernel_size**2,
+            kernel_net=kernel_net, net_options=kernel_options, mask=mask,
+        )
+
+    _apply_name = "lifting"
+
+    def sample_weights(self) -> tuple[Tensor, ...]:
+        return (self.kernel(self.grid.elements()),)  # [Co, N, Ci, k, k]
+
+    def _apply_weights(self, x: Tensor, weights: tuple[Tensor, ...]) -> Tensor:
+        return lifting_apply(x, weights, self.stride, self.padding)
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"LiftingConv expects an image batch [B, {self.in_channels}, H, W], got shape {tuple(x.shape)}"
+                + (" (a group feature map? use GroupConv)" if x.dim() == 5 else "")
+            )
+
+
+def lifting_apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
+    """Apply sampled lifting kernels ``[C_o, N, C_i, k, k]`` to ``x: [B, C_i, H, W]``."""
+    (k,) = weights
+    co, n, ci, kh, kw = k.shape
+    y = torch.nn.functional.conv2d(x, k.reshape(co * n, ci, kh, kw), None, stride, padding)
+    return y.view(x.shape[0], co, n, *y.shape[-2:])
+
+
+class GroupConv(_SampledConv):
+    """Group convolution ``G → G``: ``[B, C_i, N, H, W] → [B, C_o, N, H', W']``.
+
+    Args:
+        implementation: one of :data:`gsepconv.nn.IMPLEMENTATIONS` (``"nonseparable"``,
+            ``"separable"``, ``"gseparable"``, ``"dseparable"``, ``"dgseparable"``; for Sim(2) also
+            ``"separable2d"``, ``"gseparable2d"``).
+        grid: the :class:`GroupGrid` of the lifting layer (share it so that all layers of one
+            forward pass use the same elements); a private one is created if omitted.
+        Other arguments as :class:`LiftingConv`.
+    """
+
+    _input_rank = 5
+
+    def __init__(
+        self,
+        group: str | AffineGroup,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        num_elements: int | Sequence[int] = 8,
+        implementation: str = "separable",
+        sampling: str = "discretise",
+        stride: int = 1,
+        padding: Any = "same",
+        bias: bool = True,
+        kernel_net: str = "siren",
+        mask: str = "hard",
+        grid: GroupGrid | None = None,
+        **kernel_options: Any,
+    ) -> None:
+        super().__init__(group, in_channels, out_channels, kernel_size, num_elements, sampling, stride, padding, bias, grid, mask)
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"unknown implementation {implementation!r}; choose one of {', '.join(IMPLEMENTATIONS)}")
+        if implementation not in self.group.implementations:
+            raise ValueError(
+                f"implementation {implementation!r} needs a product subgroup such as Sim(2)'s SO(2)×R⁺; "
+                f"{self.group.name} supports {', '.join(self.group.implementations)}"
+            )
+        self.implementation = implementation
+        self.impl: Implementation = IMPLEMENTATIONS[implementation](
+            self.group.H, in_channels, out_channels, kernel_size, self.num_elements,
+            kernel_net=kernel_net, net_options=kernel_options, mask=mask,
+        )
+        self._apply_name = implementation
+
+    def sample_weights(self) -> tuple[Tensor, ...]:
+        g = self.grid.elements()
+        return self.impl.sample(g, g)
+
+    def _apply_weights(self, x: Tensor, weights: tuple[Tensor, ...]) -> Tensor:
+        return self.impl.apply(x, weights, self.stride, self.padding)
+
+    def product_kernel(self) -> Tensor:
+        """The dense kernel ``[C_o, N, C_i, N, k, k]`` this layer convolves with (for tests/plots)."""
+        return type(self.impl).product_kernel(self.weights())
+
+    def _check_input(self, x: Tensor) -> None:
+        n = self.grid.size
+        if x.dim() != 5 or x.shape[1] != self.in_channels or x.shape[2] != n:
+            raise ValueError(
+                f"GroupConv expects a group feature map [B, {self.in_channels}, {n}, H, W] "
+                f"(channels, then {n} group elements), got shape {tuple(x.shape)}"
+                + (" (an image batch? lift it first with LiftingConv)" if x.dim() == 4 else "")
+            )
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", implementation={self.implementation!r}"
+
+
+class ExportedConv(nn.Module):
+    """A lifting/group convolution with frozen sampled kernels: no kernel nets, no grid.
+
+    Produced by ``layer.export()``; computes exactly what the layer computes in ``eval()``.
+    """
+
+    def __init__(self, apply_name: str, weights: tuple[Tensor, ...], stride: int, padding: Padding, bias: Tensor | None, input_rank: int) -> None:
+        super().__init__()
+        self.apply_name, self.stride, self.padding, self.input_rank = apply_name, stride, padding, input_rank
+        self.num_weights = len(weights)
+        for i, w in enumerate(weights):
+            self.register_buffer(f"weight{i}", w)
+        if bias is not None:
+            self.register_buffer("bias", bias)
+        else:
+            self.bias = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != self.input_rank:
+            raise ValueError(f"exported {self.apply_name} convolution expects a {self.input_rank}-D input, got {tuple(x.shape)}")
+        weights = tuple(getattr(self, f"weight{i}") for i in range(self.num_weights))
+        fn = lifting_apply if self.apply_name == "lifting" else APPLY[self.apply_name]
+        y = fn(x, weights, self.stride, self.padding)
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1, 1)
+
+    def extra_repr(self) -> str:
+        return f"{self.apply_name}, stride={self.stride}, padding={self.padding}"
+
+
+def export(module: nn.Module) -> nn.Module:
+    """Deep-copy ``module`` in ``eval()`` mode with every lifting/group convolution replaced by its
+    :class:`ExportedConv` (frozen kernels, no kernel nets): same outputs, inference cost only."""
+    out = copy.deepcopy(module).eval()
+    if isinstance(out, _SampledConv):
+        return out.export()
+    for name, child in list(out.named_modules()):
+        for child_name, grandchild in list(child.named_children()):
+            if isinstance(grandchild, _SampledConv):
+                setattr(child, child_name, grandchild.export())
+    for p in out.parameters():
+        p.requires_grad_(False)
+    return out
+
+
+__all__ = ["ExportedConv", "GroupConv", "LiftingConv", "NonSeparable", "export", "lifting_apply"]

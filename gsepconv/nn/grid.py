@@ -1,0 +1,70 @@
+"""The sampled grid of subgroup elements, shared by all layers of a network.
+
+Design: one :class:`GroupGrid` per network. The lifting layer (the entry point) calls
+:meth:`GroupGrid.resample` at the start of every training forward pass; every group convolution
+reads :meth:`GroupGrid.elements`, so all layers of one forward pass see the same elements (needed
+for residual connections and for equivariance in expectation). With ``sampling="discretise"``, or
+in ``eval()``, the deterministic grid is used, so evaluation is deterministic. Feature maps stay
+plain tensors, so ``nn.Sequential(lift, nn.ReLU(), gconv)`` works.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..groups.base import SubGroup
+
+SAMPLINGS = ("discretise", "uniform")
+
+
+class GroupGrid(nn.Module):
+    """Elements ``[N, dim]`` of ``H`` used by the layers that share this grid.
+
+    Args:
+        H: the subgroup.
+        num_elements: ``int`` or ``(n_rot, n_scale)`` for product groups.
+        sampling: ``"discretise"`` (fixed grid) or ``"uniform"`` (grid shifted by a random offset,
+            fresh at each training forward pass; the fixed grid in ``eval()``).
+    """
+
+    def __init__(self, H: SubGroup, num_elements: int | Sequence[int], sampling: str = "discretise") -> None:
+        super().__init__()
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"unknown sampling {sampling!r}; choose one of {', '.join(SAMPLINGS)}")
+        self.H = H
+        self.num_elements = H.check_num_elements(num_elements)
+        self.sampling = sampling
+        # float64 on the CPU, deliberately not a buffer: ``model.float()`` must not round it.
+        self.fixed = H.grid(self.num_elements)
+        self._sampled: Tensor | None = None
+        self.generator: torch.Generator | None = None
+
+    @property
+    def size(self) -> int:
+        """Number of elements ``N``."""
+        return int(self.fixed.shape[0])
+
+    @property
+    def is_random(self) -> bool:
+        """True while forward passes use randomly offset elements (uniform sampling, training)."""
+        return self.sampling == "uniform" and self.training
+
+    def resample(self) -> None:
+        """Draw fresh random elements (no-op unless :attr:`is_random`)."""
+        if self.is_random:
+            self._sampled = self.H.sample(self.num_elements, generator=self.generator)
+
+    def elements(self) -> Tensor:
+        """The current elements ``[N, dim]`` (float64, CPU; kernels move their coordinates)."""
+        if self.is_random:
+            if self._sampled is None:
+                self.resample()
+            assert self._sampled is not None
+            return self._sampled
+        return self.fixed
+
+    def extra_repr(self) -> str:
+        return f"H={self.H!r}, num_elements={self.num_elements}, sampling={self.sampling!r}"

@@ -1,0 +1,290 @@
+r"""Group-convolution implementations: how the kernel factorises and how it is applied.
+
+Notation: input ``x: [B, C_i, N_i, H, W]``, output ``[B, C_o, N_o, H', W']``, kernel size ``k``;
+``u = h_a⁻¹ y`` (spatial), ``v = log(h_a⁻¹ h_b)`` (subgroup). Each implementation has
+
+* ``sample(grid_out, grid_in) -> tuple[Tensor, ...]`` — kernel nets evaluated **once** per forward,
+  vectorised over all group elements (no Python loops over elements or channels);
+* ``apply(x, weights, stride, padding) -> Tensor`` — a static function of the sampled weights only,
+  shared by the training path, the ``eval()`` cache and :meth:`export`.
+
+=================  ==========================================  =====================================
+name               :math:`K_{oi}(u, v)`                        computed as
+=================  ==========================================  =====================================
+nonseparable       :math:`k_{oi}(u, v)`                        one conv2d
+separable          :math:`k^H_{oi}(v)\,k^{R^2}_o(u)`          1×1 conv over (C_i·N) then depthwise
+gseparable         :math:`k^H_{oi}(v)\,k^{R^2}_{oi}(u)`       product kernel, one conv2d
+dseparable         :math:`W_{io}\,k_o(u, v)`                   channel 1×1, then grouped G-conv
+dgseparable        :math:`W_{io}\,k^H_o(v)\,k^{R^2}_o(u)`     channel 1×1, grouped 1×1 over H, depthwise
+separable2d        :math:`k^{SO2}_{oi}\,k^{R^+}_o\,k^{R^2}_o`  1×1 over (C_i·N_rot), scale mix, depthwise
+gseparable2d       all three factors indexed (o, i)            product kernel (no C_i-times intermediate)
+=================  ==========================================  =====================================
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..groups.base import SubGroup
+from ..kernels.kernel import GroupKernel, SpatialKernel, SubgroupKernel
+
+Padding = int | str | tuple[int, int]
+
+
+class Implementation(nn.Module):
+    """Base class. Subclasses set :attr:`name` and :attr:`needs_product_group` and implement
+    :meth:`sample` and :meth:`apply`."""
+
+    name: str = ""
+    needs_product_group: bool = False
+
+    def __init__(
+        self,
+        H: SubGroup,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        num_elements: tuple[int, ...],
+        kernel_net: str = "siren",
+        net_options: dict[str, Any] | None = None,
+        mask: str = "hard",
+    ) -> None:
+        super().__init__()
+        self.H, self.in_channels, self.out_channels, self.kernel_size = H, in_channels, out_channels, kernel_size
+        self.num_elements = num_elements
+        self.n = math.prod(num_elements)
+        self.kernel_opts = dict(kernel_net=kernel_net, net_options=net_options)
+        self.mask = mask
+
+    def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    @staticmethod
+    def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:  # pragma: no cover
+        """The equivalent dense kernel ``[C_o, N_o, C_i, N_i, k, k]`` (for tests and analysis)."""
+        raise NotImplementedError
+
+
+def _conv(x: Tensor, weight: Tensor, stride: int = 1, padding: Padding = 0, groups: int = 1) -> Tensor:
+    return F.conv2d(x, weight, None, stride, padding, 1, groups)
+
+
+def _channel_projection(x: Tensor, proj: Tensor) -> Tensor:
+    """``[B, C_i, N, H, W] × [C_o, C_i] → [B, C_o·N, H, W]`` (the same mixing at every element)."""
+    b, ci, n, h, w = x.shape
+    z = _conv(x.reshape(b, ci, n * h, w), proj[:, :, None, None])
+    return z.reshape(b, -1, h, w)
+
+
+class NonSeparable(Implementation):
+    name = "nonseparable"
+
+    def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
+        super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
+        fan_in = in_channels * self.n * kernel_size**2
+        self.kernel = GroupKernel(H, out_channels, in_channels, kernel_size, fan_in=fan_in, mask=self.mask, **self.kernel_opts)
+
+    def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
+        return (self.kernel(grid_out, grid_in),)  # [Co, No, Ci, Ni, k, k]
+
+    @staticmethod
+    def apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
+        (k,) = weights
+        co, no, ci, ni, kh, kw = k.shape
+        b, _, _, h, w = x.shape
+        y = _conv(x.reshape(b, ci * ni, h, w), k.reshape(co * no, ci * ni, kh, kw), stride, padding)
+        return y.view(b, co, no, *y.shape[-2:])
+
+    @staticmethod
+    def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
+        return weights[0]
+
+
+class Separable(Implementation):
+    name = "separable"
+
+    def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
+        super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
+        self.subgroup = SubgroupKernel(H, out_channels, in_channels, fan_in=in_channels * self.n, gain=2.0, **self.kernel_opts)
+        self.spatial = SpatialKernel(H, out_channels, None, kernel_size, fan_in=kernel_size**2, gain=1.0, mask=self.mask, **self.kernel_opts)
+
+    def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
+        return self.subgroup(grid_out, grid_in), self.spatial(grid_out)  # [Co,No,Ci,Ni], [Co,No,k,k]
+
+    @staticmethod
+    def apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
+        a, s = weights
+        co, no, ci, ni = a.shape
+        b, _, _, h, w = x.shape
+        z = _conv(x.reshape(b, ci * ni, h, w), a.reshape(co * no, ci * ni, 1, 1))
+        y = _conv(z, s.reshape(co * no, 1, *s.shape[-2:]), stride, padding, groups=co * no)
+        return y.view(b, co, no, *y.shape[-2:])
+
+    @staticmethod
+    def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
+        a, s = weights
+        return a[..., None, None] * s[:, :, None, None]
+
+
+class GSeparable(Implementation):
+    name = "gseparable"
+
+    def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
+        super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
+        self.subgroup = SubgroupKernel(H, out_channels, in_channels, fan_in=in_channels * self.n, gain=2.0, **self.kernel_opts)
+        self.spatial = SpatialKernel(H, out_channels, in_channels, kernel_size, fan_in=kernel_size**2, gain=1.0, mask=self.mask, **self.kernel_opts)
+
+    def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
+        a = self.subgroup(grid_out, grid_in)  # [Co, No, Ci, Ni]
+        s = self.spatial(grid_out)  # [Co, No, Ci, k, k]
+        return (a[..., None, None] * s[:, :, :, None],)
+
+    apply = staticmethod(NonSeparable.apply)
+    product_kernel = staticmethod(NonSeparable.product_kernel)
+
+
+class DSeparable(Implementation):
+    name = "dseparable"
+
+    def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
+        super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
+        self.projection = nn.Parameter(torch.empty(out_channels, in_channels).uniform_(-1, 1) * math.sqrt(3.0 / in_channels))
+        self.kernel = GroupKernel(H, out_channels, None, kernel_size, fan_in=self.n * kernel_size**2, gain=2.0, mask=self.mask, **self.kernel_opts)
+
+    def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
+        return self.projection, self.kernel(grid_out, grid_in)  # [Co, Ci], [Co, No, Ni, k, k]
+
+    @staticmethod
+    def apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
+        p, k = weights
+        co, no, ni = k.shape[:3]
+        z = _channel_projection(x, p)  # [B, Co·Ni, H, W]
+        y = _conv(z, k.reshape(co * no, ni, *k.shape[-2:]), stride, padding, groups=co)
+        return y.view(x.shape[0], co, no, *y.shape[-2:])
+
+    @staticmethod
+    def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
+        p, k = weights
+        return p[:, None, :, None, None, None] * k[:, :, None]
+
+
+class DGSeparable(Implementation):
+    name = "dgseparable"
+
+    def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
+        super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
+        self.projection = nn.Parameter(torch.empty(out_channels, in_channels).uniform_(-1, 1) * math.sqrt(3.0 / in_channels))
+        self.subgroup = SubgroupKernel(H, out_channels, None, fan_in=self.n, gain=1.0, **self.kernel_opts)
+        self.spatial = SpatialKernel(H, out_channels, None, kernel_size, fan_in=kernel_size**2, gain=2.0, mask=self.mask, **self.kernel_opts)
+
+    def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
+        return self.projection, self.subgroup(grid_out, grid_in), self.spatial(grid_out)  # [Co,Ci], [Co,No,Ni], [Co,No,k,k]
+
+    @staticmethod
+    def apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
+        p, a, s = weights
+        co, no, ni = a.shape
+        z = _channel_projection(x, p)  # [B, Co·Ni, H, W]
+        z = _conv(z, a.reshape(co * no, ni, 1, 1), groups=co)
+        y = _conv(z, s.reshape(co * no, 1, *s.shape[-2:]), stride, padding, groups=co * no)
+        return y.view(x.shape[0], co, no, *y.shape[-2:])
+
+    @staticmethod
+    def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
+        p, a, s = weights
+        return p[:, None, :, None, None, None] * (a[..., None, None] * s[:, :, None])[:, :, None]
+
+
+def _factor_grids(grid: Tensor, H: SubGroup, num_elements: tuple[int, ...]) -> tuple[Tensor, Tensor]:
+    """Split a rotation-major product grid ``[N_r·N_s, dim]`` into ``[N_r, d_r]`` and ``[N_s, d_s]``."""
+    nr, ns = num_elements
+    g = grid.reshape(nr, ns, grid.shape[-1])
+    rot, scale = H.split(g)  # type: ignore[attr-defined]
+    return rot[:, 0], scale[0, :]
+
+
+class Separable2d(Implementation):
+    name = "separable2d"
+    needs_product_group = True
+
+    def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
+        super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
+        rot, dil = H.factors
+        nr, ns = num_elements
+        self.rotation = SubgroupKernel(rot, out_channels, in_channels, fan_in=in_channels * nr, gain=2.0, **self.kernel_opts)
+        self.scale = SubgroupKernel(dil, out_channels, None, fan_in=ns, gain=1.0, **self.kernel_opts)
+        self.spatial = SpatialKernel(H, out_channels, None, kernel_size, fan_in=kernel_size**2, gain=1.0, mask=self.mask, **self.kernel_opts)
+
+    def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
+        rot_out, scale_out = _factor_grids(grid_out, self.H, self.num_elements)
+        rot_in, scale_in = _factor_grids(grid_in, self.H, self.num_elements)
+        # [Co, Nr_o, Ci, Nr_i], [Co, Ns_o, Ns_i], [Co, No, k, k]
+        return self.rotation(rot_out, rot_in), self.scale(scale_out, scale_in), self.spatial(grid_out)
+
+    @staticmethod
+    def apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
+        r, sc, s = weights
+        co, nr, ci, nri = r.shape
+        ns, nsi = sc.shape[1:]
+        b, _, _, h, w = x.shape
+        # 1) mix channels and rotations at every input scale: [B, Ci·Nr_i, Ns_i·H, W] -> [B, Co·Nr, Ns_i·H, W]
+        z = _conv(x.reshape(b, ci * nri, nsi * h, w), r.reshape(co * nr, ci * nri, 1, 1))
+        # 2) mix scales per output channel: [Co, 1, Ns, Ns_i] @ [B, Co, Nr, Ns_i, H·W]
+        z = torch.matmul(sc[:, None], z.reshape(b, co, nr, nsi, h * w))
+        # 3) depthwise spatial kernel per (o, h_a)
+        y = _conv(z.reshape(b, co * nr * ns, h, w), s.reshape(co * nr * ns, 1, *s.shape[-2:]), stride, padding, groups=co * nr * ns)
+        return y.view(b, co, nr * ns, *y.shape[-2:])
+
+    @staticmethod
+    def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
+        r, sc, s = weights
+        co, nr, ci, nri = r.shape
+        ns, nsi = sc.shape[1:]
+        h = r[:, :, None, :, :, None] * sc[:, None, :, None, None, :]  # [Co, Nr, Ns, Ci, Nr_i, Ns_i]
+        h = h.reshape(co, nr * ns, ci, nri * nsi)
+        return h[..., None, None] * s[:, :, None, None]
+
+
+class GSeparable2d(Implementation):
+    name = "gseparable2d"
+    needs_product_group = True
+
+    def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
+        super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
+        rot, dil = H.factors
+        nr, ns = num_elements
+        self.rotation = SubgroupKernel(rot, out_channels, in_channels, fan_in=in_channels * nr, gain=2.0, **self.kernel_opts)
+        self.scale = SubgroupKernel(dil, out_channels, in_channels, fan_in=ns, gain=1.0, **self.kernel_opts)
+        self.spatial = SpatialKernel(H, out_channels, in_channels, kernel_size, fan_in=kernel_size**2, gain=1.0, mask=self.mask, **self.kernel_opts)
+
+    def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
+        rot_out, scale_out = _factor_grids(grid_out, self.H, self.num_elements)
+        rot_in, scale_in = _factor_grids(grid_in, self.H, self.num_elements)
+        r = self.rotation(rot_out, rot_in)  # [Co, Nr, Ci, Nr_i]
+        sc = self.scale(scale_out, scale_in)  # [Co, Ns, Ci, Ns_i]
+        s = self.spatial(grid_out)  # [Co, No, Ci, k, k]
+        co, nr, ci, nri = r.shape
+        ns, nsi = sc.shape[1], sc.shape[3]
+        h = (r[:, :, None, :, :, None] * sc[:, None, :, :, None, :]).reshape(co, nr * ns, ci, nri * nsi)
+        return (h[..., None, None] * s[:, :, :, None],)
+
+    apply = staticmethod(NonSeparable.apply)
+    product_kernel = staticmethod(NonSeparable.product_kernel)
+
+
+#: Registry of group-convolution implementations by name.
+IMPLEMENTATIONS: dict[str, type[Implementation]] = {
+    cls.name: cls for cls in (NonSeparable, Separable, GSeparable, DSeparable, DGSeparable, Separable2d, GSeparable2d)
+}
+
+#: ``apply`` functions by name (used by exported modules).
+APPLY: dict[str, Callable[..., Tensor]] = {name: cls.apply for name, cls in IMPLEMENTATIONS.items()}
