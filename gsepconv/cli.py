@@ -1,0 +1,344 @@
+"""The ``gsepconv`` command line (also ``python -m gsepconv``).
+
+Sub-commands: ``train`` (one run), ``run`` (a named experiment grid), ``results`` (its table),
+``list`` (experiments and profiles), ``data`` (datasets, from :mod:`gsepconv.data.cli`) and
+``bench`` (efficiency benchmark, from :mod:`gsepconv.experiments.bench`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+__all__ = ["main", "build_parser"]
+
+EPILOG = """\
+examples:
+  gsepconv list                                     experiments and profiles
+  gsepconv run mnist_rot --profile smoke            the rotated-MNIST grid in seconds (pipeline check)
+  gsepconv run mnist_rot --profile quick --dry-run  list the runs of the CPU profile
+  gsepconv run mnist_rot --profile quick            train them (finished runs are reused)
+  gsepconv run mnist_rot --profile paper --devices cuda:0,cuda:1
+  gsepconv results mnist_rot --profile quick        mean ± std over seeds
+  gsepconv train --group SE2 --implementation separable --num-elements 8 --epochs 300
+  gsepconv train --config my_run.yaml --set model.kernel_options.omega0=30
+  torchrun --nproc_per_node 2 -m gsepconv train --config my_run.yaml
+  gsepconv data prepare mnist_rot_seeded cifar10_subset
+  gsepconv bench --profile quick
+
+folders: runs go to $GSEPCONV_RUNS (default ./runs), result tables to $GSEPCONV_RESULTS (default
+./results), datasets to $GSEPCONV_DATA (default ~/.cache/gsepconv); an offline copy of the data
+is read from $GSEPCONV_MIRROR. An interrupted run resumes when you repeat the command.
+"""
+
+
+class CLIError(Exception):
+    """A usage error whose message says what to do."""
+
+
+# --------------------------------------------------------------------------------- helpers
+def _int_or_pair(text: str) -> int | tuple[int, int]:
+    parts = text.replace("x", ",").split(",")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or NROTxNSCALE (e.g. 8 or 16x3), got {text!r}")
+    if len(values) == 1:
+        return values[0]
+    if len(values) == 2:
+        return (values[0], values[1])
+    raise argparse.ArgumentTypeError(f"expected N or NROTxNSCALE, got {text!r}")
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers (e.g. 32,32,64), got {text!r}")
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    import yaml
+
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. model.kernel_options.omega0=30), got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value)
+
+
+def _devices(text: str) -> list[str]:
+    devices = [d.strip() for d in text.split(",") if d.strip()]
+    if not devices:
+        raise argparse.ArgumentTypeError("expected a comma-separated list such as cuda:0,cuda:1")
+    return devices
+
+
+def _add_folders(p: argparse.ArgumentParser, runs: bool = True, results: bool = True) -> None:
+    if runs:
+        p.add_argument("--runs", metavar="DIR", help="base folder of run folders (default: $GSEPCONV_RUNS or ./runs)")
+    if results:
+        p.add_argument("--results", metavar="DIR",
+                       help="base folder of result tables (default: $GSEPCONV_RESULTS or ./results)")
+
+
+# ---------------------------------------------------------------------------- the parser
+# (flag, dotted config key, argparse keyword arguments)
+_TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
+    ("--dataset", "data.name", {"help": "dataset name (see `gsepconv data list`)"}),
+    ("--train-subset", "data.train_subset", {"type": int, "help": "use N training images"}),
+    ("--val-subset", "data.val_subset", {"type": int, "help": "use N validation images"}),
+    ("--test-subset", "data.test_subset", {"type": int, "help": "use N test images"}),
+    ("--augment", "data.augment", {"action": "store_const", "const": True, "help": "training augmentation"}),
+    ("--arch", "model.arch", {"help": "resnet, cnn or allcnnc"}),
+    ("--group", "model.group", {"help": "Z2, SE2, R2xRplus or Sim2"}),
+    ("--implementation", "model.implementation",
+     {"help": "nonseparable, separable, gseparable, dseparable, dgseparable, separable2d, gseparable2d"}),
+    ("--num-elements", "model.num_elements", {"type": _int_or_pair, "help": "N, or NROTxNSCALE for Sim2 (16x3)"}),
+    ("--sampling", "model.sampling", {"help": "discretise (fixed grid) or uniform (random offset per step)"}),
+    ("--widths", "model.widths", {"type": _int_tuple, "help": "channel widths, e.g. 32,32,64"}),
+    ("--kernel-size", "model.kernel_size", {"type": int, "help": "spatial kernel size k"}),
+    ("--max-scale", "model.max_scale", {"type": float, "help": "largest scale of R2xRplus/Sim2 (e.g. 1.74)"}),
+    ("--optimizer", "optim.name", {"help": "adam, adamw or sgd"}),
+    ("--lr", "optim.lr", {"type": float, "help": "learning rate"}),
+    ("--weight-decay", "optim.weight_decay", {"type": float, "help": "weight decay"}),
+    ("--schedule", "optim.schedule", {"help": "cosine or constant"}),
+    ("--warmup-epochs", "optim.warmup_epochs", {"type": float, "help": "linear warm-up epochs"}),
+    ("--epochs", "epochs", {"type": int, "help": "number of epochs"}),
+    ("--batch-size", "batch_size", {"type": int, "help": "global batch size"}),
+    ("--seed", "seed", {"type": int, "help": "random seed"}),
+    ("--device", "device", {"help": "auto, cpu, cuda or cuda:N"}),
+    ("--precision", "precision", {"help": "fp32 or amp (CUDA autocast float16)"}),
+    ("--compile", "compile", {"action": "store_const", "const": True, "help": "use torch.compile"}),
+    ("--num-workers", "num_workers", {"type": int, "help": "DataLoader worker processes"}),
+    ("--experiment", "experiment", {"help": "label: run folder <runs>/<profile>/<experiment>/ (default custom)"}),
+    ("--profile", "profile", {"help": "label, as above (default custom)"}),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (``data`` and ``bench`` are attached if their modules import)."""
+    parser = argparse.ArgumentParser(
+        prog="gsepconv",
+        description="Separable group convolutional networks on Lie groups (Knigge, Romero & Bekkers, "
+                    "ICML 2022): train models, run the paper's experiments, read their results.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    # train
+    p = sub.add_parser(
+        "train", help="train one model (flags, or a YAML/JSON config file)",
+        description="Train one model. Defaults are the paper's MNIST-rot ResNet (SE2 separable, N=8, "
+                    "widths 32,32,64, k=7, Adam lr 1e-4, wd 1e-4, cosine, 300 epochs, batch 64). "
+                    "Flags override the config file; --set overrides anything. Under torchrun the "
+                    "run is data-parallel (DDP).",
+        epilog="examples:\n"
+               "  gsepconv train --dataset mnist_rot_seeded --epochs 5 --widths 8,8,16 --kernel-size 5\n"
+               "  gsepconv train --group Sim2 --implementation separable2d --num-elements 16x3 --max-scale 1.74\n"
+               "  gsepconv train --config run.yaml --set model.kernel_options.omega0=30 --print-config\n"
+               "  torchrun --nproc_per_node 2 -m gsepconv train --config run.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", metavar="FILE", help="YAML or JSON config (see --print-config for the format)")
+    for flag, key, kwargs in _TRAIN_FLAGS:
+        p.add_argument(flag, dest="cfg:" + key, default=None, **kwargs)
+    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", type=_key_value, action="append",
+                   default=[], help="override any config field, e.g. model.kernel_options.omega0=30")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--run-dir", metavar="DIR", help="run folder (default: <runs>/<profile>/<experiment>/<run id>)")
+    _add_folders(p, results=False)
+    p.add_argument("--force", action="store_true", help="retrain even if the run finished or has a checkpoint")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
+    p.set_defaults(func=cmd_train)
+
+    # run
+    p = sub.add_parser(
+        "run", help="run every model of a named experiment (skips finished runs)",
+        description="Run an experiment's grid under a profile (smoke: seconds, quick: 2 CPU cores, "
+                    "paper: the paper's settings on GPUs). Finished runs are reused, interrupted "
+                    "ones resume, and the results table is rewritten at the end.",
+        epilog="examples:\n  gsepconv run mnist_rot --profile smoke\n"
+               "  gsepconv run rotations --profile quick --dry-run\n"
+               "  gsepconv run cifar10 --profile paper --devices cuda:0,cuda:1,cuda:2,cuda:3",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("experiment", help="experiment name (`gsepconv list` shows them)")
+    p.add_argument("--profile", default="quick", help="smoke, quick (default) or paper")
+    p.add_argument("--devices", type=_devices, metavar="D1,D2",
+                   help="spread runs over these devices, one worker process each (e.g. cuda:0,cuda:1)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and their status, train nothing")
+    p.add_argument("--force", action="store_true", help="retrain runs that already finished")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_folders(p)
+    p.set_defaults(func=cmd_run)
+
+    # results
+    p = sub.add_parser("results", help="print an experiment's results (mean ± std over seeds)",
+                       description="Print the results table of an experiment: the summary over seeds "
+                                   "(default), or every run (--all).")
+    p.add_argument("experiment", help="experiment name")
+    p.add_argument("--profile", default="quick", help="smoke, quick (default) or paper")
+    p.add_argument("--all", action="store_true", help="one row per run instead of the summary")
+    p.add_argument("--csv", action="store_true", help="print CSV instead of an aligned table")
+    _add_folders(p, runs=False)
+    p.set_defaults(func=cmd_results)
+
+    # list
+    p = sub.add_parser("list", help="list the experiments and profiles")
+    p.set_defaults(func=cmd_list)
+
+    # data and bench, owned by other modules: attach what imports, explain what does not
+    _attach(sub, "data", "gsepconv.data.cli", "download, verify and list datasets")
+    _attach(sub, "bench", "gsepconv.experiments.bench", "efficiency benchmark (time and memory per step)")
+    return parser
+
+
+def _attach(sub: Any, name: str, module: str, summary: str) -> None:
+    try:
+        importlib.import_module(module).register(sub)
+    except Exception as err:  # keep the rest of the CLI usable
+        reason = f"{type(err).__name__}: {err}"
+        p = sub.add_parser(name, help=f"{summary} (unavailable: {module} failed to import)")
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+
+        def unavailable(args: argparse.Namespace, _reason: str = reason) -> int:
+            print(f"error: `gsepconv {name}` is unavailable because {module} could not be imported "
+                  f"({_reason}); check your installation (pip install -e .) or update the source tree",
+                  file=sys.stderr)
+            return 2
+
+        p.set_defaults(func=unavailable)
+
+
+# ------------------------------------------------------------------------------ commands
+def _train_config(args: argparse.Namespace) -> Any:
+    from gsepconv.experiments.config import RunConfig, load_config
+
+    config = load_config(args.config) if args.config else RunConfig()
+    changes: dict[str, Any] = {}
+    for key, value in vars(args).items():
+        if key.startswith("cfg:") and value is not None:
+            changes[key[4:]] = value
+    for key, value in args.overrides:
+        changes[key] = value
+    if args.no_progress:
+        changes["progress"] = False
+    return config.replace(**changes) if changes else config.validate()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from gsepconv.experiments.distributed import distributed_env
+    from gsepconv.experiments.runner import dump_yaml, run_dir_for, run_one
+
+    config = _train_config(args)
+    if args.print_config:
+        print(dump_yaml(config.to_dict()), end="")
+        return 0
+    folder = args.run_dir or run_dir_for(config, args.runs)
+    metrics = run_one(config, run_dir=folder, force=args.force)
+    if distributed_env().is_main:
+        _print_metrics(metrics, folder)
+    return 0
+
+
+def _print_metrics(metrics: dict[str, Any], folder: Any) -> None:
+    keys = ("run_id", "dataset", "group", "implementation", "num_elements", "params", "epochs",
+            "best_epoch", "val_acc", "test_acc", "test_err", "time_per_epoch_s", "peak_mem_mb", "device")
+    shown = {k: metrics[k] for k in keys if k in metrics}
+    note = " (reused: finished earlier; --force retrains)" if metrics.get("reused") else ""
+    print(f"run folder: {folder}{note}")
+    print(json.dumps(shown, indent=2, default=str))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gsepconv.experiments.results import format_summary, summarise
+    from gsepconv.experiments.runner import describe_plan, run_experiment
+
+    progress = False if args.no_progress else None
+    frame = run_experiment(args.experiment, args.profile, runs=args.runs, results=args.results,
+                           force=args.force, devices=args.devices, dry_run=args.dry_run,
+                           progress=progress)
+    if args.dry_run:
+        print(describe_plan(frame))
+        counts = frame["status"].value_counts().to_dict() if not frame.empty else {}
+        print(f"{len(frame)} runs ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
+              f"drop --dry-run to train them")
+        return 0
+    header, table = format_summary(summarise(frame))
+    print(header)
+    print(table.to_string(index=False))
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from gsepconv.experiments.registry import get_runs
+    from gsepconv.experiments.results import format_summary, read_results, results_path, summarise
+
+    get_runs(args.experiment, args.profile)  # validates both names
+    path = results_path(args.experiment, args.profile, args.results)
+    frame = read_results(path)
+    if args.all:
+        table = frame
+        header = f"{path}: {len(frame)} runs"
+    else:
+        header, table = format_summary(summarise(frame))
+        header = f"{path}: {len(frame)} runs; {header}"
+    if args.csv:
+        print(table.to_csv(index=False), end="")
+    else:
+        print(header)
+        print(table.to_string(index=False))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from gsepconv.experiments.registry import EXPERIMENTS, PROFILES
+
+    print("experiments:")
+    for e in EXPERIMENTS.values():
+        print(f"  {e.name:<10} [{', '.join(e.profiles)}]  {e.description}")
+    print("profiles:")
+    for p in PROFILES.values():
+        print(f"  {p.name:<10} {p.description}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- main
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 1 failed runs, 2 usage/config error, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        import gsepconv
+
+        print(f"gsepconv {gsepconv.__version__}")
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from gsepconv.experiments.runner import RunFailed
+
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return int(func(args) or 0)
+    except RunFailed as err:
+        print(f"error: {err}\nfix the cause and repeat the command: finished runs are reused", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: repeat the same command to resume from the last finished epoch",
+              file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, CLIError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:
+        if type(err).__module__.startswith("gsepconv.data"):  # missing/corrupt data: says what to do
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""Named experiments and profiles: each ``(experiment, profile)`` pair expands to a list of runs.
+
+Profiles
+--------
+``smoke``
+    Seconds per run: 1 epoch on a few dozen images, widths (4, 4, 8), k = 3, N = 4. Used by the
+    tests and CI to exercise the whole pipeline, not to measure anything.
+``quick``
+    Fits 2 CPU cores; numbers good enough for the notebooks' plots (see :data:`QUICK` for the
+    time budget). Uses the offline datasets ``mnist_rot_seeded`` and ``cifar10_subset``.
+``paper``
+    The paper's settings (method.md §5) with 3 seeds, for GPUs.
+
+Honest stand-ins: where a profile cannot use the real dataset offline, the run trains on the
+closest dataset that is available and records ``stand_in_for`` (e.g. ``dataset=cifar10_subset,
+stand_in_for=cifar100``), a column in the results; the ``dataset`` column always names what the
+run actually trained on. The ``quick`` profile does not define ``cifar100``/``galaxy10`` at all:
+stand-in numbers would be mistaken for results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from gsepconv.experiments.config import DataConfig, ModelConfig, OptimConfig, RunConfig
+
+__all__ = [
+    "PROFILES",
+    "Profile",
+    "Experiment",
+    "EXPERIMENTS",
+    "SMOKE",
+    "QUICK",
+    "PAPER",
+    "get_runs",
+    "get_profile",
+    "list_experiments",
+]
+
+#: Scales 1, 1.319, 1.74 for 3 scales (method.md §5).
+MAX_SCALE = 1.74
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Shared settings of one profile (per-experiment overrides live in the experiment builders)."""
+
+    name: str
+    description: str
+    epochs: int
+    batch_size: int
+    seeds: tuple[int, ...]
+    lr: float
+    weight_decay: float
+    # MNIST-style experiments (ResNet of method.md §5)
+    mnist_dataset: str
+    mnist_stand_in: str | None
+    arch: str
+    widths: tuple[int, ...]
+    kernel_size: int
+    num_rotations: int
+    sim2_elements: tuple[int, int]
+    rotations_sweep: tuple[int, ...]
+    train_subset: int | None
+    val_subset: int | None
+    test_subset: int | None
+    # CIFAR / Galaxy10
+    cifar_dataset: str
+    cifar_widths: tuple[int, ...]
+    cifar_kernel_size: int
+    cifar_epochs: int
+    cifar_train_subset: int | None
+    cifar_val_subset: int | None
+    cifar_test_subset: int | None
+    cifar_rotations: int
+    sim2_nonseparable: bool = False
+    rotations_epochs: int | None = None
+    rotations_train_subset: int | None = None
+    num_workers: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+SMOKE = Profile(
+    name="smoke",
+    description="seconds per run, to exercise the pipeline (tests, CI); numbers mean nothing",
+    epochs=1, batch_size=16, seeds=(0,), lr=1e-3, weight_decay=1e-4,
+    mnist_dataset="mnist_rot_seeded", mnist_stand_in="mnist_rot",
+    arch="resnet", widths=(4, 4, 8), kernel_size=3, num_rotations=4, sim2_elements=(4, 2),
+    rotations_sweep=(4, 8, 16), train_subset=48, val_subset=32, test_subset=32,
+    cifar_dataset="cifar10_subset", cifar_widths=(4, 8), cifar_kernel_size=3,
+    cifar_epochs=1, cifar_train_subset=48, cifar_val_subset=32, cifar_test_subset=32,
+    cifar_rotations=4, sim2_nonseparable=True,
+)
+
+QUICK = Profile(
+    name="quick",
+    description="2 CPU cores: ~20-25 min for mnist_rot, the whole quick pipeline in ~45 min",
+    epochs=3, batch_size=64, seeds=(0,), lr=3e-3, weight_decay=1e-4,
+    mnist_dataset="mnist_rot_seeded", mnist_stand_in="mnist_rot",
+    arch="resnet", widths=(8, 8, 16), kernel_size=5, num_rotations=8, sim2_elements=(8, 3),
+    rotations_sweep=(4, 8, 16), train_subset=10_000, val_subset=2_000, test_subset=10_000,
+    cifar_dataset="cifar10_subset", cifar_widths=(16, 32),
+    cifar_kernel_size=3, cifar_epochs=3, cifar_train_subset=None, cifar_val_subset=None,
+    cifar_test_subset=None, cifar_rotations=4, sim2_nonseparable=False,
+    rotations_epochs=2, rotations_train_subset=5_000,
+)
+
+PAPER = Profile(
+    name="paper",
+    description="the paper's settings (method.md §5), 3 seeds, for GPUs",
+    epochs=300, batch_size=64, seeds=(0, 1, 2), lr=1e-4, weight_decay=1e-4,
+    mnist_dataset="mnist_rot", mnist_stand_in=None,
+    arch="resnet", widths=(32, 32, 64), kernel_size=7, num_rotations=8, sim2_elements=(16, 3),
+    rotations_sweep=(4, 8, 16), train_subset=None, val_subset=None, test_subset=None,
+    cifar_dataset="cifar10", cifar_widths=(96, 192),
+    cifar_kernel_size=3, cifar_epochs=300, cifar_train_subset=None, cifar_val_subset=None,
+    cifar_test_subset=None, cifar_rotations=8, sim2_nonseparable=True,
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, QUICK, PAPER)}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named grid of runs; ``build(profile)`` returns its :class:`RunConfig` list."""
+
+    name: str
+    description: str
+    build: Callable[[Profile], list[RunConfig]]
+    profiles: tuple[str, ...] = ("smoke", "quick", "paper")
+    missing_profile_reason: str = ""
+
+
+def get_profile(name: str) -> Profile:
+    """The :class:`Profile` called ``name`` (``ValueError`` listing the valid ones otherwise)."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+# ------------------------------------------------------------------------------------ builders
+# (group, implementation, num_elements, extra model options)
+_Variant = tuple[str, str, "int | tuple[int, int]", dict]
+
+
+def _mnist_run(p: Profile, experiment: str, variant: _Variant, seed: int, *, epochs: int | None = None,
+               train_subset: int | None = None) -> RunConfig:
+    group, implementation, num_elements, extra = variant
+    return RunConfig(
+        experiment=experiment,
+        profile=p.name,
+        data=DataConfig(name=p.mnist_dataset, stand_in_for=p.mnist_stand_in,
+                        train_subset=train_subset or p.train_subset, val_subset=p.val_subset,
+                        test_subset=p.test_subset),
+        model=ModelConfig(arch=p.arch, group=group, implementation=implementation,
+                          num_elements=num_elements, widths=p.widths, kernel_size=p.kernel_size,
+                          **extra),
+        optim=OptimConfig(name="adam", lr=p.lr, weight_decay=p.weight_decay, schedule="cosine"),
+        epochs=epochs or p.epochs,
+        batch_size=p.batch_size,
+        seed=seed,
+        num_workers=p.num_workers,
+    ).validate()
+
+
+def _z2(p: Profile) -> _Variant:
+    return ("Z2", "nonseparable", 1, {})
+
+
+def _build_mnist_rot(p: Profile) -> list[RunConfig]:
+    n = p.num_rotations
+    scale = {"max_scale": MAX_SCALE}
+    variants: list[_Variant] = [_z2(p)]
+    variants += [("SE2", impl, n, {}) for impl in
+                 ("nonseparable", "separable", "gseparable", "dseparable", "dgseparable")]
+    variants.append(("R2xRplus", "separable", p.sim2_elements[1], scale))
+    variants.append(("Sim2", "separable2d", p.sim2_elements, scale))
+    if p.sim2_nonseparable:
+        variants.append(("Sim2", "nonseparable", p.sim2_elements, scale))
+    return [_mnist_run(p, "mnist_rot", v, s) for v in variants for s in p.seeds]
+
+
+def _build_rotations(p: Profile) -> list[RunConfig]:
+    variants = [("SE2", impl, n, {}) for n in p.rotations_sweep for impl in ("nonseparable", "separable")]
+    return [_mnist_run(p, "rotations", v, s, epochs=p.rotations_epochs,
+                       train_subset=p.rotations_train_subset) for v in variants for s in p.seeds]
+
+
+def _cifar_runs(p: Profile, experiment: str, dataset: str, stand_in: str | None,
+                variants: list[_Variant], arch: str = "allcnnc", widths: tuple[int, ...] | None = None,
+                kernel_size: int | None = None) -> list[RunConfig]:
+    runs = []
+    for group, implementation, num_elements, extra in variants:
+        for seed in p.seeds:
+            runs.append(RunConfig(
+                experiment=experiment,
+                profile=p.name,
+                data=DataConfig(name=dataset, stand_in_for=stand_in,
+                                train_subset=p.cifar_train_subset, val_subset=p.cifar_val_subset,
+                                test_subset=p.cifar_test_subset, augment=p.name == "paper"),
+                model=ModelConfig(arch=arch, group=group, implementation=implementation,
+                                  num_elements=num_elements, widths=widths or p.cifar_widths,
+                                  kernel_size=kernel_size or p.cifar_kernel_size, **extra),
+                optim=OptimConfig(name="adam", lr=p.lr, weight_decay=p.weight_decay, schedule="cosine"),
+                epochs=p.cifar_epochs,
+                batch_size=p.batch_size,
+                seed=seed,
+                num_workers=p.num_workers,
+            ).validate())
+    return runs
+
+
+def _cifar_variants(p: Profile, sim2: bool) -> list[_Variant]:
+    n = p.cifar_rotations
+    variants: list[_Variant] = [_z2(p), ("SE2", "separable", n, {})]
+    if p.name != "quick":
+        variants.append(("SE2", "nonseparable", n, {}))
+    if sim2:
+        variants.append(("Sim2", "separable2d", (n, p.sim2_elements[1]), {"max_scale": MAX_SCALE}))
+    return variants
+
+
+def _build_cifar10(p: Profile) -> list[RunConfig]:
+    stand_in = "cifar10" if p.cifar_dataset != "cifar10" else None
+    return _cifar_runs(p, "cifar10", p.cifar_dataset, stand_in, _cifar_variants(p, sim2=p.name != "quick"))
+
+
+def _build_cifar100(p: Profile) -> list[RunConfig]:
+    dataset, stand_in = ("cifar100", None) if p.name == "paper" else (p.cifar_dataset, "cifar100")
+    return _cifar_runs(p, "cifar100", dataset, stand_in, _cifar_variants(p, sim2=True))
+
+
+def _build_galaxy10(p: Profile) -> list[RunConfig]:
+    dataset, stand_in = ("galaxy10", None) if p.name == "paper" else (p.cifar_dataset, "galaxy10")
+    n = p.num_rotations
+    variants: list[_Variant] = [_z2(p), ("SE2", "separable", n, {}),
+                                ("Sim2", "separable2d", p.sim2_elements, {"max_scale": MAX_SCALE})]
+    return _cifar_runs(p, "galaxy10", dataset, stand_in, variants, arch=p.arch, widths=p.widths,
+                       kernel_size=p.kernel_size)
+
+
+_NOT_OFFLINE = ("{name} is not in the offline mirror and too large for 2 CPU cores, so it has no "
+                "quick profile (a stand-in would be mistaken for a result); use --profile smoke "
+                "(pipeline check on a labelled stand-in) or --profile paper")
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e for e in (
+        Experiment("mnist_rot", "rotated MNIST: Z2 CNN; SE(2) nonseparable/separable/gseparable/"
+                   "dseparable/dgseparable; R2xR+ separable; Sim(2) separable2d (+ nonseparable "
+                   "in smoke/paper)", _build_mnist_rot),
+        Experiment("rotations", "rotated MNIST, SE(2) nonseparable vs separable for N = 4, 8, 16 "
+                   "rotations", _build_rotations),
+        Experiment("cifar10", "CIFAR-10, All-CNN-C: Z2 vs SE(2) separable (+ nonseparable, Sim(2) "
+                   "separable2d in smoke/paper); quick uses cifar10_subset", _build_cifar10),
+        Experiment("cifar100", "CIFAR-100, All-CNN-C: Z2 vs SE(2) separable/nonseparable vs Sim(2) "
+                   "separable2d", _build_cifar100, ("smoke", "paper"),
+                   _NOT_OFFLINE.format(name="CIFAR-100")),
+        Experiment("galaxy10", "Galaxy10 (SDSS, 69x69x3), ResNet: Z2 vs SE(2) separable vs Sim(2) "
+                   "separable2d", _build_galaxy10, ("smoke", "paper"),
+                   _NOT_OFFLINE.format(name="Galaxy10")),
+    )
+}
+
+
+def list_experiments() -> list[str]:
+    """Names of the experiments."""
+    return list(EXPERIMENTS)
+
+
+def get_runs(experiment: str, profile: str) -> list[RunConfig]:
+    """The runs of ``experiment`` under ``profile``; ``ValueError`` naming the valid choices."""
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {experiment!r}; valid experiments: {', '.join(EXPERIMENTS)}")
+    exp = EXPERIMENTS[experiment]
+    prof = get_profile(profile)
+    if profile not in exp.profiles:
+        raise ValueError(f"experiment {experiment!r} has no profile {profile!r}: "
+                         f"{exp.missing_profile_reason}; valid profiles for it: {', '.join(exp.profiles)}")
+    runs = exp.build(prof)
+    ids = [r.run_id() for r in runs]
+    if len(set(ids)) != len(ids):  # a programming error in a builder
+        raise RuntimeError(f"duplicate run ids in {experiment}/{profile}: {ids}")
+    return runs

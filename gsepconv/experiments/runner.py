@@ -1,0 +1,259 @@
+"""Run folders and experiment grids.
+
+Layout::
+
+    <runs>/<profile>/<experiment>/<run_id>/config.yaml      the run's configuration
+                                           checkpoint.pt    replaced atomically after every epoch
+                                           model_best.pt    best-validation weights (finished runs)
+                                           metrics.json     written last: the run is finished
+    <results>/<profile>/<experiment>.csv                    one row per finished run of the grid
+
+``<runs>``: argument, env ``GSEPCONV_RUNS``, or ``./runs``; ``<results>``: argument, env
+``GSEPCONV_RESULTS``, or ``./results``. A finished run is reused, an interrupted one resumes from
+its checkpoint, ``force=True`` retrains from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+import yaml
+
+from gsepconv.experiments.config import RunConfig, load_config, save_config
+from gsepconv.experiments.distributed import distributed_env
+from gsepconv.experiments.io import runs_root
+from gsepconv.experiments.registry import get_runs
+from gsepconv.experiments.results import results_path, rows_to_frame, write_results
+from gsepconv.experiments.training import (
+    CONFIG_FILE,
+    METRICS,
+    DatasetFactory,
+    EpochCallback,
+    train,
+)
+
+__all__ = ["run_dir_for", "run_one", "run_experiment", "RunFailed", "load_metrics"]
+
+Log = Callable[[str], None]
+
+
+class RunFailed(RuntimeError):
+    """One or more runs of a grid failed (the others finished and are in the results)."""
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_dir_for(config: RunConfig, root: str | Path | None = None) -> Path:
+    """``<runs>/<profile>/<experiment>/<run_id>``."""
+    return runs_root(root) / config.profile / config.experiment / config.run_id()
+
+
+def load_metrics(run_dir: str | Path) -> dict[str, Any] | None:
+    """The stored metrics of a finished run, or ``None``."""
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
+
+
+def run_one(
+    config: RunConfig,
+    *,
+    runs: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    force: bool = False,
+    dataset_factory: DatasetFactory | None = None,
+    callbacks: Sequence[EpochCallback] = (),
+    max_epochs_this_call: int | None = None,
+    log: Log | None = None,
+) -> dict[str, Any]:
+    """Train one run in its folder, reusing stored metrics or resuming a checkpoint.
+
+    Returns the metrics (with ``"reused": True`` when they come from an earlier call).
+    """
+    config.validate()
+    log = log or _stderr
+    folder = Path(run_dir) if run_dir is not None else run_dir_for(config, runs)
+    if not force:
+        stored = load_metrics(folder)
+        if stored is not None:
+            return {**stored, "reused": True}
+    if distributed_env().is_main:
+        config_path = folder / CONFIG_FILE
+        if config_path.is_file() and not force:
+            old = load_config(config_path)
+            if old.config_hash() != config.config_hash():
+                raise ValueError(f"{folder} holds another configuration; use --force to replace it")
+        save_config(config, config_path)
+    metrics = train(config, folder, dataset_factory=dataset_factory, callbacks=callbacks,
+                    max_epochs_this_call=max_epochs_this_call, resume=not force, log=log)
+    return {**metrics, "reused": False}
+
+
+@dataclass
+class _Job:
+    index: int
+    config: dict[str, Any]
+
+
+def _worker(device: str, jobs: Any, results: Any, runs: str | None, force: bool,
+            factory: DatasetFactory | None, cpu_threads: int) -> None:
+    """One process per device: take jobs until the sentinel, report (index, metrics | error)."""
+    if not device.startswith("cuda"):
+        import torch
+
+        torch.set_num_threads(cpu_threads)  # CPU workers share the cores instead of oversubscribing
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        config = RunConfig.from_dict(job.config).replace(device=device)
+        try:
+            metrics = run_one(config, runs=runs, force=force, dataset_factory=factory,
+                              log=lambda m: _stderr(f"[{device}] {m}"))
+            results.put((job.index, metrics, None))
+        except BaseException as err:  # reported to the parent, which decides
+            results.put((job.index, None, f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
+
+
+def run_experiment(
+    experiment: str,
+    profile: str,
+    *,
+    runs: str | Path | None = None,
+    results: str | Path | None = None,
+    force: bool = False,
+    devices: Sequence[str] | None = None,
+    dry_run: bool = False,
+    progress: bool | None = None,
+    dataset_factory: DatasetFactory | None = None,
+    configs: Sequence[RunConfig] | None = None,
+    log: Log | None = None,
+) -> pd.DataFrame:
+    """Run every run of ``experiment`` under ``profile``; write and return the results table.
+
+    ``devices``: e.g. ``["cuda:0", "cuda:1"]`` runs independent runs in parallel, one worker
+    process per device; ``None`` uses each config's device (``auto``). ``dry_run`` returns the
+    planned runs (with their folder and status) without training. Failed runs are reported
+    together at the end (:class:`RunFailed`) after the finished ones are written to the CSV.
+    """
+    log = log or _stderr
+    plan = list(configs) if configs is not None else get_runs(experiment, profile)
+    if progress is not None:
+        plan = [c.replace(progress=progress) for c in plan]
+    if devices and len(devices) == 1:
+        plan = [c.replace(device=devices[0]) for c in plan]
+    root = runs_root(runs)
+    if dry_run:
+        return _plan_frame(plan, root)
+
+    metrics: dict[int, dict[str, Any]] = {}
+    errors: dict[int, str] = {}
+    if devices and len(devices) > 1:
+        metrics, errors = _run_parallel(plan, list(devices), root, force, dataset_factory, log)
+    else:
+        for i, config in enumerate(plan):
+            log(f"[{i + 1}/{len(plan)}] {config.experiment}/{config.run_id()}")
+            try:
+                metrics[i] = run_one(config, runs=root, force=force,
+                                     dataset_factory=dataset_factory, log=log)
+                if metrics[i].get("reused"):
+                    log(f"[{i + 1}/{len(plan)}] reused the finished run")
+            except KeyboardInterrupt:
+                raise
+            except Exception as err:
+                errors[i] = f"{type(err).__name__}: {err}"
+                log(f"[{i + 1}/{len(plan)}] FAILED: {errors[i]}")
+    frame = rows_to_frame(metrics[i] for i in sorted(metrics))
+    if not frame.empty:
+        path = results_path(experiment, profile, results)
+        write_results(frame, path)
+        log(f"wrote {path} ({len(frame)} runs)")
+    if errors:
+        lines = [f"  {plan[i].run_id()}: {msg.splitlines()[0]}" for i, msg in sorted(errors.items())]
+        raise RunFailed(f"{len(errors)} of {len(plan)} runs failed:\n" + "\n".join(lines))
+    return frame
+
+
+def _plan_frame(plan: Sequence[RunConfig], root: Path) -> pd.DataFrame:
+    rows = []
+    for c in plan:
+        folder = root / c.profile / c.experiment / c.run_id()
+        status = ("finished" if (folder / METRICS).is_file()
+                  else "partial" if (folder / "checkpoint.pt").is_file() else "new")
+        ne = c.model.num_elements
+        rows.append({
+            "run_id": c.run_id(), "status": status, "dataset": c.data.name, "arch": c.model.arch,
+            "group": c.model.group, "implementation": c.model.implementation,
+            "num_elements": "x".join(map(str, ne)) if isinstance(ne, tuple) else ne,
+            "widths": ",".join(map(str, c.model.widths)), "kernel_size": c.model.kernel_size,
+            "epochs": c.epochs, "train_subset": c.data.train_subset, "seed": c.seed,
+            "folder": str(folder),
+        })
+    return pd.DataFrame(rows)
+
+
+def _run_parallel(
+    plan: Sequence[RunConfig], devices: list[str], root: Path, force: bool,
+    factory: DatasetFactory | None, log: Log,
+) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
+    import os
+
+    ctx = mp.get_context("spawn")
+    cpu_threads = max(1, (os.cpu_count() or 1) // len(devices))
+    jobs, results = ctx.Queue(), ctx.Queue()
+    for i, config in enumerate(plan):
+        jobs.put(_Job(i, config.to_dict()))
+    for _ in devices:
+        jobs.put(None)
+    workers = [ctx.Process(target=_worker, args=(d, jobs, results, str(root), force, factory, cpu_threads),
+                           daemon=False) for d in devices]
+    for w in workers:
+        w.start()
+    metrics: dict[int, dict[str, Any]] = {}
+    errors: dict[int, str] = {}
+    try:
+        while len(metrics) + len(errors) < len(plan):
+            try:
+                index, m, err = results.get(timeout=5)
+            except Exception:  # queue.Empty: check that the workers are alive
+                if not any(w.is_alive() for w in workers) and results.empty():
+                    for i in range(len(plan)):
+                        if i not in metrics and i not in errors:
+                            errors[i] = "worker process died"
+                    break
+                continue
+            done = len(metrics) + len(errors) + 1
+            if err is None:
+                metrics[index] = m
+                log(f"[{done}/{len(plan)}] finished {plan[index].run_id()}")
+            else:
+                errors[index] = err
+                log(f"[{done}/{len(plan)}] FAILED {plan[index].run_id()}: {err.splitlines()[0]}")
+    finally:
+        for w in workers:
+            w.join(timeout=10)
+            if w.is_alive():
+                w.terminate()
+    return metrics, errors
+
+
+def describe_plan(frame: pd.DataFrame) -> str:
+    """Human-readable listing of a dry-run frame."""
+    if frame.empty:
+        return "(no runs)"
+    return frame.drop(columns=["folder"]).to_string(index=False)
+
+
+def dump_yaml(obj: Any) -> str:
+    """YAML text of plain data (used by the CLI)."""
+    return yaml.safe_dump(obj, sort_keys=False)

@@ -1,0 +1,595 @@
+"""Train one :class:`~gsepconv.experiments.config.RunConfig`: resumable, deterministic, device-agnostic.
+
+Protocol (method.md §5): the model is selected on the validation split (the best-validation
+weights are kept), and the test split is evaluated **once**, on the selected weights.
+
+Resumability: after every epoch, ``checkpoint.pt`` in the run folder is replaced atomically. It
+holds the model, optimiser, scheduler, GradScaler, the best-validation weights, the per-epoch
+history and all RNG states (python, numpy, torch CPU/CUDA). Batch order is a pure function of
+``(seed, epoch)``, so an interrupted run resumed from its last checkpoint reproduces the
+uninterrupted run exactly (same device and thread count). ``metrics.json`` marks a finished run.
+
+Memory: ``peak_mem_mb`` is ``torch.cuda.max_memory_allocated`` on CUDA (tensors only, reset at the
+start of the run). On CPU it is the peak resident set size of the process during the run, sampled
+every 50 ms from ``/proc/self/statm`` by a background thread (it includes the Python/torch
+footprint and the datasets; spikes shorter than 50 ms can be missed); where ``/proc`` is missing it
+falls back to ``resource.getrusage().ru_maxrss``, the process's lifetime peak.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import resource
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
+
+import gsepconv
+from gsepconv.experiments.config import DataConfig, RunConfig
+from gsepconv.experiments.distributed import (
+    DistEnv,
+    all_reduce_sums,
+    barrier,
+    distributed_env,
+    init_distributed,
+)
+from gsepconv.experiments.io import atomic_torch_save, atomic_write_json, git_commit
+
+__all__ = [
+    "ConfigError",
+    "DatasetFactory",
+    "default_dataset_factory",
+    "resolve_device",
+    "seed_everything",
+    "train",
+    "CHECKPOINT",
+    "METRICS",
+    "CONFIG_FILE",
+]
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.json"
+CONFIG_FILE = "config.yaml"
+BEST_WEIGHTS = "model_best.pt"
+CHECKPOINT_FORMAT = 1
+
+#: ``factory(name, split, data_config) -> Dataset`` of ``(image [C,H,W], label)``.
+DatasetFactory = Callable[[str, str, DataConfig], Dataset]
+EpochCallback = Callable[[dict[str, Any]], None]
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be trained (invalid model, data that does not fit the model, ...)."""
+
+
+# ---------------------------------------------------------------------------------------- setup
+def default_dataset_factory(name: str, split: str, data: DataConfig) -> Dataset:
+    """Load a split through :func:`gsepconv.data.get_dataset` (augmentation on the train split only)."""
+    from gsepconv.data import get_dataset
+
+    return get_dataset(name, split=split, root=data.root, augment=bool(data.augment and split == "train"))
+
+
+def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
+    """``"auto"`` → ``cuda:<local_rank>`` if CUDA is available, else CPU; others as given (checked)."""
+    if spec == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    device = torch.device(spec)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={spec!r} but CUDA is not available here; use --device cpu or auto")
+        if device.index is None:
+            device = torch.device(f"cuda:{local_rank}")
+        if device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device={spec!r} but only {torch.cuda.device_count()} CUDA device(s) exist")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and all CUDA devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _seed_worker(worker_id: int) -> None:
+    # torch seeds each worker with base_seed + worker_id (base_seed drawn from the loader's
+    # generator); derive numpy's and python's seeds from it.
+    worker_seed = torch.initial_seed() % 2**32
+    np.random.seed(worker_seed)
+    random.seed(worker_seed)
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919 + 12345) % 2**63
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _subset(ds: Dataset, size: int | None, seed: int) -> Dataset:
+    n = len(ds)  # type: ignore[arg-type]
+    if size is None or size >= n:
+        return ds
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(n, generator=g)[:size].sort().values.tolist()
+    return Subset(ds, idx)
+
+
+def load_splits(config: RunConfig, factory: DatasetFactory | None = None) -> dict[str, Dataset]:
+    """The train/val/test datasets of ``config`` with its subset sizes applied."""
+    factory = factory or default_dataset_factory
+    d = config.data
+    sizes = {"train": d.train_subset, "val": d.val_subset, "test": d.test_subset}
+    out = {}
+    for i, (split, size) in enumerate(sizes.items()):
+        out[split] = _subset(factory(d.name, split, d), size, d.subset_seed + i)
+    return out
+
+
+def _dataset_num_classes(name: str, datasets: dict[str, Dataset]) -> int:
+    try:
+        from gsepconv.data import DATASETS
+
+        info = DATASETS.get(name)
+        if info is not None:
+            n = info["num_classes"] if isinstance(info, dict) else getattr(info, "num_classes")
+            return int(n)
+    except ImportError:
+        pass
+    for ds in datasets.values():
+        base = ds.dataset if isinstance(ds, Subset) else ds
+        for attr in ("num_classes", "classes"):
+            if hasattr(base, attr):
+                v = getattr(base, attr)
+                return int(v) if isinstance(v, int) else len(v)
+    labels = [int(datasets["train"][i][1]) for i in range(len(datasets["train"]))]  # type: ignore[arg-type]
+    return max(labels) + 1
+
+
+def _first_batch(ds: Dataset, n: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    items = [ds[i] for i in range(min(n, len(ds)))]  # type: ignore[arg-type]
+    if not items:
+        raise ConfigError("the training split is empty")
+    x = torch.stack([torch.as_tensor(it[0]) for it in items])
+    y = torch.as_tensor([int(it[1]) for it in items])
+    return x, y
+
+
+def build_checked_model(
+    config: RunConfig, datasets: dict[str, Dataset], device: torch.device | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Build the model and run one batch through it; raise :class:`ConfigError` if either fails.
+
+    Returns the model (on ``device``) and the resolved ``build_model`` arguments.
+    """
+    from gsepconv.models import build_model
+
+    x, _ = _first_batch(datasets["train"])
+    kwargs = config.model.build_kwargs()
+    kwargs.setdefault("in_channels", int(x.shape[1]))
+    if "num_classes" not in kwargs:
+        kwargs["num_classes"] = _dataset_num_classes(config.data.name, datasets)
+    try:
+        model = build_model(**kwargs)
+    except (ValueError, TypeError, KeyError) as err:
+        raise ConfigError(f"cannot build the model {kwargs}: {err}") from err
+    device = device or torch.device("cpu")
+    model.to(device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x.to(device))
+    except Exception as err:  # any failure here is a configuration problem, found before training
+        raise ConfigError(
+            f"the model {kwargs} fails on a batch of {config.data.name} of shape "
+            f"{tuple(x.shape)}: {type(err).__name__}: {err}"
+        ) from err
+    if tuple(out.shape) != (x.shape[0], kwargs["num_classes"]):
+        raise ConfigError(
+            f"the model returns shape {tuple(out.shape)}, expected ({x.shape[0]}, {kwargs['num_classes']})"
+        )
+    model.train(was_training)
+    return model, kwargs
+
+
+# ---------------------------------------------------------------------------------------- memory
+class PeakMemory:
+    """Peak memory of this run (see the module docstring for what is measured where)."""
+
+    def __init__(self, device: torch.device, interval: float = 0.05) -> None:
+        self.device = device
+        self.interval = interval
+        self._peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self._statm = Path("/proc/self/statm")
+
+    def _rss(self) -> int:
+        return int(self._statm.read_text().split()[1]) * self._page
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._peak_bytes = max(self._peak_bytes, self._rss())
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        elif self._statm.exists():
+            self._peak_bytes = self._rss()
+            self._thread = threading.Thread(target=self._poll, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._peak_bytes = max(self._peak_bytes, self._rss())
+
+    @property
+    def mb(self) -> float:
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) / 2**20
+        if self._thread is not None:
+            return max(self._peak_bytes, self._rss()) / 2**20
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        return rss / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+# ---------------------------------------------------------------------------------------- loops
+def _lr_lambda(total_steps: int, warmup_steps: int, schedule: str) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if warmup_steps > 0 and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def _make_optimizer(config: RunConfig, params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
+    o = config.optim
+    if o.name == "adam":
+        return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+    if o.name == "adamw":
+        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+    return torch.optim.SGD(params, lr=o.lr, weight_decay=o.weight_decay, momentum=o.momentum)
+
+
+def _progress(iterable: Any, enabled: bool, desc: str, total: int) -> Any:
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True, file=sys.stderr)
+
+
+def _evaluate(
+    model: nn.Module, ds: Dataset, batch_size: int, device: torch.device, env: DistEnv,
+    amp: bool, progress: bool, desc: str,
+) -> tuple[float, float]:
+    """(mean loss, accuracy in %) over the whole of ``ds``; each process takes every world_size-th item."""
+    shard = Subset(ds, list(range(env.rank, len(ds), env.world_size))) if env.enabled else ds  # type: ignore[arg-type]
+    loader = DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=0,
+                        pin_memory=device.type == "cuda")
+    model.eval()
+    loss_sum, correct, count = 0.0, 0.0, 0.0
+    with torch.no_grad():
+        for x, y in _progress(loader, progress, desc, len(loader)):
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+                logits = model(x)
+            loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            count += y.numel()
+    loss_sum, correct, count = all_reduce_sums([loss_sum, correct, count], device)
+    return loss_sum / max(count, 1), 100.0 * correct / max(count, 1)
+
+
+@dataclass
+class _State:
+    epoch: int = 0
+    best_epoch: int = -1
+    best_val_acc: float = -1.0
+    best_val_loss: float = math.inf
+    best_weights: dict[str, torch.Tensor] | None = None
+    history: list[dict[str, Any]] | None = None
+
+
+def _cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def train(
+    config: RunConfig,
+    run_dir: str | Path | None = None,
+    *,
+    dataset_factory: DatasetFactory | None = None,
+    callbacks: Sequence[EpochCallback] = (),
+    max_epochs_this_call: int | None = None,
+    resume: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train ``config`` (resuming from ``run_dir/checkpoint.pt`` if present); return the metrics.
+
+    The metrics dict carries ``status``: ``"finished"`` (test evaluated, ``metrics.json`` written
+    by rank 0) or ``"partial"`` (stopped after ``max_epochs_this_call`` epochs; resume by calling
+    again; ``resume=False`` ignores and replaces an existing checkpoint). ``callbacks`` are called with each epoch's record after its checkpoint is saved (an
+    exception there, e.g. ``KeyboardInterrupt``, leaves a resumable run). ``run_dir=None`` trains
+    without writing anything. Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
+    DistributedDataParallel and ``batch_size`` is the global batch.
+    """
+    config.validate()
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    env = distributed_env()
+    device = resolve_device(config.device, env.local_rank)
+    created_group = init_distributed(env, device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    try:
+        return _train(config, Path(run_dir) if run_dir is not None else None, dataset_factory,
+                      callbacks, max_epochs_this_call, resume, log, env, device)
+    finally:
+        if created_group:
+            torch.distributed.destroy_process_group()
+
+
+def _train(
+    config: RunConfig, run_dir: Path | None, factory: DatasetFactory | None,
+    callbacks: Sequence[EpochCallback], max_epochs_this_call: int | None, resume: bool,
+    log: Callable[[str], None], env: DistEnv, device: torch.device,
+) -> dict[str, Any]:
+    writes = run_dir is not None and env.is_main
+    progress = config.progress and env.is_main
+    if config.batch_size % env.world_size:
+        raise ConfigError(f"batch_size={config.batch_size} is not divisible by the {env.world_size} processes")
+    local_bs = config.batch_size // env.world_size
+    eval_bs = config.eval_batch_size or max(config.batch_size, 128)
+    amp = config.precision == "amp" and device.type == "cuda"
+    if config.precision == "amp" and not amp:
+        log(f"precision=amp needs CUDA; training in fp32 on {device}")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not config.deterministic
+        torch.backends.cudnn.deterministic = config.deterministic
+
+    # data, then the model and one batch through it: configuration errors surface here
+    datasets = load_splits(config, factory)
+    seed_everything(config.seed)
+    model, model_kwargs = build_checked_model(config, datasets, device)
+    params = count_parameters(model)
+
+    train_ds = datasets["train"]
+    n_local = math.ceil(len(train_ds) / env.world_size)  # type: ignore[arg-type]
+    drop_last = n_local > local_bs and n_local % local_bs == 1  # a batch of 1 breaks BatchNorm
+    steps_per_epoch = n_local // local_bs if drop_last else math.ceil(n_local / local_bs)
+    total_steps = steps_per_epoch * config.epochs
+    warmup_steps = int(round(config.optim.warmup_epochs * steps_per_epoch))
+
+    optimizer = _make_optimizer(config, model.parameters())
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, _lr_lambda(total_steps, warmup_steps, config.optim.schedule))
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+
+    state = _State(history=[])
+    ckpt_path = run_dir / CHECKPOINT if run_dir is not None else None
+    if writes and not resume:
+        for stale in (METRICS, CHECKPOINT, BEST_WEIGHTS):
+            (run_dir / stale).unlink(missing_ok=True)
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if ckpt.get("config_hash") != config.config_hash():
+            raise ConfigError(
+                f"{ckpt_path} belongs to another configuration; delete the folder or use --force")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        state = _State(**ckpt["state"])
+        _set_rng_state(ckpt["rng"])
+        log(f"resuming {run_dir.name} after epoch {state.epoch}/{config.epochs}")
+
+    train_model: nn.Module = model
+    if env.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        train_model = torch.compile(train_model)
+
+    start_epoch = state.epoch
+    with PeakMemory(device) as memory:
+        for epoch in range(start_epoch, config.epochs):
+            if max_epochs_this_call is not None and epoch - start_epoch >= max_epochs_this_call:
+                break
+            record = _train_epoch(config, train_model, model, optimizer, scheduler, scaler,
+                                  train_ds, epoch, local_bs, drop_last, device, env, amp, progress)
+            if env.enabled:  # every process evaluates with rank 0's BatchNorm statistics
+                for buffer in model.buffers():
+                    torch.distributed.broadcast(buffer, src=0)
+            t0 = time.perf_counter()
+            val_loss, val_acc = _evaluate(model, datasets["val"], eval_bs, device, env, amp,
+                                          progress, f"val {epoch + 1}")
+            record.update(val_loss=val_loss, val_acc=val_acc,
+                          eval_time_s=time.perf_counter() - t0)
+            if val_acc > state.best_val_acc:
+                state.best_val_acc, state.best_val_loss = val_acc, val_loss
+                state.best_epoch, state.best_weights = epoch, _cpu_state_dict(model)
+            state.epoch = epoch + 1
+            state.history.append(record)
+            if env.is_main:
+                log(f"[{config.run_id()}] epoch {epoch + 1}/{config.epochs} "
+                    f"train loss {record['train_loss']:.4f} acc {record['train_acc']:.2f}% | "
+                    f"val loss {val_loss:.4f} acc {val_acc:.2f}% | {record['time_s']:.1f}s")
+            if writes:
+                atomic_torch_save({
+                    "format": CHECKPOINT_FORMAT,
+                    "config": config.to_dict(),
+                    "config_hash": config.config_hash(),
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "state": vars(state),
+                    "rng": _rng_state(),
+                }, ckpt_path)
+            barrier()
+            for callback in callbacks:
+                callback(dict(record))
+        peak_mb = memory.mb
+
+    if state.epoch < config.epochs:
+        return {"status": "partial", "epoch": state.epoch, "history": state.history}
+
+    # the test split, once, on the best-validation weights
+    assert state.best_weights is not None
+    model.load_state_dict(state.best_weights)
+    test_loss, test_acc = _evaluate(model, datasets["test"], eval_bs, device, env, amp, progress, "test")
+    peak_mb = max(peak_mb, memory.mb)
+    history = state.history
+    epoch_times = [h["time_s"] for h in history]
+    metrics = _metrics(config, model_kwargs, params, state, test_loss, test_acc,
+                       sum(h["time_s"] + h["eval_time_s"] for h in history),
+                       sum(epoch_times) / len(epoch_times), peak_mb, device, env, datasets)
+    if writes:
+        atomic_torch_save(state.best_weights, run_dir / BEST_WEIGHTS)
+        atomic_write_json(run_dir / METRICS, metrics)
+    barrier()
+    return metrics
+
+
+def _train_epoch(
+    config: RunConfig, train_model: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer,
+    scheduler: Any, scaler: Any, train_ds: Dataset, epoch: int, local_bs: int, drop_last: bool,
+    device: torch.device, env: DistEnv, amp: bool, progress: bool,
+) -> dict[str, Any]:
+    generator = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
+    if env.enabled:
+        from torch.utils.data.distributed import DistributedSampler
+
+        sampler: Any = DistributedSampler(train_ds, num_replicas=env.world_size, rank=env.rank,
+                                          shuffle=True, seed=config.seed, drop_last=False)
+        sampler.set_epoch(epoch)
+    else:
+        sampler = RandomSampler(train_ds, generator=generator)
+    loader = DataLoader(train_ds, batch_size=local_bs, sampler=sampler, drop_last=drop_last,
+                        num_workers=config.num_workers, worker_init_fn=_seed_worker,
+                        generator=generator, pin_memory=device.type == "cuda")
+    train_model.train()
+    loss_sum, correct, count = 0.0, 0.0, 0.0
+    t0 = time.perf_counter()
+    bar = _progress(loader, progress, f"epoch {epoch + 1}/{config.epochs}", len(loader))
+    for x, y in bar:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+            logits = train_model(x)
+            loss = F.cross_entropy(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if config.optim.grad_clip is not None:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        n = y.numel()
+        loss_sum += loss.item() * n
+        correct += (logits.argmax(1) == y).sum().item()
+        count += n
+        if progress:
+            bar.set_postfix(loss=f"{loss_sum / count:.4f}", acc=f"{100 * correct / count:.1f}%")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elapsed = time.perf_counter() - t0
+    loss_sum, correct, count = all_reduce_sums([loss_sum, correct, count], device)
+    return {"epoch": epoch + 1, "train_loss": loss_sum / max(count, 1),
+            "train_acc": 100.0 * correct / max(count, 1), "time_s": elapsed,
+            "lr": optimizer.param_groups[0]["lr"]}
+
+
+def _metrics(
+    config: RunConfig, model_kwargs: dict[str, Any], params: int, state: _State, test_loss: float,
+    test_acc: float, train_time: float, epoch_time: float, peak_mb: float, device: torch.device,
+    env: DistEnv, datasets: dict[str, Dataset],
+) -> dict[str, Any]:
+    m, d = config.model, config.data
+    z2 = m.group == "Z2"
+    ne = m.num_elements
+    return {
+        "status": "finished",
+        "run_id": config.run_id(),
+        "experiment": config.experiment,
+        "profile": config.profile,
+        "dataset": d.name,
+        "stand_in_for": d.stand_in_for or "",
+        "arch": m.arch,
+        "group": m.group,
+        "implementation": "none" if z2 else m.implementation,
+        "num_elements": 1 if z2 else ("x".join(map(str, ne)) if isinstance(ne, tuple) else ne),
+        "sampling": "none" if z2 else m.sampling,
+        "kernel_size": m.kernel_size,
+        "widths": ",".join(map(str, m.widths)),
+        "params": params,
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "lr": config.optim.lr,
+        "seed": config.seed,
+        "val_acc": state.best_val_acc,
+        "test_acc": test_acc,
+        "test_err": 100.0 - test_acc,
+        "test_loss": test_loss,
+        "best_epoch": state.best_epoch + 1,
+        "train_time_s": train_time,
+        "time_per_epoch_s": epoch_time,
+        "peak_mem_mb": peak_mb,
+        "device": (torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu")
+        + (f" x{env.world_size}" if env.enabled else ""),
+        "world_size": env.world_size,
+        "precision": "amp" if (config.precision == "amp" and device.type == "cuda") else "fp32",
+        "train_size": len(datasets["train"]),  # type: ignore[arg-type]
+        "val_size": len(datasets["val"]),  # type: ignore[arg-type]
+        "test_size": len(datasets["test"]),  # type: ignore[arg-type]
+        "torch_version": torch.__version__,
+        "gsepconv_version": gsepconv.__version__,
+        "git_commit": git_commit(),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model_kwargs": {k: (list(v) if isinstance(v, tuple) else v) for k, v in model_kwargs.items()},
+        "history": state.history,
+    }
