@@ -102,6 +102,7 @@ class ImageDataset(Dataset):
         target_transform: Callable[[int], Any] | None = None,
     ) -> None:
         self.split = check_split(split)
+        self.augment = resolve_augmentation(augment, self.default_augment, self.name)  # fail before loading
         self.root = data_root(root)
         self.transform = transform
         self.target_transform = target_transform
@@ -113,7 +114,6 @@ class ImageDataset(Dataset):
         std = self.std if self.std is not None else manifest["meta"]["std"]
         self.norm_mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
         self.norm_std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
-        self.augment = resolve_augmentation(augment, self.default_augment, self.name)
         self._augmentation = build_augmentation(self.augment, self.image_size)
         self.digest: str = manifest["digest"]
 
