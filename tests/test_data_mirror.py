@@ -13,13 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gsepconv.data import DATASETS, get_dataset, storage
+from gsepconv.data import DATASET_CLASSES, DATASETS, get_dataset, storage
 from gsepconv.data.base import SPLITS
 from gsepconv.data.mnist import MNIST_RESOURCES, MNISTRotSeeded
 
 MIRROR = os.environ.get("GSEPCONV_MIRROR", "")
 MNIST_FILES = [r.relpath for r in MNIST_RESOURCES.values()]
 SUBSET_FILE = "CIFAR10-subset/cifar10_subset_4000_1000.npz"
+
+
+def _has(*relpaths: str) -> bool:
+    return bool(MIRROR) and all((Path(MIRROR) / p).is_file() for p in relpaths)
 
 
 def _need(*relpaths: str):
@@ -45,13 +49,20 @@ def _offline(mp: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def mirror_root(tmp_path_factory):
-    """A data folder where the mirror-backed datasets are prepared once (network disabled)."""
+    """A data folder where the mirror-backed datasets are prepared once, with the network disabled.
+
+    The patches are undone before the tests run, so they do not leak into other modules."""
     root = tmp_path_factory.mktemp("gsepconv-data")
     mp = pytest.MonkeyPatch()
-    _offline(mp)
-    mp.setenv(storage.ENV_DATA, str(root))
-    yield root
-    mp.undo()
+    try:
+        _offline(mp)
+        names = ["mnist_rot_seeded", "mnist_scale", "mnist_rot_scale"] if _has(*MNIST_FILES) else []
+        names += ["cifar10_subset"] if _has(SUBSET_FILE) else []
+        for name in names:
+            DATASET_CLASSES[name].prepare(root, download=True)
+    finally:
+        mp.undo()
+    return root
 
 
 @pytest.fixture(autouse=True)
