@@ -577,3 +577,23 @@ def test_cli_prepare(monkeypatch, tmp_path, capsys, small_mnist_rot):
     assert "mnist_rot          ready (verified)" in out and "present, verified" in out
     args = p.parse_args(["data"])
     assert args.func(args) == 2
+
+
+def test_parallel_prepare_builds_once(monkeypatch, tmp_path, toy):
+    import threading
+    import time
+
+    original = toy._build.__func__
+
+    def slow_build(cls, root, download):
+        time.sleep(0.3)
+        return original(cls, root, download)
+
+    monkeypatch.setattr(toy, "_build", classmethod(slow_build))
+    digests = []
+    threads = [threading.Thread(target=lambda: digests.append(toy.prepare(tmp_path)["digest"])) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert toy.builds == 1 and len(set(digests)) == 1 and len(digests) == 3

@@ -16,8 +16,9 @@ import json
 import os
 import shutil
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -57,6 +58,24 @@ def combine_digests(split_digests: Mapping[str, str]) -> str:
     """The dataset digest: sha256 of ``"train:<hex>\\nval:<hex>\\ntest:<hex>\\n"``."""
     text = "".join(f"{s}:{split_digests[s]}\n" for s in SPLITS)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+@contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """Exclusive inter-process lock (POSIX ``flock``; a no-op where unavailable) so that parallel
+    workers/ranks build a cache once instead of racing."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class ImageDataset(Dataset):
@@ -170,11 +189,22 @@ class ImageDataset(Dataset):
     def prepare(cls, root: str | os.PathLike[str] | None = None, download: bool = True) -> dict[str, Any]:
         """Fetch/verify the sources and build the processed cache if needed; return its manifest."""
         root_path = data_root(root)
-        manifest = cls.read_manifest(root_path)
-        if manifest is not None and all((cls.cache_dir(root_path) / f"{s}.pt").is_file() for s in SPLITS):
+        folder = cls.cache_dir(root_path)
+
+        def ready() -> dict[str, Any] | None:
+            manifest = cls.read_manifest(root_path)
+            complete = manifest is not None and all((folder / f"{s}.pt").is_file() for s in SPLITS)
+            return manifest if complete else None
+
+        manifest = ready()
+        if manifest is not None:
             return manifest
-        splits, meta = cls._build(root_path, download)
-        return cls._write_cache(root_path, splits, meta)
+        with _build_lock(folder.parent / f".{cls.name}.lock"):
+            manifest = ready()  # another process may have built it while we waited
+            if manifest is not None:
+                return manifest
+            splits, meta = cls._build(root_path, download)
+            return cls._write_cache(root_path, splits, meta)
 
     @classmethod
     def verify_cache(cls, root: str | os.PathLike[str] | None = None) -> bool:
@@ -275,6 +305,6 @@ class ImageDataset(Dataset):
             return cls._read_split_file(root, manifest, split)
         except CorruptFileError as exc:
             warnings.warn(f"{exc}; rebuilding the {cls.name} cache", stacklevel=3)
-            shutil.rmtree(cls.cache_dir(root), ignore_errors=True)
+            (cls.cache_dir(root) / "manifest.json").unlink(missing_ok=True)
             manifest = cls.prepare(root, download=download)
             return cls._read_split_file(root, manifest, split)
