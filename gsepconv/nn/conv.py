@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from ..groups.affine import AffineGroup, get_group
 from ..kernels.kernel import MASKS, SpatialKernel
 from .grid import GroupGrid
-from .implementations import APPLY, IMPLEMENTATIONS, Implementation, NonSeparable, Padding
+from .implementations import APPLY, IMPLEMENTATIONS, Implementation, NonSeparable, Padding, _conv, _unflat
 
 
 def _check_positive_int(name: str, value: Any) -> int:
@@ -213,8 +213,7 @@ def lifting_apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: 
     """Apply sampled lifting kernels ``[C_o, N, C_i, k, k]`` to ``x: [B, C_i, H, W]``."""
     (k,) = weights
     co, n, ci, kh, kw = k.shape
-    y = torch.nn.functional.conv2d(x, k.reshape(co * n, ci, kh, kw), None, stride, padding)
-    return y.view(x.shape[0], co, n, *y.shape[-2:])
+    return _unflat(_conv(x, k.reshape(co * n, ci, kh, kw), stride, padding), co)
 
 
 class GroupConv(_SampledConv):

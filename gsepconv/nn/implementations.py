@@ -75,14 +75,31 @@ class Implementation(nn.Module):
 
 
 def _conv(x: Tensor, weight: Tensor, stride: int = 1, padding: Padding = 0, groups: int = 1) -> Tensor:
-    return F.conv2d(x, weight, None, stride, padding, 1, groups)
+    """``F.conv2d`` in channels-last memory: the layout in which depthwise and 1×1 convolutions
+    are fast on CPU (oneDNN) and GPU (cuDNN). A no-op conversion when already channels-last."""
+    cl = torch.channels_last
+    return F.conv2d(x.contiguous(memory_format=cl), weight.contiguous(memory_format=cl), None, stride, padding, 1, groups)
+
+
+def _flat(x: Tensor) -> Tensor:
+    """``[B, C, N, H, W] → [B, C·N, H, W]`` (a view for the layers' own channels-last outputs)."""
+    b, c, n, h, w = x.shape
+    return x.reshape(b, c * n, h, w)
+
+
+def _unflat(y: Tensor, c: int) -> Tensor:
+    """``[B, C·N, H, W] → [B, C, N, H, W]`` (always a view)."""
+    return y.view(y.shape[0], c, y.shape[1] // c, *y.shape[-2:])
 
 
 def _channel_projection(x: Tensor, proj: Tensor) -> Tensor:
-    """``[B, C_i, N, H, W] × [C_o, C_i] → [B, C_o·N, H, W]`` (the same mixing at every element)."""
+    """The same channel mixing ``[C_o, C_i]`` at every element: ``[B, C_i, N, H, W] → [B, C_o·N, H, W]``.
+
+    Elements are moved into the batch so the projection is one 1×1 convolution with
+    ``C_o·C_i`` weights (not a ``N``-times larger block-diagonal one)."""
     b, ci, n, h, w = x.shape
-    z = _conv(x.reshape(b, ci, n * h, w), proj[:, :, None, None])
-    return z.reshape(b, -1, h, w)
+    z = _conv(x.transpose(1, 2).reshape(b * n, ci, h, w), proj[:, :, None, None])  # [B·N, Co, H, W]
+    return z.view(b, n, -1, h, w).transpose(1, 2).reshape(b, -1, h, w)
 
 
 class NonSeparable(Implementation):
@@ -100,9 +117,7 @@ class NonSeparable(Implementation):
     def apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
         (k,) = weights
         co, no, ci, ni, kh, kw = k.shape
-        b, _, _, h, w = x.shape
-        y = _conv(x.reshape(b, ci * ni, h, w), k.reshape(co * no, ci * ni, kh, kw), stride, padding)
-        return y.view(b, co, no, *y.shape[-2:])
+        return _unflat(_conv(_flat(x), k.reshape(co * no, ci * ni, kh, kw), stride, padding), co)
 
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
@@ -124,10 +139,8 @@ class Separable(Implementation):
     def apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
         a, s = weights
         co, no, ci, ni = a.shape
-        b, _, _, h, w = x.shape
-        z = _conv(x.reshape(b, ci * ni, h, w), a.reshape(co * no, ci * ni, 1, 1))
-        y = _conv(z, s.reshape(co * no, 1, *s.shape[-2:]), stride, padding, groups=co * no)
-        return y.view(b, co, no, *y.shape[-2:])
+        z = _conv(_flat(x), a.reshape(co * no, ci * ni, 1, 1))
+        return _unflat(_conv(z, s.reshape(co * no, 1, *s.shape[-2:]), stride, padding, groups=co * no), co)
 
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
@@ -168,8 +181,7 @@ class DSeparable(Implementation):
         p, k = weights
         co, no, ni = k.shape[:3]
         z = _channel_projection(x, p)  # [B, Co·Ni, H, W]
-        y = _conv(z, k.reshape(co * no, ni, *k.shape[-2:]), stride, padding, groups=co)
-        return y.view(x.shape[0], co, no, *y.shape[-2:])
+        return _unflat(_conv(z, k.reshape(co * no, ni, *k.shape[-2:]), stride, padding, groups=co), co)
 
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
@@ -195,8 +207,7 @@ class DGSeparable(Implementation):
         co, no, ni = a.shape
         z = _channel_projection(x, p)  # [B, Co·Ni, H, W]
         z = _conv(z, a.reshape(co * no, ni, 1, 1), groups=co)
-        y = _conv(z, s.reshape(co * no, 1, *s.shape[-2:]), stride, padding, groups=co * no)
-        return y.view(x.shape[0], co, no, *y.shape[-2:])
+        return _unflat(_conv(z, s.reshape(co * no, 1, *s.shape[-2:]), stride, padding, groups=co * no), co)
 
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
@@ -236,13 +247,16 @@ class Separable2d(Implementation):
         co, nr, ci, nri = r.shape
         ns, nsi = sc.shape[1:]
         b, _, _, h, w = x.shape
-        # 1) mix channels and rotations at every input scale: [B, Ci·Nr_i, Ns_i·H, W] -> [B, Co·Nr, Ns_i·H, W]
-        z = _conv(x.reshape(b, ci * nri, nsi * h, w), r.reshape(co * nr, ci * nri, 1, 1))
-        # 2) mix scales per output channel: [Co, 1, Ns, Ns_i] @ [B, Co, Nr, Ns_i, H·W]
-        z = torch.matmul(sc[:, None], z.reshape(b, co, nr, nsi, h * w))
+        # 1) mix channels and rotations at every input scale, scales moved into the batch:
+        #    [B·Ns_i, Ci·Nr_i, H, W] -> [B·Ns_i, Co·Nr, H, W]
+        xs = x.reshape(b, ci, nri, nsi, h, w).permute(0, 3, 1, 2, 4, 5).reshape(b * nsi, ci * nri, h, w)
+        z = _conv(xs, r.reshape(co * nr, ci * nri, 1, 1))
+        z = z.view(b, nsi, co, nr, h, w).permute(0, 2, 3, 1, 4, 5).reshape(b, co * nr * nsi, h, w)
+        # 2) mix scales: grouped 1×1 convolution, one [Ns, Ns_i] matrix per output channel
+        z = _conv(z, sc[:, None].expand(co, nr, ns, nsi).reshape(co * nr * ns, nsi, 1, 1), groups=co * nr)
         # 3) depthwise spatial kernel per (o, h_a)
-        y = _conv(z.reshape(b, co * nr * ns, h, w), s.reshape(co * nr * ns, 1, *s.shape[-2:]), stride, padding, groups=co * nr * ns)
-        return y.view(b, co, nr * ns, *y.shape[-2:])
+        y = _conv(z, s.reshape(co * nr * ns, 1, *s.shape[-2:]), stride, padding, groups=co * nr * ns)
+        return _unflat(y, co)
 
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
