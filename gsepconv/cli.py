@@ -201,7 +201,6 @@ def _attach(sub: Any, name: str, module: str, summary: str) -> None:
     except Exception as err:  # keep the rest of the CLI usable
         reason = f"{type(err).__name__}: {err}"
         p = sub.add_parser(name, help=f"{summary} (unavailable: {module} failed to import)")
-        p.add_argument("rest", nargs=argparse.REMAINDER)
 
         def unavailable(args: argparse.Namespace, _reason: str = reason) -> int:
             print(f"error: `gsepconv {name}` is unavailable because {module} could not be imported "
@@ -209,7 +208,7 @@ def _attach(sub: Any, name: str, module: str, summary: str) -> None:
                   file=sys.stderr)
             return 2
 
-        p.set_defaults(func=unavailable)
+        p.set_defaults(func=unavailable, accepts_anything=True)
 
 
 # ------------------------------------------------------------------------------ commands
@@ -309,7 +308,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 failed runs, 2 usage/config error, 130 interrupted)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_anything", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.version:
         import gsepconv
 

@@ -1,0 +1,94 @@
+"""`gsepconv run <experiment> --profile smoke` for every experiment, in-process, on the real
+offline data (mirror), with temporary runs/results/data folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from gsepconv import cli
+from gsepconv.experiments import COLUMNS, EXPERIMENTS, get_runs
+
+MIRROR = Path(os.environ.get("GSEPCONV_TEST_MIRROR", "/work/shared/data"))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from intra-op threads; 2 threads on a busy 2-core machine thrash."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    if not (MIRROR / "MNIST" / "raw").is_dir() or not (MIRROR / "CIFAR10-subset").is_dir():
+        pytest.skip(f"offline mirror {MIRROR} not present")
+    return tmp_path_factory.mktemp("data")  # shared by the module: datasets are built once
+
+
+@pytest.fixture
+def folders(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("GSEPCONV_MIRROR", str(MIRROR))
+    monkeypatch.setenv("GSEPCONV_DATA", str(data_dir))
+    monkeypatch.setenv("GSEPCONV_RUNS", str(tmp_path / "runs-from-env"))
+    monkeypatch.chdir(tmp_path)  # anything written to ./results or ./runs by mistake stays here
+    return {"runs": tmp_path / "runs", "results": tmp_path / "results"}
+
+
+def _run(experiment, folders, *extra):
+    return cli.main(["run", experiment, "--profile", "smoke", "--runs", str(folders["runs"]),
+                     "--results", str(folders["results"]), "--no-progress", *extra])
+
+
+@pytest.mark.parametrize("experiment", list(EXPERIMENTS))
+def test_smoke_profile_runs_end_to_end(experiment, folders, capsys):
+    assert _run(experiment, folders) == 0
+    path = folders["results"] / "smoke" / f"{experiment}.csv"
+    frame = pd.read_csv(path, keep_default_na=False)
+    runs = get_runs(experiment, "smoke")
+    assert list(frame.columns) == list(COLUMNS)
+    assert sorted(frame["run_id"]) == sorted(r.run_id() for r in runs)
+    assert set(frame["profile"]) == {"smoke"} and set(frame["experiment"]) == {experiment}
+    assert frame["test_acc"].between(0, 100).all() and (frame["params"] > 0).all()
+    assert (frame["test_err"] - (100 - frame["test_acc"])).abs().max() < 1e-9
+    assert (frame["time_per_epoch_s"] > 0).all() and (frame["peak_mem_mb"] > 0).all()
+    # the dataset column names what was trained on; stand-ins say what they stand in for
+    for run in runs:
+        row = frame[frame["run_id"] == run.run_id()].iloc[0]
+        assert row["dataset"] == run.data.name and row["stand_in_for"] == (run.data.stand_in_for or "")
+    if experiment in ("cifar100", "galaxy10"):
+        assert set(frame["dataset"]) == {"cifar10_subset"} and set(frame["stand_in_for"]) == {experiment}
+    for run in runs:
+        folder = folders["runs"] / "smoke" / experiment / run.run_id()
+        assert {"config.yaml", "checkpoint.pt", "metrics.json", "model_best.pt"} <= {p.name for p in folder.iterdir()}
+    out = capsys.readouterr().out
+    assert "test_err" in out
+    assert not (folders["runs"].parent / "results").exists() or path.is_relative_to(folders["results"])
+
+
+def test_rerun_reuses_finished_runs_and_results_command(folders, capsys):
+    assert _run("cifar10", folders) == 0
+    path = folders["results"] / "smoke" / "cifar10.csv"
+    first = pd.read_csv(path)
+    capsys.readouterr()
+    assert _run("cifar10", folders) == 0
+    err = capsys.readouterr().err
+    assert err.count("reused the finished run") == len(get_runs("cifar10", "smoke"))
+    pd.testing.assert_frame_equal(pd.read_csv(path), first)
+
+    assert cli.main(["results", "cifar10", "--profile", "smoke", "--results", str(folders["results"])]) == 0
+    out = capsys.readouterr().out
+    assert "cifar10.csv: 4 runs" in out and "separable" in out and "test_err" in out
+    assert cli.main(["results", "cifar10", "--profile", "smoke", "--all", "--csv",
+                     "--results", str(folders["results"])]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == ",".join(COLUMNS)
+
+    assert cli.main(["run", "cifar10", "--profile", "smoke", "--dry-run", "--runs", str(folders["runs"])]) == 0
+    out = capsys.readouterr().out
+    assert "4 runs (4 finished)" in out and " new " not in out
