@@ -16,12 +16,17 @@ def _check_group_map(x: Tensor, who: str) -> None:
         raise ValueError(f"{who} expects a group feature map [B, C, N, H, W], got shape {tuple(x.shape)}")
 
 
-class GroupBatchNorm(nn.BatchNorm3d):
-    """Batch norm with one mean/variance per channel over ``(B, N, H, W)``: ``[B, C, N, H, W]``."""
+class GroupBatchNorm(nn.BatchNorm1d):
+    """Batch norm with one mean/variance per channel over ``(B, N, H, W)``: ``[B, C, N, H, W]``.
+
+    The layers keep feature maps channels-last (memory ``[B, H, W, C, N]``), which is a contiguous
+    ``[B·H·W, C, N]`` tensor: normalising that with ``BatchNorm1d`` is a view, not a copy."""
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102
         _check_group_map(x, "GroupBatchNorm")
-        return super().forward(x)
+        b, c, n, h, w = x.shape
+        y = super().forward(x.permute(0, 3, 4, 1, 2).reshape(b * h * w, c, n))
+        return y.view(b, h, w, c, n).permute(0, 3, 4, 1, 2)
 
 
 class SpatialMaxPool(nn.Module):
@@ -34,7 +39,8 @@ class SpatialMaxPool(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102
         _check_group_map(x, "SpatialMaxPool")
         b, c, n, h, w = x.shape
-        y = F.max_pool2d(x.reshape(b, c * n, h, w), self.kernel_size, self.stride)
+        flat = x.reshape(b, c * n, h, w).contiguous(memory_format=torch.channels_last)
+        y = F.max_pool2d(flat, self.kernel_size, self.stride)
         return y.view(b, c, n, *y.shape[-2:])
 
     def extra_repr(self) -> str:
@@ -81,10 +87,11 @@ class PlanarConv(nn.Module):
         elif padding == "valid":
             padding = 0
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=bias)
+        self.conv.to(memory_format=torch.channels_last)
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102
         if x.dim() == 4:
             x = x[:, :, None]
         if x.dim() != 5 or x.shape[2] != 1:
             raise ValueError(f"PlanarConv expects [B, C, H, W] or [B, C, 1, H, W], got {tuple(x.shape)}")
-        return self.conv(x[:, :, 0])[:, :, None]
+        return self.conv(x[:, :, 0].contiguous(memory_format=torch.channels_last))[:, :, None]

@@ -1,0 +1,304 @@
+r"""Efficiency benchmark: training-step and inference time, memory, parameters and MACs for every
+group × implementation × number of elements.
+
+For each case a G-ResNet (method.md §5 architecture) is built and timed:
+
+* ``train_ms``: one full step (forward, backward, Adam), median over ``repeats`` after ``warmup``;
+* ``infer_ms``: ``eval()`` forward under ``torch.inference_mode`` (sampled kernels cached);
+* ``conv_only_ms``: the same forward of :func:`gsepconv.nn.export` (frozen kernels: the bare
+  convolutions with the same weights); ``infer_overhead = infer_ms / conv_only_ms``;
+* ``macs``: multiply–accumulates of one inference forward, counted by PyTorch's flop counter
+  (``FlopCounterMode`` counts 2 FLOPs per MAC);
+* ``peak_mem_mb``: CUDA peak allocation of a training step; on CPU the bytes of tensors autograd
+  saves for backward (activation memory, the part that grows with batch and group size).
+
+Rows go to ``results/<profile>/efficiency.csv`` (atomic) with machine and versions; the summary
+printed at the end gives ratios: separable-vs-nonseparable per number of elements and the
+inference overhead over conv-only time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .. import __version__
+from ..models import build_model, count_parameters
+from ..nn import export
+from .io import atomic_write_text, git_commit, results_root
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """One benchmarked model."""
+
+    group: str
+    implementation: str
+    num_elements: int | tuple[int, int] | None
+
+    @property
+    def n_total(self) -> int:
+        if self.num_elements is None:
+            return 1
+        return math.prod(self.num_elements) if isinstance(self.num_elements, tuple) else self.num_elements
+
+
+@dataclass(frozen=True)
+class BenchProfile:
+    """Sizes and the list of cases of one benchmark profile."""
+
+    name: str
+    batch_size: int
+    image_size: int
+    widths: tuple[int, ...]
+    kernel_size: int
+    hidden_features: int
+    warmup: int
+    repeats: int
+    cases: tuple[BenchCase, ...]
+    max_scale: float = 1.74
+
+
+def _se2_cases(ns: Sequence[int], impls: Sequence[str]) -> list[BenchCase]:
+    return [BenchCase("SE2", impl, n) for n in ns for impl in impls]
+
+
+_ALL_SE2 = ("nonseparable", "separable", "gseparable", "dseparable", "dgseparable")
+
+BENCH_PROFILES: dict[str, BenchProfile] = {
+    # seconds: exercised by the test suite
+    "smoke": BenchProfile(
+        "smoke", batch_size=4, image_size=16, widths=(4, 4, 8), kernel_size=5, hidden_features=16, warmup=1, repeats=2,
+        cases=(
+            BenchCase("Z2", "none", None),
+            *_se2_cases([4], ("nonseparable", "separable", "dgseparable")),
+            BenchCase("Sim2", "separable2d", (4, 2)),
+        ),
+    ),
+    # CPU, 2 cores, a few minutes: the targets of the efficiency issue (batch 64, 28×28, k=7, widths 16,16,32)
+    "quick": BenchProfile(
+        "quick", batch_size=64, image_size=28, widths=(16, 16, 32), kernel_size=7, hidden_features=64, warmup=1, repeats=3,
+        cases=(
+            BenchCase("Z2", "none", None),
+            *_se2_cases([4, 8, 16], ("nonseparable", "separable")),
+            *_se2_cases([8], ("gseparable", "dseparable", "dgseparable")),
+            BenchCase("R2xRplus", "separable", 3),
+            BenchCase("Sim2", "separable2d", (4, 3)),
+            BenchCase("Sim2", "separable2d", (8, 3)),
+            BenchCase("Sim2", "separable", (8, 3)),
+            BenchCase("Sim2", "nonseparable", (4, 3)),
+        ),
+    ),
+    # GPU: the paper's widths
+    "paper": BenchProfile(
+        "paper", batch_size=64, image_size=28, widths=(32, 32, 64), kernel_size=7, hidden_features=64, warmup=3, repeats=10,
+        cases=(
+            BenchCase("Z2", "none", None),
+            *_se2_cases([4, 8, 16], _ALL_SE2),
+            BenchCase("R2xRplus", "separable", 3),
+            *[BenchCase("Sim2", impl, n) for n in ((4, 3), (8, 3), (16, 3)) for impl in ("separable2d", "separable", "gseparable2d")],
+            BenchCase("Sim2", "nonseparable", (4, 3)),
+            BenchCase("Sim2", "nonseparable", (8, 3)),
+        ),
+    ),
+}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time(fn: Callable[[], Any], warmup: int, repeats: int, device: torch.device) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
+def count_macs(model: nn.Module, x: torch.Tensor) -> int:
+    """Multiply–accumulates of one forward pass (PyTorch's flop counter / 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model(x)
+    return int(counter.get_total_flops() // 2)
+
+
+def saved_activation_mb(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Megabytes of tensors autograd saves for backward during one training forward."""
+    total = 0
+    seen: set[int] = set()
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        key = t.untyped_storage().data_ptr()
+        if key not in seen:
+            seen.add(key)
+            total += t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = nn.functional.cross_entropy(model(x), y)
+    del loss
+    return total / 2**20
+
+
+def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, seed: int = 0) -> dict[str, Any]:
+    """Measure one case; returns a result row."""
+    torch.manual_seed(seed)
+    sizes = dict(widths=profile.widths, kernel_size=profile.kernel_size)
+    if case.group == "Z2":
+        model = build_model("resnet", "Z2", **sizes)
+    else:
+        model = build_model(
+            "resnet", case.group, case.implementation, case.num_elements, max_scale=profile.max_scale,
+            hidden_features=profile.hidden_features, **sizes,
+        )
+    model = model.to(device)
+    x = torch.randn(profile.batch_size, 1, profile.image_size, profile.image_size, device=device)
+    y = torch.randint(0, 10, (profile.batch_size,), device=device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def train_step() -> None:
+        opt.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    model.train()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    train = _time(train_step, profile.warmup, profile.repeats, device)
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else saved_activation_mb(model, x, y)
+
+    model.eval()
+    frozen = export(model)
+
+    def infer() -> None:
+        with torch.inference_mode():
+            model(x)
+
+    def infer_frozen() -> None:
+        with torch.inference_mode():
+            frozen(x)
+
+    inference = _time(infer, profile.warmup, profile.repeats, device)
+    conv_only = _time(infer_frozen, profile.warmup, profile.repeats, device)
+    train_ms, infer_ms, conv_ms = statistics.median(train), statistics.median(inference), statistics.median(conv_only)
+    return {
+        "profile": profile.name,
+        "group": case.group,
+        "implementation": case.implementation,
+        "num_elements": "" if case.num_elements is None else str(case.num_elements).replace(" ", ""),
+        "n_total": case.n_total,
+        "batch_size": profile.batch_size,
+        "image_size": profile.image_size,
+        "widths": ",".join(map(str, profile.widths)),
+        "kernel_size": profile.kernel_size,
+        "params": count_parameters(model),
+        "macs": count_macs(frozen, x),
+        "train_ms": train_ms,
+        "train_ms_min": min(train),
+        "train_ms_max": max(train),
+        "images_per_s": profile.batch_size / (train_ms / 1000.0),
+        "infer_ms": infer_ms,
+        "conv_only_ms": conv_ms,
+        "infer_overhead": infer_ms / conv_ms,
+        "peak_mem_mb": peak,
+        "mem_kind": "cuda_peak" if device.type == "cuda" else "saved_activations",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
+        "threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "gsepconv_version": __version__,
+        "git_commit": git_commit(),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def summarise_efficiency(frame: pd.DataFrame) -> str:
+    """Human-readable ratios from the rows (nothing typed in)."""
+    lines = []
+    se2 = frame[frame.group == "SE2"]
+    for n, rows in se2.groupby("n_total"):
+        by_impl = rows.set_index("implementation")
+        if {"nonseparable", "separable"} <= set(by_impl.index):
+            r = by_impl.loc["nonseparable", "train_ms"] / by_impl.loc["separable", "train_ms"]
+            m = by_impl.loc["nonseparable", "macs"] / by_impl.loc["separable", "macs"]
+            lines.append(f"SE2 N={n}: separable trains {r:.1f}x faster than nonseparable ({m:.1f}x fewer MACs)")
+    for _, row in frame.iterrows():
+        lines.append(
+            f"{row.group:>8} {row.implementation:<13} N={row.num_elements or '-':<7} train {row.train_ms:8.1f} ms "
+            f"({row.images_per_s:6.0f} img/s)  infer {row.infer_ms:7.1f} ms = {row.infer_overhead:.2f}x conv-only"
+        )
+    return "\n".join(lines)
+
+
+def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = None, cases: Sequence[BenchCase] | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run a benchmark profile and write ``<results>/<profile>/efficiency[-gpu].csv`` atomically."""
+    if profile not in BENCH_PROFILES:
+        raise ValueError(f"unknown benchmark profile {profile!r}; choose one of {', '.join(BENCH_PROFILES)}")
+    prof = BENCH_PROFILES[profile]
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was requested but CUDA is not available on this machine; use --device cpu")
+    todo = list(cases if cases is not None else prof.cases)
+    rows = []
+    from tqdm.auto import tqdm
+
+    if todo:  # one discarded pass: first-call costs (thread pools, oneDNN/cuDNN plans) are not the first case's
+        bench_case(todo[0], BenchProfile(**{**prof.__dict__, "warmup": 1, "repeats": 1}), dev)
+
+    for case in tqdm(todo, desc=f"bench {profile}", disable=not progress):
+        rows.append(bench_case(case, prof, dev))
+    frame = pd.DataFrame(rows)
+    name = "efficiency-gpu.csv" if dev.type == "cuda" else "efficiency.csv"
+    path = Path(out) if out is not None else results_root() / profile / name
+    atomic_write_text(path, frame.to_csv(index=False))
+    return frame
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``gsepconv bench``."""
+    p = subparsers.add_parser(
+        "bench",
+        help="efficiency benchmark (train/inference time, memory, MACs) over groups and implementations",
+        description=__doc__.split("\n\n")[0],
+        epilog="examples:\n  gsepconv bench --profile smoke\n  gsepconv bench --profile quick            # writes results/quick/efficiency.csv\n"
+        "  gsepconv bench --profile paper --device cuda   # writes results/paper/efficiency-gpu.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--profile", default="smoke", choices=sorted(BENCH_PROFILES), help="sizes and cases (default: smoke)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--out", default=None, help="CSV path (default: <results>/<profile>/efficiency.csv)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    frame = run_benchmark(args.profile, args.device, args.out)
+    print(summarise_efficiency(frame))
+    return 0
+
+
+__all__ = ["BENCH_PROFILES", "BenchCase", "BenchProfile", "bench_case", "count_macs", "register", "run_benchmark", "summarise_efficiency"]

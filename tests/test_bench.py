@@ -1,0 +1,71 @@
+"""Efficiency benchmark: the smoke profile runs end to end, and MAC counts of every
+implementation match the cost formulas of method.md §3."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+from gsepconv.cli import main
+from gsepconv.experiments.bench import BENCH_PROFILES, count_macs
+from gsepconv.nn import GroupConv, LiftingConv
+
+
+def _formula(impl: str, ci: int, co: int, nr: int, ns: int, k: int) -> int:
+    """MACs per output pixel (N_in = N_out = N), method.md §3."""
+    n = nr * ns
+    return {
+        "nonseparable": co * n * ci * n * k * k,
+        "gseparable": co * n * ci * n * k * k,
+        "gseparable2d": co * n * ci * n * k * k,
+        "separable": co * n * (ci * n + k * k),
+        "dseparable": n * ci * co + co * n * n * k * k,
+        "dgseparable": n * co * (ci + n + k * k),
+        "separable2d": co * nr * ns * (ci * nr + ns + k * k),
+    }[impl]
+
+
+@pytest.mark.parametrize(
+    "group,num_elements",
+    [("SE2", 8), ("Sim2", (4, 3))],
+)
+def test_macs_match_cost_formulas(group: str, num_elements) -> None:
+    ci, co, k, h, b = 3, 5, 5, 11, 2
+    nr, ns = (num_elements, 1) if isinstance(num_elements, int) else num_elements
+    lift = LiftingConv(group, 1, ci, k, num_elements)
+    for impl in lift.group.implementations:
+        layer = GroupConv(group, ci, co, k, num_elements, implementation=impl, bias=False, grid=lift.grid).eval()
+        x = torch.randn(b, ci, nr * ns, h, h)
+        macs = count_macs(layer.export(), x)
+        expected = b * h * h * _formula(impl, ci, co, nr, ns, k)
+        assert macs == expected, f"{group} {impl}: counted {macs} MACs, formula gives {expected}"
+
+
+def test_separable_needs_fewer_macs_and_gap_widens_with_n() -> None:
+    ratios = []
+    for n in (4, 8, 16):
+        ratios.append(_formula("nonseparable", 16, 16, n, 1, 7) / _formula("separable", 16, 16, n, 1, 7))
+    assert ratios == sorted(ratios) and ratios[0] > 1
+
+
+def test_bench_smoke_cli(tmp_path, capsys) -> None:
+    out = tmp_path / "eff.csv"
+    assert main(["bench", "--profile", "smoke", "--out", str(out)]) == 0
+    frame = pd.read_csv(out)
+    assert len(frame) == len(BENCH_PROFILES["smoke"].cases)
+    for column in ("train_ms", "infer_ms", "conv_only_ms", "macs", "params", "peak_mem_mb", "device", "torch_version", "git_commit"):
+        assert column in frame.columns
+        assert frame[column].notna().all()
+    assert (frame.train_ms > 0).all() and (frame.macs > 0).all()
+    printed = capsys.readouterr().out
+    assert "faster than nonseparable" in printed and "conv-only" in printed
+
+
+def test_bench_rejects_unknown_profile() -> None:
+    from gsepconv.experiments.bench import run_benchmark
+
+    with pytest.raises(ValueError, match="choose one of"):
+        run_benchmark("huge")
