@@ -36,7 +36,8 @@ from torch import nn
 
 from .. import __version__
 from ..models import build_model, count_parameters
-from ..nn import export
+from ..nn import export, kernel_cache, memory_format
+from ..nn.conv import _SampledConv
 from .io import atomic_write_text, git_commit, results_root
 
 
@@ -69,6 +70,7 @@ class BenchProfile:
     repeats: int
     cases: tuple[BenchCase, ...]
     max_scale: float = 1.74
+    compare_layout: bool = False
 
 
 def _se2_cases(ns: Sequence[int], impls: Sequence[str]) -> list[BenchCase]:
@@ -100,6 +102,7 @@ BENCH_PROFILES: dict[str, BenchProfile] = {
             BenchCase("Sim2", "separable", (8, 3)),
             BenchCase("Sim2", "nonseparable", (4, 3)),
         ),
+        compare_layout=True,
     ),
     # GPU: the paper's widths
     "paper": BenchProfile(
@@ -163,8 +166,9 @@ def saved_activation_mb(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> f
     return total / 2**20
 
 
-def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, seed: int = 0) -> dict[str, Any]:
-    """Measure one case; returns a result row."""
+def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, seed: int = 0, compare_layout: bool = False) -> dict[str, Any]:
+    """Measure one case; returns a result row. ``compare_layout`` also times the training step with
+    plain NCHW convolutions (``train_ms_nchw``), the layout before the channels-last fast path."""
     torch.manual_seed(seed)
     sizes = dict(widths=profile.widths, kernel_size=profile.kernel_size)
     if case.group == "Z2":
@@ -201,8 +205,22 @@ def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, see
         with torch.inference_mode():
             frozen(x)
 
+    def sample_kernels() -> None:
+        with torch.inference_mode():
+            for layer in model.modules():
+                if isinstance(layer, _SampledConv):
+                    layer.sample_weights()
+
     inference = _time(infer, profile.warmup, profile.repeats, device)
     conv_only = _time(infer_frozen, profile.warmup, profile.repeats, device)
+    with kernel_cache(False):
+        uncached = _time(infer, profile.warmup, profile.repeats, device)
+    kernels = _time(sample_kernels, profile.warmup, profile.repeats, device)
+    baseline = float("nan")
+    if compare_layout:
+        model.train()
+        with memory_format(torch.contiguous_format):
+            baseline = statistics.median(_time(train_step, profile.warmup, profile.repeats, device))
     train_ms, infer_ms, conv_ms = statistics.median(train), statistics.median(inference), statistics.median(conv_only)
     return {
         "profile": profile.name,
@@ -223,6 +241,9 @@ def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, see
         "infer_ms": infer_ms,
         "conv_only_ms": conv_ms,
         "infer_overhead": infer_ms / conv_ms,
+        "infer_uncached_ms": statistics.median(uncached),
+        "kernel_ms": statistics.median(kernels),
+        "train_ms_nchw": baseline,
         "peak_mem_mb": peak,
         "mem_kind": "cuda_peak" if device.type == "cuda" else "saved_activations",
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
@@ -245,14 +266,16 @@ def summarise_efficiency(frame: pd.DataFrame) -> str:
             m = by_impl.loc["nonseparable", "macs"] / by_impl.loc["separable", "macs"]
             lines.append(f"SE2 N={n}: separable trains {r:.1f}x faster than nonseparable ({m:.1f}x fewer MACs)")
     for _, row in frame.iterrows():
+        layout = "" if math.isnan(row.train_ms_nchw) else f"  NCHW/fast {row.train_ms_nchw / row.train_ms:4.1f}x"
         lines.append(
             f"{row.group:>8} {row.implementation:<13} N={row.num_elements or '-':<7} train {row.train_ms:8.1f} ms "
-            f"({row.images_per_s:6.0f} img/s)  infer {row.infer_ms:7.1f} ms = {row.infer_overhead:.2f}x conv-only"
+            f"({row.images_per_s:6.0f} img/s)  infer {row.infer_ms:7.1f} ms = {row.infer_overhead:.2f}x conv-only "
+            f"(uncached {row.infer_uncached_ms / row.conv_only_ms:.2f}x){layout}"
         )
     return "\n".join(lines)
 
 
-def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = None, cases: Sequence[BenchCase] | None = None, progress: bool = True) -> pd.DataFrame:
+def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = None, cases: Sequence[BenchCase] | None = None, progress: bool = True, compare_layout: bool | None = None) -> pd.DataFrame:
     """Run a benchmark profile and write ``<results>/<profile>/efficiency[-gpu].csv`` atomically."""
     if profile not in BENCH_PROFILES:
         raise ValueError(f"unknown benchmark profile {profile!r}; choose one of {', '.join(BENCH_PROFILES)}")
@@ -268,7 +291,7 @@ def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = No
         bench_case(todo[0], BenchProfile(**{**prof.__dict__, "warmup": 1, "repeats": 1}), dev)
 
     for case in tqdm(todo, desc=f"bench {profile}", disable=not progress):
-        rows.append(bench_case(case, prof, dev))
+        rows.append(bench_case(case, prof, dev, compare_layout=prof.compare_layout if compare_layout is None else compare_layout))
     frame = pd.DataFrame(rows)
     name = "efficiency-gpu.csv" if dev.type == "cuda" else "efficiency.csv"
     path = Path(out) if out is not None else results_root() / profile / name
@@ -290,13 +313,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--out", default=None, help="CSV path (default: <results>/<profile>/efficiency.csv)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--compare-layout", action=argparse.BooleanOptionalAction, default=None,
+                   help="also time training with plain NCHW convolutions (default: on for quick)")
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    frame = run_benchmark(args.profile, args.device, args.out)
+    frame = run_benchmark(args.profile, args.device, args.out, compare_layout=args.compare_layout)
     print(summarise_efficiency(frame))
     return 0
 

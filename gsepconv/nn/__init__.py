@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .conv import ExportedConv, GroupConv, LiftingConv, export
+from .conv import ExportedConv, GroupConv, LiftingConv, export, kernel_cache
 from .grid import SAMPLINGS, GroupGrid
-from .implementations import IMPLEMENTATIONS, Implementation
+from .implementations import IMPLEMENTATIONS, Implementation, memory_format
 from .layers import GroupBatchNorm, GroupPool, InvariantPool, PlanarConv, SpatialMaxPool
 
 __all__ = [
@@ -21,4 +21,6 @@ __all__ = [
     "PlanarConv",
     "SpatialMaxPool",
     "export",
+    "kernel_cache",
+    "memory_format",
 ]

@@ -12,8 +12,9 @@ kernels are cached until a parameter changes, so inference costs only the convol
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -44,6 +45,20 @@ def _check_padding(padding: Any, kernel_size: int, stride: int) -> Padding:
     if isinstance(padding, tuple) and len(padding) == 2 and all(isinstance(p, int) and p >= 0 for p in padding):
         return padding
     raise ValueError(f"padding must be 'same', 'valid', a non-negative int or a pair of ints, got {padding!r}")
+
+
+_CACHE_ENABLED = [True]
+
+
+@contextlib.contextmanager
+def kernel_cache(enabled: bool) -> Iterator[None]:
+    """Temporarily switch the ``eval()`` kernel cache on or off (the benchmark's baseline)."""
+    old = _CACHE_ENABLED[0]
+    _CACHE_ENABLED[0] = enabled
+    try:
+        yield
+    finally:
+        _CACHE_ENABLED[0] = old
 
 
 class _SampledConv(nn.Module):
@@ -108,7 +123,7 @@ class _SampledConv(nn.Module):
 
     def weights(self) -> tuple[Tensor, ...]:
         """The sampled kernels for the current grid (cached in ``eval()`` while no gradient is needed)."""
-        cacheable = not self.training and not self.grid.is_random and not torch.compiler.is_compiling()
+        cacheable = _CACHE_ENABLED[0] and not self.training and not self.grid.is_random and not torch.compiler.is_compiling()
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self._kernel_parameters())
         if not cacheable or needs_grad:
             return self.sample_weights()

@@ -23,8 +23,9 @@ gseparable2d       all three factors indexed (o, i)            product kernel (n
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -74,11 +75,26 @@ class Implementation(nn.Module):
         raise NotImplementedError
 
 
+_MEMORY_FORMAT = [torch.channels_last]
+
+
+@contextlib.contextmanager
+def memory_format(fmt: torch.memory_format) -> Iterator[None]:
+    """Temporarily run the layers' convolutions in another memory format (``torch.contiguous_format``
+    reproduces the plain NCHW baseline that the benchmark compares against)."""
+    old = _MEMORY_FORMAT[0]
+    _MEMORY_FORMAT[0] = fmt
+    try:
+        yield
+    finally:
+        _MEMORY_FORMAT[0] = old
+
+
 def _conv(x: Tensor, weight: Tensor, stride: int = 1, padding: Padding = 0, groups: int = 1) -> Tensor:
-    """``F.conv2d`` in channels-last memory: the layout in which depthwise and 1×1 convolutions
-    are fast on CPU (oneDNN) and GPU (cuDNN). A no-op conversion when already channels-last."""
-    cl = torch.channels_last
-    return F.conv2d(x.contiguous(memory_format=cl), weight.contiguous(memory_format=cl), None, stride, padding, 1, groups)
+    """``F.conv2d`` in channels-last memory (default): the layout in which depthwise and 1×1
+    convolutions are fast on CPU (oneDNN) and GPU (cuDNN). A no-op when already channels-last."""
+    fmt = _MEMORY_FORMAT[0]
+    return F.conv2d(x.contiguous(memory_format=fmt), weight.contiguous(memory_format=fmt), None, stride, padding, 1, groups)
 
 
 def _flat(x: Tensor) -> Tensor:
