@@ -114,6 +114,7 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--precision", "precision", {"help": "fp32 or amp (CUDA autocast float16)"}),
     ("--compile", "compile", {"action": "store_const", "const": True, "help": "use torch.compile"}),
     ("--num-workers", "num_workers", {"type": int, "help": "DataLoader worker processes"}),
+    ("--threads", "threads", {"type": int, "help": "CPU threads for torch (default: torch's choice)"}),
     ("--experiment", "experiment", {"help": "label: run folder <runs>/<profile>/<experiment>/ (default custom)"}),
     ("--profile", "profile", {"help": "label, as above (default custom)"}),
 ]
@@ -171,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list the runs and their status, train nothing")
     p.add_argument("--force", action="store_true", help="retrain runs that already finished")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (1 helps on a busy machine)")
     _add_folders(p)
     p.set_defaults(func=cmd_run)
 
@@ -258,7 +260,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = False if args.no_progress else None
     frame = run_experiment(args.experiment, args.profile, runs=args.runs, results=args.results,
                            force=args.force, devices=args.devices, dry_run=args.dry_run,
-                           progress=progress)
+                           progress=progress, threads=args.threads)
     if args.dry_run:
         print(describe_plan(frame))
         counts = frame["status"].value_counts().to_dict() if not frame.empty else {}

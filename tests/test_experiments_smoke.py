@@ -92,3 +92,13 @@ def test_rerun_reuses_finished_runs_and_results_command(folders, capsys):
     assert cli.main(["run", "cifar10", "--profile", "smoke", "--dry-run", "--runs", str(folders["runs"])]) == 0
     out = capsys.readouterr().out
     assert "4 runs (4 finished)" in out and " new " not in out
+
+
+def test_devices_spread_runs_over_worker_processes(folders, capfd):
+    """`--devices cpu,cpu`: two spawned workers share the grid; same table as a sequential run."""
+    assert _run("galaxy10", folders, "--devices", "cpu,cpu") == 0
+    err = capfd.readouterr().err
+    assert "[worker 0 cpu] started" in err and "[worker 1 cpu] started" in err and err.count("finished resnet-") == len(get_runs("galaxy10", "smoke"))
+    frame = pd.read_csv(folders["results"] / "smoke" / "galaxy10.csv")
+    assert sorted(frame["run_id"]) == sorted(r.run_id() for r in get_runs("galaxy10", "smoke"))
+    assert set(frame["device"]) == {"cpu"}

@@ -171,7 +171,7 @@ class OptimConfig:
 
 
 # Fields of RunConfig that describe how a run executes, not what it computes.
-_EXECUTION_FIELDS = ("experiment", "profile", "device", "num_workers", "compile", "progress")
+_EXECUTION_FIELDS = ("experiment", "profile", "device", "num_workers", "threads", "compile", "progress")
 
 
 @dataclass
@@ -181,7 +181,8 @@ class RunConfig:
     ``batch_size`` is the global batch (split over processes under ``torchrun``).
     ``device``: ``"auto"`` (CUDA if present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     ``precision``: ``"fp32"`` or ``"amp"`` (autocast float16 + GradScaler; CUDA only, fp32 on CPU).
-    ``compile``: wrap the model in ``torch.compile``.
+    ``compile``: wrap the model in ``torch.compile``. ``threads``: CPU threads for torch
+    (``None``: torch's default).
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -197,6 +198,7 @@ class RunConfig:
     profile: str = "custom"
     device: str = "auto"
     num_workers: int = 0
+    threads: int | None = None
     compile: bool = False
     progress: bool = True
 
@@ -220,6 +222,7 @@ class RunConfig:
         _check_positive("batch_size", self.batch_size)
         _check_positive("eval_batch_size", self.eval_batch_size, allow_none=True)
         _check_positive("num_workers", self.num_workers, allow_zero=True)
+        _check_positive("threads", self.threads, allow_none=True)
         if not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         _check_choice("precision", self.precision, PRECISIONS)

@@ -105,13 +105,14 @@ class _Job:
     config: dict[str, Any]
 
 
-def _worker(device: str, jobs: Any, results: Any, runs: str | None, force: bool,
+def _worker(device: str, label: str, jobs: Any, results: Any, runs: str | None, force: bool,
             factory: DatasetFactory | None, cpu_threads: int) -> None:
     """One process per device: take jobs until the sentinel, report (index, metrics | error)."""
     if not device.startswith("cuda"):
         import torch
 
         torch.set_num_threads(cpu_threads)  # CPU workers share the cores instead of oversubscribing
+    _stderr(f"[{label}] started")
     while True:
         job = jobs.get()
         if job is None:
@@ -119,7 +120,7 @@ def _worker(device: str, jobs: Any, results: Any, runs: str | None, force: bool,
         config = RunConfig.from_dict(job.config).replace(device=device)
         try:
             metrics = run_one(config, runs=runs, force=force, dataset_factory=factory,
-                              log=lambda m: _stderr(f"[{device}] {m}"))
+                              log=lambda m: _stderr(f"[{label}] {m}"))
             results.put((job.index, metrics, None))
         except BaseException as err:  # reported to the parent, which decides
             results.put((job.index, None, f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
@@ -135,6 +136,7 @@ def run_experiment(
     devices: Sequence[str] | None = None,
     dry_run: bool = False,
     progress: bool | None = None,
+    threads: int | None = None,
     dataset_factory: DatasetFactory | None = None,
     configs: Sequence[RunConfig] | None = None,
     log: Log | None = None,
@@ -142,7 +144,8 @@ def run_experiment(
     """Run every run of ``experiment`` under ``profile``; write and return the results table.
 
     ``devices``: e.g. ``["cuda:0", "cuda:1"]`` runs independent runs in parallel, one worker
-    process per device; ``None`` uses each config's device (``auto``). ``dry_run`` returns the
+    process per device; ``None`` uses each config's device (``auto``). ``progress`` / ``threads``
+    override those execution settings of every run (they do not change run ids). ``dry_run`` returns the
     planned runs (with their folder and status) without training. Failed runs are reported
     together at the end (:class:`RunFailed`) after the finished ones are written to the CSV.
     """
@@ -150,6 +153,8 @@ def run_experiment(
     plan = list(configs) if configs is not None else get_runs(experiment, profile)
     if progress is not None:
         plan = [c.replace(progress=progress) for c in plan]
+    if threads is not None:
+        plan = [c.replace(threads=threads) for c in plan]
     if devices and len(devices) == 1:
         plan = [c.replace(device=devices[0]) for c in plan]
     root = runs_root(runs)
@@ -215,8 +220,9 @@ def _run_parallel(
         jobs.put(_Job(i, config.to_dict()))
     for _ in devices:
         jobs.put(None)
-    workers = [ctx.Process(target=_worker, args=(d, jobs, results, str(root), force, factory, cpu_threads),
-                           daemon=False) for d in devices]
+    workers = [ctx.Process(target=_worker, args=(d, f"worker {k} {d}", jobs, results, str(root), force,
+                                                 factory, cpu_threads), daemon=False)
+               for k, d in enumerate(devices)]
     for w in workers:
         w.start()
     metrics: dict[int, dict[str, Any]] = {}

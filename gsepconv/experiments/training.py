@@ -359,6 +359,8 @@ def train(
     """
     config.validate()
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     env = distributed_env()
     device = resolve_device(config.device, env.local_rank)
     created_group = init_distributed(env, device)
