@@ -141,8 +141,6 @@ def test_so2_log_is_canonical_and_exp_wraps():
     assert torch.allclose(H.exp(_t([[5 * math.pi]])), _t([[math.pi]]))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: SO2.inverse/exp use torch.remainder(-g, 2π), which rounds to exactly 2π "
-                   "(outside the canonical [0, 2π)) for tiny positive angles g (or tiny negative v)")
 def test_so2_inverse_and_exp_stay_in_canonical_range_for_tiny_angles():
     H = SO2()
     g = _t([[1e-300], [1e-17], [0.0]])
@@ -301,8 +299,6 @@ def test_rotation_and_scale_shifts():
     assert H.scale_shift((8, 3), 0.0) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: DirectProduct.scale_shift asks every factor, and SO2.scale_shift returns None "
-                   "for any non-zero dilation, so Sim2's H.scale_shift is None even for an exact grid step")
 def test_sim2_scale_shift_of_a_grid_step():
     H = Sim2(max_scale=1.74).H
     step = math.log(1.74) / 2

@@ -64,12 +64,17 @@ def Sim2(max_scale: float = 1.74, mask_sigma: float | None = None) -> AffineGrou
 GROUPS: dict[str, Callable[..., AffineGroup]] = {"SE2": SE2, "R2xRplus": R2xRplus, "Sim2": Sim2}
 
 
-def get_group(group: str | AffineGroup, max_scale: float | None = None) -> AffineGroup:
-    """Return an :class:`AffineGroup` from a name in :data:`GROUPS` (or pass one through)."""
+def get_group(group: str | AffineGroup, max_scale: float | None = None, mask_sigma: float | None = None) -> AffineGroup:
+    """Return an :class:`AffineGroup` from a name in :data:`GROUPS` (or pass one through).
+
+    ``max_scale`` and ``mask_sigma`` (smooth mask along log-scale) apply to the scale groups."""
     if isinstance(group, AffineGroup):
         return group
     if not isinstance(group, str) or group not in GROUPS:
         raise ValueError(f"unknown group {group!r}; known groups: {', '.join(GROUPS)} (and 'Z2' for plain CNNs in build_model)")
     if group == "SE2":
         return SE2()
-    return GROUPS[group](max_scale) if max_scale is not None else GROUPS[group]()
+    options = {"mask_sigma": mask_sigma}
+    if max_scale is not None:
+        options["max_scale"] = max_scale
+    return GROUPS[group](**options)

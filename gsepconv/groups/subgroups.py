@@ -13,9 +13,15 @@ from .base import SubGroup, as_int_tuple
 TWO_PI = 2.0 * math.pi
 
 
+def _mod_two_pi(theta: Tensor) -> Tensor:
+    """Angles in ``[0, 2π)``; ``torch.remainder`` alone can round a tiny negative angle up to 2π."""
+    r = torch.remainder(theta, TWO_PI)
+    return torch.where(r >= TWO_PI, r - TWO_PI, r)
+
+
 def _wrap_angle(theta: Tensor) -> Tensor:
     """Map angles to ``[-π, π)``."""
-    return torch.remainder(theta + math.pi, TWO_PI) - math.pi
+    return _mod_two_pi(theta + math.pi) - math.pi
 
 
 class SO2(SubGroup):
@@ -30,13 +36,13 @@ class SO2(SubGroup):
     name = "SO2"
 
     def product(self, g: Tensor, h: Tensor) -> Tensor:
-        return torch.remainder(g + h, TWO_PI)
+        return _mod_two_pi(g + h)
 
     def inverse(self, g: Tensor) -> Tensor:
-        return torch.remainder(-g, TWO_PI)
+        return _mod_two_pi(-g)
 
     def exp(self, v: Tensor) -> Tensor:
-        return torch.remainder(v, TWO_PI)
+        return _mod_two_pi(v)
 
     def log(self, g: Tensor) -> Tensor:
         return _wrap_angle(g)
@@ -71,7 +77,9 @@ class SO2(SubGroup):
         return int(round(steps)) % n
 
     def scale_shift(self, num_elements: int | Sequence[int], log_factor: float) -> int | None:
-        return 0 if abs(log_factor) < 1e-12 else None
+        # dilations commute with rotations: a dilated input leaves the rotation index unchanged
+        self.check_num_elements(num_elements)
+        return 0
 
 
 class Dilation(SubGroup):

@@ -62,6 +62,16 @@ def transformed_offsets(H: SubGroup, grid_out: Tensor, offsets: Tensor, mask: st
     return u, weight
 
 
+def effective_taps(H: SubGroup, kernel_size: int, mask: str, num_elements: Any = None) -> float:
+    """Mean over the grid's output elements of ``Σ_y w_a(y)²`` with ``w = mask(h_a⁻¹y)/|det h_a|``:
+    the spatial fan-in of a sampled kernel. It replaces ``k²`` in initialisation so that masked
+    taps and the ``1/|det|`` of dilated kernels keep activations at unit scale (otherwise scale
+    groups start ~4× too small)."""
+    grid = H.grid(num_elements) if num_elements is not None else H.identity()[None]
+    _, weight = transformed_offsets(H, grid, spatial_grid(kernel_size, H.spatial_extent), mask)
+    return max(float(weight.pow(2).sum(dim=(1, 2)).mean()), 1e-8)
+
+
 def _f64(g: Tensor) -> Tensor:
     return g.detach().to("cpu", torch.float64)
 
@@ -118,7 +128,9 @@ class SpatialKernel(_KernelBase):
     r"""Spatial factor :math:`k_{o[i]}(h_a^{-1} y)\,/\,|\det h_a|` for every output element.
 
     ``forward(grid_out: [N_out, dim]) → [C_out, N_out, (C_in,) k, k]`` (``C_in`` axis present when
-    ``in_channels`` is given, i.e. the kernel depends on the input channel too).
+    ``in_channels`` is given, i.e. the kernel depends on the input channel too). ``fan_in`` is the
+    non-spatial part of the fan-in; the spatial part is :func:`effective_taps` over the grid of
+    ``num_elements``.
     """
 
     def __init__(
@@ -133,9 +145,11 @@ class SpatialKernel(_KernelBase):
         net_options: dict[str, Any] | None = None,
         mask: str = "hard",
         normalise: bool = True,
+        num_elements: Any = None,
     ) -> None:
-        super().__init__(2, out_channels, in_channels, fan_in, gain, kernel_net, net_options)
-        self.H, self.kernel_size, self.mask, self.normalise = H, kernel_size, _check_mask(mask), normalise
+        taps = effective_taps(H, kernel_size, _check_mask(mask), num_elements)
+        super().__init__(2, out_channels, in_channels, fan_in * taps, gain, kernel_net, net_options)
+        self.H, self.kernel_size, self.mask, self.normalise = H, kernel_size, mask, normalise
         self.offsets = spatial_grid(kernel_size, H.spatial_extent)
 
     def forward(self, grid_out: Tensor) -> Tensor:
@@ -177,7 +191,8 @@ class SubgroupKernel(_KernelBase):
 class GroupKernel(_KernelBase):
     r"""Non-separable kernel :math:`k_{o[i]}(h_a^{-1} y, \log(h_a^{-1} h_b)) / |\det h_a|`.
 
-    ``forward(grid_out, grid_in) → [C_out, N_out, (C_in,) N_in, k, k]``.
+    ``forward(grid_out, grid_in) → [C_out, N_out, (C_in,) N_in, k, k]``; ``fan_in`` excludes the
+    spatial taps (see :class:`SpatialKernel`).
     """
 
     def __init__(
@@ -191,8 +206,10 @@ class GroupKernel(_KernelBase):
         kernel_net: str = "siren",
         net_options: dict[str, Any] | None = None,
         mask: str = "hard",
+        num_elements: Any = None,
     ) -> None:
-        super().__init__(2 + H.embed_dim, out_channels, in_channels, fan_in, gain, kernel_net, net_options)
+        taps = effective_taps(H, kernel_size, _check_mask(mask), num_elements)
+        super().__init__(2 + H.embed_dim, out_channels, in_channels, fan_in * taps, gain, kernel_net, net_options)
         self.H, self.kernel_size, self.mask = H, kernel_size, _check_mask(mask)
         self.offsets = spatial_grid(kernel_size, H.spatial_extent)
 

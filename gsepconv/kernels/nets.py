@@ -50,10 +50,19 @@ class KernelNet(nn.Module):
         self.head = nn.Linear(hidden_features, out_features)
         self.fan_in, self.gain = float(fan_in), float(gain)
 
-    def init_head(self, hidden_second_moment: float) -> None:
-        """Uniform head init giving output variance ``gain/fan_in`` when hidden features have the
-        given mean square; zero bias (kernels start centred)."""
-        var = self.gain / (self.fan_in * self.hidden_features * hidden_second_moment)
+    @torch.no_grad()
+    def hidden_second_moment(self, num_points: int = 2048) -> float:
+        """Mean square of the hidden features on coordinates uniform in ``[-1, 1]^d`` (measured with
+        a private generator, so the global random stream is untouched)."""
+        gen = torch.Generator().manual_seed(0)
+        z = torch.rand(num_points, self.in_features, generator=gen, dtype=self.head.weight.dtype) * 2 - 1
+        return float(self.hidden(z).pow(2).mean())
+
+    def init_head(self, hidden_second_moment: float | None = None) -> None:
+        """Uniform head init giving output variance ``gain/fan_in`` for the hidden features' mean
+        square (measured by :meth:`hidden_second_moment` unless given); zero bias."""
+        moment = self.hidden_second_moment() if hidden_second_moment is None else hidden_second_moment
+        var = self.gain / (self.fan_in * self.hidden_features * max(moment, 1e-8))
         bound = math.sqrt(3.0 * var)
         with torch.no_grad():
             self.head.weight.uniform_(-bound, bound)
@@ -111,7 +120,7 @@ class SIREN(KernelNet):
         layers = [SineLayer(in_features, hidden_features, first_omega_0, first=True)]
         layers += [SineLayer(hidden_features, hidden_features, omega_0, first=False) for _ in range(num_hidden)]
         self.layers = nn.Sequential(*layers)
-        self.init_head(hidden_second_moment=0.5)
+        self.init_head()
 
     def hidden(self, z: Tensor) -> Tensor:
         return self.layers(z)
@@ -136,7 +145,7 @@ class MLP(KernelNet):
         for a, b in zip(dims[:-1], dims[1:]):
             layers += [nn.Linear(a, b), nn.GELU()]
         self.layers = nn.Sequential(*layers)
-        self.init_head(hidden_second_moment=0.25)
+        self.init_head()
 
     def hidden(self, z: Tensor) -> Tensor:
         return self.layers(z)
@@ -165,7 +174,7 @@ class RandomFourierFeatures(KernelNet):
         for a, b in zip(dims[:-1], dims[1:]):
             layers += [nn.Linear(a, b), nn.GELU()]
         self.layers = nn.Sequential(*layers)
-        self.init_head(hidden_second_moment=0.25)
+        self.init_head()
 
     def hidden(self, z: Tensor) -> Tensor:
         proj = 2.0 * math.pi * z @ self.frequencies.to(z.dtype)

@@ -29,6 +29,8 @@ class LayerFactory:
         num_elements: ``int`` (SE2, R2xRplus) or ``(n_rot, n_scale)`` (Sim2).
         sampling: ``"discretise"`` or ``"uniform"``.
         max_scale: largest dilation for the scale groups.
+        mask_sigma: width (in units of ``log max_scale``) of the smooth mask along relative
+            log-scale of the scale groups (``None``: no mask).
         kernel_options: ``kernel_net``, ``mask`` and the kernel net's own options.
     """
 
@@ -40,6 +42,7 @@ class LayerFactory:
         sampling: str,
         max_scale: float | None,
         kernel_options: dict[str, Any],
+        mask_sigma: float | None = None,
     ) -> None:
         if group not in ALL_GROUPS:
             raise ValueError(f"unknown group {group!r}; choose one of {', '.join(ALL_GROUPS)}")
@@ -52,7 +55,7 @@ class LayerFactory:
             return
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(f"unknown implementation {implementation!r}; choose one of {', '.join(IMPLEMENTATIONS)}")
-        self.group = get_group(group, max_scale)
+        self.group = get_group(group, max_scale, mask_sigma)
         if implementation not in self.group.implementations:
             raise ValueError(f"implementation {implementation!r} is not available for {group}; choose one of {', '.join(self.group.implementations)}")
         self.implementation = implementation
@@ -183,6 +186,7 @@ def build_model(
     widths: Sequence[int] | None = None,
     kernel_size: int | None = None,
     max_scale: float | None = None,
+    mask_sigma: float | None = None,
     **kernel_options: Any,
 ) -> nn.Module:
     """Build a model ``[B, in_channels, H, W] → logits [B, num_classes]``.
@@ -196,6 +200,7 @@ def build_model(
         widths: channels per stage (defaults: resnet (32, 32, 64), cnn (16, 32, 32), allcnnc (96, 192)).
         kernel_size: spatial kernel size (default 7; allcnnc 3).
         max_scale: largest dilation of R2xRplus/Sim2 (default 1.74).
+        mask_sigma: smooth mask along relative log-scale for R2xRplus/Sim2 (default: none).
         kernel_options: ``kernel_net`` (``"siren"``, ``"mlp"``, ``"rff"``), ``mask`` and the kernel
             net's options (``hidden_features``, ``num_hidden``, ``omega_0``, ``first_omega_0`` …).
     """
@@ -215,13 +220,13 @@ def build_model(
     kernel_size = kernel_size if kernel_size is not None else defaults[arch][1]
     if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
         raise ValueError(f"widths must be positive ints, got {widths!r}")
-    layers = LayerFactory(group, implementation, num_elements, sampling, max_scale, kernel_options)
+    layers = LayerFactory(group, implementation, num_elements, sampling, max_scale, kernel_options, mask_sigma)
     cls = {"resnet": GResNet, "cnn": GCNN, "allcnnc": AllCNNC}[arch]
     model = cls(layers, in_channels, num_classes, widths, kernel_size)
     model.config = dict(
         arch=arch, group=group, implementation=None if group == "Z2" else implementation,
         num_elements=None if group == "Z2" else num_elements, sampling=sampling, in_channels=in_channels,
-        num_classes=num_classes, widths=widths, kernel_size=kernel_size, max_scale=max_scale, **kernel_options,
+        num_classes=num_classes, widths=widths, kernel_size=kernel_size, max_scale=max_scale, mask_sigma=mask_sigma, **kernel_options,
     )
     return model
 

@@ -204,8 +204,8 @@ class LiftingConv(_SampledConv):
     ) -> None:
         super().__init__(group, in_channels, out_channels, kernel_size, num_elements, sampling, stride, padding, bias, grid, mask)
         self.kernel = SpatialKernel(
-            self.group.H, out_channels, in_channels, kernel_size, fan_in=in_channels * kernel_size**2,
-            kernel_net=kernel_net, net_options=kernel_options, mask=mask,
+            self.group.H, out_channels, in_channels, kernel_size, fan_in=in_channels,
+            kernel_net=kernel_net, net_options=kernel_options, mask=mask, num_elements=self.num_elements,
         )
 
     _apply_name = "lifting"

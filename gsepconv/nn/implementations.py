@@ -60,6 +60,7 @@ class Implementation(nn.Module):
         self.num_elements = num_elements
         self.n = math.prod(num_elements)
         self.kernel_opts = dict(kernel_net=kernel_net, net_options=net_options)
+        self.spatial_opts = dict(self.kernel_opts, num_elements=num_elements)
         self.mask = mask
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:  # pragma: no cover
@@ -123,8 +124,7 @@ class NonSeparable(Implementation):
 
     def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
         super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
-        fan_in = in_channels * self.n * kernel_size**2
-        self.kernel = GroupKernel(H, out_channels, in_channels, kernel_size, fan_in=fan_in, mask=self.mask, **self.kernel_opts)
+        self.kernel = GroupKernel(H, out_channels, in_channels, kernel_size, fan_in=in_channels * self.n, mask=self.mask, **self.spatial_opts)
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
         return (self.kernel(grid_out, grid_in),)  # [Co, No, Ci, Ni, k, k]
@@ -146,7 +146,7 @@ class Separable(Implementation):
     def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
         super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
         self.subgroup = SubgroupKernel(H, out_channels, in_channels, fan_in=in_channels * self.n, gain=2.0, **self.kernel_opts)
-        self.spatial = SpatialKernel(H, out_channels, None, kernel_size, fan_in=kernel_size**2, gain=1.0, mask=self.mask, **self.kernel_opts)
+        self.spatial = SpatialKernel(H, out_channels, None, kernel_size, fan_in=1.0, gain=1.0, mask=self.mask, **self.spatial_opts)
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
         return self.subgroup(grid_out, grid_in), self.spatial(grid_out)  # [Co,No,Ci,Ni], [Co,No,k,k]
@@ -170,7 +170,7 @@ class GSeparable(Implementation):
     def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
         super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
         self.subgroup = SubgroupKernel(H, out_channels, in_channels, fan_in=in_channels * self.n, gain=2.0, **self.kernel_opts)
-        self.spatial = SpatialKernel(H, out_channels, in_channels, kernel_size, fan_in=kernel_size**2, gain=1.0, mask=self.mask, **self.kernel_opts)
+        self.spatial = SpatialKernel(H, out_channels, in_channels, kernel_size, fan_in=1.0, gain=1.0, mask=self.mask, **self.spatial_opts)
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
         a = self.subgroup(grid_out, grid_in)  # [Co, No, Ci, Ni]
@@ -187,7 +187,7 @@ class DSeparable(Implementation):
     def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
         super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
         self.projection = nn.Parameter(torch.empty(out_channels, in_channels).uniform_(-1, 1) * math.sqrt(3.0 / in_channels))
-        self.kernel = GroupKernel(H, out_channels, None, kernel_size, fan_in=self.n * kernel_size**2, gain=2.0, mask=self.mask, **self.kernel_opts)
+        self.kernel = GroupKernel(H, out_channels, None, kernel_size, fan_in=self.n, gain=2.0, mask=self.mask, **self.spatial_opts)
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
         return self.projection, self.kernel(grid_out, grid_in)  # [Co, Ci], [Co, No, Ni, k, k]
@@ -212,7 +212,7 @@ class DGSeparable(Implementation):
         super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
         self.projection = nn.Parameter(torch.empty(out_channels, in_channels).uniform_(-1, 1) * math.sqrt(3.0 / in_channels))
         self.subgroup = SubgroupKernel(H, out_channels, None, fan_in=self.n, gain=1.0, **self.kernel_opts)
-        self.spatial = SpatialKernel(H, out_channels, None, kernel_size, fan_in=kernel_size**2, gain=2.0, mask=self.mask, **self.kernel_opts)
+        self.spatial = SpatialKernel(H, out_channels, None, kernel_size, fan_in=1.0, gain=2.0, mask=self.mask, **self.spatial_opts)
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
         return self.projection, self.subgroup(grid_out, grid_in), self.spatial(grid_out)  # [Co,Ci], [Co,No,Ni], [Co,No,k,k]
@@ -249,7 +249,7 @@ class Separable2d(Implementation):
         nr, ns = num_elements
         self.rotation = SubgroupKernel(rot, out_channels, in_channels, fan_in=in_channels * nr, gain=2.0, **self.kernel_opts)
         self.scale = SubgroupKernel(dil, out_channels, None, fan_in=ns, gain=1.0, **self.kernel_opts)
-        self.spatial = SpatialKernel(H, out_channels, None, kernel_size, fan_in=kernel_size**2, gain=1.0, mask=self.mask, **self.kernel_opts)
+        self.spatial = SpatialKernel(H, out_channels, None, kernel_size, fan_in=1.0, gain=1.0, mask=self.mask, **self.spatial_opts)
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
         rot_out, scale_out = _factor_grids(grid_out, self.H, self.num_elements)
@@ -294,7 +294,7 @@ class GSeparable2d(Implementation):
         nr, ns = num_elements
         self.rotation = SubgroupKernel(rot, out_channels, in_channels, fan_in=in_channels * nr, gain=2.0, **self.kernel_opts)
         self.scale = SubgroupKernel(dil, out_channels, in_channels, fan_in=ns, gain=1.0, **self.kernel_opts)
-        self.spatial = SpatialKernel(H, out_channels, in_channels, kernel_size, fan_in=kernel_size**2, gain=1.0, mask=self.mask, **self.kernel_opts)
+        self.spatial = SpatialKernel(H, out_channels, in_channels, kernel_size, fan_in=1.0, gain=1.0, mask=self.mask, **self.spatial_opts)
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
         rot_out, scale_out = _factor_grids(grid_out, self.H, self.num_elements)
