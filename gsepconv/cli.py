@@ -135,8 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train one model (flags, or a YAML/JSON config file)",
         description="Train one model. Defaults are the paper's MNIST-rot ResNet (SE2 separable, N=8, "
                     "widths 32,32,64, k=7, Adam lr 1e-4, wd 1e-4, cosine, 300 epochs, batch 64). "
-                    "Flags override the config file; --set overrides anything. Under torchrun the "
-                    "run is data-parallel (DDP).",
+                    "Flags override the config file; --set overrides anything. The run folder "
+                    "(<runs>/<profile>/<experiment>/<run id>) keeps a checkpoint per epoch: repeat "
+                    "the command to resume, or to get the stored metrics of a finished run. Under "
+                    "torchrun the run is data-parallel (DDP, gloo on CPU, nccl on CUDA).",
         epilog="examples:\n"
                "  gsepconv train --dataset mnist_rot_seeded --epochs 5 --widths 8,8,16 --kernel-size 5\n"
                "  gsepconv train --group Sim2 --implementation separable2d --num-elements 16x3 --max-scale 1.74\n"
@@ -145,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", metavar="FILE", help="YAML or JSON config (see --print-config for the format)")
     for flag, key, kwargs in _TRAIN_FLAGS:
+        if "action" not in kwargs:
+            kwargs = {"metavar": flag[2:].upper().replace("-", "_"), **kwargs}
         p.add_argument(flag, dest="cfg:" + key, default=None, **kwargs)
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", type=_key_value, action="append",
                    default=[], help="override any config field, e.g. model.kernel_options.omega0=30")

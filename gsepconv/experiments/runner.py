@@ -198,7 +198,8 @@ def _plan_frame(plan: Sequence[RunConfig], root: Path) -> pd.DataFrame:
         ne = c.model.num_elements
         rows.append({
             "run_id": c.run_id(), "status": status, "dataset": c.data.name, "arch": c.model.arch,
-            "group": c.model.group, "implementation": c.model.implementation,
+            "group": c.model.group,
+            "implementation": "none" if c.model.group == "Z2" else c.model.implementation,
             "num_elements": "x".join(map(str, ne)) if isinstance(ne, tuple) else ne,
             "widths": ",".join(map(str, c.model.widths)), "kernel_size": c.model.kernel_size,
             "epochs": c.epochs, "train_subset": c.data.train_subset, "seed": c.seed,

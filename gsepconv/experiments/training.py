@@ -352,8 +352,9 @@ def train(
 
     The metrics dict carries ``status``: ``"finished"`` (test evaluated, ``metrics.json`` written
     by rank 0) or ``"partial"`` (stopped after ``max_epochs_this_call`` epochs; resume by calling
-    again; ``resume=False`` ignores and replaces an existing checkpoint). ``callbacks`` are called with each epoch's record after its checkpoint is saved (an
-    exception there, e.g. ``KeyboardInterrupt``, leaves a resumable run). ``run_dir=None`` trains
+    again; ``resume=False`` ignores and replaces an existing checkpoint). ``callbacks`` are
+    called with each epoch's record after its checkpoint is saved (an exception there, e.g.
+    ``KeyboardInterrupt``, leaves a resumable run). ``run_dir=None`` trains
     without writing anything. Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
     DistributedDataParallel and ``batch_size`` is the global batch.
     """
