@@ -86,8 +86,8 @@ class ResidualBlock(nn.Module):
     def __init__(self, layers: LayerFactory, cin: int, cout: int, kernel_size: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            layers.conv(cin, cin, kernel_size), layers.norm(cin), nn.ReLU(inplace=True),
-            layers.conv(cin, cout, kernel_size), layers.norm(cout), nn.ReLU(inplace=True),
+            layers.conv(cin, cin, kernel_size), layers.norm(cin), nn.ReLU(),
+            layers.conv(cin, cout, kernel_size), layers.norm(cout), nn.ReLU(),
         )
         self.skip = nn.Identity() if cin == cout else layers.conv(cin, cout, 1)
 
@@ -105,14 +105,14 @@ class GResNet(nn.Module):
         if len(widths) < 1:
             raise ValueError("resnet needs at least one width")
         self.grid = layers.grid
-        stages: list[nn.Module] = [layers.lift(in_channels, widths[0], kernel_size), layers.norm(widths[0]), nn.ReLU(inplace=True)]
+        stages: list[nn.Module] = [layers.lift(in_channels, widths[0], kernel_size), layers.norm(widths[0]), nn.ReLU()]
         for cin, cout in zip(widths[:-1], widths[1:]):
-            stages += [ResidualBlock(layers, cin, cout, kernel_size), layers.norm(cout), SpatialMaxPool(2), nn.ReLU(inplace=True)]
-        stages += [layers.conv(widths[-1], widths[-1], final_kernel_size, padding="valid"), layers.norm(widths[-1]), nn.ReLU(inplace=True)]
+            stages += [ResidualBlock(layers, cin, cout, kernel_size), layers.norm(cout), SpatialMaxPool(2), nn.ReLU()]
+        stages += [layers.conv(widths[-1], widths[-1], final_kernel_size, padding="valid"), layers.norm(widths[-1]), nn.ReLU()]
         self.features = nn.Sequential(*stages)
         self.readout = InvariantPool("max")
         self.head = nn.Sequential(
-            nn.Linear(widths[-1], hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, num_classes)
+            nn.Linear(widths[-1], hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes)
         )
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102
@@ -129,10 +129,10 @@ class GCNN(nn.Module):
         if len(widths) < 1:
             raise ValueError("cnn needs at least one width")
         self.grid = layers.grid
-        stages: list[nn.Module] = [layers.lift(in_channels, widths[0], kernel_size), layers.norm(widths[0]), nn.ReLU(inplace=True)]
+        stages: list[nn.Module] = [layers.lift(in_channels, widths[0], kernel_size), layers.norm(widths[0]), nn.ReLU()]
         for i, (cin, cout) in enumerate(zip(widths[:-1], widths[1:])):
             stages += [SpatialMaxPool(2)] if i == 0 and len(widths) > 2 else []
-            stages += [layers.conv(cin, cout, kernel_size), layers.norm(cout), nn.ReLU(inplace=True)]
+            stages += [layers.conv(cin, cout, kernel_size), layers.norm(cout), nn.ReLU()]
         self.features = nn.Sequential(*stages)
         self.readout = InvariantPool("max")
         self.head = nn.Linear(widths[-1], num_classes)
@@ -162,7 +162,7 @@ class AllCNNC(nn.Module):
         stages: list[nn.Module] = []
         for i, (cin, cout, kk, stride, pad) in enumerate(spec):
             make = layers.lift if i == 0 else layers.conv
-            stages += [make(cin, cout, kk, stride, pad), layers.norm(cout), nn.ReLU(inplace=True)]
+            stages += [make(cin, cout, kk, stride, pad), layers.norm(cout), nn.ReLU()]
         stages.append(layers.conv(w2, num_classes, 1))
         self.features = nn.Sequential(*stages)
         self.readout = InvariantPool("mean")

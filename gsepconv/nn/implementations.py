@@ -16,7 +16,7 @@ separable          :math:`k^H_{oi}(v)\,k^{R^2}_o(u)`          1×1 conv over (C_
 gseparable         :math:`k^H_{oi}(v)\,k^{R^2}_{oi}(u)`       product kernel, one conv2d
 dseparable         :math:`W_{io}\,k_o(u, v)`                   channel 1×1, then grouped G-conv
 dgseparable        :math:`W_{io}\,k^H_o(v)\,k^{R^2}_o(u)`     channel 1×1, grouped 1×1 over H, depthwise
-separable2d        :math:`k^{SO2}_{oi}\,k^{R^+}_o\,k^{R^2}_o`  1×1 over (C_i·N_rot), scale mix, depthwise
+separable2d        :math:`k^{SO2}_{oi}\,k^{R^+}_o\,k^{R^2}_o`  1×1 (rotation×scale factor), depthwise
 gseparable2d       all three factors indexed (o, i)            product kernel (no C_i-times intermediate)
 =================  ==========================================  =====================================
 """
@@ -262,17 +262,14 @@ class Separable2d(Implementation):
         r, sc, s = weights
         co, nr, ci, nri = r.shape
         ns, nsi = sc.shape[1:]
-        b, _, _, h, w = x.shape
-        # 1) mix channels and rotations at every input scale, scales moved into the batch:
-        #    [B·Ns_i, Ci·Nr_i, H, W] -> [B·Ns_i, Co·Nr, H, W]
-        xs = x.reshape(b, ci, nri, nsi, h, w).permute(0, 3, 1, 2, 4, 5).reshape(b * nsi, ci * nri, h, w)
-        z = _conv(xs, r.reshape(co * nr, ci * nri, 1, 1))
-        z = z.view(b, nsi, co, nr, h, w).permute(0, 2, 3, 1, 4, 5).reshape(b, co * nr * nsi, h, w)
-        # 2) mix scales: grouped 1×1 convolution, one [Ns, Ns_i] matrix per output channel
-        z = _conv(z, sc[:, None].expand(co, nr, ns, nsi).reshape(co * nr * ns, nsi, 1, 1), groups=co * nr)
-        # 3) depthwise spatial kernel per (o, h_a)
-        y = _conv(z, s.reshape(co * nr * ns, 1, *s.shape[-2:]), stride, padding, groups=co * nr * ns)
-        return _unflat(y, co)
+        # The rotation×scale factor as one 1×1 convolution over (C_i·N) channels, then depthwise.
+        # The fully factorised order (rotations+channels per input scale, then scales) needs
+        # C_o·N·(C_i·N_r + N_s) instead of C_o·N·C_i·N MACs, but two layout permutations of the
+        # feature map per layer; measured on 2 CPU cores (Sim(2) 8×3 ResNet step) it was ~25 %
+        # slower than this form, which computes the identical function.
+        h = (r[:, :, None, :, :, None] * sc[:, None, :, None, None, :]).reshape(co * nr * ns, ci * nri * nsi, 1, 1)
+        z = _conv(_flat(x), h)
+        return _unflat(_conv(z, s.reshape(co * nr * ns, 1, *s.shape[-2:]), stride, padding, groups=co * nr * ns), co)
 
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:

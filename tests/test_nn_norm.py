@@ -1,0 +1,46 @@
+"""GroupBatchNorm's hand-written autograd equals torch's BatchNorm3d (forward, backward, running
+statistics, eval), on channels-last and on plain contiguous inputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gsepconv.nn import GroupBatchNorm
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_group_batch_norm_matches_batchnorm3d(channels_last: bool) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 5, 6, 7, dtype=torch.float64) * 2 + 1
+    if channels_last:  # memory [B, H, W, C, N], the layers' own layout
+        x = x.permute(0, 3, 4, 1, 2).contiguous().permute(0, 3, 4, 1, 2)
+    x.requires_grad_()
+    bn, ref = GroupBatchNorm(3).double(), torch.nn.BatchNorm3d(3).double()
+    with torch.no_grad():
+        for m in (bn, ref):
+            m.weight.copy_(torch.tensor([1.0, 2.0, 0.5]))
+            m.bias.copy_(torch.tensor([0.1, -1.0, 2.0]))
+    y, yr = bn(x), ref(x)
+    assert torch.allclose(y, yr, atol=1e-12)
+    g = torch.randn_like(y)
+    ours = torch.autograd.grad(y, [x, bn.weight, bn.bias], g)
+    theirs = torch.autograd.grad(yr, [x, ref.weight, ref.bias], g)
+    for a, b in zip(ours, theirs):
+        assert torch.allclose(a, b, atol=1e-11)
+    assert torch.allclose(bn.running_mean, ref.running_mean) and torch.allclose(bn.running_var, ref.running_var)
+    assert int(bn.num_batches_tracked) == 1
+    bn.eval(), ref.eval()
+    assert torch.allclose(bn(x), ref(x), atol=1e-12)
+    assert set(bn.state_dict()) == set(ref.state_dict())
+
+
+def test_group_batch_norm_gradcheck_and_bad_input() -> None:
+    torch.manual_seed(1)
+    bn = GroupBatchNorm(2).double()
+    x = torch.randn(2, 2, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(bn, (x,))
+    with pytest.raises(ValueError, match="channels"):
+        bn(torch.randn(2, 3, 3, 3, 3, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"\[B, C, N, H, W\]"):
+        bn(torch.randn(2, 2, 3, 3, dtype=torch.float64))
