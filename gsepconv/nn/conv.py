@@ -99,6 +99,9 @@ class _SampledConv(nn.Module):
                 raise ValueError(f"grid has num_elements={grid.num_elements} but the layer was given {num_elements!r}")
             self._owns_grid = False
         self.grid = grid
+        # who draws the random elements of a forward pass: the lifting layer (the network's entry
+        # point), or a group convolution that was given no shared grid
+        self._draws_grid = self._owns_grid or self._input_rank == 4
         self.num_elements = grid.num_elements
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self._cache: tuple[tuple, tuple[Tensor, ...]] | None = None
@@ -143,7 +146,7 @@ class _SampledConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
-        if self._owns_grid or isinstance(self, LiftingConv):
+        if self._draws_grid:
             self.grid.resample()
         y = self._apply_weights(x, self.weights())
         if self.bias is not None:
