@@ -103,8 +103,8 @@ SMOKE = Profile(
 
 QUICK = Profile(
     name="quick",
-    description="2 CPU cores: mnist_rot ~21 min, rotations ~7 min, cifar10 ~5 min (1 seed)",
-    epochs=2, batch_size=64, seeds=(0,), lr=3e-3, weight_decay=1e-4,
+    description="2 CPU cores: mnist_rot ~18 min, rotations ~7 min, cifar10 ~5 min (1 seed)",
+    epochs=5, batch_size=64, seeds=(0,), lr=3e-3, weight_decay=1e-4,
     mnist_dataset="mnist_rot_seeded", mnist_stand_in="mnist_rot",
     arch="resnet", widths=(8, 8, 16), kernel_size=5, num_rotations=8, sim2_elements=(4, 3),
     rotations_sweep=(4, 8, 16), train_subset=10_000, val_subset=2_000, test_subset=10_000,
@@ -114,29 +114,30 @@ QUICK = Profile(
     rotations_epochs=2, rotations_train_subset=3_000, rotations_val_subset=1_000,
     rotations_test_subset=2_000,
 )
-"""The CPU profile, sized by measurement (PyTorch 2.14 CPU, batch 64, one thread, on a 2-core
-machine that other jobs were also using, so the numbers are conservative).
+"""The CPU profile, sized by measurement (PyTorch 2.14 CPU, batch 64, 2 threads on an otherwise
+idle 2-core machine; training step = forward + backward + Adam, median of 4).
 
 ``mnist_rot``: ``mnist_rot_seeded`` 10,000 train / 2,000 val / 10,000 of the 50,000 test images,
 ResNet widths (8, 8, 16), k = 5, SE(2) N = 8, R2xR+ 3 scales, Sim(2) 4 rotations x 3 scales,
-2 epochs, Adam lr 3e-3 (cosine). Measured training time per epoch (10k images) and evaluation
-time per image, and the run total = 2 epochs + 2 x 2,000 val + 10,000 test images:
+5 epochs, Adam lr 3e-3 (cosine). Measured training step and the resulting time per epoch
+(157 steps); evaluation of the 2,000 val images per epoch and 10,000 test images adds about a
+third of an epoch per run:
 
-=====================  ==========  ============  =========
-run                    s / epoch   ms / eval img  total (s)
-=====================  ==========  ============  =========
-Z2 CNN                       5         0.15            12
-SE2 nonseparable            87         2.9            215
-SE2 separable               44         1.3            106
-SE2 gseparable              87         2.9            215
-SE2 dseparable              60         2.0            149
-SE2 dgseparable             57         1.9            140
-R2xR+ separable (3)         22-41      0.3-0.5      50-90
-Sim2 separable2d (4x3)     144         5.7            368
-=====================  ==========  ============  =========
+=====================  =========  ===========
+run                    ms / step  s / epoch
+=====================  =========  ===========
+Z2 CNN                       19          3
+SE2 nonseparable            237         37
+SE2 separable               131         21
+SE2 gseparable              243         38
+SE2 dseparable              184         29
+SE2 dgseparable             156         25
+R2xR+ separable (3)          42          7
+Sim2 separable2d (4x3)      182         29
+=====================  =========  ===========
 
-Sum: about 1,250-1,300 s, i.e. 21-22 min for the whole grid (the 20-25 min budget). Sim(2)
-nonseparable (4x3: ~230 s/epoch) does not fit and is left to the smoke and paper profiles.
+Sum: 189 s per epoch of the whole grid, so 5 epochs plus evaluation ≈ 189 x 5.7 ≈ 1,080 s, about
+18 min. Sim(2) nonseparable (4x3) does not fit and is left to the smoke and paper profiles.
 
 ``rotations``: 3,000 train / 1,000 val / 2,000 test, 2 epochs; per epoch on 10k images:
 N=4 nonseparable 40 s, separable 31 s; N=8 87 s, 44 s; N=16 301 s, 100 s; so 2 epochs on 3k
