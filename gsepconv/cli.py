@@ -29,6 +29,7 @@ examples:
   torchrun --nproc_per_node 2 -m gsepconv train --config my_run.yaml
   gsepconv data prepare mnist_rot_seeded cifar10_subset
   gsepconv bench --profile quick
+  gsepconv equivariance --profile quick           exact and measured equivariance errors
 
 folders: runs go to $GSEPCONV_RUNS (default ./runs), result tables to $GSEPCONV_RESULTS (default
 ./results), datasets to $GSEPCONV_DATA (default ~/.cache/gsepconv); an offline copy of the data
@@ -198,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     # data and bench, owned by other modules: attach what imports, explain what does not
     _attach(sub, "data", "gsepconv.data.cli", "download, verify and list datasets")
     _attach(sub, "bench", "gsepconv.experiments.bench", "efficiency benchmark (time and memory per step)")
+    _attach(sub, "equivariance", "gsepconv.experiments.equivariance_report", "equivariance errors per group and implementation")
     return parser
 
 

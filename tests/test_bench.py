@@ -71,3 +71,16 @@ def test_bench_rejects_unknown_profile() -> None:
 
     with pytest.raises(ValueError, match="choose one of"):
         run_benchmark("huge")
+
+
+def test_equivariance_report_smoke_cli(tmp_path, capsys) -> None:
+    out = tmp_path / "eq.csv"
+    assert main(["equivariance", "--profile", "smoke", "--out", str(out)]) == 0
+    frame = pd.read_csv(out)
+    exact = frame[frame.group.isin(["SE2", "Sim2"])]
+    assert len(exact) == 5 + 7 and (exact.rot90_error < 1e-10).all()
+    assert (frame[frame.group == "R2xRplus"].rot90_error > 1e-3).all()  # no rotations in R2xR+
+    measured = frame[frame.group == "Sim2"]  # interpolated: measured, finite, never exactly zero
+    assert (measured.scale_error > 1e-6).all() and (measured.rot45_error > 1e-6).all()
+    assert measured[["scale_error", "rot45_error"]].notna().all().all()
+    assert "written to" in capsys.readouterr().out

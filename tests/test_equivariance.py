@@ -14,20 +14,11 @@ from gsepconv.groups import SE2, Sim2
 from gsepconv.kernels import KERNEL_NETS, KernelNet, register_kernel_net
 from gsepconv.nn import GroupConv, LiftingConv
 
-F64 = torch.float64
-SMALL = {"hidden_features": 16}
+from _helpers import F64, SMALL, rel
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).detach().norm() / b.detach().norm().clamp_min(1e-300))
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _roll_steps(group_name: str, ne, k: int) -> int:
@@ -59,9 +50,9 @@ def test_lifting_rot90_equals_rolled_rotated_output(name, group, ne):
         for k in (1, 2, 3):
             y_t = lift(torch.rot90(x, k, dims=(-2, -1)))
             expected = torch.roll(torch.rot90(y, k, dims=(-2, -1)), _roll_steps(name, ne, k), dims=2)
-            assert _rel(y_t, expected) < 1e-5
+            assert rel(y_t, expected) < 1e-5
             # sensitivity: without the roll it is not equivariant
-            assert _rel(y_t, torch.rot90(y, k, dims=(-2, -1))) > 1e-2
+            assert rel(y_t, torch.rot90(y, k, dims=(-2, -1))) > 1e-2
     errs = check_equivariance(lift, input_shape=(2, 2, 13, 13))
     assert max(errs["rot90"], errs["rot180"], errs["rot270"]) < 1e-5
 
@@ -83,7 +74,7 @@ def test_group_conv_stack_rot90_equivariant(name, group, ne, impl):
         for k in (1, 2, 3):
             y_t = model(torch.rot90(x, k, dims=(-2, -1)))
             expected = torch.roll(torch.rot90(y, k, dims=(-2, -1)), _roll_steps(name, ne, k), dims=2)
-            assert _rel(y_t, expected) < 1e-5
+            assert rel(y_t, expected) < 1e-5
     errs = check_equivariance(model, input_shape=(2, 1, 11, 11))
     assert max(errs["rot90"], errs["rot180"], errs["rot270"]) < 1e-5
 
@@ -204,4 +195,24 @@ def test_randomly_sampled_grids_are_equivariant_too(name, group, ne):
         assert not torch.allclose(lift.grid.elements(), lift.grid.fixed)
         for k in (1, 2, 3):
             expected = torch.roll(torch.rot90(y, k, dims=(-2, -1)), _roll_steps(name, ne, k), dims=2)
-            assert _rel(run(torch.rot90(x, k, dims=(-2, -1))), expected) < 1e-5
+            assert rel(run(torch.rot90(x, k, dims=(-2, -1))), expected) < 1e-5
+
+
+def test_scale_error_is_smallest_for_the_predicted_shift():
+    """A dilation by one grid step must match the output shifted by +1 along the scale axis far
+    better than the unshifted or oppositely shifted output (k=11: enough taps to resolve scales)."""
+    from gsepconv import equivariance as E
+
+    torch.manual_seed(0)
+    step = math.exp(math.log(1.74) / 2)
+    lift = LiftingConv("R2xRplus", 1, 4, 11, 3).double().eval()
+    x = smooth_noise((2, 1, 41, 41), generator=torch.Generator().manual_seed(0))
+    x = x * disk(41, 20.0, x.dtype)
+    crop = disk(41, 10.0, x.dtype)
+    with torch.no_grad():
+        y, y_t = lift(x), lift(dilate(x, step))
+    errors = {}
+    for steps in (1, 0, -1):
+        expected, valid = E._transform_output(y, lambda t: dilate(t, step), (lift.grid.H, lift.grid.num_elements), None, steps)
+        errors[steps] = E._masked_error(y_t, expected, crop, valid)
+    assert errors[1] < 0.2 and errors[1] < errors[0] / 2 and errors[1] < errors[-1] / 2, errors

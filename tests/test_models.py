@@ -10,20 +10,11 @@ from gsepconv.groups import SE2, Sim2
 from gsepconv.models import ARCHS, build_model, count_parameters
 from gsepconv.nn import GroupConv, LiftingConv, PlanarConv
 
-F64 = torch.float64
-SMALL = {"hidden_features": 16}
+from _helpers import F64, SMALL, rel
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).detach().norm() / b.detach().norm().clamp_min(1e-300))
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _arch_kwargs(arch: str) -> tuple[dict, tuple[int, int, int]]:
@@ -72,7 +63,7 @@ def test_logits_rot90_invariant_in_eval(group, ne, impl, arch):
         assert y.shape == (3, 10)
         assert float(y.std(dim=0).norm()) > 0  # a non-degenerate output (depends on the input)
         for k in (1, 2, 3):
-            err = _rel(model(torch.rot90(x, k, dims=(-2, -1))), y)
+            err = rel(model(torch.rot90(x, k, dims=(-2, -1))), y)
             assert err < 1e-5, (k, err)
 
 
@@ -88,7 +79,7 @@ def test_z2_baseline_builds_and_is_not_invariant(arch):
         y = model(x)
         assert y.shape == (3, 10)
         # the same check (tolerance 1e-5) that passes for group models fails for a plain CNN
-        assert _rel(model(torch.rot90(x, 1, dims=(-2, -1))), y) > 1e-5
+        assert rel(model(torch.rot90(x, 1, dims=(-2, -1))), y) > 1e-5
 
 
 @pytest.mark.parametrize("arch", list(ARCHS))

@@ -29,24 +29,15 @@ from gsepconv.nn import (
 )
 from gsepconv.nn.implementations import Implementation
 
-F64 = torch.float64
+from _helpers import F64, SMALL, rel
+
 
 GROUP_CASES = [("SE2", SE2(), 4), ("R2xRplus", R2xRplus(max_scale=1.74), 3), ("Sim2", Sim2(max_scale=1.74), (4, 2))]
 IMPL_CASES = [(name, group, ne, impl) for name, group, ne in GROUP_CASES for impl in group.implementations]
 IMPL_IDS = [f"{name}-{impl}" for name, _, _, impl in IMPL_CASES]
-SMALL = {"hidden_features": 16}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).detach().norm() / b.detach().norm().clamp_min(1e-300))
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_registries():
@@ -80,7 +71,7 @@ def test_group_conv_equals_dense_product_kernel_conv(name, group, ne, impl, stri
     ref = F.conv2d(x.reshape(2, ci * n, 9, 11), pk.reshape(co * n, ci * n, k, k), stride=stride, padding=_pad_value(padding, k))
     ref = ref.reshape(2, co, n, *ref.shape[-2:]) + layer.bias.view(1, -1, 1, 1, 1)
     assert y.shape == ref.shape
-    assert _rel(y, ref) < 1e-10
+    assert rel(y, ref) < 1e-10
 
 
 @pytest.mark.parametrize("stride,padding", [(1, "same"), (2, 1)])
@@ -97,7 +88,7 @@ def test_lifting_equals_conv2d_with_sampled_kernels(name, group, ne, stride, pad
     assert k.shape == (3, n, 2, 5, 5)
     ref = F.conv2d(x, k.reshape(3 * n, 2, 5, 5), stride=stride, padding=_pad_value(padding, 5))
     ref = ref.reshape(2, 3, n, *ref.shape[-2:]) + lift.bias.view(1, -1, 1, 1, 1)
-    assert _rel(y, ref) < 1e-10
+    assert rel(y, ref) < 1e-10
 
 
 def test_bias_false_has_no_bias():

@@ -20,20 +20,11 @@ from gsepconv.models import ARCHS, build_model
 from gsepconv.models.build import ResidualBlock
 from gsepconv.nn import GroupConv, LiftingConv
 
-F64 = torch.float64
-SMALL = {"hidden_features": 16}
+from _helpers import F64, SMALL, rel
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
-
-def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).detach().norm() / b.detach().norm().clamp_min(1e-300))
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _quarter_shift(H: SubGroup, num_elements, k: int) -> int:
@@ -54,7 +45,7 @@ def _assert_rot90_equivariant(module: nn.Module, x: torch.Tensor, H: SubGroup, n
             y_t = module(torch.rot90(x, k, dims=(-2, -1)))
             expected = torch.roll(torch.rot90(y, k, dims=(-2, -1)), _quarter_shift(H, num_elements, k), dims=2)
             assert y_t.shape == expected.shape
-            err = _rel(y_t, expected)
+            err = rel(y_t, expected)
             assert err < tol, (k, err)
 
 
@@ -150,13 +141,13 @@ def test_trap1_input_and_output_grids_not_swapped(gname, group, n_out, n_in, imp
         got = type(layer.impl).product_kernel(layer.impl.sample(g_out, g_in))
         ref = _reference_product_kernel(layer.impl, H, g_out, g_in)
         assert got.shape == (3, g_out.shape[0], 2, g_in.shape[0], 3, 3)
-        assert _rel(got, ref) < 1e-12
+        assert rel(got, ref) < 1e-12
         if g_out.shape == g_in.shape:  # sensitivity: the swapped grids give a different kernel
             swapped = _reference_product_kernel(layer.impl, H, g_in, g_out)
-            assert _rel(got, swapped) > 1e-2
+            assert rel(got, swapped) > 1e-2
         # and the layer itself (one shared grid) samples the definition on its grid
         g = layer.grid.elements()
-        assert _rel(layer.product_kernel(), _reference_product_kernel(layer.impl, H, g, g)) < 1e-12
+        assert rel(layer.product_kernel(), _reference_product_kernel(layer.impl, H, g, g)) < 1e-12
 
 
 # --- trap 2: Sim2 nonseparable / dseparable rotation-equivariant --------------------------------
@@ -174,7 +165,7 @@ def test_trap2_sim2_nonseparable_and_dseparable_rotation_equivariant(impl, ne):
     s = _quarter_shift(group.H, ne, 1)
     # K[a+s, b+s](y) = K[a, b](R⁻¹ y) = rot90(K[a, b])(y)
     rotated = torch.roll(torch.rot90(K, 1, dims=(-2, -1)), shifts=(s, s), dims=(1, 3))
-    assert _rel(rotated, K) < 1e-10
+    assert rel(rotated, K) < 1e-10
     errs = check_equivariance(model)
     assert max(errs["rot90"], errs["rot180"], errs["rot270"]) < 1e-5
 
@@ -205,7 +196,7 @@ def test_trap3_scale_mask_applied_in_the_right_layout(impl):
     g = masked.grid.elements()
     m = masked.group.H.mask(masked.group.H.relative(g, g))  # [No, Ni]
     assert float(m.min()) < 0.5  # the mask is not trivial on this grid
-    assert _rel(km, kp * m[None, :, None, :, None, None]) < 1e-12
+    assert rel(km, kp * m[None, :, None, :, None, None]) < 1e-12
 
 
 # --- trap 4: 1×1 kernels at the origin; resnet skips keep invariance ---------------------------
@@ -234,7 +225,7 @@ def test_trap4_one_by_one_group_conv_in_scale_group(impl):
         for k in (1, 2, 3):
             s = _quarter_shift(group.H, ne, k)
             y_t = gconv(torch.roll(torch.rot90(x, k, (-2, -1)), s, dims=2))
-            assert _rel(y_t, torch.roll(torch.rot90(y, k, (-2, -1)), s, dims=2)) < 1e-10
+            assert rel(y_t, torch.roll(torch.rot90(y, k, (-2, -1)), s, dims=2)) < 1e-10
 
 
 @pytest.mark.parametrize("impl", Sim2().implementations)
@@ -251,7 +242,7 @@ def test_trap4_sim2_resnet_with_one_by_one_skips_is_rot90_invariant(impl):
         y = model(x)
         assert float(y.norm()) > 0
         for k in (1, 2, 3):
-            assert _rel(model(torch.rot90(x, k, (-2, -1))), y) < 1e-5
+            assert rel(model(torch.rot90(x, k, (-2, -1))), y) < 1e-5
 
 
 # --- trap 5: non-square images ----------------------------------------------------------------
@@ -285,7 +276,7 @@ def test_trap5_non_square_model_is_invariant(arch):
     x = torch.randn(2, 1, 20, 28, dtype=F64)
     with torch.no_grad():
         y = model(x)
-        assert _rel(model(torch.rot90(x, 1, (-2, -1))), y) < 1e-5
+        assert rel(model(torch.rot90(x, 1, (-2, -1))), y) < 1e-5
 
 
 # --- trap 6: uniform sampling stays within max_scale and randomises scales ----------------------
@@ -435,7 +426,7 @@ def test_trap8_new_subgroup_needs_no_layer_edits(impl):
     ref.load_state_dict(mine.state_dict())
     x = torch.randn(2, 1, 11, 11, dtype=F64)
     with torch.no_grad():
-        assert _rel(mine(x), ref(x)) < 1e-10  # same function as the built-in SO(2), no dispatch on type
+        assert rel(mine(x), ref(x)) < 1e-10  # same function as the built-in SO(2), no dispatch on type
     _assert_rot90_equivariant(mine, x, group.H, 4, tol=1e-10)
     errs = check_equivariance(mine, angles=(45,))
     assert errs["rot90"] < 1e-10 and math.isnan(errs["rot45"])

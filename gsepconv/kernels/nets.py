@@ -68,8 +68,9 @@ class KernelNet(nn.Module):
             self.head.weight.uniform_(-bound, bound)
             self.head.bias.zero_()
 
-    def hidden(self, z: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def hidden(self, z: Tensor) -> Tensor:
+        """Hidden features ``[P, hidden_features]`` (default: ``self.layers``)."""
+        return self.layers(z)
 
     def forward(self, z: Tensor) -> Tensor:
         """``z: [P, in_features] → [P, out_features]``."""
@@ -122,8 +123,14 @@ class SIREN(KernelNet):
         self.layers = nn.Sequential(*layers)
         self.init_head()
 
-    def hidden(self, z: Tensor) -> Tensor:
-        return self.layers(z)
+
+def _gelu_mlp(in_features: int, hidden_features: int, num_hidden: int) -> nn.Sequential:
+    """``num_hidden + 1`` Linear+GELU layers."""
+    dims = [in_features] + [hidden_features] * (num_hidden + 1)
+    layers: list[nn.Module] = []
+    for a, b in zip(dims[:-1], dims[1:]):
+        layers += [nn.Linear(a, b), nn.GELU()]
+    return nn.Sequential(*layers)
 
 
 @register_kernel_net("mlp")
@@ -140,15 +147,8 @@ class MLP(KernelNet):
         gain: float = 2.0,
     ) -> None:
         super().__init__(in_features, out_features, hidden_features, fan_in, gain)
-        dims = [in_features] + [hidden_features] * (num_hidden + 1)
-        layers: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:]):
-            layers += [nn.Linear(a, b), nn.GELU()]
-        self.layers = nn.Sequential(*layers)
+        self.layers = _gelu_mlp(in_features, hidden_features, num_hidden)
         self.init_head()
-
-    def hidden(self, z: Tensor) -> Tensor:
-        return self.layers(z)
 
 
 @register_kernel_net("rff")
@@ -169,11 +169,7 @@ class RandomFourierFeatures(KernelNet):
         super().__init__(in_features, out_features, hidden_features, fan_in, gain)
         num_freq = max(hidden_features // 2, 1)
         self.register_buffer("frequencies", torch.randn(in_features, num_freq) * sigma)
-        dims = [2 * num_freq] + [hidden_features] * (num_hidden + 1)
-        layers: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:]):
-            layers += [nn.Linear(a, b), nn.GELU()]
-        self.layers = nn.Sequential(*layers)
+        self.layers = _gelu_mlp(2 * num_freq, hidden_features, num_hidden)
         self.init_head()
 
     def hidden(self, z: Tensor) -> Tensor:

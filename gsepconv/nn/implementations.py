@@ -239,70 +239,70 @@ def _factor_grids(grid: Tensor, H: SubGroup, num_elements: tuple[int, ...]) -> t
     return rot[:, 0], scale[0, :]
 
 
-class Separable2d(Implementation):
-    name = "separable2d"
+def _rotation_scale(r: Tensor, sc: Tensor) -> Tensor:
+    """Product of the rotation factor ``[C_o, N_r, C_i, N_r']`` and the scale factor
+    (``[C_o, N_s, N_s']``, or ``[C_o, N_s, C_i, N_s']`` per input channel) as one rotation-major
+    subgroup kernel ``[C_o, N_r·N_s, C_i, N_r'·N_s']``."""
+    co, nr, ci, nri = r.shape
+    if sc.dim() == 3:
+        sc = sc[:, :, None, :]
+    ns, nsi = sc.shape[1], sc.shape[3]
+    h = r[:, :, None, :, :, None] * sc[:, None, :, :, None, :]  # [Co, Nr, Ns, Ci, Nr', Ns']
+    return h.reshape(co, nr * ns, ci, nri * nsi)
+
+
+class _RotationScaleSeparable(Implementation):
+    """Shared construction of the Sim(2) factorisations: a rotation kernel indexed (o, i), and a
+    scale kernel and a spatial kernel indexed (o) (separable2d) or (o, i) (gseparable2d)."""
+
     needs_product_group = True
+    per_input_channel = False
 
     def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
         super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
         rot, dil = H.factors
         nr, ns = num_elements
+        ci = in_channels if self.per_input_channel else None
         self.rotation = SubgroupKernel(rot, out_channels, in_channels, fan_in=in_channels * nr, gain=2.0, **self.kernel_opts)
-        self.scale = SubgroupKernel(dil, out_channels, None, fan_in=ns, gain=1.0, **self.kernel_opts)
-        self.spatial = SpatialKernel(H, out_channels, None, kernel_size, fan_in=1.0, gain=1.0, mask=self.mask, **self.spatial_opts)
+        self.scale = SubgroupKernel(dil, out_channels, ci, fan_in=ns, gain=1.0, **self.kernel_opts)
+        self.spatial = SpatialKernel(H, out_channels, ci, kernel_size, fan_in=1.0, gain=1.0, mask=self.mask, **self.spatial_opts)
 
-    def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
+    def factors(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Rotation ``[Co, Nr, Ci, Nr']``, scale ``[Co, Ns, (Ci,) Ns']``, spatial ``[Co, N, (Ci,) k, k]``."""
         rot_out, scale_out = _factor_grids(grid_out, self.H, self.num_elements)
         rot_in, scale_in = _factor_grids(grid_in, self.H, self.num_elements)
-        # [Co, Nr_o, Ci, Nr_i], [Co, Ns_o, Ns_i], [Co, No, k, k]
         return self.rotation(rot_out, rot_in), self.scale(scale_out, scale_in), self.spatial(grid_out)
+
+
+class Separable2d(_RotationScaleSeparable):
+    name = "separable2d"
+
+    def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
+        return self.factors(grid_out, grid_in)
 
     @staticmethod
     def apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
-        r, sc, s = weights
-        co, nr, ci, nri = r.shape
-        ns, nsi = sc.shape[1:]
         # The rotation×scale factor as one 1×1 convolution over (C_i·N) channels, then depthwise.
         # The fully factorised order (rotations+channels per input scale, then scales) needs
         # C_o·N·(C_i·N_r + N_s) instead of C_o·N·C_i·N MACs, but two layout permutations of the
         # feature map per layer; measured on 2 CPU cores (Sim(2) 8×3 ResNet step) it was ~25 %
         # slower than this form, which computes the identical function.
-        h = (r[:, :, None, :, :, None] * sc[:, None, :, None, None, :]).reshape(co * nr * ns, ci * nri * nsi, 1, 1)
-        z = _conv(_flat(x), h)
-        return _unflat(_conv(z, s.reshape(co * nr * ns, 1, *s.shape[-2:]), stride, padding, groups=co * nr * ns), co)
+        r, sc, s = weights
+        return Separable.apply(x, (_rotation_scale(r, sc), s), stride, padding)
 
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
         r, sc, s = weights
-        co, nr, ci, nri = r.shape
-        ns, nsi = sc.shape[1:]
-        h = r[:, :, None, :, :, None] * sc[:, None, :, None, None, :]  # [Co, Nr, Ns, Ci, Nr_i, Ns_i]
-        h = h.reshape(co, nr * ns, ci, nri * nsi)
-        return h[..., None, None] * s[:, :, None, None]
+        return Separable.product_kernel((_rotation_scale(r, sc), s))
 
 
-class GSeparable2d(Implementation):
+class GSeparable2d(_RotationScaleSeparable):
     name = "gseparable2d"
-    needs_product_group = True
-
-    def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
-        super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
-        rot, dil = H.factors
-        nr, ns = num_elements
-        self.rotation = SubgroupKernel(rot, out_channels, in_channels, fan_in=in_channels * nr, gain=2.0, **self.kernel_opts)
-        self.scale = SubgroupKernel(dil, out_channels, in_channels, fan_in=ns, gain=1.0, **self.kernel_opts)
-        self.spatial = SpatialKernel(H, out_channels, in_channels, kernel_size, fan_in=1.0, gain=1.0, mask=self.mask, **self.spatial_opts)
+    per_input_channel = True
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
-        rot_out, scale_out = _factor_grids(grid_out, self.H, self.num_elements)
-        rot_in, scale_in = _factor_grids(grid_in, self.H, self.num_elements)
-        r = self.rotation(rot_out, rot_in)  # [Co, Nr, Ci, Nr_i]
-        sc = self.scale(scale_out, scale_in)  # [Co, Ns, Ci, Ns_i]
-        s = self.spatial(grid_out)  # [Co, No, Ci, k, k]
-        co, nr, ci, nri = r.shape
-        ns, nsi = sc.shape[1], sc.shape[3]
-        h = (r[:, :, None, :, :, None] * sc[:, None, :, :, None, :]).reshape(co, nr * ns, ci, nri * nsi)
-        return (h[..., None, None] * s[:, :, :, None],)
+        r, sc, s = self.factors(grid_out, grid_in)
+        return (_rotation_scale(r, sc)[..., None, None] * s[:, :, :, None],)
 
     apply = staticmethod(NonSeparable.apply)
     product_kernel = staticmethod(NonSeparable.product_kernel)

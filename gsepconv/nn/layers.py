@@ -113,33 +113,35 @@ class SpatialMaxPool(nn.Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
 
 
-class GroupPool(nn.Module):
+class _Reduce(nn.Module):
+    """Max or mean over some axes of a group feature map."""
+
+    dims: tuple[int, ...] = ()
+
+    def __init__(self, reduction: str = "max") -> None:
+        super().__init__()
+        if reduction not in ("max", "mean"):
+            raise ValueError(f"reduction must be 'max' or 'mean', got {reduction!r}")
+        self.reduction = reduction
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        _check_group_map(x, type(self).__name__)
+        return x.amax(dim=self.dims) if self.reduction == "max" else x.mean(dim=self.dims)
+
+    def extra_repr(self) -> str:
+        return repr(self.reduction)
+
+
+class GroupPool(_Reduce):
     """Pool over the group axis (max or mean): ``[B, C, N, H, W] → [B, C, H, W]`` (invariant maps)."""
 
-    def __init__(self, reduction: str = "max") -> None:
-        super().__init__()
-        if reduction not in ("max", "mean"):
-            raise ValueError(f"reduction must be 'max' or 'mean', got {reduction!r}")
-        self.reduction = reduction
-
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
-        _check_group_map(x, "GroupPool")
-        return x.amax(dim=2) if self.reduction == "max" else x.mean(dim=2)
+    dims = (2,)
 
 
-class InvariantPool(nn.Module):
+class InvariantPool(_Reduce):
     """Invariant read-out: reduce over ``(N, H, W)``: ``[B, C, N, H, W] → [B, C]``."""
 
-    def __init__(self, reduction: str = "max") -> None:
-        super().__init__()
-        if reduction not in ("max", "mean"):
-            raise ValueError(f"reduction must be 'max' or 'mean', got {reduction!r}")
-        self.reduction = reduction
-
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
-        _check_group_map(x, "InvariantPool")
-        flat = x.flatten(2)
-        return flat.amax(dim=2) if self.reduction == "max" else flat.mean(dim=2)
+    dims = (2, 3, 4)
 
 
 class PlanarConv(nn.Module):
