@@ -91,7 +91,7 @@ BENCH_PROFILES: dict[str, BenchProfile] = {
     ),
     # CPU, 2 cores, a few minutes: the targets of the efficiency issue (batch 64, 28×28, k=7, widths 16,16,32)
     "quick": BenchProfile(
-        "quick", batch_size=64, image_size=28, widths=(16, 16, 32), kernel_size=7, hidden_features=64, warmup=1, repeats=3,
+        "quick", batch_size=64, image_size=28, widths=(16, 16, 32), kernel_size=7, hidden_features=64, warmup=2, repeats=5,
         cases=(
             BenchCase("Z2", "none", None),
             *_se2_cases([4, 8, 16], ("nonseparable", "separable")),
