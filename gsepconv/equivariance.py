@@ -119,7 +119,7 @@ def check_equivariance(
     module: nn.Module,
     x: Tensor | None = None,
     *,
-    input_shape: Sequence[int] = (2, 1, 29, 29),
+    input_shape: Sequence[int] = (2, 1, 28, 28),
     quarter_turns: Iterable[int] = (1, 2, 3),
     angles: Iterable[float] = (),
     scales: Iterable[float] = (),

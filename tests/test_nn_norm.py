@@ -44,3 +44,38 @@ def test_group_batch_norm_gradcheck_and_bad_input() -> None:
         bn(torch.randn(2, 3, 3, 3, 3, dtype=torch.float64))
     with pytest.raises(ValueError, match=r"\[B, C, N, H, W\]"):
         bn(torch.randn(2, 2, 3, 3, dtype=torch.float64))
+
+
+def test_fused_relu_equals_batchnorm_then_relu() -> None:
+    torch.manual_seed(2)
+    x = (torch.randn(3, 2, 4, 5, 5, dtype=torch.float64) + 0.3).requires_grad_()
+    bn, ref = GroupBatchNorm(2, relu=True).double(), torch.nn.BatchNorm3d(2).double()
+    y, yr = bn(x), torch.relu(ref(x))
+    assert torch.allclose(y, yr, atol=1e-12) and (y == 0).any()
+    g = torch.randn_like(y)
+    ours = torch.autograd.grad(y, [x, bn.weight, bn.bias], g)
+    theirs = torch.autograd.grad(yr, [x, ref.weight, ref.bias], g)
+    for a, b in zip(ours, theirs):
+        assert torch.allclose(a, b, atol=1e-11)
+    bn.eval(), ref.eval()
+    assert torch.allclose(bn(x), torch.relu(ref(x)), atol=1e-12)
+    assert "relu=True" in repr(bn)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_group_batch_norm_is_stable_for_large_means_and_half_precision(dtype) -> None:
+    """E[x²] − E[x]² would cancel for mean ≫ std, and overflow or cancel in half precision."""
+    torch.manual_seed(3)
+    x64 = torch.randn(32, 2, 4, 8, 8, dtype=torch.float64) * 2 + 300.0
+    x = x64.to(dtype).requires_grad_()
+    xr = x.detach().double().requires_grad_()  # the same (rounded) values, in float64
+    bn, ref = GroupBatchNorm(2), torch.nn.BatchNorm3d(2).double()
+    y, yr = bn(x), ref(xr)
+    assert y.dtype == dtype
+    tol = {torch.float32: 1e-3, torch.bfloat16: 0.1, torch.float16: 2e-2}[dtype]
+    assert torch.isfinite(y).all() and (y.double() - yr).abs().max() < tol
+    assert torch.allclose(bn.running_var.double(), ref.running_var, rtol=1e-2)
+    g = torch.randn_like(yr)
+    (gx,) = torch.autograd.grad(y, x, g.to(dtype))
+    (gr,) = torch.autograd.grad(yr, xr, g)
+    assert torch.isfinite(gx).all() and (gx.double() - gr).abs().max() < 50 * tol * gr.abs().max()

@@ -9,8 +9,9 @@ For each case a G-ResNet (method.md §5 architecture) is built and timed:
   convolutions with the same weights); ``infer_overhead = infer_ms / conv_only_ms``;
 * ``macs``: multiply–accumulates of one inference forward, counted by PyTorch's flop counter
   (``FlopCounterMode`` counts 2 FLOPs per MAC);
-* ``peak_mem_mb``: CUDA peak allocation of a training step; on CPU the bytes of tensors autograd
-  saves for backward (activation memory, the part that grows with batch and group size).
+* ``peak_mem_mb``: CUDA peak allocation of a training step (parameters and Adam state included);
+  on CPU the bytes of the distinct storages autograd saves for backward (activations, plus the
+  sampled kernels and parameters they reference). The two are not comparable across devices.
 
 Rows go to ``results/<profile>/efficiency.csv`` (atomic) with machine and versions; the summary
 printed at the end gives ratios: separable-vs-nonseparable per number of elements and the

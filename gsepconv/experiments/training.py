@@ -46,6 +46,7 @@ from gsepconv.experiments.distributed import (
     init_distributed,
 )
 from gsepconv.experiments.io import atomic_torch_save, atomic_write_json, git_commit
+from gsepconv.models import count_parameters
 
 __all__ = [
     "ConfigError",
@@ -331,11 +332,6 @@ class _State:
 
 def _cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def train(

@@ -82,6 +82,9 @@ class SubGroup(abc.ABC):
         Every element stays inside the group's (possibly truncated) domain.
         """
 
+    #: number of elements sampled when a layer is given none
+    default_num_elements: int | tuple[int, ...] = 8
+
     def size(self, num_elements: int | Sequence[int]) -> int:
         """Total number of sampled elements ``N``."""
         return math.prod(self.check_num_elements(num_elements))

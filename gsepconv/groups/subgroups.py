@@ -95,6 +95,7 @@ class Dilation(SubGroup):
     dim = 1
     embed_dim = 1
     name = "Rplus"
+    default_num_elements = 3
 
     def __init__(self, max_scale: float = 1.74, mask_sigma: float | None = None) -> None:
         if not isinstance(max_scale, (int, float)) or isinstance(max_scale, bool) or not max_scale >= 1.0:
@@ -184,6 +185,7 @@ class DirectProduct(SubGroup):
         self.dim = sum(f.dim for f in factors)
         self.embed_dim = sum(f.embed_dim for f in factors)
         self.name = "x".join(f.name for f in factors)
+        self.default_num_elements = tuple(int(f.default_num_elements) for f in factors)
         bounds, start = [], 0
         for f in factors:
             bounds.append((start, start + f.dim))

@@ -52,12 +52,16 @@ def disk_mask(u: Tensor, mask: str, smooth_width: float = 0.1) -> Tensor:
 
 
 def transformed_offsets(H: SubGroup, grid_out: Tensor, offsets: Tensor, mask: str, normalise: bool = True) -> tuple[Tensor, Tensor]:
-    """``u = h_a⁻¹ y: [N_out, k, k, 2]`` and the weight ``mask(u) / |det h_a|: [N_out, k, k]`` (float64)."""
+    """``u = h_a⁻¹ y: [N_out, k, k, 2]`` and the weight ``mask(u) / |det h_a|: [N_out, k, k]`` (float64).
+
+    A 1×1 kernel is a single tap at the origin, i.e. a delta, and a dilated delta normalised by
+    ``1/|det h|`` is the same delta: its weight is not rescaled (otherwise pointwise layers, e.g.
+    residual 1×1 skips, would weigh scales differently and break scale equivariance)."""
     g = grid_out.detach().to("cpu", torch.float64)
     inv = H.matrix(H.inverse(g))  # [N, 2, 2]
     u = torch.einsum("nab,ijb->nija", inv, offsets.to(torch.float64))
     weight = disk_mask(u, mask)
-    if normalise:
+    if normalise and offsets.shape[0] > 1:
         weight = weight / H.det(g).abs()[:, None, None]
     return u, weight
 

@@ -75,8 +75,9 @@ class LayerFactory:
         )
 
     @staticmethod
-    def norm(c: int) -> nn.Module:
-        return GroupBatchNorm(c)
+    def norm(c: int, relu: bool = False) -> nn.Module:
+        """Group batch norm (with a fused ReLU when ``relu``)."""
+        return GroupBatchNorm(c, relu=relu)
 
 
 class ResidualBlock(nn.Module):
@@ -86,8 +87,8 @@ class ResidualBlock(nn.Module):
     def __init__(self, layers: LayerFactory, cin: int, cout: int, kernel_size: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            layers.conv(cin, cin, kernel_size), layers.norm(cin), nn.ReLU(),
-            layers.conv(cin, cout, kernel_size), layers.norm(cout), nn.ReLU(),
+            layers.conv(cin, cin, kernel_size), layers.norm(cin, relu=True),
+            layers.conv(cin, cout, kernel_size), layers.norm(cout, relu=True),
         )
         self.skip = nn.Identity() if cin == cout else layers.conv(cin, cout, 1)
 
@@ -105,10 +106,11 @@ class GResNet(nn.Module):
         if len(widths) < 1:
             raise ValueError("resnet needs at least one width")
         self.grid = layers.grid
-        stages: list[nn.Module] = [layers.lift(in_channels, widths[0], kernel_size), layers.norm(widths[0]), nn.ReLU()]
+        stages: list[nn.Module] = [layers.lift(in_channels, widths[0], kernel_size), layers.norm(widths[0], relu=True)]
         for cin, cout in zip(widths[:-1], widths[1:]):
-            stages += [ResidualBlock(layers, cin, cout, kernel_size), layers.norm(cout), SpatialMaxPool(2), nn.ReLU()]
-        stages += [layers.conv(widths[-1], widths[-1], final_kernel_size, padding="valid"), layers.norm(widths[-1]), nn.ReLU()]
+            # BN → ReLU → max-pool equals the original BN → max-pool → ReLU (ReLU is monotone)
+            stages += [ResidualBlock(layers, cin, cout, kernel_size), layers.norm(cout, relu=True), SpatialMaxPool(2)]
+        stages += [layers.conv(widths[-1], widths[-1], final_kernel_size, padding="valid"), layers.norm(widths[-1], relu=True)]
         self.features = nn.Sequential(*stages)
         self.readout = InvariantPool("max")
         self.head = nn.Sequential(
@@ -120,19 +122,20 @@ class GResNet(nn.Module):
 
 
 class GCNN(nn.Module):
-    """A small G-CNN: lifting → [group conv → BN → ReLU (→ 2×2 max-pool)]* → invariant max → Linear.
+    """A small G-CNN: lifting → BN → ReLU → [group conv → BN → ReLU]* → invariant max → Linear.
 
-    ``widths[0]`` is the lifting width; a 2×2 spatial max-pool follows every stage but the last."""
+    ``widths[0]`` is the lifting width; with three or more widths a 2×2 spatial max-pool follows
+    the lifting stage (so use even image sizes for exact rot90 invariance)."""
 
     def __init__(self, layers: LayerFactory, in_channels: int, num_classes: int, widths: Sequence[int], kernel_size: int) -> None:
         super().__init__()
         if len(widths) < 1:
             raise ValueError("cnn needs at least one width")
         self.grid = layers.grid
-        stages: list[nn.Module] = [layers.lift(in_channels, widths[0], kernel_size), layers.norm(widths[0]), nn.ReLU()]
+        stages: list[nn.Module] = [layers.lift(in_channels, widths[0], kernel_size), layers.norm(widths[0], relu=True)]
         for i, (cin, cout) in enumerate(zip(widths[:-1], widths[1:])):
             stages += [SpatialMaxPool(2)] if i == 0 and len(widths) > 2 else []
-            stages += [layers.conv(cin, cout, kernel_size), layers.norm(cout), nn.ReLU()]
+            stages += [layers.conv(cin, cout, kernel_size), layers.norm(cout, relu=True)]
         self.features = nn.Sequential(*stages)
         self.readout = InvariantPool("max")
         self.head = nn.Linear(widths[-1], num_classes)
@@ -162,7 +165,7 @@ class AllCNNC(nn.Module):
         stages: list[nn.Module] = []
         for i, (cin, cout, kk, stride, pad) in enumerate(spec):
             make = layers.lift if i == 0 else layers.conv
-            stages += [make(cin, cout, kk, stride, pad), layers.norm(cout), nn.ReLU()]
+            stages += [make(cin, cout, kk, stride, pad), layers.norm(cout, relu=True)]
         stages.append(layers.conv(w2, num_classes, 1))
         self.features = nn.Sequential(*stages)
         self.readout = InvariantPool("mean")
@@ -223,10 +226,12 @@ def build_model(
     layers = LayerFactory(group, implementation, num_elements, sampling, max_scale, kernel_options, mask_sigma)
     cls = {"resnet": GResNet, "cnn": GCNN, "allcnnc": AllCNNC}[arch]
     model = cls(layers, in_channels, num_classes, widths, kernel_size)
+    scales = [f for f in layers.group.H.factors if hasattr(f, "max_scale")] if layers.group is not None else []
     model.config = dict(
         arch=arch, group=group, implementation=None if group == "Z2" else implementation,
         num_elements=None if group == "Z2" else num_elements, sampling=sampling, in_channels=in_channels,
-        num_classes=num_classes, widths=widths, kernel_size=kernel_size, max_scale=max_scale, mask_sigma=mask_sigma, **kernel_options,
+        num_classes=num_classes, widths=widths, kernel_size=kernel_size,
+        max_scale=scales[0].max_scale if scales else None, mask_sigma=mask_sigma, **kernel_options,
     )
     return model
 

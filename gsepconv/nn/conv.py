@@ -42,7 +42,7 @@ def _check_padding(padding: Any, kernel_size: int, stride: int) -> Padding:
         return 0
     if isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0:
         return padding
-    if isinstance(padding, tuple) and len(padding) == 2 and all(isinstance(p, int) and p >= 0 for p in padding):
+    if isinstance(padding, tuple) and len(padding) == 2 and all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in padding):
         return padding
     raise ValueError(f"padding must be 'same', 'valid', a non-negative int or a pair of ints, got {padding!r}")
 
@@ -77,9 +77,13 @@ class _SampledConv(nn.Module):
         bias: bool,
         grid: GroupGrid | None,
         mask: str,
+        max_scale: float | None = None,
+        mask_sigma: float | None = None,
     ) -> None:
         super().__init__()
-        self.group = get_group(group)
+        if isinstance(group, AffineGroup) and (max_scale is not None or mask_sigma is not None):
+            raise ValueError("max_scale/mask_sigma apply to a group given by name; build the group object with them instead")
+        self.group = get_group(group, max_scale, mask_sigma)
         self.in_channels = _check_positive_int("in_channels", in_channels)
         self.out_channels = _check_positive_int("out_channels", out_channels)
         self.kernel_size = _check_positive_int("kernel_size", kernel_size)
@@ -87,6 +91,8 @@ class _SampledConv(nn.Module):
         self.padding = _check_padding(padding, kernel_size, stride)
         if mask not in MASKS:
             raise ValueError(f"unknown mask {mask!r}; choose one of {', '.join(MASKS)}")
+        if num_elements is None:
+            num_elements = grid.num_elements if grid is not None else self.group.H.default_num_elements
         if grid is None:
             grid = GroupGrid(self.group.H, num_elements, sampling)
             self._owns_grid = True
@@ -122,26 +128,42 @@ class _SampledConv(nn.Module):
 
     def _cache_key(self) -> tuple:
         params = self._kernel_parameters()
-        return tuple((id(p), p._version, p.device, p.dtype) for p in params)
+        return tuple((id(p), p._version, p.data_ptr(), p.device, p.dtype) for p in params)
+
+    def _sample_full_precision(self) -> tuple[Tensor, ...]:
+        """Kernels sampled outside autocast (kernel nets in their own dtype): a SIREN's
+        ``sin(ω₀·…)`` loses percents in float16; the convolutions cast the kernels as they need."""
+        device_type = self.bias.device.type if self.bias is not None else next(self.parameters()).device.type
+        with torch.autocast(device_type=device_type, enabled=False):
+            return self.sample_weights()
 
     def weights(self) -> tuple[Tensor, ...]:
-        """The sampled kernels for the current grid (cached in ``eval()`` while no gradient is needed)."""
+        """The sampled kernels for the current grid (cached in ``eval()`` while no gradient is needed).
+
+        The cache is keyed by each kernel parameter's identity, version counter and storage, so an
+        optimiser step, ``load_state_dict`` or a device/dtype move invalidates it; code that edits
+        ``p.data`` directly should call :meth:`clear_kernel_cache`."""
         cacheable = _CACHE_ENABLED[0] and not self.training and not self.grid.is_random and not torch.compiler.is_compiling()
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self._kernel_parameters())
         if not cacheable or needs_grad:
-            return self.sample_weights()
+            return self._sample_full_precision()
         key = self._cache_key()
         if self._cache is None or self._cache[0] != key:
-            with torch.no_grad():
-                self._cache = (key, tuple(w.detach() for w in self.sample_weights()))
+            # normal (not inference-mode) tensors, so the cache also serves later autograd passes
+            with torch.inference_mode(False), torch.no_grad():
+                self._cache = (key, tuple(w.detach() for w in self._sample_full_precision()))
         return self._cache[1]
 
-    def train(self, mode: bool = True) -> "_SampledConv":
+    def clear_kernel_cache(self) -> None:
+        """Forget the cached ``eval()`` kernels (they are resampled at the next forward)."""
         self._cache = None
+
+    def train(self, mode: bool = True) -> "_SampledConv":
+        self.clear_kernel_cache()
         return super().train(mode)
 
     def _apply(self, fn, recurse=True):  # noqa: ANN001 - nn.Module internals (device/dtype moves)
-        self._cache = None
+        self.clear_kernel_cache()
         return super()._apply(fn, recurse)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -178,13 +200,16 @@ class LiftingConv(_SampledConv):
         group: ``"SE2"``, ``"R2xRplus"``, ``"Sim2"`` or an :class:`~gsepconv.groups.AffineGroup`.
         in_channels, out_channels, kernel_size, stride, padding, bias: as ``torch.nn.Conv2d``
             (``padding="same"`` keeps the size for odd kernels).
-        num_elements: elements of ``H`` sampled (``int``; ``(n_rot, n_scale)`` for Sim(2)).
+        num_elements: elements of ``H`` sampled (``int``; ``(n_rot, n_scale)`` for Sim(2)); default:
+            the shared ``grid``'s, else 8 rotations / 3 scales / ``(8, 3)``.
         sampling: ``"discretise"`` (fixed grid) or ``"uniform"`` (random offset while training).
         kernel_net: a name in :data:`gsepconv.kernels.KERNEL_NETS`; ``kernel_options`` go to it
             (e.g. ``hidden_features=64, num_hidden=1, omega_0=10., first_omega_0=10.``).
         mask: ``"hard"``, ``"smooth"`` or ``"none"`` disk mask on ``h⁻¹ y``.
         grid: a :class:`GroupGrid` to share with later layers (created if omitted). The lifting
             layer draws fresh random elements for it at every training forward pass.
+        max_scale, mask_sigma: for a scale group given by name: largest dilation (default 1.74) and
+            the width of the smooth mask along relative log-scale (default: none).
     """
 
     _input_rank = 4
@@ -195,7 +220,7 @@ class LiftingConv(_SampledConv):
         in_channels: int,
         out_channels: int,
         kernel_size: int,
-        num_elements: int | Sequence[int] = 8,
+        num_elements: int | Sequence[int] | None = None,
         sampling: str = "discretise",
         stride: int = 1,
         padding: Any = "same",
@@ -203,9 +228,11 @@ class LiftingConv(_SampledConv):
         kernel_net: str = "siren",
         mask: str = "hard",
         grid: GroupGrid | None = None,
+        max_scale: float | None = None,
+        mask_sigma: float | None = None,
         **kernel_options: Any,
     ) -> None:
-        super().__init__(group, in_channels, out_channels, kernel_size, num_elements, sampling, stride, padding, bias, grid, mask)
+        super().__init__(group, in_channels, out_channels, kernel_size, num_elements, sampling, stride, padding, bias, grid, mask, max_scale, mask_sigma)
         self.kernel = SpatialKernel(
             self.group.H, out_channels, in_channels, kernel_size, fan_in=in_channels,
             kernel_net=kernel_net, net_options=kernel_options, mask=mask, num_elements=self.num_elements,
@@ -254,7 +281,7 @@ class GroupConv(_SampledConv):
         in_channels: int,
         out_channels: int,
         kernel_size: int,
-        num_elements: int | Sequence[int] = 8,
+        num_elements: int | Sequence[int] | None = None,
         implementation: str = "separable",
         sampling: str = "discretise",
         stride: int = 1,
@@ -263,9 +290,11 @@ class GroupConv(_SampledConv):
         kernel_net: str = "siren",
         mask: str = "hard",
         grid: GroupGrid | None = None,
+        max_scale: float | None = None,
+        mask_sigma: float | None = None,
         **kernel_options: Any,
     ) -> None:
-        super().__init__(group, in_channels, out_channels, kernel_size, num_elements, sampling, stride, padding, bias, grid, mask)
+        super().__init__(group, in_channels, out_channels, kernel_size, num_elements, sampling, stride, padding, bias, grid, mask, max_scale, mask_sigma)
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(f"unknown implementation {implementation!r}; choose one of {', '.join(IMPLEMENTATIONS)}")
         if implementation not in self.group.implementations:

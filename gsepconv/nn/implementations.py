@@ -38,11 +38,10 @@ Padding = int | str | tuple[int, int]
 
 
 class Implementation(nn.Module):
-    """Base class. Subclasses set :attr:`name` and :attr:`needs_product_group` and implement
-    :meth:`sample` and :meth:`apply`."""
+    """Base class. Subclasses set :attr:`name` and implement :meth:`sample` and :meth:`apply`
+    (which groups accept which implementation is :attr:`AffineGroup.implementations`)."""
 
     name: str = ""
-    needs_product_group: bool = False
 
     def __init__(
         self,
@@ -255,7 +254,6 @@ class _RotationScaleSeparable(Implementation):
     """Shared construction of the Sim(2) factorisations: a rotation kernel indexed (o, i), and a
     scale kernel and a spatial kernel indexed (o) (separable2d) or (o, i) (gseparable2d)."""
 
-    needs_product_group = True
     per_input_channel = False
 
     def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:

@@ -6,6 +6,8 @@ with different roles, so they commute with the group action (rolling ``N`` and r
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor, nn
 import torch.nn.functional as F
@@ -18,54 +20,76 @@ def _check_group_map(x: Tensor, who: str) -> None:
 
 class _GroupBatchNormFn(torch.autograd.Function):
     """Training-mode batch norm of ``x: [M, C·N]`` with statistics per ``C`` (pooled over ``M`` and
-    ``N``), written with column reductions and two fused passes: on channels-last group feature
-    maps this is ~4× faster than ``BatchNorm1d`` on ``[M, C, N]``."""
+    ``N``), written with column reductions and fused passes: on channels-last group feature maps
+    this is ~4× faster than ``BatchNorm1d`` on ``[M, C, N]``.
+
+    Numerics: sums are taken of ``x`` minus a per-column pivot (the first row), accumulated in at
+    least float32, and combined over ``N`` with the law of total variance in float64, so large means
+    do not cancel and half-precision inputs neither overflow nor lose the variance. The output keeps
+    the input's dtype (as ``torch.nn.BatchNorm`` does under autocast)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, c: int, eps: float):  # noqa: ANN205
-        n = x.shape[1] // c
-        count = x.shape[0] * n
-        # column sums are fast contiguous reductions (var_mean over dim 0 is ~15x slower on CPU);
-        # accumulate in float64 so E[x²] - E[x]² does not cancel catastrophically
-        mean = x.sum(0).view(c, n).sum(1, dtype=torch.float64) / count
-        var = (x * x).sum(0).view(c, n).sum(1, dtype=torch.float64) / count - mean**2
-        mean, var = mean.to(x.dtype), var.to(x.dtype)
-        invstd = torch.rsqrt(var.clamp_min(0) + eps)
-        scale = weight * invstd
-        y = torch.addcmul((bias - mean * scale).repeat_interleave(n), x, scale.repeat_interleave(n))
-        ctx.save_for_backward(x, weight, mean, invstd)
+    def _acc(x: Tensor) -> torch.dtype:
+        return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, c: int, eps: float, relu: bool):  # noqa: ANN205
+        m, cn = x.shape
+        n = cn // c
+        acc = _GroupBatchNormFn._acc(x)
+        pivot = x[:1].to(acc)  # [1, C·N]
+        d = x.to(acc) - pivot
+        col_mean_d = d.sum(0, dtype=torch.float64) / m
+        col_var = (d * d).sum(0, dtype=torch.float64) / m - col_mean_d**2
+        col_mean = (col_mean_d + pivot[0].to(torch.float64)).view(c, n)
+        mean64 = col_mean.mean(1)
+        var64 = col_var.view(c, n).mean(1).clamp_min(0) + (col_mean - mean64[:, None]).pow(2).mean(1)
+        invstd64 = torch.rsqrt(var64 + eps)
+        scale64 = weight.to(torch.float64) * invstd64
+        shift64 = bias.to(torch.float64) - mean64 * scale64
+        y = torch.addcmul(shift64.repeat_interleave(n).to(acc), x.to(acc), scale64.repeat_interleave(n).to(acc))
+        if relu:
+            y.clamp_min_(0)
+        y = y.to(x.dtype)
+        mean, invstd, var = mean64.to(weight.dtype), invstd64.to(weight.dtype), var64.to(weight.dtype)
+        ctx.save_for_backward(x, weight, mean, invstd, y if relu else None)
         ctx.c = c
+        ctx.mark_non_differentiable(mean, var)
         return y, mean, var
 
     @staticmethod
     def backward(ctx, g: Tensor, _gm: Tensor, _gv: Tensor):  # noqa: ANN205
-        x, weight, mean, invstd = ctx.saved_tensors
+        x, weight, mean, invstd, y = ctx.saved_tensors
         c = ctx.c
         n = x.shape[1] // c
         count = x.shape[0] * n
-        g = g.contiguous()
-        sum_g = g.sum(0).view(c, n).sum(1)
-        sum_gx = (g * x).sum(0).view(c, n).sum(1)
-        grad_weight = invstd * (sum_gx - mean * sum_g)  # Σ g·x̂
-        grad_bias = sum_g
-        a = weight * invstd
-        mean_g, mean_gxhat = sum_g / count, grad_weight / count
-        b = -a * invstd * mean_gxhat
-        shift = -a * mean_g - b * mean
-        grad_x = torch.addcmul(torch.addcmul(shift.repeat_interleave(n), x, b.repeat_interleave(n)), g, a.repeat_interleave(n))
-        return grad_x, grad_weight, grad_bias, None, None
+        if y is not None:
+            g = g.masked_fill(y <= 0, 0)
+        acc = _GroupBatchNormFn._acc(x)
+        g = g.to(acc).contiguous()
+        xc = x.to(acc) - mean.to(acc).repeat_interleave(n)  # centred: Σ g·(x − μ) does not cancel
+        sum_g = g.sum(0, dtype=torch.float64).view(c, n).sum(1)
+        sum_gxc = (g * xc).sum(0, dtype=torch.float64).view(c, n).sum(1)
+        inv = invstd.to(torch.float64)
+        grad_weight = inv * sum_gxc  # Σ g·x̂
+        a = weight.to(torch.float64) * inv
+        b = -a * inv * grad_weight / count
+        shift = -a * sum_g / count
+        grad_x = torch.addcmul(torch.addcmul(shift.repeat_interleave(n).to(acc), xc, b.repeat_interleave(n).to(acc)), g, a.repeat_interleave(n).to(acc))
+        return grad_x.to(x.dtype), grad_weight.to(weight.dtype), sum_g.to(weight.dtype), None, None, None
 
 
 class GroupBatchNorm(nn.Module):
-    """Batch norm with one mean/variance per channel over ``(B, N, H, W)``: ``[B, C, N, H, W]``.
+    """Batch norm with one mean/variance per channel over ``(B, N, H, W)``: ``[B, C, N, H, W]``,
+    optionally followed by a fused ReLU (``relu=True``: one pass less forward and backward).
 
     Same parameters, buffers and state-dict keys as ``torch.nn.BatchNorm*d``. The layers keep
     feature maps channels-last (memory ``[B, H, W, C, N]``), i.e. a contiguous ``[B·H·W, C·N]``
-    matrix, so normalisation needs no copy."""
+    matrix, so normalisation needs no copy. Under CUDA autocast it computes in float32."""
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, relu: bool = False) -> None:
         super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.num_features, self.eps, self.momentum, self.relu = num_features, eps, momentum, relu
         self.weight = nn.Parameter(torch.ones(num_features))
         self.bias = nn.Parameter(torch.zeros(num_features))
         self.register_buffer("running_mean", torch.zeros(num_features))
@@ -79,7 +103,7 @@ class GroupBatchNorm(nn.Module):
             raise ValueError(f"GroupBatchNorm({self.num_features}) got {c} channels (shape {tuple(x.shape)})")
         flat = x.permute(0, 3, 4, 1, 2).reshape(b * h * w, c * n)
         if self.training:
-            y, mean, var = _GroupBatchNormFn.apply(flat, self.weight, self.bias, c, self.eps)
+            y, mean, var = _GroupBatchNormFn.apply(flat, self.weight, self.bias, c, self.eps, self.relu)
             with torch.no_grad():
                 count = flat.shape[0] * n
                 self.running_mean.lerp_(mean.to(self.running_mean), self.momentum)
@@ -89,10 +113,12 @@ class GroupBatchNorm(nn.Module):
             scale = self.weight * torch.rsqrt(self.running_var + self.eps)
             shift = self.bias - self.running_mean * scale
             y = torch.addcmul(shift.repeat_interleave(n), flat, scale.repeat_interleave(n))
+            if self.relu:
+                y = torch.relu(y)
         return y.view(b, h, w, c, n).permute(0, 3, 4, 1, 2)
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}" + (", relu=True" if self.relu else "")
 
 
 class SpatialMaxPool(nn.Module):
@@ -105,6 +131,12 @@ class SpatialMaxPool(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102
         _check_group_map(x, "SpatialMaxPool")
         b, c, n, h, w = x.shape
+        if (h % self.kernel_size or w % self.kernel_size) and not torch.compiler.is_compiling():
+            warnings.warn(
+                f"SpatialMaxPool({self.kernel_size}) on a {h}×{w} map drops the last row/column, so the "
+                "network is not exactly rotation-equivariant; use sizes divisible by the pool size",
+                stacklevel=2,
+            )
         flat = x.reshape(b, c * n, h, w).contiguous(memory_format=torch.channels_last)
         y = F.max_pool2d(flat, self.kernel_size, self.stride)
         return y.view(b, c, n, *y.shape[-2:])
