@@ -14,15 +14,10 @@ import yaml
 
 from gsepconv import cli
 
-MIRROR = Path(os.environ.get("GSEPCONV_TEST_MIRROR", "/work/shared/data"))
+from _helpers import MIRROR
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_help_lists_commands_and_examples(capsys):

@@ -9,7 +9,6 @@ import hashlib
 import io
 import json
 import pickle
-import socket
 import tarfile
 import zipfile
 from dataclasses import replace
@@ -42,23 +41,7 @@ from gsepconv.data.galaxy import stratified_split
 h5py = pytest.importorskip("h5py")
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No network (only file:// URLs open), a fresh data folder, no mirror."""
-    real = storage.urlopen
-
-    def guarded(url, *args, **kwargs):
-        if not str(url).startswith("file:"):
-            raise AssertionError(f"a test tried the network: {url}")
-        return real(url, *args, **kwargs)
-
-    def no_connect(self, *args, **kwargs):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(storage, "urlopen", guarded)
-    monkeypatch.setattr(socket.socket, "connect", no_connect)
-    monkeypatch.setenv(storage.ENV_DATA, str(tmp_path / "data"))
-    monkeypatch.delenv(storage.ENV_MIRROR, raising=False)
+pytestmark = pytest.mark.usefixtures("offline_storage")  # no network, fresh data folder, no mirror
 
 
 def md5(path: Path) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import urllib.error
 from dataclasses import replace
 from pathlib import Path
@@ -18,23 +17,7 @@ from gsepconv.data.storage import RemoteFile, check_file, data_root, ensure_file
 PAYLOAD = b"gsepconv test payload\n" * 1000
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No network (only file:// URLs open), no inherited data folder or mirror."""
-    real = storage.urlopen
-
-    def guarded(url, *args, **kwargs):
-        if not str(url).startswith("file:"):
-            raise AssertionError(f"a test tried the network: {url}")
-        return real(url, *args, **kwargs)
-
-    def no_connect(self, *args, **kwargs):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(storage, "urlopen", guarded)
-    monkeypatch.setattr(socket.socket, "connect", no_connect)
-    monkeypatch.setenv(storage.ENV_DATA, str(tmp_path / "data"))
-    monkeypatch.delenv(storage.ENV_MIRROR, raising=False)
+pytestmark = pytest.mark.usefixtures("offline_storage")  # no network, fresh data folder, no mirror
 
 
 def _source(tmp_path: Path, payload: bytes = PAYLOAD) -> Path:

@@ -13,16 +13,10 @@ import torch
 from gsepconv import cli
 from gsepconv.experiments import COLUMNS, EXPERIMENTS, get_runs
 
-MIRROR = Path(os.environ.get("GSEPCONV_TEST_MIRROR", "/work/shared/data"))
+from _helpers import MIRROR
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from intra-op threads; 2 threads on a busy 2-core machine thrash."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

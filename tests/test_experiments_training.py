@@ -27,7 +27,7 @@ from gsepconv.experiments import (
 )
 from gsepconv.experiments import runner as runner_module
 
-MIRROR = Path(os.environ.get("GSEPCONV_TEST_MIRROR", "/work/shared/data"))
+from _helpers import MIRROR
 
 
 @pytest.fixture(autouse=True)
