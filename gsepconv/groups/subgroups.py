@@ -88,7 +88,10 @@ class Dilation(SubGroup):
 
     Grid: log-uniform (Haar-uniform), :math:`\log s_j = j \log S/(N-1)`, both ends included.
     Random samples: :math:`\log s_j = (j+u)\log S/N`, ``u ~ U[0,1)``: one offset, always inside
-    ``[1, S)`` (the original overshot ``S``). Kernel features: ``v / log S``; an optional smooth
+    ``[1, S)`` (the original overshot ``S``). Note the spacing ``log S/N`` differs from the fixed
+    grid's ``log S/(N-1)``: a pure shift of the fixed grid cannot stay inside ``[1, S]``. So with
+    ``sampling="uniform"`` the kernel nets see relative log-scales up to ``(N-1)/N·log S`` in
+    training and ``log S`` in ``eval()`` (a mild extrapolation for small ``N``). Kernel features: ``v / log S``; an optional smooth
     Gaussian mask along relative log-scale, :math:`\exp(-v^2/(2σ^2))` with ``σ = mask_sigma·log S``.
     """
 
