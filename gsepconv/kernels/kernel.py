@@ -19,7 +19,7 @@ dtype and device only when the net is evaluated, so ``model.float()`` never roun
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -104,6 +104,7 @@ class _KernelBase(nn.Module):
         self.in_channels = in_channels
         out_features = out_channels * (in_channels or 1)
         self.net: KernelNet = make_kernel_net(kernel_net, in_features, out_features, fan_in=fan_in, gain=gain, **(net_options or {}))
+        self._input_cache: tuple | None = None
 
     @property
     def dtype(self) -> torch.dtype:
@@ -113,10 +114,24 @@ class _KernelBase(nn.Module):
     def device(self) -> torch.device:
         return self.net.head.weight.device
 
+    def _inputs(self, grids: tuple[Tensor, ...], build: Callable[[], tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+        """Net inputs ``[*lead, F]`` and weights ``[*lead]`` on the net's device and dtype, built (on
+        the CPU, float64) once per grid: the fixed grid of ``eval()`` and ``"discretise"`` costs no
+        host→device copy after the first call; a freshly sampled grid is a new entry. The cache
+        holds the grid tensors themselves, so their storage cannot be reused by another grid."""
+        key = (tuple((g.data_ptr(), tuple(g.shape), g.stride(), g._version) for g in grids), self.device, self.dtype)
+        cached = self._input_cache
+        if cached is not None and cached[0] == key:
+            return cached[2]
+        coords, weight = build()
+        moved = (coords.to(device=self.device, dtype=self.dtype), weight.to(device=self.device, dtype=self.dtype))
+        self._input_cache = (key, grids, moved)
+        return moved
+
     def _evaluate(self, coords: Tensor, lead_shape: tuple[int, ...]) -> Tensor:
         """Evaluate the net on ``coords: [*lead_shape, F]`` and move channels to the front:
         ``→ [C_out, *lead_shape[:1], (C_in,) *lead_shape[1:]]``."""
-        values = self.net(coords.reshape(-1, coords.shape[-1]).to(device=self.device, dtype=self.dtype))
+        values = self.net(coords.reshape(-1, coords.shape[-1]))
         ci = self.in_channels
         values = values.view(*lead_shape, self.out_channels, ci or 1)
         n = len(lead_shape)
@@ -157,9 +172,8 @@ class SpatialKernel(_KernelBase):
         self.offsets = spatial_grid(kernel_size, H.spatial_extent)
 
     def forward(self, grid_out: Tensor) -> Tensor:
-        u, weight = transformed_offsets(self.H, grid_out, self.offsets, self.mask, self.normalise)
+        u, w = self._inputs((grid_out,), lambda: transformed_offsets(self.H, grid_out, self.offsets, self.mask, self.normalise))
         values = self._evaluate(u, tuple(u.shape[:-1]))  # [Co, N, (Ci,) k, k]
-        w = weight.to(values)
         return values * (w[:, None] if self.in_channels is not None else w)
 
     def extra_repr(self) -> str:
@@ -185,10 +199,13 @@ class SubgroupKernel(_KernelBase):
         super().__init__(H.embed_dim, out_channels, in_channels, fan_in, gain, kernel_net, net_options)
         self.H = H
 
-    def forward(self, grid_out: Tensor, grid_in: Tensor) -> Tensor:
+    def _build(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, Tensor]:
         v = self.H.relative(_f64(grid_out), _f64(grid_in))  # [No, Ni, dim]
-        values = self._evaluate(self.H.embed(v), tuple(v.shape[:-1]))  # [Co, No, (Ci,) Ni]
-        m = self.H.mask(v).to(values)  # [No, Ni]
+        return self.H.embed(v), self.H.mask(v)
+
+    def forward(self, grid_out: Tensor, grid_in: Tensor) -> Tensor:
+        z, m = self._inputs((grid_out, grid_in), lambda: self._build(grid_out, grid_in))  # [No, Ni, F], [No, Ni]
+        values = self._evaluate(z, tuple(z.shape[:-1]))  # [Co, No, (Ci,) Ni]
         return values * (m[:, None] if self.in_channels is not None else m)
 
 
@@ -217,7 +234,7 @@ class GroupKernel(_KernelBase):
         self.H, self.kernel_size, self.mask = H, kernel_size, _check_mask(mask)
         self.offsets = spatial_grid(kernel_size, H.spatial_extent)
 
-    def forward(self, grid_out: Tensor, grid_in: Tensor) -> Tensor:
+    def _build(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, Tensor]:
         u, weight = transformed_offsets(self.H, grid_out, self.offsets, self.mask)  # [No, k, k, 2], [No, k, k]
         v = self.H.relative(_f64(grid_out), _f64(grid_in))  # [No, Ni, dim]
         no, ni, k = u.shape[0], v.shape[1], u.shape[1]
@@ -228,6 +245,9 @@ class GroupKernel(_KernelBase):
             ],
             dim=-1,
         )
-        values = self._evaluate(coords, (no, ni, k, k))  # [Co, No, (Ci,) Ni, k, k]
-        w = (weight[:, None] * self.H.mask(v)[:, :, None, None]).to(values)  # [No, Ni, k, k]
+        return coords, weight[:, None] * self.H.mask(v)[:, :, None, None]  # [No, Ni, k, k, F], [No, Ni, k, k]
+
+    def forward(self, grid_out: Tensor, grid_in: Tensor) -> Tensor:
+        coords, w = self._inputs((grid_out, grid_in), lambda: self._build(grid_out, grid_in))
+        values = self._evaluate(coords, tuple(coords.shape[:-1]))  # [Co, No, (Ci,) Ni, k, k]
         return values * (w[:, None] if self.in_channels is not None else w)
