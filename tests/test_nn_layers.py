@@ -478,3 +478,21 @@ def test_layer_shapes_with_stride_and_non_square_inputs():
     assert gconv(y).shape == (2, 4, 8, 6, 9)
     assert "implementation='separable2d'" in repr(gconv) and "Sim2" in repr(gconv)
     assert math.prod(lift.num_elements) == 8
+
+
+@pytest.mark.slow
+def test_torch_compile_training_step_matches_eager():
+    """A compiled training step (static shapes, as the trainer uses) gives the eager loss and
+    gradients: the custom batch-norm autograd, the grid and the kernel nets all go through."""
+    torch.manual_seed(0)
+    model = build_model("cnn", "SE2", "separable", 4, widths=(2, 3), kernel_size=3, **SMALL)
+    model.train()
+    x, y = torch.randn(2, 1, 12, 12), torch.tensor([1, 3])
+    loss = nn.functional.cross_entropy(model(x), y)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    compiled = torch.compile(model, dynamic=False)
+    loss_c = nn.functional.cross_entropy(compiled(x), y)
+    grads_c = torch.autograd.grad(loss_c, list(model.parameters()))
+    assert torch.allclose(loss_c, loss, atol=1e-5)
+    for a, b in zip(grads_c, grads):
+        assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)

@@ -431,7 +431,10 @@ def _train(
 
         train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     if config.compile:
-        train_model = torch.compile(train_model)
+        # static shapes: every layer has its own shapes, and automatic dynamic shapes with
+        # channels-last strides hit an Inductor error in torch 2.14 ("cannot determine truth value
+        # of Relational") when a training step is compiled
+        train_model = torch.compile(train_model, dynamic=False)
 
     start_epoch = state.epoch
     with PeakMemory(device) as memory:
