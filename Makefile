@@ -6,10 +6,11 @@ PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip
 STAMP   = $(VENV)/.installed
 PROFILE ?= quick
+TMPDIR ?= /tmp
 # Offline data mirror (read-only, same layout as the data folder); see README "Data".
 export GSEPCONV_MIRROR ?= $(abspath ../shared/data)
 
-.PHONY: help venv test test-fast bench data clean
+.PHONY: help venv test test-fast bench data gpu-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -30,6 +31,11 @@ test-fast: $(STAMP)  ## the test suite without the cases marked slow
 
 bench: $(STAMP)  ## efficiency benchmark for PROFILE (default quick)
 	$(PY) -m gsepconv bench --profile $(PROFILE)
+
+gpu-check: $(STAMP)  ## on a CUDA machine: smoke grid on cuda:0, then the GPU benchmark (results/paper/efficiency-gpu.csv)
+	$(PY) -m gsepconv run mnist_rot --profile smoke --devices cuda:0 --runs $(TMPDIR)/gsepconv-gpu-runs --results $(TMPDIR)/gsepconv-gpu-results
+	$(PY) -m gsepconv results mnist_rot --profile smoke --results $(TMPDIR)/gsepconv-gpu-results
+	$(PY) -m gsepconv bench --profile paper --device cuda
 
 data: $(STAMP)  ## copy/verify the datasets the quick profile needs
 	$(PY) -m gsepconv data prepare mnist_rot_seeded cifar10_subset
