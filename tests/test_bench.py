@@ -84,3 +84,10 @@ def test_equivariance_report_smoke_cli(tmp_path, capsys) -> None:
     assert (measured.scale_error > 1e-6).all() and (measured.rot45_error > 1e-6).all()
     assert measured[["scale_error", "rot45_error"]].notna().all().all()
     assert "written to" in capsys.readouterr().out
+
+
+def test_rotation_scale_microbench_ways_agree() -> None:
+    from gsepconv.experiments.bench import microbench_rotation_scale
+
+    times = microbench_rotation_scale(batch=2, size=6, channels=3, n_rot=4, n_scale=3, repeats=1)
+    assert set(times) == {"dense_1x1", "factorised_matmul", "factorised_permute"} and all(t > 0 for t in times.values())

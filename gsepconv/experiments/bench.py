@@ -300,6 +300,51 @@ def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = No
     return frame
 
 
+def microbench_rotation_scale(batch: int = 64, size: int = 28, channels: int = 16, n_rot: int = 8, n_scale: int = 3,
+                              repeats: int = 5, device: str = "cpu", check: bool = True) -> dict[str, float]:
+    """Forward+backward time (ms, best of ``repeats``) of Sim(2) separable2d's rotation×scale step,
+    ``[B, C·N_r·N_s, H, W] → [B, C·N_r·N_s, H, W]``, computed three ways:
+
+    * ``dense_1x1``: one 1×1 convolution with the product weight (what :class:`Separable2d` does);
+    * ``factorised_matmul``: rotations+channels as a batched matmul on the channels-last memory
+      (``N_s`` times fewer MACs), then the scale mix;
+    * ``factorised_permute``: the same with scales moved into the batch (two layout permutations).
+    """
+    dev = torch.device(device)
+    c, nr, ns = channels, n_rot, n_scale
+    x = torch.randn(batch, c * nr * ns, size, size, device=dev).contiguous(memory_format=torch.channels_last).requires_grad_()
+    r = torch.randn(c * nr, c * nr, device=dev, requires_grad=True)
+    sc = torch.randn(c, ns, ns, device=dev, requires_grad=True)
+    p = batch * size * size
+
+    def dense() -> torch.Tensor:
+        w = torch.einsum("orip,oab->oraipb", r.view(c, nr, c, nr), sc).reshape(c * nr * ns, c * nr * ns, 1, 1)
+        y = nn.functional.conv2d(x, w.contiguous(memory_format=torch.channels_last))
+        return y.permute(0, 2, 3, 1).reshape(p, c, nr, ns)
+
+    def scale_mix(z: torch.Tensor) -> torch.Tensor:  # z: [P, C·N_r, N_s] -> [P, C, N_r, N_s]
+        return torch.einsum("pors,oas->pora", z.view(p, c, nr, ns), sc)
+
+    def matmul() -> torch.Tensor:
+        x3 = x.permute(0, 2, 3, 1).reshape(p, c * nr, ns)  # a view of the channels-last memory
+        return scale_mix(torch.matmul(x3.transpose(1, 2), r.t()).transpose(1, 2))
+
+    def permute() -> torch.Tensor:
+        xs = x.view(batch, c * nr, ns, size, size).permute(0, 2, 1, 3, 4).reshape(batch * ns, c * nr, size, size)
+        z = nn.functional.conv2d(xs.contiguous(memory_format=torch.channels_last), r[:, :, None, None])
+        z = z.view(batch, ns, c * nr, size, size).permute(0, 3, 4, 2, 1).reshape(p, c * nr, ns)
+        return scale_mix(z)
+
+    ways = {"dense_1x1": dense, "factorised_matmul": matmul, "factorised_permute": permute}
+    if check:
+        with torch.no_grad():
+            ref = dense()
+            for name, fn in ways.items():
+                if not torch.allclose(fn(), ref, rtol=1e-4, atol=1e-3):
+                    raise AssertionError(f"{name} computes a different function than dense_1x1")
+    return {name: min(_time(lambda fn=fn: fn().sum().backward(), 1, repeats, dev)) for name, fn in ways.items()}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``gsepconv bench``."""
     p = subparsers.add_parser(
@@ -314,6 +359,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--out", default=None, help="CSV path (default: <results>/<profile>/efficiency.csv)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--micro", action="store_true",
+                   help="only time Sim(2) separable2d's rotation x scale step three ways (dense 1x1 vs factorised)")
     p.add_argument("--compare-layout", action=argparse.BooleanOptionalAction, default=None,
                    help="also time training with plain NCHW convolutions (default: on for quick)")
     p.set_defaults(func=_main)
@@ -322,9 +369,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _main(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.micro:
+        times = microbench_rotation_scale(device=args.device)
+        for name, ms in times.items():
+            print(f"{name:<20} {ms:8.1f} ms  ({ms / times['dense_1x1']:.2f}x dense_1x1)")
+        return 0
     frame = run_benchmark(args.profile, args.device, args.out, compare_layout=args.compare_layout)
     print(summarise_efficiency(frame))
     return 0
 
 
-__all__ = ["BENCH_PROFILES", "BenchCase", "BenchProfile", "bench_case", "count_macs", "register", "run_benchmark", "summarise_efficiency"]
+__all__ = ["BENCH_PROFILES", "BenchCase", "BenchProfile", "bench_case", "count_macs", "microbench_rotation_scale", "register", "run_benchmark", "summarise_efficiency"]
