@@ -231,7 +231,7 @@ class GroupKernel(_KernelBase):
     ) -> None:
         taps = effective_taps(H, kernel_size, _check_mask(mask), num_elements)
         super().__init__(2 + H.embed_dim, out_channels, in_channels, fan_in * taps, gain, kernel_net, net_options)
-        self.H, self.kernel_size, self.mask = H, kernel_size, _check_mask(mask)
+        self.H, self.kernel_size, self.mask = H, kernel_size, mask
         self.offsets = spatial_grid(kernel_size, H.spatial_extent)
 
     def _build(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, Tensor]:

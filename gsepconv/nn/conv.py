@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from ..groups.affine import AffineGroup, get_group
 from ..kernels.kernel import MASKS, SpatialKernel
 from .grid import GroupGrid
-from .implementations import APPLY, IMPLEMENTATIONS, Implementation, NonSeparable, Padding, _conv, _unflat
+from .implementations import IMPLEMENTATIONS, Implementation, NonSeparable, Padding, _conv, _unflat
 
 
 def _check_positive_int(name: str, value: Any) -> int:
@@ -354,7 +354,7 @@ class ExportedConv(nn.Module):
         if x.dim() != self.input_rank:
             raise ValueError(f"exported {self.apply_name} convolution expects a {self.input_rank}-D input, got {tuple(x.shape)}")
         weights = tuple(getattr(self, f"weight{i}") for i in range(self.num_weights))
-        fn = lifting_apply if self.apply_name == "lifting" else APPLY[self.apply_name]
+        fn = lifting_apply if self.apply_name == "lifting" else IMPLEMENTATIONS[self.apply_name].apply
         y = fn(x, weights, self.stride, self.padding)
         return y if self.bias is None else y + self.bias.view(1, -1, 1, 1, 1)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -311,5 +311,3 @@ IMPLEMENTATIONS: dict[str, type[Implementation]] = {
     cls.name: cls for cls in (NonSeparable, Separable, GSeparable, DSeparable, DGSeparable, Separable2d, GSeparable2d)
 }
 
-#: ``apply`` functions by name (used by exported modules).
-APPLY: dict[str, Callable[..., Tensor]] = {name: cls.apply for name, cls in IMPLEMENTATIONS.items()}
