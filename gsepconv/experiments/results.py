@@ -21,7 +21,10 @@ __all__ = [
     "COLUMNS",
     "METRIC_COLUMNS",
     "results_path",
+    "history_path",
+    "HISTORY_COLUMNS",
     "rows_to_frame",
+    "history_frame",
     "write_results",
     "read_results",
     "summarise",
@@ -48,6 +51,34 @@ _PER_RUN = ("seed", "best_epoch", "device", "torch_version", "gsepconv_version",
 def results_path(experiment: str, profile: str, root: str | Path | None = None) -> Path:
     """``<root>/<profile>/<experiment>.csv`` (root: argument, ``GSEPCONV_RESULTS``, ``./results``)."""
     return results_root(root) / profile / f"{experiment}.csv"
+
+
+#: Columns of the per-epoch history CSV (``results/<profile>/<experiment>_history.csv``): the run's
+#: identity, then one row per epoch. ``wall_time_s`` is the cumulative wall time (training +
+#: validation) at the end of the epoch, so validation accuracy can be plotted against it.
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "run_id", "experiment", "profile", "group", "implementation", "num_elements", "seed",
+    "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "time_s", "eval_time_s", "wall_time_s",
+)
+
+
+def history_path(experiment: str, profile: str, root: str | Path | None = None) -> Path:
+    """``<root>/<profile>/<experiment>_history.csv``."""
+    return results_root(root) / profile / f"{experiment}_history.csv"
+
+
+def history_frame(metrics: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per (run, epoch) from the runs' metrics (their ``history`` lists)."""
+    rows = []
+    for m in metrics:
+        wall = 0.0
+        for h in m.get("history") or []:
+            wall += float(h.get("time_s", 0.0)) + float(h.get("eval_time_s", 0.0))
+            row = {c: m.get(c, "") for c in HISTORY_COLUMNS[:7]}
+            row.update({c: h.get(c, "") for c in HISTORY_COLUMNS[7:14]})  # epochs count from 1
+            row["wall_time_s"] = wall
+            rows.append(row)
+    return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
 
 
 def rows_to_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

@@ -30,7 +30,7 @@ from gsepconv.experiments.config import RunConfig, load_config, save_config
 from gsepconv.experiments.distributed import distributed_env
 from gsepconv.experiments.io import runs_root
 from gsepconv.experiments.registry import get_runs
-from gsepconv.experiments.results import results_path, rows_to_frame, write_results
+from gsepconv.experiments.results import history_frame, history_path, results_path, rows_to_frame, write_results
 from gsepconv.experiments.training import (
     CONFIG_FILE,
     METRICS,
@@ -139,6 +139,7 @@ def run_experiment(
     threads: int | None = None,
     dataset_factory: DatasetFactory | None = None,
     configs: Sequence[RunConfig] | None = None,
+    keep_rows: pd.DataFrame | None = None,
     log: Log | None = None,
 ) -> pd.DataFrame:
     """Run every run of ``experiment`` under ``profile``; write and return the results table.
@@ -148,6 +149,9 @@ def run_experiment(
     override those execution settings of every run (they do not change run ids). ``dry_run`` returns the
     planned runs (with their folder and status) without training. Failed runs are reported
     together at the end (:class:`RunFailed`) after the finished ones are written to the CSV.
+    ``keep_rows``: rows of an earlier results table (and their histories) to keep beside the runs
+    trained now (used to train only what a committed table is missing). Besides
+    ``<experiment>.csv`` the per-epoch histories go to ``<experiment>_history.csv``.
     """
     log = log or _stderr
     plan = list(configs) if configs is not None else get_runs(experiment, profile)
@@ -179,10 +183,21 @@ def run_experiment(
                 errors[i] = f"{type(err).__name__}: {err}"
                 log(f"[{i + 1}/{len(plan)}] FAILED: {errors[i]}")
     frame = rows_to_frame(metrics[i] for i in sorted(metrics))
+    history = history_frame(metrics[i] for i in sorted(metrics))
+    if keep_rows is not None and not keep_rows.empty:
+        fresh = set(frame["run_id"])
+        kept = keep_rows[~keep_rows["run_id"].isin(fresh)]
+        frame = pd.concat([kept[list(frame.columns)], frame], ignore_index=True)
+        old_history = history_path(experiment, profile, results)
+        if old_history.is_file():
+            old = pd.read_csv(old_history, keep_default_na=False, na_values=[""])
+            old = old[old["run_id"].isin(set(kept["run_id"]))]
+            history = pd.concat([old, history], ignore_index=True) if not history.empty else old
     if not frame.empty:
         path = results_path(experiment, profile, results)
         write_results(frame, path)
-        log(f"wrote {path} ({len(frame)} runs)")
+        write_results(history, history_path(experiment, profile, results))
+        log(f"wrote {path} ({len(frame)} runs) and its per-epoch history")
     if errors:
         lines = [f"  {plan[i].run_id()}: {msg.splitlines()[0]}" for i, msg in sorted(errors.items())]
         raise RunFailed(f"{len(errors)} of {len(plan)} runs failed:\n" + "\n".join(lines))

@@ -1,0 +1,31 @@
+"""Support for the companion notebooks and book: where things are, results on demand, figures.
+
+The notebooks in ``notebooks/`` stay thin: they call these functions (and the rest of the
+library) and only show, plot and explain.
+
+* :func:`repo_root` / :func:`results_dir` / :func:`figures_dir`: folders, found from the notebook's
+  working directory (walk up to ``_config.yml``; on Colab, the current folder).
+* :func:`ensure_results`: an experiment's results table for a profile, trained only as the
+  ``train`` mode allows (``"auto"``: reuse ``results/<profile>/<experiment>.csv`` when it covers
+  every planned run, train what is missing; ``"always"``: rerun; ``"never"``: fail clearly).
+* :func:`save_figure`: write a figure as PNG and SVG to ``results/<profile>/figures/``.
+"""
+
+from __future__ import annotations
+
+from gsepconv.companion.paths import figures_dir, repo_root, results_dir
+from gsepconv.companion.figures import save_figure, set_style
+from gsepconv.companion.ensure import TRAIN_MODES, MissingResults, check_train_mode, ensure_results, ensure_table
+
+__all__ = [
+    "repo_root",
+    "results_dir",
+    "figures_dir",
+    "save_figure",
+    "set_style",
+    "TRAIN_MODES",
+    "MissingResults",
+    "ensure_results",
+    "ensure_table",
+    "check_train_mode",
+]

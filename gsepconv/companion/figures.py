@@ -1,0 +1,36 @@
+"""One look for every figure, and saving it next to the tables it is drawn from."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from gsepconv.companion.paths import figures_dir
+from gsepconv.experiments.io import atomic_write_bytes
+
+FORMATS = ("png", "svg")
+
+
+def set_style() -> None:
+    """Seaborn's ``whitegrid`` theme with the project's palette and sizes (call once per notebook)."""
+    import seaborn as sns
+
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+
+
+def save_figure(fig: Any, name: str, profile: str, root: str | Path | None = None, dpi: int = 150) -> dict[str, Path]:
+    """Write ``fig`` (a matplotlib figure) to ``results/<profile>/figures/<name>.png`` and ``.svg``,
+    atomically; returns the paths by format. ``name`` is a plain file stem such as
+    ``"mnist_rot_accuracy_vs_params"`` (no folders, no extension)."""
+    if not name or "/" in name or "\\" in name or name.startswith(".") or "." in Path(name).name:
+        raise ValueError(f"figure name must be a plain file stem like 'mnist_rot_accuracy', got {name!r}")
+    out = figures_dir(profile, root)
+    paths = {}
+    for fmt in FORMATS:
+        buffer = io.BytesIO()
+        # fixed metadata so that redrawing the same data gives the same bytes
+        metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+        fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
+        paths[fmt] = atomic_write_bytes(out / f"{name}.{fmt}", buffer.getvalue())
+    return paths
