@@ -1,0 +1,172 @@
+r"""What one group-convolution layer costs, per implementation: parameters, multiply–accumulates
+(counted by PyTorch's flop counter and given by the formulas of method.md §3) and time.
+
+MACs per output pixel with :math:`N_\mathrm{in} = N_\mathrm{out} = N` and a sampled window of
+:math:`w \times w` taps (:math:`w = k` for rotations; larger for dilations):
+
+=================  =======================================
+nonseparable       :math:`C_o N \cdot C_i N \cdot w^2`
+gseparable(2d)     as nonseparable (one dense conv2d)
+separable          :math:`C_o N (C_i N + w^2)`
+separable2d        as separable (the rotation×scale factor runs as one 1×1 convolution)
+dseparable         :math:`N C_i C_o + C_o N \cdot N w^2`
+dgseparable        :math:`N C_o (C_i + N + w^2)`
+=================  =======================================
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .. import __version__
+from ..experiments.bench import count_macs
+from ..experiments.io import git_commit
+from ..groups import get_group
+from ..models import count_parameters
+from ..nn import GroupConv, LiftingConv
+
+__all__ = ["LAYER_COST_PROFILES", "LayerCostProfile", "cost_formula", "layer_costs"]
+
+
+def cost_formula(implementation: str, in_channels: int, out_channels: int, num_elements: int, window: int) -> int:
+    """MACs per output pixel of one group convolution (method.md §3, ``N_in = N_out = N``)."""
+    ci, co, n, w2 = in_channels, out_channels, num_elements, window * window
+    formulas = {
+        "nonseparable": co * n * ci * n * w2,
+        "gseparable": co * n * ci * n * w2,
+        "gseparable2d": co * n * ci * n * w2,
+        "separable": co * n * (ci * n + w2),
+        "separable2d": co * n * (ci * n + w2),
+        "dseparable": n * ci * co + co * n * n * w2,
+        "dgseparable": n * co * (ci + n + w2),
+    }
+    if implementation not in formulas:
+        raise ValueError(f"unknown implementation {implementation!r}; choose one of {', '.join(formulas)}")
+    return formulas[implementation]
+
+
+@dataclass(frozen=True)
+class LayerCostProfile:
+    """Sizes of the per-layer measurement."""
+
+    channels: int
+    kernel_size: int
+    image_size: int
+    batch_size: int
+    se2_elements: int
+    sim2_elements: tuple[int, int]
+    hidden_features: int
+    warmup: int
+    repeats: int
+
+
+LAYER_COST_PROFILES: dict[str, LayerCostProfile] = {
+    "smoke": LayerCostProfile(channels=4, kernel_size=5, image_size=12, batch_size=2, se2_elements=4,
+                              sim2_elements=(4, 2), hidden_features=16, warmup=1, repeats=2),
+    "quick": LayerCostProfile(channels=16, kernel_size=7, image_size=28, batch_size=8, se2_elements=8,
+                              sim2_elements=(4, 3), hidden_features=64, warmup=2, repeats=5),
+    "paper": LayerCostProfile(channels=32, kernel_size=7, image_size=28, batch_size=64, se2_elements=8,
+                              sim2_elements=(16, 3), hidden_features=64, warmup=3, repeats=10),
+}
+
+
+def _median_ms(fn: Callable[[], Any], warmup: int, repeats: int, device: torch.device) -> float:
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return statistics.median(times)
+
+
+def _num_elements_for(group: str, prof: LayerCostProfile) -> int | tuple[int, int]:
+    if group == "SE2":
+        return prof.se2_elements
+    if group == "Sim2":
+        return prof.sim2_elements
+    if group == "R2xRplus":
+        return prof.sim2_elements[1]
+    raise ValueError(f"unknown group {group!r}; choose one of SE2, R2xRplus, Sim2")
+
+
+def layer_costs(
+    profile: str = "smoke",
+    groups: Sequence[str] = ("SE2", "Sim2"),
+    implementations: Sequence[str] | None = None,
+    device: str = "cpu",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per group × implementation: a ``GroupConv`` of ``C → C`` channels (sizes from
+    :data:`LAYER_COST_PROFILES`) on ``[B, C, N, H, W]``.
+
+    Columns: ``params`` (kernel-net parameters, independent of ``k`` and ``N``), ``window``,
+    ``macs`` (flop counter on the exported layer, i.e. the convolutions only), ``macs_formula``
+    (:func:`cost_formula` × ``B·H·W``), ``kernel_ms`` (sampling the kernels), ``conv_ms`` (the
+    convolutions with frozen kernels), ``train_ms`` (training forward + backward, kernels sampled
+    inside), medians over ``repeats``; then sizes and provenance."""
+    if profile not in LAYER_COST_PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(LAYER_COST_PROFILES)}")
+    prof = LAYER_COST_PROFILES[profile]
+    dev = torch.device(device)
+    c, k, s, b = prof.channels, prof.kernel_size, prof.image_size, prof.batch_size
+    rows = []
+    for group_name in groups:
+        group = get_group(group_name)
+        num_elements = _num_elements_for(group_name, prof)
+        impls = [i for i in (implementations or group.implementations) if i in group.implementations]
+        n = math.prod(num_elements) if isinstance(num_elements, tuple) else num_elements
+        for impl in impls:
+            torch.manual_seed(seed)
+            lift = LiftingConv(group, 1, c, k, num_elements, hidden_features=prof.hidden_features)
+            layer = GroupConv(group, c, c, k, num_elements, implementation=impl, bias=False, grid=lift.grid,
+                              hidden_features=prof.hidden_features).to(dev)
+            x = torch.randn(b, c, n, s, s, device=dev)
+
+            def sample(layer: nn.Module = layer) -> None:
+                with torch.no_grad():
+                    layer.sample_weights()
+
+            frozen = layer.export()
+
+            def conv(frozen: nn.Module = frozen) -> None:
+                with torch.inference_mode():
+                    frozen(x)
+
+            def step(layer: nn.Module = layer) -> None:
+                layer.zero_grad(set_to_none=True)
+                layer(x).square().mean().backward()
+
+            layer.train()
+            rows.append({
+                "group": group_name, "implementation": impl,
+                "num_elements": str(num_elements).replace(" ", ""), "n_total": n,
+                "channels": c, "kernel_size": k, "window": layer.window, "image_size": s, "batch_size": b,
+                "params": count_parameters(layer),
+                "macs": count_macs(frozen, x),
+                "macs_formula": b * s * s * cost_formula(impl, c, c, n, layer.window),
+                "kernel_ms": _median_ms(sample, prof.warmup, prof.repeats, dev),
+                "conv_ms": _median_ms(conv, prof.warmup, prof.repeats, dev),
+                "train_ms": _median_ms(step, prof.warmup, prof.repeats, dev),
+                "profile": profile, "seed": seed,
+                "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})",
+                "threads": torch.get_num_threads(), "torch_version": torch.__version__,
+                "gsepconv_version": __version__, "git_commit": git_commit(),
+            })
+    return pd.DataFrame(rows)

@@ -1,0 +1,247 @@
+"""gsepconv.analysis: redundancy spectra of kernel slices, the redundancy table of a trained
+model, per-layer costs and equivariance sweeps."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from gsepconv.analysis import (
+    STATES,
+    energy_share,
+    expected_gaussian_share,
+    gaussian_like,
+    initial_model,
+    kernel_spectra,
+    redundancy_is_current,
+    redundancy_table,
+    select_run,
+    singular_spectra,
+    subgroup_matrices,
+    summarise_spectra,
+)
+from gsepconv.analysis.costs import cost_formula, layer_costs
+from gsepconv.analysis.sweeps import demo_image, equivariance_sweep, lifted_pair, planar_pair, scale_steps
+from gsepconv.nn import GroupConv, LiftingConv
+
+from _helpers import MIRROR, SMALL
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def _outer_kernel(co=3, no=4, ci=2, ni=5, k=3, seed=0) -> torch.Tensor:
+    """``K[o, a, i, b, y] = A[o, a, i, b] · S[o, a, i, y]``: every [N_in × k²] slice has rank 1."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(co, no, ci, ni, generator=g, dtype=torch.float64)
+    s = torch.randn(co, no, ci, k, k, generator=g, dtype=torch.float64)
+    return a[..., None, None] * s[:, :, :, None]
+
+
+# ------------------------------------------------------------------------------ spectra
+def test_outer_product_kernel_has_energy_share_one() -> None:
+    share = energy_share(_outer_kernel(), output_element=None)
+    assert share.shape == (3, 2, 4)
+    assert torch.allclose(share, torch.ones_like(share), atol=1e-12)
+
+
+def test_random_kernel_is_not_rank_one_and_share_is_bounded() -> None:
+    k = torch.randn(3, 4, 2, 5, 3, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    share = energy_share(k, output_element=None)
+    r = min(5, 9)
+    assert (share < 0.95).all() and (share >= 1 / r - 1e-12).all()
+    # the Monte-Carlo expectation of a Gaussian 5x9 matrix agrees with what the slices show
+    assert abs(float(share.mean()) - expected_gaussian_share(5, 9, samples=500)) < 0.1
+
+
+def test_rank_two_kernel_splits_energy_between_two_components() -> None:
+    k = _outer_kernel(seed=0) + _outer_kernel(seed=1)
+    sv = singular_spectra(k, output_element=None)
+    assert sv.shape == (3, 2, 4, 5)
+    assert (sv[..., 1] > 1e-6).all() and (sv[..., 2:] < 1e-10).all()  # exactly rank 2
+
+
+def test_subgroup_matrices_shapes_and_layout() -> None:
+    k = torch.arange(2 * 3 * 4 * 5 * 3 * 3, dtype=torch.float64).reshape(2, 3, 4, 5, 3, 3)
+    one = subgroup_matrices(k, output_element=1)
+    every = subgroup_matrices(k, output_element=None)
+    assert one.shape == (2, 4, 1, 5, 9) and every.shape == (2, 4, 3, 5, 9)
+    # row b, column y of slice (o, i, a) is K[o, a, i, b, y]
+    assert one[1, 2, 0, 3, 7] == k[1, 1, 2, 3, 2, 1]
+    assert torch.equal(every[:, :, 1:2], one)
+
+
+@pytest.mark.parametrize("bad", [3, -1, 1.0, True])
+def test_subgroup_matrices_rejects_bad_output_element(bad) -> None:
+    with pytest.raises(ValueError, match="output_element"):
+        subgroup_matrices(torch.zeros(1, 3, 1, 3, 3, 3), output_element=bad)
+
+
+def test_non_kernel_tensor_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"\[C_o, N_out, C_i, N_in, k, k\]"):
+        energy_share(torch.zeros(2, 3, 3))
+
+
+def test_zero_matrix_gives_nan_share() -> None:
+    k = _outer_kernel()
+    k[0, 0, 0] = 0.0
+    share = energy_share(k)
+    assert math.isnan(float(share[0, 0, 0])) and not share[1:].isnan().any()
+
+
+def test_gaussian_control_keeps_shape_and_support() -> None:
+    k = torch.zeros(2, 3, 2, 3, 5, 5, dtype=torch.float64)
+    k[..., 1:4, 1:4] = 1.0
+    c = gaussian_like(k, torch.Generator().manual_seed(0))
+    assert c.shape == k.shape
+    assert (c[..., 0, :] == 0).all() and (c[..., :, 4] == 0).all() and (c[..., 1:4, 1:4] != 0).all()
+
+
+# ------------------------------------------------------------------------------ layers and models
+def _layer(impl: str, group="SE2", n=4, k=5) -> GroupConv:
+    lift = LiftingConv(group, 1, 3, k, n, **SMALL)
+    return GroupConv(group, 3, 2, k, n, implementation=impl, grid=lift.grid, **SMALL).double()
+
+
+@pytest.mark.parametrize("impl", ["separable", "dgseparable"])
+def test_separable_layers_are_rank_one_by_construction(impl) -> None:
+    torch.manual_seed(0)
+    share = energy_share(_layer(impl).product_kernel(), output_element=None)
+    assert torch.allclose(share, torch.ones_like(share), atol=1e-10)
+
+
+def test_nonseparable_layer_is_not_rank_one() -> None:
+    torch.manual_seed(0)
+    share = energy_share(_layer("nonseparable").product_kernel(), output_element=None)
+    assert float(share.max()) < 0.999
+
+
+def test_kernel_spectra_of_a_model_skips_pointwise_layers_and_normalises() -> None:
+    torch.manual_seed(0)
+    lift = LiftingConv("SE2", 1, 2, 5, 4, **SMALL)
+    model = nn.Sequential(lift, GroupConv("SE2", 2, 3, 5, 4, implementation="nonseparable", grid=lift.grid, **SMALL),
+                          GroupConv("SE2", 3, 3, 1, 4, implementation="nonseparable", grid=lift.grid, **SMALL))
+    frame = kernel_spectra(model, state="init")
+    assert set(frame["layer"]) == {"1"}  # the 1x1 layer has nothing to factorise
+    assert len(frame) == 3 * 2 * 1 * 4  # Co x Ci x one output element x min(N_in, taps)
+    sums = frame.groupby(["out_channel", "in_channel", "output_element"])["energy_fraction"].sum()
+    assert ((sums - 1).abs() < 1e-9).all()
+    assert set(frame["state"]) == {"init"} and set(frame["kernel_shape"]) == {"3x4x2x4x5x5"}
+    summary = summarise_spectra(frame)
+    assert list(summary["component"]) == [1, 2, 3, 4]
+    assert abs(float(summary["cumulative_energy_mean"].iloc[-1]) - 1) < 1e-9
+    assert (summary["energy_fraction_q10"] <= summary["energy_fraction_q90"]).all()
+
+
+def test_kernel_spectra_without_group_convolutions_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no group convolution"):
+        kernel_spectra(nn.Sequential(nn.Conv2d(1, 1, 3)))
+
+
+def test_summarise_spectra_names_missing_columns() -> None:
+    with pytest.raises(ValueError, match="energy_fraction"):
+        summarise_spectra(pd.DataFrame({"state": ["x"]}))
+
+
+# ------------------------------------------------------------------------------ the table (smoke run)
+@pytest.fixture
+def smoke_folders(tmp_path, monkeypatch):
+    if not (MIRROR / "MNIST" / "raw").is_dir():
+        pytest.skip(f"offline mirror {MIRROR} not present")
+    monkeypatch.setenv("GSEPCONV_MIRROR", str(MIRROR))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "runs", tmp_path / "results"
+
+
+def test_redundancy_table_end_to_end_on_the_smoke_profile(smoke_folders) -> None:
+    runs, results = smoke_folders
+    table = redundancy_table("smoke", runs=runs, results=results, log=lambda m: None)
+    path = results / "smoke" / "redundancy.csv"
+    stored = pd.read_csv(path)
+    assert len(stored) == len(table) and set(stored["state"]) == set(STATES)
+    for column in ("profile", "seed", "device", "torch_version", "gsepconv_version", "git_commit", "timestamp", "run_id"):
+        assert column in stored.columns and stored[column].notna().all()
+    first = stored[stored["component"] == 1]
+    sep = first[first["state"] == "separable"]
+    assert len(sep) > 0 and ((sep["energy_fraction_mean"] - 1).abs() < 1e-9).all()
+    for state in ("trained", "init", "gaussian"):
+        rows = first[first["state"] == state]
+        assert len(rows) == len(sep)
+        assert (rows["energy_fraction_mean"] < 0.999).all() and (rows["energy_fraction_mean"] >= rows["uniform_share"]).all()
+    assert redundancy_is_current(stored, "smoke")
+    assert not redundancy_is_current(stored.assign(run_id="another-run"), "smoke")
+    # a second call reuses the finished run (no training), so it gives the same trained spectra
+    again = redundancy_table("smoke", runs=runs, results=results, allow_training=False, write=False)
+    a = table[table["state"] == "trained"]["energy_fraction_mean"].to_numpy()
+    b = again[again["state"] == "trained"]["energy_fraction_mean"].to_numpy()
+    assert (abs(a - b) < 1e-12).all()
+
+
+def test_initial_model_is_the_model_training_started_from(smoke_folders) -> None:
+    from gsepconv.experiments import build_checked_model, load_splits
+    from gsepconv.experiments.training import seed_everything
+
+    config = select_run("mnist_rot", "smoke")
+    datasets = load_splits(config)
+    seed_everything(config.seed)
+    reference, kwargs = build_checked_model(config, datasets)
+    rebuilt = initial_model(config, kwargs)
+    ref, new = reference.state_dict(), rebuilt.state_dict()
+    assert ref.keys() == new.keys()
+    assert all(torch.equal(ref[key], new[key]) for key in ref)
+
+
+def test_missing_run_without_training_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="gsepconv run mnist_rot --profile smoke"):
+        redundancy_table("smoke", runs=tmp_path / "runs", results=tmp_path / "results", allow_training=False)
+
+
+def test_select_run_names_what_the_profile_plans() -> None:
+    with pytest.raises(ValueError, match="SE2/nonseparable/seed 0"):
+        select_run("mnist_rot", "smoke", seed=7)
+
+
+# ------------------------------------------------------------------------------ costs
+def test_layer_costs_macs_match_the_formulas() -> None:
+    frame = layer_costs("smoke", groups=("SE2", "Sim2"))
+    assert set(frame["implementation"]) >= {"nonseparable", "separable", "dgseparable", "separable2d"}
+    assert (frame["macs"] == frame["macs_formula"]).all()
+    se2 = frame[frame["group"] == "SE2"].set_index("implementation")
+    assert se2.loc["separable", "macs"] < se2.loc["nonseparable", "macs"]
+    assert (frame[["kernel_ms", "conv_ms", "train_ms"]] > 0).all().all() and (frame["params"] > 0).all()
+
+
+def test_cost_formula_rejects_unknown_implementation() -> None:
+    with pytest.raises(ValueError, match="nonseparable"):
+        cost_formula("fast", 1, 1, 4, 3)
+    with pytest.raises(ValueError, match="smoke"):
+        layer_costs("huge")
+
+
+# ------------------------------------------------------------------------------ sweeps
+def test_rotation_sweep_separates_group_convolution_from_the_control() -> None:
+    models = {"SE2": lifted_pair("SE2", channels=2, kernel_size=5, num_elements=8), "CNN": planar_pair(2, 5)}
+    frame = equivariance_sweep(models, angles=(45, 90), image_size=17).set_index(["model", "value"])
+    assert frame.loc[("SE2", 90.0), "error"] < 1e-12  # exact on the pixel grid
+    assert frame.loc[("CNN", 90.0), "error"] > 0.1
+    assert frame.loc[("SE2", 45.0), "error"] < frame.loc[("CNN", 45.0), "error"]
+    assert frame.loc[("SE2", 90.0), "exact_on_pixels"] and not frame.loc[("SE2", 45.0), "exact_on_pixels"]
+
+
+def test_sweep_needs_models_and_scale_steps_are_the_grid() -> None:
+    with pytest.raises(ValueError, match="models"):
+        equivariance_sweep({})
+    assert scale_steps(1.74, 3) == pytest.approx([1.0, math.sqrt(1.74), 1.74])
+    with pytest.raises(ValueError, match="num_scales"):
+        scale_steps(2.0, 1)
+
+
+def test_demo_image_has_no_rotation_symmetry() -> None:
+    img = demo_image(29)
+    assert img.shape == (1, 1, 29, 29)
+    for k in (1, 2, 3):
+        assert (torch.rot90(img, k, dims=(-2, -1)) - img).abs().max() > 0.5
+    assert (img.flip(-1) - img).abs().max() > 0.5
