@@ -42,7 +42,7 @@ def test_macs_match_cost_formulas(group: str, num_elements) -> None:
         layer = GroupConv(group, ci, co, k, num_elements, implementation=impl, bias=False, grid=lift.grid).eval()
         x = torch.randn(b, ci, nr * ns, h, h)
         macs = count_macs(layer.export(), x)
-        expected = b * h * h * _formula(impl, ci, co, nr, ns, k)
+        expected = b * h * h * _formula(impl, ci, co, nr, ns, layer.window)  # k² → window² for scales
         assert macs == expected, f"{group} {impl}: counted {macs} MACs, formula gives {expected}"
 
 

@@ -228,21 +228,47 @@ def test_so2_sample_is_offset_grid(n):
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5])
 @pytest.mark.parametrize("max_scale", [1.74, 2.5])
-def test_dilation_sample_within_range(n, max_scale):
+def test_dilation_sample_is_the_grid_jittered_by_half_a_step(n, max_scale):
+    """Random scales are the fixed grid shifted by one offset in [-Δ/2, Δ/2): same spacing as
+    ``eval()``'s grid, inside the range that ``max_dilation`` reports (so kernel windows hold them)."""
     H = Dilation(max_scale)
-    log_max = math.log(max_scale)
-    step = log_max / n
+    grid = H.grid(n)
+    step = H.step(n)
+    upper = math.log(H.max_dilation(n, "uniform"))
     seen = []
     gen = torch.Generator().manual_seed(0)
     for _ in range(200):
         s = H.sample(n, generator=gen)
         assert s.shape == (n, 1) and s.dtype == F64
-        assert bool((s >= 0).all()) and bool((s < log_max).all()), s  # never beyond max_scale
-        diffs = s[1:, 0] - s[:-1, 0]
-        assert torch.allclose(diffs, torch.full_like(diffs, step))  # spacing of the sampled lattice
-        assert 0.0 <= float(s[0, 0]) < step  # the offset is less than one step
-        seen.append(float(s[0, 0]))
-    assert len(set(seen)) == len(seen)  # genuinely random
+        shift = s - grid
+        assert torch.allclose(shift, shift[:1].expand_as(shift))  # one offset for all elements
+        assert -0.5 * step - 1e-12 <= float(shift[0, 0]) < 0.5 * step + 1e-12
+        assert bool((s < upper + 1e-12).all())  # never beyond the largest dilation windows are sized for
+        seen.append(float(shift[0, 0]))
+    if n == 1:
+        assert set(seen) == {0.0}  # a single element is the identity: nothing to jitter
+    else:
+        assert len(set(seen)) == len(seen)  # genuinely random
+
+
+@pytest.mark.parametrize("group", ["SE2", "R2xRplus", "Sim2"])
+def test_uniform_sampling_trains_on_the_relative_elements_eval_uses(group):
+    """Fix for issue 10.1: with ``sampling="uniform"`` every relative element ``log(h_a⁻¹h_b)`` of
+    the fixed ``eval()`` grid is one that training samples produce (the kernel nets see nothing
+    else). Before, dilation samples were spaced log S/N and the grid log S/(N-1)."""
+    H = get_group(group).H
+    n = {"SE2": 8, "R2xRplus": 3, "Sim2": (4, 3)}[group]
+    wrap = torch.tensor([2 * math.pi if f.name == "SO2" else 0.0 for f in H.factors], dtype=F64)
+
+    def rel(g):
+        v = H.relative(g, g).reshape(-1, H.dim)
+        v = torch.where(wrap > 0, torch.remainder(v + 1e-9, wrap.clamp(min=1e-12)), v)  # angles mod 2π
+        return {tuple(round(float(x), 9) for x in row) for row in v}
+
+    gen = torch.Generator().manual_seed(3)
+    eval_rel = rel(H.grid(n))
+    for _ in range(20):
+        assert rel(H.sample(n, generator=gen)) == eval_rel
 
 
 def test_direct_product_sample_randomises_both_factors():
@@ -257,7 +283,8 @@ def test_direct_product_sample_randomises_both_factors():
     a3 = a.view(4, 3, 2)
     assert torch.allclose(a3[:, :, 0], a3[:, :1, 0].expand(4, 3))
     assert torch.allclose(a3[:, :, 1], a3[:1, :, 1].expand(4, 3))
-    assert bool((a[:, 1] >= 0).all() and (a[:, 1] < math.log(1.74)).all())
+    half_step = 0.5 * math.log(1.74) / 2
+    assert bool((a[:, 1] >= -half_step).all() and (a[:, 1] < math.log(1.74) + half_step).all())
 
 
 # --- num_elements, shifts, extents, embeds, masks --------------------------------------------
@@ -302,10 +329,12 @@ def test_sim2_scale_shift_of_a_grid_step():
     assert H.scale_shift((8, 3), 0.1) is None
 
 
-def test_spatial_extent_embed_mask():
-    assert SO2().spatial_extent == 1.0
-    assert Dilation(1.74).spatial_extent == 1.74
-    assert Sim2(max_scale=1.74).H.spatial_extent == 1.74
+def test_max_dilation_embed_mask():
+    assert SO2().max_dilation(8) == 1.0 and SO2().max_dilation(8, "uniform") == 1.0
+    assert Dilation(1.74).max_dilation(3) == pytest.approx(1.74)
+    assert Dilation(1.74).max_dilation(3, "uniform") == pytest.approx(1.74 * 1.74 ** 0.25)  # + half a step
+    assert Dilation(1.74).max_dilation(1, "uniform") == 1.0  # a single element: the identity, not jittered
+    assert Sim2(max_scale=1.74).H.max_dilation((4, 3)) == pytest.approx(1.74)
     v = _t([[0.3], [-2.0]])
     assert torch.allclose(SO2().embed(v), SO2().embed(v + TWO_PI))  # periodic
     assert SO2().embed(v).shape == (2, 2)

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from gsepconv.groups import SE2, DirectProduct, Dilation, SO2, Sim2
+from gsepconv.groups import SE2, DirectProduct, Dilation, R2xRplus, SO2, Sim2
 from gsepconv.kernels import (
     KERNEL_NETS,
     MASKS,
@@ -17,9 +17,12 @@ from gsepconv.kernels import (
     SpatialKernel,
     SubgroupKernel,
     disk_mask,
+    identity_support,
+    kernel_window,
     make_kernel_net,
     register_kernel_net,
     spatial_grid,
+    transformed_offsets,
 )
 from gsepconv.nn import GroupConv, LiftingConv
 
@@ -166,7 +169,9 @@ def test_spatial_kernel_matches_definition(H, in_channels, mask):
     kernel = SpatialKernel(H, 2, in_channels, 5, fan_in=25.0, mask=mask, net_options={"hidden_features": 8}).double()
     grid = H.sample((3,) * len(H.factors), generator=torch.Generator().manual_seed(1))
     out = kernel(grid)
-    expected_shape = (2, grid.shape[0]) + ((in_channels,) if in_channels else ()) + (5, 5)
+    w = kernel.window  # 5 at the identity, grown for dilations
+    assert w == (5 if H.name == "SO2" else 9)
+    expected_shape = (2, grid.shape[0]) + ((in_channels,) if in_channels else ()) + (w, w)
     assert out.shape == expected_shape
     assert torch.allclose(out, _direct_spatial(kernel, H, grid), atol=1e-12)
 
@@ -187,7 +192,7 @@ def test_spatial_kernel_dilation_normalised_by_det():
     out = kernel(g)
     y = kernel.offsets
     with torch.no_grad():
-        expected = kernel.net((y / 2.0).reshape(-1, 2)).reshape(5, 5) / 4.0
+        expected = kernel.net((y / 2.0).reshape(-1, 2)).reshape(kernel.window, kernel.window) / 4.0
     assert torch.allclose(out[0, 1], expected, atol=1e-12)
 
 
@@ -221,15 +226,16 @@ def test_group_kernel_matches_definition():
     gen = torch.Generator().manual_seed(2)
     g_out, g_in = H.sample((2, 2), generator=gen), H.sample((3, 1), generator=gen)
     out = kernel(g_out, g_in)
-    assert out.shape == (2, 4, 3, 3, 3, 3)
+    win = kernel.window
+    assert out.shape == (2, 4, 3, 3, win, win)
     y = kernel.offsets
     for a in range(4):
         u = torch.einsum("ab,ijb->ija", torch.linalg.inv(H.matrix(g_out[a])), y)
         for b in range(3):
             v = H.log(H.product(H.inverse(g_out[a]), g_in[b]))
-            z = torch.cat([u, H.embed(v).expand(3, 3, 3)], -1)
+            z = torch.cat([u, H.embed(v).expand(win, win, H.embed_dim)], -1)
             with torch.no_grad():
-                vals = kernel.net(z.reshape(-1, 2 + H.embed_dim)).reshape(3, 3, 2, 3)
+                vals = kernel.net(z.reshape(-1, 2 + H.embed_dim)).reshape(kernel.window, kernel.window, 2, 3)
             w = disk_mask(u, "hard") / H.det(g_out[a]) * H.mask(v)
             ref = (vals * w[..., None, None]).permute(2, 3, 0, 1)  # [Co, Ci, k, k]
             assert torch.allclose(out[:, a, :, b], ref, atol=1e-12)
@@ -250,6 +256,47 @@ def test_unknown_mask_in_kernel():
         SpatialKernel(SO2(), 1, 1, 3, fan_in=9.0, mask="disk")
 
 
-def test_se2_kernel_grid_extent_is_one_and_scale_groups_larger():
-    assert float(LiftingConv(SE2(), 1, 1, 5, 4).kernel.offsets.abs().max()) == 1.0
-    assert float(LiftingConv(Sim2(max_scale=1.74), 1, 1, 5, (4, 2)).kernel.offsets.abs().max()) == pytest.approx(1.74)
+def test_kernel_size_is_the_identity_size_and_windows_grow_with_scale():
+    """Issue 10.2: ``kernel_size`` is the kernel's size at the identity in every group (same taps,
+    same spacing 2/(k-1)); dilated kernels get a window that holds them whole. Before, scale groups
+    spread k taps over [-S, S]², so the identity kernel kept 1 tap at k = 3 and 5 at k = 5."""
+    se2 = LiftingConv(SE2(), 1, 1, 5, 4)
+    sim2 = LiftingConv(Sim2(max_scale=1.74), 1, 1, 5, (4, 2))
+    assert se2.window == 5 and float(se2.kernel.offsets.abs().max()) == 1.0
+    assert sim2.window == 9 and float(sim2.kernel.offsets.abs().max()) == pytest.approx(2.0)
+    for layer in (se2, sim2):  # the identity kernel's taps are spaced like an ordinary k = 5 kernel
+        ticks = layer.kernel.offsets[0, :, 0]
+        assert torch.allclose(ticks[1:] - ticks[:-1], torch.full_like(ticks[1:], 0.5))
+    for k, taps in ((3, 5), (5, 13), (7, 29)):  # a disk of radius (k-1)/2 pixels
+        assert identity_support(SE2().H, k, "hard") == taps
+        assert identity_support(R2xRplus(1.74).H, k, "hard", 3) == taps
+        assert identity_support(Sim2(1.74).H, k, "hard", (4, 3)) == taps
+    assert kernel_window(R2xRplus(1.74).H, 1, 3) == (1, 0.0)  # 1×1 stays pointwise at every scale
+
+
+@pytest.mark.parametrize("group,ne", [("R2xRplus", 3), ("Sim2", (4, 3))])
+@pytest.mark.parametrize("k", [3, 5])
+def test_dilated_kernels_fit_their_window(group, ne, k):
+    """The mask of the largest dilation (of the grid, and of random samples) never touches the
+    window's border: nothing is cut, and the number of taps grows like s²."""
+    for sampling in ("discretise", "uniform"):
+        lift = LiftingConv(group, 1, 1, k, ne, sampling=sampling)
+        H = lift.group.H
+        elements = H.grid(ne).clone()
+        if sampling == "uniform":  # the largest jitter a random sample can have: just under half a step
+            elements[:, -1] += 0.4999 * math.log(1.74) / 2
+        
+        _, weight = transformed_offsets(H, elements, lift.kernel.offsets, "hard", normalise=False)
+        border = torch.ones(lift.window, lift.window, dtype=torch.bool)
+        border[1:-1, 1:-1] = False
+        assert float(weight[:, border].abs().max()) == 0.0, sampling
+    taps = (weight > 0).sum(dim=(1, 2)).double()
+    assert float(taps.max()) > float(taps.min())  # dilated kernels have more taps than the identity's
+
+
+def test_kernel_sizes_without_a_support_are_refused():
+    with pytest.raises(ValueError, match="kernel_size=2.*single tap or none"):
+        LiftingConv("R2xRplus", 1, 1, 2, 3, padding="valid")
+    LiftingConv("R2xRplus", 1, 1, 2, 3, padding="valid", mask="none")  # a full 2×2 window is fine without a mask
+
+

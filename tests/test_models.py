@@ -8,7 +8,7 @@ import torch
 
 from gsepconv.groups import SE2, Sim2
 from gsepconv.models import ARCHS, build_model, count_parameters
-from gsepconv.nn import GroupConv, LiftingConv, PlanarConv
+from gsepconv.nn import GroupBatchNorm, GroupConv, LiftingConv, PlanarConv
 
 from _helpers import F64, SMALL, rel
 
@@ -31,15 +31,20 @@ def _build(arch, group, impl, ne, **extra):
 
 
 def _calibrate(model, shape):
-    """Batch-norm statistics estimated on a few batches (cumulative average), then eval(): realistic,
-    non-degenerate activations even with the tiny widths used here."""
+    """Batch-norm statistics (torch's and GroupBatchNorm's) estimated as the cumulative average over
+    a few batches, then eval(): realistic, non-degenerate activations even with tiny widths. (Only
+    resetting torch's _BatchNorm left GroupBatchNorm at mean 0 / var 1 + 10 % of two batches.)"""
+    group_norms = [m for m in model.modules() if isinstance(m, GroupBatchNorm)]
     for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+        if isinstance(m, (torch.nn.modules.batchnorm._BatchNorm, GroupBatchNorm)):
             m.reset_running_stats()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.momentum = None
     model.train()
     with torch.no_grad():
-        for _ in range(2):
+        for i in range(3):
+            for m in group_norms:
+                m.momentum = 1.0 / (i + 1)
             model(torch.randn(4, *shape, dtype=F64))
     return model.eval()
 

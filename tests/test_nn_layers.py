@@ -67,8 +67,10 @@ def test_group_conv_equals_dense_product_kernel_conv(name, group, ne, impl, stri
     x = torch.randn(2, ci, n, 9, 11, dtype=F64)
     y = layer(x)
     pk = layer.product_kernel()
-    assert pk.shape == (co, n, ci, n, k, k)
-    ref = F.conv2d(x.reshape(2, ci * n, 9, 11), pk.reshape(co * n, ci * n, k, k), stride=stride, padding=_pad_value(padding, k))
+    w = layer.window  # k at the identity, grown for scale groups
+    assert w == k if name == "SE2" else w > k
+    assert pk.shape == (co, n, ci, n, w, w)
+    ref = F.conv2d(x.reshape(2, ci * n, 9, 11), pk.reshape(co * n, ci * n, w, w), stride=stride, padding=_pad_value(padding, w))
     ref = ref.reshape(2, co, n, *ref.shape[-2:]) + layer.bias.view(1, -1, 1, 1, 1)
     assert y.shape == ref.shape
     assert rel(y, ref) < 1e-10
@@ -84,9 +86,9 @@ def test_lifting_equals_conv2d_with_sampled_kernels(name, group, ne, stride, pad
     x = torch.randn(2, 2, 13, 10, dtype=F64)
     y = lift(x)
     k = lift.kernel(lift.grid.elements())  # [Co, N, Ci, k, k]
-    n = lift.grid.size
-    assert k.shape == (3, n, 2, 5, 5)
-    ref = F.conv2d(x, k.reshape(3 * n, 2, 5, 5), stride=stride, padding=_pad_value(padding, 5))
+    n, w = lift.grid.size, lift.window
+    assert k.shape == (3, n, 2, w, w)
+    ref = F.conv2d(x, k.reshape(3 * n, 2, w, w), stride=stride, padding=_pad_value(padding, w))
     ref = ref.reshape(2, 3, n, *ref.shape[-2:]) + lift.bias.view(1, -1, 1, 1, 1)
     assert rel(y, ref) < 1e-10
 
@@ -311,7 +313,7 @@ def test_bad_sizes_and_padding():
         GroupConv("SE2", 1, 1, 3, stride=2)
     with pytest.raises(ValueError, match=r"padding='same' needs an odd kernel_size.*4"):
         LiftingConv("SE2", 1, 1, 4)
-    with pytest.raises(ValueError, match=r"padding must be 'same', 'valid', a non-negative int or a pair of ints, got -1"):
+    with pytest.raises(ValueError, match=r"padding must be 'same', 'half', 'valid', a non-negative int or a pair of ints, got -1"):
         LiftingConv("SE2", 1, 1, 3, padding=-1)
 
 
@@ -471,11 +473,12 @@ def test_norms_and_pools_shapes_and_group_equivariance():
 
 
 def test_layer_shapes_with_stride_and_non_square_inputs():
-    lift = LiftingConv("Sim2", 2, 3, 5, (4, 2), stride=2, padding=2, **SMALL)
+    lift = LiftingConv("Sim2", 2, 3, 5, (4, 2), stride=2, padding="half", **SMALL)
     y = lift(torch.randn(2, 2, 15, 21))
     assert y.shape == (2, 3, 8, 8, 11)
     gconv = GroupConv("Sim2", 3, 4, 3, (4, 2), implementation="separable2d", padding="valid", grid=lift.grid, **SMALL)
-    assert gconv(y).shape == (2, 4, 8, 6, 9)
+    assert gconv.window == 5  # k = 3 at the identity, 5 taps wide at scale 1.74
+    assert gconv(y).shape == (2, 4, 8, 4, 7)
     assert "implementation='separable2d'" in repr(gconv) and "Sim2" in repr(gconv)
     assert math.prod(lift.num_elements) == 8
 

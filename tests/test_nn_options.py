@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gsepconv.groups import Sim2
-from gsepconv.kernels import spatial_grid, transformed_offsets
+from gsepconv.kernels import kernel_window, spatial_grid, transformed_offsets
 from gsepconv.nn import GroupConv, LiftingConv
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -44,9 +44,9 @@ def test_cache_filled_in_inference_mode_serves_autograd() -> None:
 
 def test_one_by_one_kernels_weigh_every_scale_equally() -> None:
     H = Sim2(max_scale=1.74).H
-    _, w1 = transformed_offsets(H, H.grid((4, 3)), spatial_grid(1, H.spatial_extent), "hard")
+    _, w1 = transformed_offsets(H, H.grid((4, 3)), spatial_grid(*kernel_window(H, 1, (4, 3))), "hard")
     assert torch.equal(w1, torch.ones_like(w1))
-    _, w5 = transformed_offsets(H, H.grid((4, 3)), spatial_grid(5, H.spatial_extent), "hard")
+    _, w5 = transformed_offsets(H, H.grid((4, 3)), spatial_grid(*kernel_window(H, 5, (4, 3))), "hard")
     assert math.isclose(float(w5[1].max()), 1 / 1.74 ** (2 / 2), rel_tol=1e-9)  # s = 1.319: 1/s²
 
 

@@ -140,7 +140,7 @@ def test_trap1_input_and_output_grids_not_swapped(gname, group, n_out, n_in, imp
     with torch.no_grad():
         got = type(layer.impl).product_kernel(layer.impl.sample(g_out, g_in))
         ref = _reference_product_kernel(layer.impl, H, g_out, g_in)
-        assert got.shape == (3, g_out.shape[0], 2, g_in.shape[0], 3, 3)
+        assert got.shape == (3, g_out.shape[0], 2, g_in.shape[0], layer.window, layer.window)
         assert rel(got, ref) < 1e-12
         if g_out.shape == g_in.shape:  # sensitivity: the swapped grids give a different kernel
             swapped = _reference_product_kernel(layer.impl, H, g_in, g_out)
@@ -255,7 +255,7 @@ NONSQUARE_CASES = [("SE2", SE2(), 4, impl) for impl in SE2().implementations] + 
 @pytest.mark.parametrize("gname,group,ne,impl", NONSQUARE_CASES, ids=[f"{c[0]}-{c[3]}" for c in NONSQUARE_CASES])
 def test_trap5_non_square_images_work_and_are_equivariant(gname, group, ne, impl, stride):
     torch.manual_seed(0)
-    pad = "same" if stride == 1 else 1
+    pad = "same" if stride == 1 else "half"
     lift = LiftingConv(group, 1, 3, 3, ne, stride=stride, padding=pad, **SMALL)
     gconv = GroupConv(group, 3, 2, 3, ne, implementation=impl, grid=lift.grid, **SMALL)
     model = nn.Sequential(lift, nn.Tanh(), gconv).double()
@@ -296,9 +296,11 @@ def test_trap6_uniform_sampling_within_max_scale_and_random_scales(group, ne):
         grid.resample()
         log_scales.append(grid.elements()[:, -1].clone())
     allv = torch.cat(log_scales)
-    assert float(allv.min()) >= 0.0
-    assert float(allv.max()) < math.log(max_scale)  # never beyond the largest scale
-    assert float(allv.max()) > 0.95 * math.log(max_scale)  # but explores up to it
+    # the fixed grid jittered by less than half a step either way (relative scales as in eval())
+    half_step = 0.5 * math.log(max_scale) / (grid.num_elements[-1] - 1)
+    assert float(allv.min()) >= -half_step
+    assert float(allv.max()) < math.log(max_scale) + half_step  # the bound windows are sized for
+    assert float(allv.max()) > math.log(max_scale) + 0.9 * half_step  # and explores up to it
     # scales are actually randomised (not the fixed grid, and different between draws)
     fixed = grid.fixed[:, -1]
     assert not any(torch.allclose(v, fixed) for v in log_scales)
@@ -306,6 +308,8 @@ def test_trap6_uniform_sampling_within_max_scale_and_random_scales(group, ne):
     # the spatial kernel grid is large enough for every sampled dilated kernel
     lift = model.features[0]
     assert float(lift.kernel.offsets.abs().max()) >= math.exp(float(allv.max()))
+    fixed_model = build_model("cnn", group, "separable", ne, widths=(2, 2), kernel_size=3, max_scale=max_scale, **SMALL)
+    assert lift.window >= fixed_model.features[0].window
 
 
 # --- trap 7: no dead options ------------------------------------------------------------------

@@ -98,10 +98,12 @@ class SubGroup(abc.ABC):
         """Weights in ``[0, 1]`` on relative coordinates ``v: [..., dim] → [...]`` (ones by default)."""
         return torch.ones(v.shape[:-1], dtype=v.dtype, device=v.device)
 
-    @property
-    def spatial_extent(self) -> float:
-        """Half-width of the spatial kernel grid in kernel units, so that every sampled
-        transformed kernel (support radius 1 at the identity) fits inside it."""
+    def max_dilation(self, num_elements: int | Sequence[int], sampling: str = "discretise") -> float:
+        """The largest factor by which an element of the fixed grid (``sampling="discretise"``) or
+        also of any random sample (``"uniform"``) of ``num_elements`` elements dilates the plane
+        (1 for rotations). Kernel windows are sized with it, so every transformed kernel fits whole
+        (see :func:`gsepconv.kernels.kernel_window`)."""
+        self.check_num_elements(num_elements)
         return 1.0
 
     @property

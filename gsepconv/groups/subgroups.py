@@ -86,13 +86,20 @@ class Dilation(SubGroup):
     r"""Isotropic scalings ``s ∈ [1, S]`` (R⁺ truncated). Element: ``log s``; ``g·x = s x``;
     ``det = s²``.
 
-    Grid: log-uniform (Haar-uniform), :math:`\log s_j = j \log S/(N-1)`, both ends included.
-    Random samples: :math:`\log s_j = (j+u)\log S/N`, ``u ~ U[0,1)``: one offset, always inside
-    ``[1, S)`` (the original overshot ``S``). Note the spacing ``log S/N`` differs from the fixed
-    grid's ``log S/(N-1)``: a pure shift of the fixed grid cannot stay inside ``[1, S]``. So with
-    ``sampling="uniform"`` the kernel nets see relative log-scales up to ``(N-1)/N·log S`` in
-    training and ``log S`` in ``eval()`` (a mild extrapolation for small ``N``). Kernel features: ``v / log S``; an optional smooth
-    Gaussian mask along relative log-scale, :math:`\exp(-v^2/(2σ^2))` with ``σ = mask_sigma·log S``.
+    Grid: log-uniform (Haar-uniform) with step :math:`Δ = \log S/(N-1)`, both ends included:
+    :math:`\log s_j = jΔ` (scales 1, 1.319, 1.74 for ``N = 3``, ``S = 1.74``).
+
+    Random samples (``sampling="uniform"``): the same grid shifted by one offset,
+    :math:`\log s_j = (j + u - \tfrac12)Δ` with ``u ~ U[0, 1)``. The spacing is the fixed grid's,
+    so every relative log-scale :math:`\log(h_a^{-1}h_b) = (a-b)Δ` that ``eval()`` uses is exactly
+    one that training used (kernel nets only ever see relative elements), and the fixed grid is
+    the mean of the random ones. The price: a sample reaches half a step beyond ``[1, S]``
+    (scales in :math:`[e^{-Δ/2}, S e^{Δ/2})`); ``max_dilation(n, "uniform")`` reports it, so the
+    kernel windows of randomly sampled layers hold those kernels whole (nothing is cut, unlike the
+    original's overshoot).
+
+    Kernel features: ``v / log S``; an optional smooth Gaussian mask along relative log-scale,
+    :math:`\exp(-v^2/(2σ^2))` with ``σ = mask_sigma·log S``.
     """
 
     dim = 1
@@ -141,10 +148,22 @@ class Dilation(SubGroup):
             return torch.zeros(1, 1, dtype=torch.float64)
         return (torch.arange(n, dtype=torch.float64) * self.log_max / (n - 1))[:, None]
 
+    def step(self, num_elements: int | Sequence[int]) -> float:
+        r"""The grid step :math:`Δ = \log S/(N-1)` in log-scale (0 for a single element)."""
+        (n,) = self.check_num_elements(num_elements)
+        return self.log_max / (n - 1) if n > 1 else 0.0
+
     def sample(self, num_elements: int | Sequence[int], generator: torch.Generator | None = None) -> Tensor:
         (n,) = self.check_num_elements(num_elements)
-        offset = torch.rand((), generator=generator, dtype=torch.float64)
-        return ((torch.arange(n, dtype=torch.float64) + offset) * self.log_max / n)[:, None]
+        offset = torch.rand((), generator=generator, dtype=torch.float64) - 0.5
+        return ((torch.arange(n, dtype=torch.float64) + offset) * self.step(n))[:, None]
+
+    def max_dilation(self, num_elements: int | Sequence[int], sampling: str = "discretise") -> float:
+        (n,) = self.check_num_elements(num_elements)
+        if n == 1:  # the grid is the identity alone, and a single element is never jittered
+            return 1.0
+        jitter = 0.5 * self.step(n) if sampling == "uniform" else 0.0
+        return math.exp(self.log_max + jitter)
 
     def embed(self, v: Tensor) -> Tensor:
         return v / self.log_max if self.log_max > 0 else v
@@ -154,10 +173,6 @@ class Dilation(SubGroup):
             return super().mask(v)
         sigma = self.mask_sigma * self.log_max
         return torch.exp(-0.5 * (v[..., 0] / sigma) ** 2)
-
-    @property
-    def spatial_extent(self) -> float:
-        return self.max_scale
 
     def rotation_shift(self, num_elements: int | Sequence[int], angle: float) -> int | None:
         self.check_num_elements(num_elements)
@@ -261,12 +276,9 @@ class DirectProduct(SubGroup):
         ns = self.check_num_elements(num_elements)
         return self._cartesian([f.sample(n, generator=generator) for f, n in zip(self._factors, ns)])
 
-    @property
-    def spatial_extent(self) -> float:
-        extent = 1.0
-        for f in self._factors:
-            extent *= f.spatial_extent
-        return extent
+    def max_dilation(self, num_elements: int | Sequence[int], sampling: str = "discretise") -> float:
+        ns = self.check_num_elements(num_elements)
+        return math.prod(f.max_dilation(n, sampling) for f, n in zip(self._factors, ns))
 
     def _flat_shift(self, num_elements: int | Sequence[int], method: str, value: float) -> int | None:
         ns = self.check_num_elements(num_elements)

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from .kernel import MASKS, GroupKernel, SpatialKernel, SubgroupKernel, disk_mask, spatial_grid, transformed_offsets
+from .kernel import (
+    MASKS,
+    GroupKernel,
+    SpatialKernel,
+    SubgroupKernel,
+    disk_mask,
+    identity_support,
+    kernel_window,
+    spatial_grid,
+    transformed_offsets,
+)
 from .nets import KERNEL_NETS, MLP, SIREN, KernelNet, RandomFourierFeatures, make_kernel_net, register_kernel_net
 
 __all__ = [
@@ -16,6 +26,8 @@ __all__ = [
     "SpatialKernel",
     "SubgroupKernel",
     "disk_mask",
+    "identity_support",
+    "kernel_window",
     "make_kernel_net",
     "register_kernel_net",
     "spatial_grid",

@@ -8,10 +8,13 @@ sampled kernels equivariant:
 * subgroup: :math:`v = \log(h_a^{-1} h_b)` for output element :math:`h_a` and input element
   :math:`h_b`, with the subgroup's mask (e.g. a smooth mask along log-scale).
 
-Pixel offsets live on a ``k×k`` grid covering ``[-e, e]²`` with ``e = H.spatial_extent`` (1 for
-rotations, ``max_scale`` for dilations, so every dilated kernel fits). Column index ``j`` is the
-``x`` axis and row index ``i`` is ``-y``, so ``torch.rot90`` rotates the plane by +90°. For ``k = 1``
-the single point is the origin.
+``kernel_size = k`` is the size of the kernel at the identity: its taps are spaced ``2/(k-1)``
+and cover ``[-1, 1]²``. Dilated kernels keep that spacing and grow: the sampled window has
+``k + 2e`` taps per side, ``e = ⌈(k-1)/2 · (d-1)⌉`` with ``d = H.max_dilation(num_elements)`` (1
+for rotations), i.e. it covers ``[-(1 + 2e/(k-1)), 1 + 2e/(k-1)]²`` so every transformed kernel
+of the grid or of a random sample fits whole (see :func:`kernel_window`). Column index ``j`` is
+the ``x`` axis and row index ``i`` is ``-y``, so ``torch.rot90`` rotates the plane by +90°. For
+``k = 1`` the single point is the origin (a pointwise layer at every scale).
 
 All coordinates are computed in float64 on the CPU (they are tiny) and cast to the kernel net's
 dtype and device only when the net is evaluated, so ``model.float()`` never rounds the grids.
@@ -19,6 +22,7 @@ dtype and device only when the net is evaluated, so ``model.float()`` never roun
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -38,6 +42,38 @@ def spatial_grid(kernel_size: int, extent: float) -> Tensor:
     ticks = torch.linspace(-extent, extent, kernel_size, dtype=torch.float64)
     rows, cols = torch.meshgrid(ticks, ticks, indexing="ij")
     return torch.stack([cols, -rows], dim=-1)
+
+
+def kernel_window(H: SubGroup, kernel_size: int, num_elements: Any = None, sampling: str = "discretise") -> tuple[int, float]:
+    """``(window, extent)``: the number of taps per side of the sampled kernels and the half-width
+    of :func:`spatial_grid` in kernel units, for identity size ``kernel_size``.
+
+    ``window = k + 2⌈(k-1)/2·(d-1)⌉`` with ``d = H.max_dilation(num_elements, sampling)``, so the tap spacing
+    stays the identity kernel's ``2/(k-1)`` and the largest dilated kernel fits (``window = k``
+    for rotations; e.g. ``k = 5`` → 9 for dilations up to 1.74). ``num_elements`` defaults to the
+    subgroup's default. A 1×1 kernel stays 1×1 (pointwise at every scale)."""
+    if kernel_size == 1:
+        return 1, 0.0
+    n = num_elements if num_elements is not None else H.default_num_elements
+    half = (kernel_size - 1) / 2
+    extra = max(0, math.ceil(half * (H.max_dilation(n, sampling) - 1.0) - 1e-9))
+    return kernel_size + 2 * extra, 1.0 + extra / half
+
+
+def identity_support(H: SubGroup, kernel_size: int, mask: str, num_elements: Any = None) -> int:
+    """Number of taps of the identity element's kernel that the disk mask keeps (``k²`` without a
+    mask, 13 for a hard mask at ``k = 5``)."""
+    window, extent = kernel_window(H, kernel_size, num_elements)
+    _, weight = transformed_offsets(H, H.identity()[None], spatial_grid(window, extent), mask, normalise=False)
+    return int((weight > _MASK_TOL).sum())
+
+
+def _check_support(H: SubGroup, kernel_size: int, mask: str, num_elements: Any) -> None:
+    if kernel_size > 1 and identity_support(H, kernel_size, mask, num_elements) < 2:
+        raise ValueError(
+            f"kernel_size={kernel_size} with mask={mask!r} leaves the identity kernel a single tap or none "
+            f"(a disk of radius 1 on {kernel_size} taps spaced {2 / (kernel_size - 1):g} apart); use an odd "
+            f"kernel_size >= 3, kernel_size=1 for a pointwise layer, or mask='none'")
 
 
 def disk_mask(u: Tensor, mask: str, smooth_width: float = 0.1) -> Tensor:
@@ -66,13 +102,13 @@ def transformed_offsets(H: SubGroup, grid_out: Tensor, offsets: Tensor, mask: st
     return u, weight
 
 
-def effective_taps(H: SubGroup, kernel_size: int, mask: str, num_elements: Any = None) -> float:
+def effective_taps(H: SubGroup, kernel_size: int, mask: str, num_elements: Any = None, sampling: str = "discretise") -> float:
     """Mean over the grid's output elements of ``Σ_y w_a(y)²`` with ``w = mask(h_a⁻¹y)/|det h_a|``:
     the spatial fan-in of a sampled kernel. It replaces ``k²`` in initialisation so that masked
     taps and the ``1/|det|`` of dilated kernels keep activations at unit scale (otherwise scale
     groups start ~4× too small)."""
     grid = H.grid(num_elements) if num_elements is not None else H.identity()[None]
-    _, weight = transformed_offsets(H, grid, spatial_grid(kernel_size, H.spatial_extent), mask)
+    _, weight = transformed_offsets(H, grid, spatial_grid(*kernel_window(H, kernel_size, num_elements, sampling)), mask)
     return max(float(weight.pow(2).sum(dim=(1, 2)).mean()), 1e-8)
 
 
@@ -165,11 +201,14 @@ class SpatialKernel(_KernelBase):
         mask: str = "hard",
         normalise: bool = True,
         num_elements: Any = None,
+        sampling: str = "discretise",
     ) -> None:
-        taps = effective_taps(H, kernel_size, _check_mask(mask), num_elements)
+        _check_support(H, kernel_size, _check_mask(mask), num_elements)
+        taps = effective_taps(H, kernel_size, mask, num_elements, sampling)
         super().__init__(2, out_channels, in_channels, fan_in * taps, gain, kernel_net, net_options)
         self.H, self.kernel_size, self.mask, self.normalise = H, kernel_size, mask, normalise
-        self.offsets = spatial_grid(kernel_size, H.spatial_extent)
+        self.window, extent = kernel_window(H, kernel_size, num_elements, sampling)
+        self.offsets = spatial_grid(self.window, extent)  # [window, window, 2]
 
     def forward(self, grid_out: Tensor) -> Tensor:
         u, w = self._inputs((grid_out,), lambda: transformed_offsets(self.H, grid_out, self.offsets, self.mask, self.normalise))
@@ -177,7 +216,7 @@ class SpatialKernel(_KernelBase):
         return values * (w[:, None] if self.in_channels is not None else w)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, mask={self.mask!r}"
+        return f"kernel_size={self.kernel_size}, window={self.window}, mask={self.mask!r}"
 
 
 class SubgroupKernel(_KernelBase):
@@ -228,11 +267,14 @@ class GroupKernel(_KernelBase):
         net_options: dict[str, Any] | None = None,
         mask: str = "hard",
         num_elements: Any = None,
+        sampling: str = "discretise",
     ) -> None:
-        taps = effective_taps(H, kernel_size, _check_mask(mask), num_elements)
+        _check_support(H, kernel_size, _check_mask(mask), num_elements)
+        taps = effective_taps(H, kernel_size, mask, num_elements, sampling)
         super().__init__(2 + H.embed_dim, out_channels, in_channels, fan_in * taps, gain, kernel_net, net_options)
         self.H, self.kernel_size, self.mask = H, kernel_size, mask
-        self.offsets = spatial_grid(kernel_size, H.spatial_extent)
+        self.window, extent = kernel_window(H, kernel_size, num_elements, sampling)
+        self.offsets = spatial_grid(self.window, extent)  # [window, window, 2]
 
     def _build(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, Tensor]:
         u, weight = transformed_offsets(self.H, grid_out, self.offsets, self.mask)  # [No, k, k, 2], [No, k, k]

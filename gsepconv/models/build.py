@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from ..groups.affine import GROUPS, get_group
+from ..kernels.kernel import kernel_window
 from ..nn.conv import GroupConv, LiftingConv
 from ..nn.grid import SAMPLINGS, GroupGrid
 from ..nn.implementations import IMPLEMENTATIONS
@@ -74,6 +75,15 @@ class LayerFactory:
             stride=stride, padding=padding, bias=False, grid=self.grid, **self.kernel_options,
         )
 
+    def valid_padding(self, k: int) -> int:
+        """Padding that makes a layer of identity size ``k`` shrink the map by ``k - 1`` like a
+        'valid' convolution of the plain CNN, whatever the (dilation-grown) window: the same
+        output sizes in every group, and scale groups fit small maps."""
+        if self.group is None:
+            return 0
+        window, _ = kernel_window(self.group.H, k, self.grid.num_elements, self.grid.sampling)
+        return (window - k) // 2
+
     @staticmethod
     def norm(c: int, relu: bool = False) -> nn.Module:
         """Group batch norm (with a fused ReLU when ``relu``)."""
@@ -110,7 +120,8 @@ class GResNet(nn.Module):
         for cin, cout in zip(widths[:-1], widths[1:]):
             # BN → ReLU → max-pool equals the original BN → max-pool → ReLU (ReLU is monotone)
             stages += [ResidualBlock(layers, cin, cout, kernel_size), layers.norm(cout, relu=True), SpatialMaxPool(2)]
-        stages += [layers.conv(widths[-1], widths[-1], final_kernel_size, padding="valid"), layers.norm(widths[-1], relu=True)]
+        final_padding = layers.valid_padding(final_kernel_size)
+        stages += [layers.conv(widths[-1], widths[-1], final_kernel_size, padding=final_padding), layers.norm(widths[-1], relu=True)]
         self.features = nn.Sequential(*stages)
         self.readout = InvariantPool("max")
         self.head = nn.Sequential(
@@ -155,11 +166,11 @@ class AllCNNC(nn.Module):
         if len(widths) != 2:
             raise ValueError(f"allcnnc takes widths=(w1, w2) (paper: (96, 192)), got {tuple(widths)}")
         w1, w2 = widths
-        k, p = kernel_size, kernel_size // 2
+        k, p = kernel_size, "half"  # stride 2: pad half the (possibly dilation-grown) window
         spec = [
             (in_channels, w1, k, 1, "same"), (w1, w1, k, 1, "same"), (w1, w1, k, 2, p),
             (w1, w2, k, 1, "same"), (w2, w2, k, 1, "same"), (w2, w2, k, 2, p),
-            (w2, w2, k, 1, "valid"), (w2, w2, 1, 1, "same"),
+            (w2, w2, k, 1, layers.valid_padding(k)), (w2, w2, 1, 1, "same"),
         ]
         self.grid = layers.grid
         stages: list[nn.Module] = []

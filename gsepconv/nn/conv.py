@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..groups.affine import AffineGroup, get_group
-from ..kernels.kernel import MASKS, SpatialKernel
+from ..kernels.kernel import MASKS, SpatialKernel, kernel_window
 from .grid import GroupGrid
 from .implementations import IMPLEMENTATIONS, Implementation, NonSeparable, Padding, _conv, _unflat
 
@@ -32,9 +32,16 @@ def _check_positive_int(name: str, value: Any) -> int:
 
 
 def _check_padding(padding: Any, kernel_size: int, stride: int) -> Padding:
+    """``kernel_size`` here is the sampled window (see :func:`gsepconv.kernels.kernel_window`).
+    ``"same"``: keep the size (stride 1); ``"half"``: pad ``window // 2`` on every side at any
+    stride (``"same"`` for stride 1; ``⌈H/stride⌉`` outputs otherwise); ``"valid"``: no padding."""
+    if padding == "half":
+        if kernel_size % 2 == 0:
+            raise ValueError(f"padding='half' needs an odd kernel_size, got {kernel_size}")
+        return kernel_size // 2
     if padding == "same":
         if stride != 1:
-            raise ValueError("padding='same' needs stride=1 (as in torch.nn.Conv2d); pass an int padding such as kernel_size // 2")
+            raise ValueError("padding='same' needs stride=1 (as in torch.nn.Conv2d); use padding='half' (window // 2 on every side) for strided layers")
         if kernel_size % 2 == 0:
             raise ValueError(f"padding='same' needs an odd kernel_size for exact equivariance, got {kernel_size}")
         return kernel_size // 2
@@ -44,7 +51,7 @@ def _check_padding(padding: Any, kernel_size: int, stride: int) -> Padding:
         return padding
     if isinstance(padding, tuple) and len(padding) == 2 and all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in padding):
         return padding
-    raise ValueError(f"padding must be 'same', 'valid', a non-negative int or a pair of ints, got {padding!r}")
+    raise ValueError(f"padding must be 'same', 'half', 'valid', a non-negative int or a pair of ints, got {padding!r}")
 
 
 _CACHE_ENABLED = [True]
@@ -88,7 +95,7 @@ class _SampledConv(nn.Module):
         self.out_channels = _check_positive_int("out_channels", out_channels)
         self.kernel_size = _check_positive_int("kernel_size", kernel_size)
         self.stride = _check_positive_int("stride", stride)
-        self.padding = _check_padding(padding, kernel_size, stride)
+        _check_padding(padding, kernel_size, stride)  # argument errors before anything is built
         if mask not in MASKS:
             raise ValueError(f"unknown mask {mask!r}; choose one of {', '.join(MASKS)}")
         if num_elements is None:
@@ -109,6 +116,9 @@ class _SampledConv(nn.Module):
         # point), or a group convolution that was given no shared grid
         self._draws_grid = self._owns_grid or self._input_rank == 4
         self.num_elements = grid.num_elements
+        # the sampled kernels are window×window: kernel_size at the identity, grown for dilations
+        self.window = kernel_window(self.group.H, kernel_size, self.num_elements, grid.sampling)[0]
+        self.padding = _check_padding(padding, self.window, stride)
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self._cache: tuple[tuple, tuple[Tensor, ...]] | None = None
 
@@ -188,7 +198,8 @@ class _SampledConv(nn.Module):
     def extra_repr(self) -> str:
         s = (
             f"{self.group.name}, {self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"num_elements={self.num_elements}, sampling={self.grid.sampling!r}, stride={self.stride}, padding={self.padding}"
+            + (f"window={self.window}, " if self.window != self.kernel_size else "")
+            + f"num_elements={self.num_elements}, sampling={self.grid.sampling!r}, stride={self.stride}, padding={self.padding}"
         )
         return s + ("" if self.bias is not None else ", bias=False")
 
@@ -199,7 +210,10 @@ class LiftingConv(_SampledConv):
     Args:
         group: ``"SE2"``, ``"R2xRplus"``, ``"Sim2"`` or an :class:`~gsepconv.groups.AffineGroup`.
         in_channels, out_channels, kernel_size, stride, padding, bias: as ``torch.nn.Conv2d``
-            (``padding="same"`` keeps the size for odd kernels).
+            (``padding="same"`` keeps the size for odd kernels; ``"half"`` pads half the window at
+            any stride). ``kernel_size`` is the size at the identity: for scale groups the sampled
+            kernels are ``window × window`` (attribute :attr:`window`), grown so that the largest
+            dilated kernel fits whole; integer paddings apply to that window.
         num_elements: elements of ``H`` sampled (``int``; ``(n_rot, n_scale)`` for Sim(2)); default:
             the shared ``grid``'s, else 8 rotations / 3 scales / ``(8, 3)``.
         sampling: ``"discretise"`` (fixed grid) or ``"uniform"`` (random offset while training).
@@ -236,6 +250,7 @@ class LiftingConv(_SampledConv):
         self.kernel = SpatialKernel(
             self.group.H, out_channels, in_channels, kernel_size, fan_in=in_channels,
             kernel_net=kernel_net, net_options=kernel_options, mask=mask, num_elements=self.num_elements,
+            sampling=self.grid.sampling,
         )
 
     _apply_name = "lifting"
@@ -305,7 +320,7 @@ class GroupConv(_SampledConv):
         self.implementation = implementation
         self.impl: Implementation = IMPLEMENTATIONS[implementation](
             self.group.H, in_channels, out_channels, kernel_size, self.num_elements,
-            kernel_net=kernel_net, net_options=kernel_options, mask=mask,
+            kernel_net=kernel_net, net_options=kernel_options, mask=mask, sampling=self.grid.sampling,
         )
         self._apply_name = implementation
 

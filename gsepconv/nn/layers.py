@@ -119,6 +119,11 @@ class GroupBatchNorm(nn.Module):
                 y = torch.relu(y)
         return y.view(b, h, w, c, n).permute(0, 3, 4, 1, 2)
 
+    def reset_running_stats(self) -> None:
+        """Running mean 0 and variance 1 (as ``torch.nn.BatchNorm*``)."""
+        self.running_mean.zero_()
+        self.running_var.fill_(1.0)
+
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}" + (", relu=True" if self.relu else "")
 
@@ -184,7 +189,7 @@ class PlanarConv(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int | str = "same", bias: bool = True) -> None:
         super().__init__()
-        if padding == "same":
+        if padding in ("same", "half"):
             padding = kernel_size // 2
         elif padding == "valid":
             padding = 0
