@@ -21,6 +21,8 @@ import platform
 import statistics
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pandas as pd
@@ -29,12 +31,23 @@ from torch import nn
 
 from .. import __version__
 from ..experiments.bench import count_macs
-from ..experiments.io import git_commit
+from ..experiments.io import atomic_write_text, git_commit
 from ..groups import get_group
 from ..models import count_parameters
 from ..nn import GroupConv, LiftingConv
 
-__all__ = ["LAYER_COST_PROFILES", "LayerCostProfile", "cost_formula", "layer_costs"]
+__all__ = [
+    "LAYER_COSTS_FILE",
+    "LAYER_COST_PROFILES",
+    "LayerCostProfile",
+    "cost_formula",
+    "layer_costs",
+    "layer_costs_is_current",
+    "layer_costs_path",
+    "write_layer_costs",
+]
+
+LAYER_COSTS_FILE = "layer_costs.csv"
 
 
 def cost_formula(implementation: str, in_channels: int, out_channels: int, num_elements: int, window: int) -> int:
@@ -67,13 +80,17 @@ class LayerCostProfile:
     hidden_features: int
     warmup: int
     repeats: int
+    #: torch CPU threads while measuring (``None``: leave torch's setting); tiny layers are many
+    #: times slower with 2 threads on a busy 2-core machine
+    threads: int | None = None
 
 
 LAYER_COST_PROFILES: dict[str, LayerCostProfile] = {
     "smoke": LayerCostProfile(channels=4, kernel_size=5, image_size=12, batch_size=2, se2_elements=4,
-                              sim2_elements=(4, 2), hidden_features=16, warmup=1, repeats=2),
-    "quick": LayerCostProfile(channels=16, kernel_size=7, image_size=28, batch_size=8, se2_elements=8,
-                              sim2_elements=(4, 3), hidden_features=64, warmup=2, repeats=5),
+                              sim2_elements=(4, 2), hidden_features=16, warmup=1, repeats=2, threads=1),
+    # a few minutes on 2 CPU cores (Sim(2) nonseparable/gseparable dominate)
+    "quick": LayerCostProfile(channels=16, kernel_size=7, image_size=28, batch_size=4, se2_elements=8,
+                              sim2_elements=(4, 3), hidden_features=64, warmup=1, repeats=3),
     "paper": LayerCostProfile(channels=32, kernel_size=7, image_size=28, batch_size=64, se2_elements=8,
                               sim2_elements=(16, 3), hidden_features=64, warmup=3, repeats=10),
 }
@@ -124,6 +141,17 @@ def layer_costs(
     if profile not in LAYER_COST_PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(LAYER_COST_PROFILES)}")
     prof = LAYER_COST_PROFILES[profile]
+    old_threads = torch.get_num_threads()
+    if prof.threads is not None:
+        torch.set_num_threads(prof.threads)
+    try:
+        return _layer_costs(prof, profile, groups, implementations, device, seed)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _layer_costs(prof: LayerCostProfile, profile: str, groups: Sequence[str], implementations: Sequence[str] | None,
+                 device: str, seed: int) -> pd.DataFrame:
     dev = torch.device(device)
     c, k, s, b = prof.channels, prof.kernel_size, prof.image_size, prof.batch_size
     rows = []
@@ -170,3 +198,29 @@ def layer_costs(
                 "gsepconv_version": __version__, "git_commit": git_commit(),
             })
     return pd.DataFrame(rows)
+
+
+def layer_costs_path(profile: str, results: str | Path | None = None) -> Path:
+    """``results/<profile>/layer_costs.csv`` (see :func:`gsepconv.companion.results_dir`)."""
+    from ..companion import results_dir
+
+    return results_dir(profile, results) / LAYER_COSTS_FILE
+
+
+def write_layer_costs(profile: str, results: str | Path | None = None, device: str = "cpu") -> pd.DataFrame:
+    """:func:`layer_costs` of every implementation of SE(2) and Sim(2), written to
+    :func:`layer_costs_path` (with a timestamp)."""
+    frame = layer_costs(profile, device=device)
+    frame["timestamp"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    atomic_write_text(layer_costs_path(profile, results), frame.to_csv(index=False))
+    return frame
+
+
+def layer_costs_is_current(table: pd.DataFrame, profile: str) -> bool:
+    """Whether a stored table has the sizes :data:`LAYER_COST_PROFILES` gives ``profile`` now."""
+    prof = LAYER_COST_PROFILES.get(profile)
+    needed = {"channels", "kernel_size", "image_size", "batch_size", "macs", "macs_formula"}
+    if prof is None or table.empty or not needed <= set(table.columns):
+        return False
+    return bool((table["channels"] == prof.channels).all() and (table["kernel_size"] == prof.kernel_size).all()
+                and (table["image_size"] == prof.image_size).all() and (table["batch_size"] == prof.batch_size).all())

@@ -10,7 +10,8 @@ finished run, rebuilds the same model at initialisation, and summarises the ener
 * ``separable``: the profile's SE(2) separable model at initialisation, rank 1 by construction
   (a check that the measure reads 1 where it must).
 
-Shell: ``python -m gsepconv.analysis --profile quick``.
+Shell: ``python -m gsepconv.analysis --profile quick`` (and ``--table layer_costs`` for
+``results/<profile>/layer_costs.csv``, see :mod:`gsepconv.analysis.costs`).
 """
 
 from __future__ import annotations
@@ -184,6 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "energy spectra of every [N_in x k^2] kernel slice, trained vs initialisation vs controls. "
                     "Trains the run when its folder holds no finished run.",
     )
+    parser.add_argument("--table", choices=("redundancy", "layer_costs"), default="redundancy",
+                        help="redundancy.csv (default; trains the run if needed) or layer_costs.csv (per-layer "
+                             "parameters, MACs and time of every implementation)")
     parser.add_argument("--profile", default="quick", help="experiment profile (smoke, quick, paper; default quick)")
     parser.add_argument("--experiment", default="mnist_rot", help="experiment whose SE2 nonseparable run is analysed")
     parser.add_argument("--seed", type=int, default=0)
@@ -193,6 +197,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--all-elements", action="store_true", help="analyse the slices of every output element, not only the identity")
     parser.add_argument("--no-train", action="store_true", help="fail instead of training a missing run")
     args = parser.parse_args(argv)
+    if args.table == "layer_costs":
+        from .costs import layer_costs_path, write_layer_costs
+
+        costs = write_layer_costs(args.profile, args.results, args.device)
+        with pd.option_context("display.width", 160):
+            print(costs[["group", "implementation", "window", "params", "macs", "macs_formula", "kernel_ms", "conv_ms",
+                         "train_ms"]].to_string(index=False))
+        print(f"written to {layer_costs_path(args.profile, args.results)}")
+        return 0
     table = redundancy_table(args.profile, experiment=args.experiment, seed=args.seed, device=args.device,
                              runs=args.runs, results=args.results, output_element=None if args.all_elements else 0,
                              allow_training=not args.no_train)

@@ -1,0 +1,207 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["remove-cell"]
+# Colab: install gsepconv (keeps Colab's own torch)
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("gsepconv") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "gsepconv @ git+https://github.com/gsepconv/gsepconv@main"])
+
+# %% [markdown]
+# # 4. Separable kernels
+#
+# Every kernel in this library is a small neural network of relative coordinates, a SIREN
+# {cite:p}`sitzmann2020siren`, so its parameter count depends on neither the kernel size nor the
+# number of group elements {cite:p}`knigge2022exploiting`. This chapter shows what a SIREN kernel
+# looks like and how its frequency $\omega_0$ shapes it, draws every factorisation of the group
+# kernel next to the full one, and measures what each costs: parameters, multiply–accumulates
+# and time per layer.
+
+# %% tags=["parameters"]
+profile = "quick"  # "smoke" | "quick" | "paper": sizes of the per-layer measurement
+device = "cpu"  # where layers are timed
+train = "auto"  # "auto": reuse results/<profile>/layer_costs.csv if its sizes match; "always": re-measure; "never"
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+
+from gsepconv.analysis import energy_share
+from gsepconv.analysis.costs import LAYER_COST_PROFILES, layer_costs_is_current, layer_costs_path, write_layer_costs
+from gsepconv.analysis.kernels import implementation_kernels, siren_field
+from gsepconv.analysis.plots import image_grid
+from gsepconv.companion import ensure_table, save_figure, set_style
+
+set_style()
+MAX_SCALE = 1.74
+
+# %% [markdown]
+# ## SIREN kernels and $\omega_0$
+#
+# A SIREN maps coordinates $z$ to $W_\mathrm{out}\,\sin(\omega_0(W_L \cdots \sin(\omega_0(W_1 z + b_1)) \cdots) + b_L)$,
+# with weights initialised so that $\omega_0$ sets the frequencies the network starts from. A
+# kernel is this function sampled at the $k\times k$ taps of $[-1, 1]^2$ (transformed by $h_a^{-1}$).
+# The library's default is the paper's $\omega_0 = 10$.
+#
+# *Question: how does $\omega_0$ change a kernel at initialisation, as a function and at $k = 7$
+# taps?*
+
+# %%
+omegas = (1.0, 3.0, 10.0, 30.0)
+fine = torch.stack([siren_field(w, resolution=96, seed=0) for w in omegas])  # [4, 96, 96]
+taps = torch.stack([siren_field(w, resolution=7, seed=0) for w in omegas])  # [4, 7, 7]
+fig, axes = plt.subplots(2, len(omegas), figsize=(2.6 * len(omegas), 5.4))
+for j, w in enumerate(omegas):
+    for row, img in enumerate((fine[j], taps[j])):
+        ax = axes[row, j]
+        ax.imshow(img.numpy(), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest", extent=(-1, 1, -1, 1))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+    axes[0, j].set_title(rf"$\omega_0 = {w:g}$")
+axes[0, 0].set_ylabel("the function\n(96×96 samples)")
+axes[1, 0].set_ylabel("the kernel\n(7×7 taps)")
+fig.tight_layout()
+save_figure(fig, "04_siren_omega0", profile)
+plt.show()
+
+# %% [markdown]
+# The same random weights (same seed) with four values of $\omega_0$: small $\omega_0$ gives a
+# smooth, nearly linear function, so its $7\times 7$ samples are a smooth blob or ramp; large
+# $\omega_0$ gives oscillations finer than the tap spacing, so the sampled kernel looks like noise
+# and neighbouring rotations of it (chapter 2) share little. $\omega_0 = 10$ sits in between: a few
+# oscillations across the kernel. This is initialisation only; training moves the frequencies, and
+# the figure says nothing about which $\omega_0$ trains best.
+
+# %% [markdown]
+# ## Every factorisation next to the full kernel
+#
+# The implementations differ in how $K_{oi}(u, v)$, with $u = h_a^{-1}y$ and $v = \log(h_a^{-1}h_b)$,
+# is built (method of the paper, appendix C):
+#
+# | implementation | $K_{oi}(u, v)$ |
+# |---|---|
+# | `nonseparable` | $k_{oi}(u, v)$ |
+# | `separable` | $k^H_{oi}(v)\,k^{\mathbb{R}^2}_{o}(u)$ |
+# | `gseparable` | $k^H_{oi}(v)\,k^{\mathbb{R}^2}_{oi}(u)$ |
+# | `dseparable` | $W_{io}\,k_{o}(u, v)$ |
+# | `dgseparable` | $W_{io}\,k^H_{o}(v)\,k^{\mathbb{R}^2}_{o}(u)$ |
+# | `separable2d` (Sim(2)) | $k^{SO(2)}_{oi}(v_\theta)\,k^{\mathbb{R}^+}_{o}(v_s)\,k^{\mathbb{R}^2}_{o}(u)$ |
+# | `gseparable2d` (Sim(2)) | the three factors, each indexed by $(o, i)$ |
+#
+# `implementation_kernels` builds one layer of each (same seed, 2 → 2 channels) and returns the dense
+# kernel `[C_o, N, C_i, N, w, w]` (`GroupConv.product_kernel()`).
+#
+# *Question: what does the slice for output element $h_a = e$, channels $(0, 0)$, look like across
+# the input elements $h_b$, for each factorisation?*
+
+# %%
+se2 = implementation_kernels("SE2", kernel_size=7, num_elements=8, channels=(2, 2), seed=0)
+rows = torch.stack([k[0, 0, 0] for k in se2.values()])  # [impl, N_in, 7, 7]
+labels = [f"{impl}\nE1 = {float(energy_share(k).mean()):.2f}" for impl, k in se2.items()]
+fig = image_grid(rows, row_labels=labels, col_labels=[f"b = {b}" for b in range(8)], share_scale="row", cell=1.0,
+                 title="SE(2): K[o=0, a=e, i=0, b] for the 8 input rotations b")
+save_figure(fig, "04_factorisations_se2", profile)
+plt.show()
+
+# %% [markdown]
+# In the rows of `separable`, `gseparable` and `dgseparable` every image is the same spatial pattern
+# times a number (possibly negative, which flips the colours): the slice has rank 1, and the mean
+# energy share $E_1$ of chapter 3 (row labels) is 1. `nonseparable` and `dseparable` draw a
+# different pattern per input element. The difference between `separable` and `gseparable` is not
+# visible in one slice: `separable` shares the spatial pattern over input channels, `gseparable`
+# does not.
+
+# %%
+sim2 = implementation_kernels("Sim2", kernel_size=7, num_elements=(4, 3), channels=(2, 2), seed=0,
+                              implementations=("nonseparable", "separable", "separable2d", "gseparable2d"))
+rows = torch.stack([k[0, 0, 0] for k in sim2.values()])  # [impl, 12, w, w]
+w = rows.shape[-1]
+fig = image_grid(rows, row_labels=list(sim2), share_scale="row", cell=0.95,
+                 col_labels=[f"{90 * (b // 3)}°, s{b % 3}" for b in range(12)],
+                 title=f"Sim(2), 4 rotations × 3 scales: K[o=0, a=e, i=0, b] on {w}×{w} windows")
+save_figure(fig, "04_factorisations_sim2", profile)
+plt.show()
+
+# %% [markdown]
+# For $\mathrm{Sim}(2)$ the input elements run rotation-major (4 rotations, each at 3 scales).
+# Every factorised row is one spatial pattern at the output element, weighted per input element by
+# a rotation factor times a scale factor; the full kernel draws twelve different patterns. The
+# spatial pattern here belongs to the *output* element $h_a = e$ (scale 1), so it is not dilated
+# along the row: dilation appears across output elements, as in chapter 2.
+
+# %% [markdown]
+# ## What each implementation costs, per layer
+#
+# `layer_costs(profile)` builds one `GroupConv` of each implementation, `C → C` channels on
+# `[B, C, N, H, W]` (sizes below), and measures: kernel-net parameters; MACs of the convolutions
+# (PyTorch's `FlopCounterMode` on the layer with frozen kernels) beside the formulas of the method
+# (`cost_formula`); the time to sample the kernels, to run the convolutions, and a training
+# forward + backward. With `train="auto"` a stored `results/<profile>/layer_costs.csv` of the same
+# sizes is reused (timings depend on the machine that made them: see its `device` and `threads`).
+
+# %%
+sizes = LAYER_COST_PROFILES[profile]
+print(f"sizes ({profile}): C = {sizes.channels}, k = {sizes.kernel_size}, {sizes.image_size}×{sizes.image_size} images, "
+      f"batch {sizes.batch_size}, SE(2) N = {sizes.se2_elements}, Sim(2) {sizes.sim2_elements}, "
+      f"SIREN width {sizes.hidden_features}; median of {sizes.repeats} repeats")
+costs = ensure_table(
+    layer_costs_path(profile), train,
+    produce=lambda: write_layer_costs(profile, device=device),
+    command=f"python -m gsepconv.analysis --table layer_costs --profile {profile}",
+    is_current=lambda t: layer_costs_is_current(t, profile),
+)
+print(f"measured on {costs['device'].iloc[0]} with {costs['threads'].iloc[0]} threads, torch {costs['torch_version'].iloc[0]}, "
+      f"commit {costs['git_commit'].iloc[0]}")
+print("flop counter equals the formula for every implementation:", bool((costs["macs"] == costs["macs_formula"]).all()))
+view = costs.set_index(["group", "implementation"])[
+    ["num_elements", "window", "params", "macs", "macs_formula", "kernel_ms", "conv_ms", "train_ms"]]
+view.assign(macs=view["macs"] / 1e6, macs_formula=view["macs_formula"] / 1e6).rename(
+    columns={"macs": "MMACs (counted)", "macs_formula": "MMACs (formula)"}).round(2)
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), sharey=True)
+labels = list(costs["group"] + " " + costs["implementation"])
+y = np.arange(len(labels))
+colours = dict(zip(costs["group"].unique(), sns.color_palette("colorblind", costs["group"].nunique())))
+point_colours = [colours[g] for g in costs["group"]]
+axes[0].barh(y, costs["params"], color=point_colours)
+axes[0].set_title("kernel-net parameters", fontsize=10)
+for ax, column, title in zip(axes[1:], ("macs", "train_ms"), ("MACs of the convolutions (log)", "training forward + backward, ms (log)")):
+    ax.hlines(y, costs[column].min() / 2, costs[column], color="0.85", lw=1)
+    ax.scatter(costs[column], y, c=point_colours, s=45, zorder=3)
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.set_title(title, fontsize=10)
+axes[0].set_yticks(y, labels)
+axes[0].invert_yaxis()
+fig.suptitle(f"one group convolution, C = {sizes.channels} → {sizes.channels}, k = {sizes.kernel_size}  [{profile}]",
+             fontsize=11)
+fig.tight_layout()
+save_figure(fig, "04_layer_costs", profile)
+plt.show()
+
+# %% [markdown]
+# Parameters are those of the kernel nets and the channel projections: a few thousand at most,
+# whatever $k$ and $N$ are. MACs follow the formulas exactly: `nonseparable` and the `g`-variants run
+# one dense convolution with $C_o N \cdot C_i N \cdot w^2$ MACs per pixel; `separable` replaces it
+# by a $1\times1$ mix over $(C_i \times N)$ plus a depthwise $w\times w$ convolution,
+# $C_o N (C_i N + w^2)$; `dgseparable` also factorises the channels. The $\mathrm{Sim}(2)$ layers
+# pay for their larger window $w$ (dilated kernels) and their $N = 12$ elements. Times are single
+# measurements on whatever machine made the table (median of a few repeats; on a shared CPU they
+# are noisy); they rank the implementations but are not a benchmark — chapter 7 measures whole
+# networks.
