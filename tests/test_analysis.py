@@ -25,6 +25,8 @@ from gsepconv.analysis import (
     summarise_spectra,
 )
 from gsepconv.analysis.costs import cost_formula, layer_costs
+from gsepconv.analysis.kernels import implementation_kernels, siren_field
+from gsepconv.analysis.plots import image_grid, letter_f_points
 from gsepconv.analysis.sweeps import demo_image, equivariance_sweep, lifted_pair, planar_pair, scale_steps
 from gsepconv.nn import GroupConv, LiftingConv
 
@@ -245,3 +247,68 @@ def test_demo_image_has_no_rotation_symmetry() -> None:
     for k in (1, 2, 3):
         assert (torch.rot90(img, k, dims=(-2, -1)) - img).abs().max() > 0.5
     assert (img.flip(-1) - img).abs().max() > 0.5
+
+
+# ------------------------------------------------------------------------------ kernels, CSVs, CLI, drawing
+def test_siren_field_gets_rougher_with_omega0() -> None:
+    def roughness(img: torch.Tensor) -> float:  # mean squared difference of neighbouring samples
+        return float(img.diff(dim=0).pow(2).mean() + img.diff(dim=1).pow(2).mean())
+
+    values = [roughness(siren_field(w, resolution=48, hidden_features=32)) for w in (1.0, 10.0, 30.0)]
+    assert values[0] < values[1] < values[2]
+    field = siren_field(10.0, resolution=9)
+    assert field.shape == (9, 9) and abs(float(field.abs().max()) - 1.0) < 1e-12
+    with pytest.raises(ValueError, match="omega_0"):
+        siren_field(0.0)
+
+
+def test_implementation_kernels_match_their_factorisation() -> None:
+    kernels = implementation_kernels("SE2", kernel_size=5, num_elements=4, channels=(2, 3), **SMALL)
+    assert set(kernels) == {"nonseparable", "separable", "gseparable", "dseparable", "dgseparable"}
+    assert all(k.shape == (3, 4, 2, 4, 5, 5) for k in kernels.values())
+    shares = {impl: float(energy_share(k, None).min()) for impl, k in kernels.items()}
+    for impl in ("separable", "gseparable", "dgseparable"):
+        assert shares[impl] > 1 - 1e-10, impl
+    for impl in ("nonseparable", "dseparable"):
+        assert shares[impl] < 0.999, impl
+    sim2 = implementation_kernels("Sim2", kernel_size=5, num_elements=(4, 2), implementations=("separable2d",), **SMALL)
+    window = sim2["separable2d"].shape[-1]
+    assert window > 5 and sim2["separable2d"].shape[:4] == (2, 8, 2, 8)  # dilated kernels need a larger window
+    with pytest.raises(ValueError, match="separable2d"):
+        implementation_kernels("SE2", implementations=("separable2d",))
+
+
+def test_layer_costs_csv_and_cli(tmp_path, capsys) -> None:
+    from gsepconv.analysis.costs import layer_costs_is_current, layer_costs_path
+    from gsepconv.analysis.table import main
+
+    assert main(["--table", "layer_costs", "--profile", "smoke", "--results", str(tmp_path)]) == 0
+    path = layer_costs_path("smoke", tmp_path)
+    assert path == tmp_path / "smoke" / "layer_costs.csv" and str(path) in capsys.readouterr().out
+    table = pd.read_csv(path)
+    assert layer_costs_is_current(table, "smoke") and not layer_costs_is_current(table, "quick")
+    assert (table["macs"] == table["macs_formula"]).all() and table["timestamp"].notna().all()
+
+
+def test_cli_without_training_names_the_command(tmp_path) -> None:
+    from gsepconv.analysis.table import main
+
+    with pytest.raises(FileNotFoundError, match="gsepconv run mnist_rot"):
+        main(["--profile", "smoke", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path), "--no-train"])
+
+
+def test_image_grid_draws_rows_and_columns() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = image_grid(torch.randn(2, 3, 5, 5), row_labels=["a", "b"], col_labels=["x", "y", "z"], share_scale="row")
+    assert len(fig.axes) == 6 and fig.axes[0].get_title() == "x"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="rows, cols"):
+        image_grid(torch.zeros(3, 5, 5))
+    with pytest.raises(ValueError, match="share_scale"):
+        image_grid(torch.zeros(1, 1, 5, 5), share_scale="col")
+    shape = letter_f_points()
+    assert shape.shape[1] == 2 and torch.equal(shape[0], shape[-1]) and float(shape.norm(dim=1).max()) < 1
