@@ -200,7 +200,8 @@ floor = 1e-17
 for (name, rows), marker in zip(sweep[sweep["transform"] == "rotation"].groupby("model", sort=False), "os"):
     axes[0].plot(rows["value"], rows["error"].clip(lower=floor), marker=marker, ls="none", ms=8, label=name)
 axes[0].set_yscale("log")
-axes[0].set_xticks(angles[:: max(1, len(angles) // 9)])
+ticks = angles[:: max(1, len(angles) // 9)]
+axes[0].set_xticks(ticks, [f"{a:g}" for a in ticks])
 axes[0].set_xlabel("rotation angle (degrees)")
 axes[0].set_ylabel("relative equivariance error")
 axes[0].set_title("rotations: exact at multiples of 90°, interpolated otherwise")

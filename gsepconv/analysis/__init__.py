@@ -5,6 +5,14 @@ helpers. Every function returns tensors or tidy ``DataFrame``\\ s; notebooks onl
 * :mod:`~gsepconv.analysis.redundancy`: singular-value spectra of kernel slices ``[N_in × k²]``.
 * :mod:`~gsepconv.analysis.table`: ``results/<profile>/redundancy.csv`` from a trained model
   (``python -m gsepconv.analysis --profile quick``).
+* :mod:`~gsepconv.analysis.costs`: parameters, MACs (flop counter and formulas) and time of one
+  layer per implementation; ``results/<profile>/layer_costs.csv``
+  (``python -m gsepconv.analysis --table layer_costs --profile quick``).
+* :mod:`~gsepconv.analysis.kernels`: SIREN fields for several ``ω₀``; the dense kernel of every
+  implementation.
+* :mod:`~gsepconv.analysis.sweeps`: equivariance error against angle and dilation, with a plain-CNN
+  control.
+* :mod:`~gsepconv.analysis.plots`: small drawing helpers.
 """
 
 from __future__ import annotations
@@ -21,6 +29,9 @@ from .redundancy import (
     subgroup_matrices,
     summarise_spectra,
 )
+from .costs import cost_formula, layer_costs, layer_costs_is_current, layer_costs_path, write_layer_costs
+from .kernels import implementation_kernels, siren_field
+from .sweeps import demo_image, equivariance_sweep, lifted_pair, planar_pair, scale_steps
 from .table import (
     REDUNDANCY_FILE,
     STATES,
@@ -35,6 +46,18 @@ from .table import (
 __all__ = [
     "REDUNDANCY_FILE",
     "STATES",
+    "cost_formula",
+    "demo_image",
+    "equivariance_sweep",
+    "implementation_kernels",
+    "layer_costs",
+    "layer_costs_is_current",
+    "layer_costs_path",
+    "lifted_pair",
+    "planar_pair",
+    "scale_steps",
+    "siren_field",
+    "write_layer_costs",
     "effective_rank",
     "energy_share",
     "expected_gaussian_share",
