@@ -48,7 +48,7 @@ import pandas as pd
 import torch
 
 from gsepconv.analysis.plots import image_grid
-from gsepconv.analysis.sweeps import demo_image, equivariance_sweep, lifted_pair, planar_pair, scale_steps
+from gsepconv.analysis.sweeps import compare_equivariance, demo_image, dilation_factors, lifted_pair, planar_pair
 from gsepconv.companion import check_train_mode, save_figure, set_style
 from gsepconv.equivariance import check_equivariance
 from gsepconv.nn import GroupConv, LiftingConv
@@ -170,7 +170,7 @@ pd.Series(check_equivariance(model, input_shape=(2, 1, SIZES["image"], SIZES["im
 # ## Error against the angle and the dilation, beside a plain CNN
 #
 # A plain CNN of the same shape (`Conv2d → ReLU → Conv2d`, `planar_pair`) is the control: it is
-# translation-equivariant only. `equivariance_sweep` calls `check_equivariance` once per
+# translation-equivariant only. `compare_equivariance` calls `check_equivariance` once per
 # transformation, on the same smooth inputs, masked to a disk and measured on the central part of
 # the image.
 #
@@ -184,15 +184,15 @@ rot_models = {
     f"SE(2) G-CNN, N = {n}": lifted_pair("SE2", SIZES["channels"], SIZES["k"], n, seed=0),
     "plain CNN (control)": planar_pair(SIZES["channels"], SIZES["k"], seed=0),
 }
-scales = scale_steps(MAX_SCALE, 3)
+scales = dilation_factors(MAX_SCALE, 3)
 scale_models = {
     "R²⋊R⁺ G-CNN, 3 scales": lifted_pair("R2xRplus", SIZES["channels"], SIZES["k"], 3, max_scale=MAX_SCALE, seed=0),
     "SE(2) G-CNN, N = 8": lifted_pair("SE2", SIZES["channels"], SIZES["k"], 8, seed=0),
     "plain CNN (control)": planar_pair(SIZES["channels"], SIZES["k"], seed=0),
 }
 sweep = pd.concat([
-    equivariance_sweep(rot_models, angles=angles, image_size=SIZES["image"]),
-    equivariance_sweep(scale_models, scales=scales, image_size=SIZES["image"]),
+    compare_equivariance(rot_models, angles=angles, image_size=SIZES["image"]),
+    compare_equivariance(scale_models, scales=scales, image_size=SIZES["image"]),
 ], ignore_index=True)
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))

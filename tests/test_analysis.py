@@ -27,7 +27,7 @@ from gsepconv.analysis import (
 from gsepconv.analysis.costs import cost_formula, layer_costs
 from gsepconv.analysis.kernels import implementation_kernels, siren_field
 from gsepconv.analysis.plots import image_grid, letter_f_points
-from gsepconv.analysis.sweeps import demo_image, equivariance_sweep, lifted_pair, planar_pair, scale_steps
+from gsepconv.analysis.sweeps import compare_equivariance, demo_image, dilation_factors, lifted_pair, planar_pair
 from gsepconv.nn import GroupConv, LiftingConv
 
 from _helpers import MIRROR, SMALL
@@ -226,7 +226,7 @@ def test_cost_formula_rejects_unknown_implementation() -> None:
 # ------------------------------------------------------------------------------ sweeps
 def test_rotation_sweep_separates_group_convolution_from_the_control() -> None:
     models = {"SE2": lifted_pair("SE2", channels=2, kernel_size=5, num_elements=8), "CNN": planar_pair(2, 5)}
-    frame = equivariance_sweep(models, angles=(45, 90), image_size=17).set_index(["model", "value"])
+    frame = compare_equivariance(models, angles=(45, 90), image_size=17).set_index(["model", "value"])
     assert frame.loc[("SE2", 90.0), "error"] < 1e-12  # exact on the pixel grid
     assert frame.loc[("CNN", 90.0), "error"] > 0.1
     assert frame.loc[("SE2", 45.0), "error"] < frame.loc[("CNN", 45.0), "error"]
@@ -235,10 +235,10 @@ def test_rotation_sweep_separates_group_convolution_from_the_control() -> None:
 
 def test_sweep_needs_models_and_scale_steps_are_the_grid() -> None:
     with pytest.raises(ValueError, match="models"):
-        equivariance_sweep({})
-    assert scale_steps(1.74, 3) == pytest.approx([1.0, math.sqrt(1.74), 1.74])
+        compare_equivariance({})
+    assert dilation_factors(1.74, 3) == pytest.approx([1.0, math.sqrt(1.74), 1.74])
     with pytest.raises(ValueError, match="num_scales"):
-        scale_steps(2.0, 1)
+        dilation_factors(2.0, 1)
 
 
 def test_demo_image_has_no_rotation_symmetry() -> None:
@@ -312,3 +312,16 @@ def test_image_grid_draws_rows_and_columns() -> None:
         image_grid(torch.zeros(1, 1, 5, 5), share_scale="col")
     shape = letter_f_points()
     assert shape.shape[1] == 2 and torch.equal(shape[0], shape[-1]) and float(shape.norm(dim=1).max()) < 1
+
+
+def test_default_runs_is_the_repository_runs_folder(tmp_path, monkeypatch) -> None:
+    from gsepconv.analysis.table import default_runs
+
+    (tmp_path / "_config.yml").write_text("title: x\n")
+    (tmp_path / "gsepconv").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    monkeypatch.delenv("GSEPCONV_RUNS", raising=False)
+    assert default_runs() == tmp_path / "runs"
+    monkeypatch.setenv("GSEPCONV_RUNS", str(tmp_path / "elsewhere"))
+    assert default_runs() == tmp_path / "elsewhere"

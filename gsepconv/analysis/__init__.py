@@ -31,7 +31,7 @@ from .redundancy import (
 )
 from .costs import cost_formula, layer_costs, layer_costs_is_current, layer_costs_path, write_layer_costs
 from .kernels import implementation_kernels, siren_field
-from .sweeps import demo_image, equivariance_sweep, lifted_pair, planar_pair, scale_steps
+from .sweeps import compare_equivariance, demo_image, dilation_factors, lifted_pair, planar_pair
 from .table import (
     REDUNDANCY_FILE,
     STATES,
@@ -46,32 +46,32 @@ from .table import (
 __all__ = [
     "REDUNDANCY_FILE",
     "STATES",
+    "compare_equivariance",
     "cost_formula",
     "demo_image",
-    "equivariance_sweep",
-    "implementation_kernels",
-    "layer_costs",
-    "layer_costs_is_current",
-    "layer_costs_path",
-    "lifted_pair",
-    "planar_pair",
-    "scale_steps",
-    "siren_field",
-    "write_layer_costs",
+    "dilation_factors",
     "effective_rank",
     "energy_share",
     "expected_gaussian_share",
     "gaussian_like",
     "group_conv_layers",
+    "implementation_kernels",
     "initial_model",
     "kernel_spectra",
+    "layer_costs",
+    "layer_costs_is_current",
+    "layer_costs_path",
+    "lifted_pair",
+    "planar_pair",
     "redundancy_is_current",
     "redundancy_path",
     "redundancy_table",
     "sampled_kernels",
     "select_run",
     "singular_spectra",
+    "siren_field",
     "subgroup_matrices",
     "summarise_spectra",
     "trained_model",
+    "write_layer_costs",
 ]

@@ -20,7 +20,7 @@ from ..equivariance import check_equivariance
 from ..groups import get_group
 from ..nn import GroupConv, LiftingConv, PlanarConv
 
-__all__ = ["demo_image", "equivariance_sweep", "lifted_pair", "planar_pair", "scale_steps"]
+__all__ = ["compare_equivariance", "demo_image", "dilation_factors", "lifted_pair", "planar_pair"]
 
 
 def lifted_pair(group: str, channels: int = 4, kernel_size: int = 7, num_elements: int | tuple[int, int] | None = None,
@@ -41,14 +41,14 @@ def planar_pair(channels: int = 4, kernel_size: int = 7, seed: int = 0) -> nn.Se
     return nn.Sequential(PlanarConv(1, channels, kernel_size), nn.ReLU(), PlanarConv(channels, channels, kernel_size)).double().eval()
 
 
-def scale_steps(max_scale: float, num_scales: int) -> list[float]:
+def dilation_factors(max_scale: float, num_scales: int) -> list[float]:
     """The dilation factors of a log-uniform scale grid on ``[1, max_scale]``: ``exp(j·log S/(n−1))``."""
     if num_scales < 2:
         raise ValueError(f"num_scales must be >= 2 to have a scale step, got {num_scales}")
     return [math.exp(j * math.log(max_scale) / (num_scales - 1)) for j in range(num_scales)]
 
 
-def equivariance_sweep(
+def compare_equivariance(
     models: Mapping[str, nn.Module],
     angles: Iterable[float] = (),
     scales: Iterable[float] = (),

@@ -17,6 +17,7 @@ Shell: ``python -m gsepconv.analysis --profile quick`` (and ``--table layer_cost
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +38,7 @@ from .redundancy import gaussian_like, kernel_spectra, sampled_kernels, summaris
 __all__ = [
     "REDUNDANCY_FILE",
     "STATES",
+    "default_runs",
     "initial_model",
     "redundancy_is_current",
     "redundancy_path",
@@ -83,11 +85,21 @@ def initial_model(config: RunConfig, model_kwargs: dict[str, Any]) -> nn.Module:
     return build_model(**_plain_kwargs(model_kwargs))
 
 
+def default_runs() -> Path:
+    """``$GSEPCONV_RUNS``, else ``<repo>/runs`` (the folder ``gsepconv run`` uses from the repository
+    root), so a notebook executed in ``notebooks/`` finds the runs trained from the root."""
+    from ..companion import repo_root
+
+    return Path(os.environ["GSEPCONV_RUNS"]) if os.environ.get("GSEPCONV_RUNS") else repo_root() / "runs"
+
+
 def trained_model(config: RunConfig, *, runs: str | Path | None = None, device: str = "cpu",
                   allow_training: bool = True, log: Log | None = None) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
     """``(trained, initial, metrics)`` of ``config``: the best-validation weights of its finished run
-    (trained now on ``device`` when the run folder has none and ``allow_training``), the same model
-    at initialisation, and the run's metrics. Both models are on the CPU in ``eval()``."""
+    in ``runs`` (default :func:`default_runs`), trained now on ``device`` when the run folder has
+    none and ``allow_training``; the same model at initialisation; and the run's metrics. Both
+    models are on the CPU in ``eval()``."""
+    runs = runs if runs is not None else default_runs()
     folder = run_dir_for(config, runs)
     metrics = load_metrics(folder)
     if metrics is None:
@@ -192,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--experiment", default="mnist_rot", help="experiment whose SE2 nonseparable run is analysed")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="device for training when needed (cpu, cuda, cuda:N)")
-    parser.add_argument("--runs", default=None, help="runs folder (default: $GSEPCONV_RUNS or ./runs)")
+    parser.add_argument("--runs", default=None, help="runs folder (default: $GSEPCONV_RUNS or <repo>/runs)")
     parser.add_argument("--results", default=None, help="results folder (default: $GSEPCONV_RESULTS or <repo>/results)")
     parser.add_argument("--all-elements", action="store_true", help="analyse the slices of every output element, not only the identity")
     parser.add_argument("--no-train", action="store_true", help="fail instead of training a missing run")
