@@ -140,7 +140,8 @@ plt.show()
 # %% [markdown]
 # For $\mathrm{Sim}(2)$ the input elements run rotation-major (4 rotations, each at 3 scales).
 # Every factorised row is one spatial pattern at the output element, weighted per input element by
-# a rotation factor times a scale factor; the full kernel draws twelve different patterns. The
+# one number: $k^H_{oi}(v)$ for `separable`, a rotation factor times a scale factor for
+# `separable2d` and `gseparable2d`. The full kernel draws twelve different patterns. The
 # spatial pattern here belongs to the *output* element $h_a = e$ (scale 1), so it is not dilated
 # along the row: dilation appears across output elements, as in chapter 2.
 
@@ -196,8 +197,9 @@ save_figure(fig, "04_layer_costs", profile)
 plt.show()
 
 # %% [markdown]
-# Parameters are those of the kernel nets and the channel projections: a few thousand at most,
-# whatever $k$ and $N$ are. MACs follow the formulas exactly: `nonseparable` and the `g`-variants run
+# Parameters are those of the kernel nets and the channel projections: they do not depend on $k$
+# or $N$ (the nets' output heads grow with $C_o C_i$, so the factorisations that index fewer
+# channel pairs per net are smaller). MACs follow the formulas exactly: `nonseparable` and the `g`-variants run
 # one dense convolution with $C_o N \cdot C_i N \cdot w^2$ MACs per pixel; `separable` replaces it
 # by a $1\times1$ mix over $(C_i \times N)$ plus a depthwise $w\times w$ convolution,
 # $C_o N (C_i N + w^2)$; `dgseparable` also factorises the channels. The $\mathrm{Sim}(2)$ layers
