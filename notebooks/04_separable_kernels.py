@@ -197,9 +197,11 @@ save_figure(fig, "04_layer_costs", profile)
 plt.show()
 
 # %% [markdown]
-# Parameters are those of the kernel nets and the channel projections: they do not depend on $k$
-# or $N$ (the nets' output heads grow with $C_o C_i$, so the factorisations that index fewer
-# channel pairs per net are smaller). MACs follow the formulas exactly: `nonseparable` and the `g`-variants run
+# Parameters are those of the kernel nets and the channel projections, and do not depend on $k$
+# or $N$. Each factor is its own net and a net's output head has one value per channel pair it
+# indexes, so `separable` (two nets) has more kernel-net parameters than `nonseparable` (one),
+# `gseparable` (two nets indexed by $(o, i)$) more still, and `dseparable`, whose net outputs
+# $C_o$ values, the fewest: separability saves computation, not parameters. MACs follow the formulas exactly: `nonseparable` and the `g`-variants run
 # one dense convolution with $C_o N \cdot C_i N \cdot w^2$ MACs per pixel; `separable` replaces it
 # by a $1\times1$ mix over $(C_i \times N)$ plus a depthwise $w\times w$ convolution,
 # $C_o N (C_i N + w^2)$; `dgseparable` also factorises the channels. The $\mathrm{Sim}(2)$ layers
