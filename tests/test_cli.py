@@ -50,7 +50,7 @@ def test_no_command_prints_help(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["run", "mnist_rott", "--profile", "smoke"], "valid experiments: mnist_rot, rotations"),
+    (["run", "mnist_rott", "--profile", "smoke"], "valid experiments: mnist_rot, mnist_rot_budget, rotations"),
     (["run", "mnist_rot", "--profile", "fast"], "valid profiles: smoke, quick, paper"),
     (["run", "galaxy10", "--profile", "quick"], "valid profiles for it: smoke, paper"),
     (["results", "nope", "--profile", "quick"], "valid experiments"),

@@ -119,7 +119,7 @@ def test_every_experiment_and_profile_builds_valid_unique_runs():
 
 
 def test_unknown_names_list_the_valid_ones():
-    with pytest.raises(ValueError, match="valid experiments: mnist_rot, rotations, cifar10"):
+    with pytest.raises(ValueError, match="valid experiments: mnist_rot, mnist_rot_budget, rotations, cifar10"):
         get_runs("mnist_rott", "smoke")
     with pytest.raises(ValueError, match="valid profiles: smoke, quick, paper"):
         get_runs("mnist_rot", "fast")
@@ -150,7 +150,15 @@ def test_paper_profile_has_the_papers_settings():
 
 def test_quick_and_smoke_profiles_use_offline_data_and_label_stand_ins():
     quick = get_runs("mnist_rot", "quick")
-    assert all(r.data.name == "mnist_rot_seeded" and r.data.train_subset >= 10_000 for r in quick)
+    assert all(r.data.name == "mnist_rot_seeded" and r.data.train_subset >= 4_000 for r in quick)
+    # the headline comparisons have three seeds each, at widths where separable is not starved
+    for group, impl in (("Z2", "nonseparable"), ("SE2", "nonseparable"), ("SE2", "separable"),
+                        ("SE2", "dseparable"), ("Sim2", "separable2d")):
+        runs = [r for r in quick if r.model.group == group and r.model.implementation == impl]
+        assert sorted(r.seed for r in runs) == [0, 1, 2], (group, impl)
+        assert all(min(r.model.widths) >= 16 for r in runs)
+    budget = get_runs("mnist_rot_budget", "quick")
+    assert len({r.time_budget_s for r in budget}) == 1 and budget[0].time_budget_s > 0
     assert {r.data.name for r in get_runs("cifar10", "quick")} == {"cifar10_subset"}
     for name in ("cifar100", "galaxy10"):
         for r in get_runs(name, "smoke"):

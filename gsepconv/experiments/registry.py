@@ -81,6 +81,13 @@ class Profile:
     cifar_test_subset: int | None
     cifar_rotations: int
     sim2_nonseparable: bool = False
+    se2_implementations: tuple[str, ...] = ("nonseparable", "separable", "gseparable", "dseparable", "dgseparable")
+    rotations_widths: tuple[int, ...] | None = None
+    rotations_seeds: tuple[int, ...] | None = None
+    # mnist_rot_budget: every model trains for the same wall-clock time (epochs is only a cap)
+    budget_s: float = 60.0
+    budget_epochs_cap: int = 50
+    budget_seeds: tuple[int, ...] = (0,)
     rotations_epochs: int | None = None
     rotations_train_subset: int | None = None
     rotations_val_subset: int | None = None
@@ -98,57 +105,51 @@ SMOKE = Profile(
     rotations_sweep=(4, 8, 16), train_subset=48, val_subset=32, test_subset=32,
     cifar_dataset="cifar10_subset", cifar_widths=(4, 8), cifar_kernel_size=3,
     cifar_epochs=1, cifar_train_subset=48, cifar_val_subset=32, cifar_test_subset=32,
-    cifar_rotations=4, sim2_nonseparable=True,
+    cifar_rotations=4, sim2_nonseparable=True, budget_s=2.0, budget_epochs_cap=2,
 )
 
 QUICK = Profile(
     name="quick",
-    description="2 CPU cores: mnist_rot ~18 min, rotations ~7 min, cifar10 ~5 min (1 seed)",
-    epochs=5, batch_size=64, seeds=(0,), lr=3e-3, weight_decay=1e-4,
+    description="2 CPU cores, ~45 min of training: 3 seeds of the headline models at widths (16, 16, 32)",
+    epochs=3, batch_size=64, seeds=(0, 1, 2), lr=3e-3, weight_decay=1e-4,
     mnist_dataset="mnist_rot_seeded", mnist_stand_in="mnist_rot",
-    arch="resnet", widths=(8, 8, 16), kernel_size=5, num_rotations=8, sim2_elements=(4, 3),
-    rotations_sweep=(4, 8, 16), train_subset=10_000, val_subset=2_000, test_subset=10_000,
+    arch="resnet", widths=(16, 16, 32), kernel_size=5, num_rotations=8, sim2_elements=(4, 3),
+    rotations_sweep=(4, 8, 16), train_subset=4_000, val_subset=2_000, test_subset=5_000,
     cifar_dataset="cifar10_subset", cifar_widths=(16, 32),
     cifar_kernel_size=3, cifar_epochs=4, cifar_train_subset=None, cifar_val_subset=None,
     cifar_test_subset=None, cifar_rotations=4, sim2_nonseparable=False,
-    rotations_epochs=2, rotations_train_subset=3_000, rotations_val_subset=1_000,
-    rotations_test_subset=2_000,
+    se2_implementations=("nonseparable", "separable", "dseparable"),
+    rotations_widths=(8, 8, 16), rotations_seeds=(0,), rotations_epochs=2, rotations_train_subset=2_000,
+    rotations_val_subset=1_000, rotations_test_subset=2_000,
+    budget_s=60.0, budget_epochs_cap=50, budget_seeds=(0,),
 )
-"""The CPU profile, sized by measurement (PyTorch 2.14 CPU, batch 64, 2 threads on an otherwise
-idle 2-core machine; training step = forward + backward + Adam, median of 4).
+"""The CPU profile, sized by measurement so that every headline comparison has 3 seeds.
 
-``mnist_rot``: ``mnist_rot_seeded`` 10,000 train / 2,000 val / 10,000 of the 50,000 test images,
-ResNet widths (8, 8, 16), k = 5, SE(2) N = 8, R2xR+ 3 scales, Sim(2) 4 rotations x 3 scales,
-5 epochs, Adam lr 3e-3 (cosine). Measured training step and the resulting time per epoch
-(157 steps); evaluation of the 2,000 val images per epoch and 10,000 test images adds about a
-third of an epoch per run:
+Why these sizes (issue 10): at widths (8, 8, 16) a separable layer has only 8 spatial filters
+and is capacity-starved (separable with N = 1 scored like a depthwise-separable CNN), so the
+separable-vs-nonseparable comparison meant nothing; one seed could not tell a difference from
+noise. Now: widths (16, 16, 32) (half the paper's), k = 5, SE(2) N = 8, R2xR+ 3 scales, Sim(2)
+4 rotations x 3 scales, Adam 3e-3 with a cosine schedule, batch 64.
 
-=====================  =========  ===========
-run                    ms / step  s / epoch
-=====================  =========  ===========
-Z2 CNN                       19          3
-SE2 nonseparable            237         37
-SE2 separable               131         21
-SE2 gseparable              243         38
-SE2 dseparable              184         29
-SE2 dgseparable             156         25
-R2xR+ separable (3)          42          7
-Sim2 separable2d (4x3)      182         29
-=====================  =========  ===========
+``mnist_rot``: Z2 CNN, SE(2) nonseparable / separable / dseparable, R2xR+ separable, Sim(2)
+separable2d, seeds 0, 1, 2; ``mnist_rot_seeded`` 4,000 train / 2,000 val / 5,000 of the 50,000
+test images, 3 epochs. Training step (forward + backward + Adam, batch 64, measured as one-thread
+CPU time on this 2-core machine and divided by the factor 2.9 that relates it to an idle
+two-thread step at widths (8, 8, 16)): Z2 37 ms, SE(2) nonseparable 855, separable 290,
+dseparable 348, R2xR+ separable 114, Sim(2) separable2d 700 ms: 2.34 s per step of all six,
+189 steps plus validation and test ≈ 600 s per seed, ≈ 30 min for three seeds.
 
-Sum: 189 s per epoch of the whole grid, so 5 epochs plus evaluation ≈ 189 x 5.7 ≈ 1,080 s, about
-18 min. Sim(2) nonseparable (4x3) does not fit and is left to the smoke and paper profiles.
+``mnist_rot_budget``: the same models (seed 0) each trained for the same 60 s of wall-clock
+training time (:attr:`RunConfig.time_budget_s`): accuracy at equal training time, the form of
+the paper's claim that separable G-CNNs do better "while only using a fraction of their
+training time" (≈ 7 min with evaluation).
 
-``rotations``: 3,000 train / 1,000 val / 2,000 test, 2 epochs; per epoch on 10k images:
-N=4 nonseparable 40 s, separable 31 s; N=8 87 s, 44 s; N=16 301 s, 100 s; so 2 epochs on 3k
-images take ~360 s plus ~80 s of evaluation: ~7 min.
+``rotations``: SE(2) nonseparable vs separable for N = 4, 8, 16 at widths (8, 8, 16) (N = 16
+non-separable at width 16 alone would take longer than the whole grid), 2,000 / 1,000 / 2,000,
+2 epochs, seed 0 (≈ 6 min): its point is time against N. ``cifar10``: ``cifar10_subset`` 3,500 / 500 / 1,000, All-CNN-C widths
+(16, 32), Z2 vs SE(2) N = 4 separable / nonseparable, 4 epochs (≈ 5 min).
 
-``cifar10`` (``cifar10_subset``, 3,500 / 500 / 1,000, All-CNN-C widths (16, 32), 4 epochs):
-per epoch Z2 3 s, SE2 separable N=4 25 s, SE2 nonseparable N=4 32 s: ~4-5 min.
-
-Together ~33 min, leaving room for the benchmark inside the 45-minute quick pipeline. Two
-threads on an idle 2-core machine are faster; two threads on a busy one can be much slower
-(``--threads 1`` helps then).
+Two threads on a busy 2-core machine can be much slower (``--threads 1`` helps then).
 """
 
 PAPER = Profile(
@@ -161,6 +162,7 @@ PAPER = Profile(
     cifar_dataset="cifar10", cifar_widths=(96, 192),
     cifar_kernel_size=3, cifar_epochs=300, cifar_train_subset=None, cifar_val_subset=None,
     cifar_test_subset=None, cifar_rotations=8, sim2_nonseparable=True,
+    budget_s=4 * 3600.0, budget_epochs_cap=300, budget_seeds=(0, 1, 2),
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, QUICK, PAPER)}
@@ -218,8 +220,7 @@ def _build_mnist_rot(p: Profile) -> list[RunConfig]:
     n = p.num_rotations
     scale = {"max_scale": MAX_SCALE}
     variants: list[_Variant] = [_z2(p)]
-    variants += [("SE2", impl, n, {}) for impl in
-                 ("nonseparable", "separable", "gseparable", "dseparable", "dgseparable")]
+    variants += [("SE2", impl, n, {}) for impl in p.se2_implementations]
     variants.append(("R2xRplus", "separable", p.sim2_elements[1], scale))
     variants.append(("Sim2", "separable2d", p.sim2_elements, scale))
     if p.sim2_nonseparable:
@@ -227,11 +228,22 @@ def _build_mnist_rot(p: Profile) -> list[RunConfig]:
     return [_mnist_run(p, "mnist_rot", v, s) for v in variants for s in p.seeds]
 
 
+def _build_mnist_rot_budget(p: Profile) -> list[RunConfig]:
+    n = p.num_rotations
+    variants: list[_Variant] = [_z2(p)] + [("SE2", impl, n, {}) for impl in ("nonseparable", "separable", "dseparable")]
+    variants.append(("Sim2", "separable2d", p.sim2_elements, {"max_scale": MAX_SCALE}))
+    return [_mnist_run(p, "mnist_rot_budget", v, s, epochs=p.budget_epochs_cap).replace(time_budget_s=p.budget_s)
+            for v in variants for s in p.budget_seeds]
+
+
 def _build_rotations(p: Profile) -> list[RunConfig]:
     variants = [("SE2", impl, n, {}) for n in p.rotations_sweep for impl in ("nonseparable", "separable")]
     subsets = (p.rotations_train_subset, p.rotations_val_subset, p.rotations_test_subset)
-    return [_mnist_run(p, "rotations", v, s, epochs=p.rotations_epochs, subsets=subsets)
-            for v in variants for s in p.seeds]
+    runs = [_mnist_run(p, "rotations", v, s, epochs=p.rotations_epochs, subsets=subsets)
+            for v in variants for s in (p.rotations_seeds or p.seeds)]
+    if p.rotations_widths is not None:
+        runs = [r.replace(**{"model.widths": p.rotations_widths}) for r in runs]
+    return runs
 
 
 def _cifar_runs(p: Profile, experiment: str, dataset: str, stand_in: str | None,
@@ -296,6 +308,9 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment("mnist_rot", "rotated MNIST: Z2 CNN; SE(2) nonseparable/separable/gseparable/"
                    "dseparable/dgseparable; R2xR+ separable; Sim(2) separable2d (+ nonseparable "
                    "in smoke/paper)", _build_mnist_rot),
+        Experiment("mnist_rot_budget", "rotated MNIST at equal wall-clock training time: Z2, SE(2) "
+                   "nonseparable/separable/dseparable, Sim(2) separable2d, each given the profile's "
+                   "time budget", _build_mnist_rot_budget),
         Experiment("rotations", "rotated MNIST, SE(2) nonseparable vs separable for N = 4, 8, 16 "
                    "rotations", _build_rotations),
         Experiment("cifar10", "CIFAR-10, All-CNN-C: Z2 vs SE(2) separable/nonseparable (+ Sim(2) "
