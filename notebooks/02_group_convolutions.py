@@ -57,7 +57,7 @@ check_train_mode(train)
 set_style()
 torch.set_num_threads(1)  # small float64 convolutions: one thread is fastest on a shared CPU
 SIZES = {  # per profile: image size, kernel size, channels, elements for the angle sweep, angle step
-    "smoke": dict(image=21, k=5, channels=2, n_sweep=8, step=45.0),
+    "smoke": dict(image=29, k=5, channels=2, n_sweep=8, step=45.0),
     "quick": dict(image=41, k=7, channels=4, n_sweep=16, step=22.5),
     "paper": dict(image=41, k=7, channels=4, n_sweep=16, step=22.5),
 }[profile]
@@ -223,7 +223,12 @@ save_figure(fig, "02_equivariance_vs_angle_and_scale", profile)
 plt.show()
 
 # %%
-sweep.pivot_table(index=["transform", "value"], columns="model", values="error", sort=False)
+rotations = sweep[sweep["transform"] == "rotation"]
+rotations.pivot_table(index="value", columns="model", values="error", sort=False).rename_axis("angle (degrees)")
+
+# %%
+dilations = sweep[sweep["transform"] == "dilation"]
+dilations.pivot_table(index="value", columns="model", values="error", sort=False).rename_axis("dilation factor")
 
 # %% [markdown]
 # Left: at $0°$, $90°$ and $180°$ the G-CNN's error is round-off (the log axis is clipped at

@@ -161,7 +161,9 @@ print("mean E1 over all layers: " + ", ".join(f"{s} {means[s]:.3f}" for s in STA
 # 90 % quantiles, and the dotted line is $1/r$ (energy spread evenly). The `separable` control sits
 # at 1 by construction; `gaussian` shows what matrices of this shape with no structure along $H$
 # give. Redundancy in the paper's sense means `trained` well above `gaussian` and above `init`,
-# moving toward 1. What this does not show: whether a separable network can *reach* the same
+# moving toward 1. `init` itself can sit above `gaussian`: a SIREN is a smooth function of the
+# relative rotation $(\cos v, \sin v)$, so neighbouring input elements get similar patterns before
+# any training; the trained-versus-init difference is what training adds. What this does not show: whether a separable network can *reach* the same
 # accuracy (chapter 5), or how redundancy develops over a long training — the `quick` model is
 # trained for a few epochs, the `smoke` model for one epoch on a few dozen images (its numbers mean
 # nothing).

@@ -159,7 +159,7 @@ plt.show()
 sizes = LAYER_COST_PROFILES[profile]
 print(f"sizes ({profile}): C = {sizes.channels}, k = {sizes.kernel_size}, {sizes.image_size}×{sizes.image_size} images, "
       f"batch {sizes.batch_size}, SE(2) N = {sizes.se2_elements}, Sim(2) {sizes.sim2_elements}, "
-      f"SIREN width {sizes.hidden_features}; median of {sizes.repeats} repeats")
+      f"SIREN width {sizes.hidden_features}; best of {sizes.repeats} repeats")
 costs = ensure_table(
     layer_costs_path(profile), train,
     produce=lambda: write_layer_costs(profile, device=device),
@@ -206,6 +206,6 @@ plt.show()
 # by a $1\times1$ mix over $(C_i \times N)$ plus a depthwise $w\times w$ convolution,
 # $C_o N (C_i N + w^2)$; `dgseparable` also factorises the channels. The $\mathrm{Sim}(2)$ layers
 # pay for their larger window $w$ (dilated kernels) and their $N = 12$ elements. Times are single
-# measurements on whatever machine made the table (median of a few repeats; on a shared CPU they
+# measurements on whatever machine made the table (best of a few repeats; on a shared CPU they
 # are noisy); they rank the implementations but are not a benchmark — chapter 7 measures whole
 # networks.

@@ -304,7 +304,8 @@ def test_image_grid_draws_rows_and_columns() -> None:
     import matplotlib.pyplot as plt
 
     fig = image_grid(torch.randn(2, 3, 5, 5), row_labels=["a", "b"], col_labels=["x", "y", "z"], share_scale="row")
-    assert len(fig.axes) == 6 and fig.axes[0].get_title() == "x"
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert len(fig.axes) == 1 and {"a", "b", "x", "y", "z"} <= texts and len(fig.axes[0].patches) == 6
     plt.close(fig)
     with pytest.raises(ValueError, match="rows, cols"):
         image_grid(torch.zeros(3, 5, 5))

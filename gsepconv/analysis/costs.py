@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import platform
-import statistics
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -96,7 +95,9 @@ LAYER_COST_PROFILES: dict[str, LayerCostProfile] = {
 }
 
 
-def _median_ms(fn: Callable[[], Any], warmup: int, repeats: int, device: torch.device) -> float:
+def _best_ms(fn: Callable[[], Any], warmup: int, repeats: int, device: torch.device) -> float:
+    """Best of ``repeats`` timed calls after ``warmup`` (ms): on a shared machine the minimum is the
+    least disturbed measurement of a deterministic computation."""
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -110,7 +111,7 @@ def _median_ms(fn: Callable[[], Any], warmup: int, repeats: int, device: torch.d
         fn()
         sync()
         times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+    return min(times)
 
 
 def _num_elements_for(group: str, prof: LayerCostProfile) -> int | tuple[int, int]:
@@ -137,7 +138,7 @@ def layer_costs(
     ``macs`` (flop counter on the exported layer, i.e. the convolutions only), ``macs_formula``
     (:func:`cost_formula` × ``B·H·W``), ``kernel_ms`` (sampling the kernels), ``conv_ms`` (the
     convolutions with frozen kernels), ``train_ms`` (training forward + backward, kernels sampled
-    inside), medians over ``repeats``; then sizes and provenance."""
+    inside), each the best of ``repeats`` after ``warmup``; then sizes and provenance."""
     if profile not in LAYER_COST_PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(LAYER_COST_PROFILES)}")
     prof = LAYER_COST_PROFILES[profile]
@@ -189,9 +190,9 @@ def _layer_costs(prof: LayerCostProfile, profile: str, groups: Sequence[str], im
                 "params": count_parameters(layer),
                 "macs": count_macs(frozen, x),
                 "macs_formula": b * s * s * cost_formula(impl, c, c, n, layer.window),
-                "kernel_ms": _median_ms(sample, prof.warmup, prof.repeats, dev),
-                "conv_ms": _median_ms(conv, prof.warmup, prof.repeats, dev),
-                "train_ms": _median_ms(step, prof.warmup, prof.repeats, dev),
+                "kernel_ms": _best_ms(sample, prof.warmup, prof.repeats, dev),
+                "conv_ms": _best_ms(conv, prof.warmup, prof.repeats, dev),
+                "train_ms": _best_ms(step, prof.warmup, prof.repeats, dev),
                 "profile": profile, "seed": seed,
                 "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})",
                 "threads": torch.get_num_threads(), "torch_version": torch.__version__,
