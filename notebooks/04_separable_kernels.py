@@ -43,7 +43,7 @@ import torch
 from gsepconv.analysis import energy_share
 from gsepconv.analysis.costs import LAYER_COST_PROFILES, layer_costs_is_current, layer_costs_path, write_layer_costs
 from gsepconv.analysis.kernels import implementation_kernels, siren_field
-from gsepconv.analysis.plots import image_grid
+from gsepconv.analysis.plots import crop_to_support, image_grid
 from gsepconv.companion import ensure_table, save_figure, set_style
 
 set_style()
@@ -129,11 +129,11 @@ plt.show()
 # %%
 sim2 = implementation_kernels("Sim2", kernel_size=7, num_elements=(4, 3), channels=(2, 2), seed=0,
                               implementations=("nonseparable", "separable", "separable2d", "gseparable2d"))
-rows = torch.stack([k[0, 0, 0] for k in sim2.values()])  # [impl, 12, w, w]
-w = rows.shape[-1]
+w = next(iter(sim2.values())).shape[-1]
+rows = crop_to_support(torch.stack([k[0, 0, 0] for k in sim2.values()]))  # [impl, 12, w', w'], identity-scale support
 fig = image_grid(rows, row_labels=list(sim2), share_scale="row", cell=0.95,
                  col_labels=[f"{90 * (b // 3)}°, s{b % 3}" for b in range(12)],
-                 title=f"Sim(2), 4 rotations × 3 scales: K[o=0, a=e, i=0, b] on {w}×{w} windows")
+                 title=f"Sim(2), 4 rotations × 3 scales: K[o=0, a=e, i=0, b] (centre of the {w}×{w} windows)")
 save_figure(fig, "04_factorisations_sim2", profile)
 plt.show()
 
@@ -143,7 +143,9 @@ plt.show()
 # one number: $k^H_{oi}(v)$ for `separable`, a rotation factor times a scale factor for
 # `separable2d` and `gseparable2d`. The full kernel draws twelve different patterns. The
 # spatial pattern here belongs to the *output* element $h_a = e$ (scale 1), so it is not dilated
-# along the row: dilation appears across output elements, as in chapter 2.
+# along the row: dilation appears across output elements, as in chapter 2. The layers sample every
+# kernel on windows sized for the largest dilation; the figure shows their centre, where the
+# identity's kernel lies.
 
 # %% [markdown]
 # ## What each implementation costs, per layer

@@ -326,3 +326,14 @@ def test_default_runs_is_the_repository_runs_folder(tmp_path, monkeypatch) -> No
     assert default_runs() == tmp_path / "runs"
     monkeypatch.setenv("GSEPCONV_RUNS", str(tmp_path / "elsewhere"))
     assert default_runs() == tmp_path / "elsewhere"
+
+
+def test_crop_to_support_keeps_every_non_zero_tap() -> None:
+    from gsepconv.analysis.plots import crop_to_support
+
+    x = torch.zeros(2, 9, 9)
+    x[0, 3, 4] = 1.0
+    x[1, 5, 2] = -1.0
+    out = crop_to_support(x)
+    assert out.shape == (2, 5, 5) and float(out.abs().sum()) == 2.0  # centred: margin 2 on every side
+    assert crop_to_support(torch.zeros(3, 3)).shape == (3, 3)

@@ -8,7 +8,21 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["image_grid", "letter_f_points"]
+__all__ = ["crop_to_support", "image_grid", "letter_f_points"]
+
+
+def crop_to_support(images: Tensor, tol: float = 0.0) -> Tensor:
+    """Crop ``images: [..., h, w]`` to the smallest centred square holding every entry with
+    ``|x| > tol`` in any image (e.g. the identity's kernel inside a window sized for dilations)."""
+    if images.dim() < 2:
+        raise ValueError(f"images must have at least 2 dimensions [..., h, w], got {tuple(images.shape)}")
+    h, w = images.shape[-2:]
+    mask = (images.detach().abs() > tol).reshape(-1, h, w).any(0)
+    if not mask.any():
+        return images
+    rows, cols = torch.nonzero(mask, as_tuple=True)
+    margin = min(int(rows.min()), h - 1 - int(rows.max()), int(cols.min()), w - 1 - int(cols.max()))
+    return images[..., margin:h - margin, margin:w - margin]
 
 
 def image_grid(images: Tensor, row_labels: Sequence[str] = (), col_labels: Sequence[str] = (),
