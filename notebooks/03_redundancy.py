@@ -64,9 +64,11 @@ set_style()
 # such matrix an outer product (rank 1). With singular values $\sigma_1 \ge \sigma_2 \ge \dots$,
 # the **energy share of the first component**
 #
-# $$E_1 = \frac{\sigma_1^2}{\sum_j \sigma_j^2} \in \Big[\tfrac{1}{r}, 1\Big], \qquad r = \min(N_\mathrm{in}, k^2),$$
+# $$E_1 = \frac{\sigma_1^2}{\sum_j \sigma_j^2} \in \Big[\tfrac{1}{r}, 1\Big], \qquad r = \min(N_\mathrm{in}, T),$$
 #
-# is 1 exactly for a rank-1 matrix and $1/r$ for energy spread evenly over $r$ directions.
+# is 1 exactly for a rank-1 matrix and $1/r$ for energy spread evenly over $r$ directions. $T$ is
+# the number of spatial taps inside the kernel's disk mask (masked taps are zero columns): 13 of
+# the 25 taps at $k = 5$, 5 of the 9 at $k = 3$.
 # `gsepconv.analysis.energy_share(kernel)` returns $E_1$ for every slice, `[C_o, C_i, A]`
 # (`A = 1` for the identity output element, the default; `output_element=None` for all).
 #

@@ -337,3 +337,15 @@ def test_crop_to_support_keeps_every_non_zero_tap() -> None:
     out = crop_to_support(x)
     assert out.shape == (2, 5, 5) and float(out.abs().sum()) == 2.0  # centred: margin 2 on every side
     assert crop_to_support(torch.zeros(3, 3)).shape == (3, 3)
+
+
+def test_masked_taps_do_not_count_as_directions() -> None:
+    from gsepconv.analysis import support_taps
+
+    torch.manual_seed(0)
+    lift = LiftingConv("SE2", 1, 2, 3, 8, **SMALL)
+    layer = GroupConv("SE2", 2, 2, 3, 8, implementation="nonseparable", grid=lift.grid, **SMALL).double()
+    kernel = layer.product_kernel()
+    assert support_taps(kernel) == 5  # a hard disk of radius 1 on 3x3 taps keeps the centre and 4 neighbours
+    frame = kernel_spectra([("final", kernel)])
+    assert set(frame["rank_max"]) == {5} and frame["component"].max() == 5

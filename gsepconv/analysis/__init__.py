@@ -28,6 +28,7 @@ from .redundancy import (
     singular_spectra,
     subgroup_matrices,
     summarise_spectra,
+    support_taps,
 )
 from .costs import cost_formula, layer_costs, layer_costs_is_current, layer_costs_path, write_layer_costs
 from .kernels import implementation_kernels, siren_field
@@ -72,6 +73,7 @@ __all__ = [
     "siren_field",
     "subgroup_matrices",
     "summarise_spectra",
+    "support_taps",
     "trained_model",
     "write_layer_costs",
 ]

@@ -11,11 +11,12 @@ one row per input element ``h_b``, one column per spatial tap ``y``. If the kern
 *separable*, :math:`K_{oi}(u, v) = k^H_{oi}(v)\,k^{\mathbb{R}^2}_{o}(u)`, every such matrix is an
 outer product: rank 1. The share of the energy in the first singular value,
 
-.. math:: E_1(M) = \sigma_1^2 / \textstyle\sum_j \sigma_j^2 \in [1/r, 1], \qquad r = \min(N_\mathrm{in}, k^2),
+.. math:: E_1(M) = \sigma_1^2 / \textstyle\sum_j \sigma_j^2 \in [1/r, 1], \qquad r = \min(N_\mathrm{in}, T),
 
-measures how close a learned non-separable kernel is to that: ``1`` means the spatial pattern is
-the same at every input element up to a scale factor (fully redundant along ``H``); ``1/r`` means
-energy is spread evenly over ``r`` independent directions.
+with ``T`` the number of spatial taps in the kernel's support (``k²`` without a mask; masked taps
+are zero columns), measures how close a learned non-separable kernel is to that: ``1`` means the
+spatial pattern is the same at every input element up to a scale factor (fully redundant along
+``H``); ``1/r`` means energy is spread evenly over ``r`` independent directions.
 
 Functions here take sampled kernels (tensors) or modules; :func:`redundancy_table` obtains a trained
 non-separable SE(2) model of an experiment profile (training it if needed) and writes
@@ -43,6 +44,7 @@ __all__ = [
     "singular_spectra",
     "subgroup_matrices",
     "summarise_spectra",
+    "support_taps",
 ]
 
 #: quantiles reported by :func:`summarise_spectra`
@@ -103,6 +105,13 @@ def gaussian_like(kernel: Tensor, generator: torch.Generator | None = None) -> T
     return noise * support
 
 
+def support_taps(kernel: Tensor) -> int:
+    """Number of spatial taps ``T`` where the kernel ``[C_o, N_out, C_i, N_in, k, k]`` is non-zero for
+    some channel pair or element (the disk mask's support; ``k²`` without a mask)."""
+    _check_kernel(kernel)
+    return int((kernel.detach().abs().flatten(0, 3).amax(0) > 0).sum())
+
+
 def group_conv_layers(module: nn.Module) -> list[tuple[str, GroupConv]]:
     """``(name, layer)`` of every :class:`GroupConv` inside ``module`` (itself included), in order."""
     if not isinstance(module, nn.Module):
@@ -139,7 +148,8 @@ def kernel_spectra(
     Returns:
         One row per ``(layer, out_channel, in_channel, output_element, component)`` with
         ``energy_fraction`` :math:`\\sigma_j^2/\\sum\\sigma^2` (component 1 is :func:`energy_share`),
-        ``singular_value``, ``rank_max = min(N_in, k²)``, ``layer_index`` and ``kernel_shape``.
+        ``singular_value``, ``rank_max = min(N_in, T)`` (:func:`support_taps`; components beyond it
+        are zero by construction and left out), ``layer_index`` and ``kernel_shape``.
     """
     if isinstance(module_or_kernels, nn.Module):
         kernels = [(name, k) for name, _, k in sampled_kernels(module_or_kernels)]
@@ -147,7 +157,8 @@ def kernel_spectra(
         kernels = list(module_or_kernels)
     frames = []
     for index, (name, kernel) in enumerate(kernels):
-        sv = singular_spectra(kernel, output_element)  # [Co, Ci, A, r]
+        r = max(1, min(kernel.shape[3], support_taps(kernel)))
+        sv = singular_spectra(kernel, output_element)[..., :r]  # [Co, Ci, A, r]
         co, ci, a, r = sv.shape
         s2 = sv.pow(2)
         frac = s2 / s2.sum(-1, keepdim=True).clamp_min(1e-300)
