@@ -16,6 +16,11 @@ For each case a G-ResNet (method.md §5 architecture) is built and timed:
 Rows go to ``results/<profile>/efficiency.csv`` (atomic) with machine and versions; the summary
 printed at the end gives ratios: separable-vs-nonseparable per number of elements and the
 inference overhead over conv-only time.
+
+The *sweep* (``gsepconv bench --sweep``, :func:`run_sweep`) measures how the costs grow: the
+training step time, memory, MACs and parameters of separable and non-separable SE(2) and Sim(2)
+G-ResNets (and the Z2 CNN) for every number of group elements × image size of a
+:class:`SweepProfile`, written to ``results/<profile>/efficiency_sweep.csv``.
 """
 
 from __future__ import annotations
@@ -120,6 +125,47 @@ BENCH_PROFILES: dict[str, BenchProfile] = {
 }
 
 
+@dataclass(frozen=True)
+class SweepProfile:
+    """Sizes of one efficiency sweep: every case is measured at every image size."""
+
+    name: str
+    batch_size: int
+    widths: tuple[int, ...]
+    kernel_size: int
+    hidden_features: int
+    warmup: int
+    repeats: int
+    image_sizes: tuple[int, ...]
+    cases: tuple[BenchCase, ...]
+    max_scale: float = 1.74
+
+
+def _sweep_cases(se2: Sequence[int], sim2: Sequence[tuple[int, int]]) -> tuple[BenchCase, ...]:
+    """The Z2 CNN, then SE(2) non-separable/separable for each ``N`` in ``se2`` and Sim(2)
+    non-separable/separable2d for each ``(N_rot, N_scale)`` in ``sim2``."""
+    return (
+        BenchCase("Z2", "none", None),
+        *_se2_cases(se2, ("nonseparable", "separable")),
+        *[BenchCase("Sim2", impl, n) for n in sim2 for impl in ("nonseparable", "separable2d")],
+    )
+
+
+SWEEP_PROFILES: dict[str, SweepProfile] = {
+    # seconds: exercised by the test suite and the smoke notebooks
+    "smoke": SweepProfile("smoke", batch_size=2, widths=(4, 4, 8), kernel_size=3, hidden_features=8, warmup=1,
+                          repeats=1, image_sizes=(12, 20), cases=_sweep_cases([4, 8], [(4, 2)])),
+    # CPU, 2 cores, about a minute on an idle machine (~3 min when the cores are shared): a small
+    # batch so that N = 16 non-separable and Sim(2) 8x3 non-separable fit at 56 x 56
+    "quick": SweepProfile("quick", batch_size=8, widths=(8, 8, 16), kernel_size=5, hidden_features=32, warmup=1,
+                          repeats=3, image_sizes=(28, 42, 56), cases=_sweep_cases([4, 8, 16], [(4, 3), (8, 3)])),
+    # GPU: the paper's widths and batch
+    "paper": SweepProfile("paper", batch_size=64, widths=(32, 32, 64), kernel_size=7, hidden_features=64, warmup=3,
+                          repeats=10, image_sizes=(28, 56, 112),
+                          cases=_sweep_cases([4, 8, 16, 32], [(4, 3), (8, 3), (16, 3)])),
+}
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -167,19 +213,33 @@ def saved_activation_mb(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> f
     return total / 2**20
 
 
+def _bench_model(case: BenchCase, profile: BenchProfile | SweepProfile) -> nn.Module:
+    """The G-ResNet of ``case`` with the profile's widths, kernel size and kernel-net width."""
+    sizes = dict(widths=profile.widths, kernel_size=profile.kernel_size)
+    if case.group == "Z2":
+        return build_model("resnet", "Z2", **sizes)
+    return build_model(
+        "resnet", case.group, case.implementation, case.num_elements, max_scale=profile.max_scale,
+        hidden_features=profile.hidden_features, **sizes,
+    )
+
+
+def _provenance(device: torch.device) -> dict[str, Any]:
+    return {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
+        "threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "gsepconv_version": __version__,
+        "git_commit": git_commit(),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, seed: int = 0, compare_layout: bool = False) -> dict[str, Any]:
     """Measure one case; returns a result row. ``compare_layout`` also times the training step with
     plain NCHW convolutions (``train_ms_nchw``), the layout before the channels-last fast path."""
     torch.manual_seed(seed)
-    sizes = dict(widths=profile.widths, kernel_size=profile.kernel_size)
-    if case.group == "Z2":
-        model = build_model("resnet", "Z2", **sizes)
-    else:
-        model = build_model(
-            "resnet", case.group, case.implementation, case.num_elements, max_scale=profile.max_scale,
-            hidden_features=profile.hidden_features, **sizes,
-        )
-    model = model.to(device)
+    model = _bench_model(case, profile).to(device)
     x = torch.randn(profile.batch_size, 1, profile.image_size, profile.image_size, device=device)
     y = torch.randint(0, 10, (profile.batch_size,), device=device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -247,12 +307,7 @@ def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, see
         "train_ms_nchw": baseline,
         "peak_mem_mb": peak,
         "mem_kind": "cuda_peak" if device.type == "cuda" else "saved_activations",
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
-        "threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "gsepconv_version": __version__,
-        "git_commit": git_commit(),
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **_provenance(device),
     }
 
 
@@ -298,6 +353,131 @@ def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = No
     path = Path(out) if out is not None else results_root() / profile / name
     atomic_write_text(path, frame.to_csv(index=False))
     return frame
+
+
+def sweep_case(case: BenchCase, profile: SweepProfile, image_size: int, device: torch.device, seed: int = 0) -> dict[str, Any]:
+    """One point of the sweep: training step time (median of ``repeats`` after ``warmup``), memory
+    (CUDA peak, or on CPU the activations saved for backward), MACs of one inference forward and
+    parameters of ``case`` on ``[batch, 1, image_size, image_size]`` inputs."""
+    torch.manual_seed(seed)
+    model = _bench_model(case, profile).to(device)
+    x = torch.randn(profile.batch_size, 1, image_size, image_size, device=device)
+    y = torch.randint(0, 10, (profile.batch_size,), device=device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def train_step() -> None:
+        opt.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    model.train()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = _time(train_step, profile.warmup, profile.repeats, device)
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else saved_activation_mb(model, x, y)
+    model.eval()
+    train_ms = statistics.median(times)
+    return {
+        "profile": profile.name,
+        "group": case.group,
+        "implementation": case.implementation,
+        "num_elements": "" if case.num_elements is None else str(case.num_elements).replace(" ", ""),
+        "n_total": case.n_total,
+        "batch_size": profile.batch_size,
+        "image_size": image_size,
+        "widths": ",".join(map(str, profile.widths)),
+        "kernel_size": profile.kernel_size,
+        "params": count_parameters(model),
+        "macs": count_macs(export(model), x),
+        "train_ms": train_ms,
+        "train_ms_min": min(times),
+        "train_ms_max": max(times),
+        "images_per_s": profile.batch_size / (train_ms / 1000.0),
+        "peak_mem_mb": peak,
+        "mem_kind": "cuda_peak" if device.type == "cuda" else "saved_activations",
+        "repeats": profile.repeats,
+        **_provenance(device),
+    }
+
+
+def sweep_path(profile: str, device: str = "cpu", root: str | Path | None = None) -> Path:
+    """``<results>/<profile>/efficiency_sweep.csv`` (``efficiency_sweep-gpu.csv`` on CUDA)."""
+    name = "efficiency_sweep-gpu.csv" if torch.device(device).type == "cuda" else "efficiency_sweep.csv"
+    return results_root(root) / profile / name
+
+
+def run_sweep(profile: str, device: str = "cpu", out: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run the sweep of ``profile`` (every case of :data:`SWEEP_PROFILES` at every image size) and
+    write it atomically to ``out`` (default :func:`sweep_path`); one row per case × image size."""
+    if profile not in SWEEP_PROFILES:
+        raise ValueError(f"unknown sweep profile {profile!r}; choose one of {', '.join(SWEEP_PROFILES)}")
+    prof = SWEEP_PROFILES[profile]
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was requested but CUDA is not available on this machine; use --device cpu")
+    from tqdm.auto import tqdm
+
+    points = [(case, size) for size in prof.image_sizes for case in prof.cases]
+    # one discarded step: first-call costs (thread pools, oneDNN/cuDNN plans) are not the first point's
+    sweep_case(prof.cases[0], SweepProfile(**{**prof.__dict__, "warmup": 0, "repeats": 1}), prof.image_sizes[0], dev)
+    rows = [sweep_case(case, prof, size, dev) for case, size in tqdm(points, desc=f"sweep {profile}", disable=not progress)]
+    frame = pd.DataFrame(rows)
+    atomic_write_text(Path(out) if out is not None else sweep_path(profile, device), frame.to_csv(index=False))
+    return frame
+
+
+def _planned(cases: Sequence[BenchCase], sizes: Sequence[int]) -> set[tuple[str, str, str, int]]:
+    return {(c.group, c.implementation, "" if c.num_elements is None else str(c.num_elements).replace(" ", ""), s)
+            for c in cases for s in sizes}
+
+
+def _measured(table: pd.DataFrame, sizes: bool = True) -> set[tuple[str, str, str, int]]:
+    elems = table["num_elements"].fillna("").astype(str) if "num_elements" in table else []
+    return {(str(g), str(i), str(n), int(s) if sizes else 0) for g, i, n, s in
+            zip(table["group"], table["implementation"], elems, table["image_size"] if sizes else [0] * len(table))}
+
+
+def sweep_is_current(table: pd.DataFrame, profile: str) -> bool:
+    """Whether a stored sweep covers every case × image size of ``profile`` with its sizes
+    (batch, widths, kernel size) — a redesigned profile makes an old table stale."""
+    prof = SWEEP_PROFILES[profile]
+    needed = {"group", "implementation", "num_elements", "image_size", "batch_size", "widths", "kernel_size"}
+    if table.empty or not needed <= set(table.columns):
+        return False
+    same_sizes = (set(table["batch_size"]) == {prof.batch_size} and set(table["kernel_size"]) == {prof.kernel_size}
+                  and set(table["widths"].astype(str)) == {",".join(map(str, prof.widths))})
+    return same_sizes and _planned(prof.cases, prof.image_sizes) <= _measured(table)
+
+
+def bench_is_current(table: pd.DataFrame, profile: str) -> bool:
+    """Whether a stored ``efficiency.csv`` covers every case of the benchmark profile with its sizes."""
+    prof = BENCH_PROFILES[profile]
+    needed = {"group", "implementation", "num_elements", "batch_size", "image_size", "widths", "kernel_size"}
+    if table.empty or not needed <= set(table.columns):
+        return False
+    same_sizes = (set(table["batch_size"]) == {prof.batch_size} and set(table["image_size"]) == {prof.image_size}
+                  and set(table["kernel_size"]) == {prof.kernel_size}
+                  and set(table["widths"].astype(str)) == {",".join(map(str, prof.widths))})
+    return same_sizes and _planned(prof.cases, [0]) <= _measured(table, sizes=False)
+
+
+def summarise_sweep(frame: pd.DataFrame) -> str:
+    """Ratios of the sweep, one line per group × separable implementation × image size × ``N``:
+    how many times faster the separable model trains than the non-separable one, and its memory
+    relative to it (printed, never asserted: timings depend on the machine)."""
+    lines = []
+    key = ["group", "num_elements", "image_size"]
+    base = frame[frame.implementation == "nonseparable"].set_index(key)
+    for _, row in frame[(frame.implementation != "nonseparable") & (frame.group != "Z2")].iterrows():
+        k = (row.group, row.num_elements, row.image_size)
+        if k not in base.index:
+            continue
+        b = base.loc[k]
+        lines.append(f"{row.group:>5} N={row.num_elements:<6} {row.image_size:>3}x{row.image_size:<3} "
+                     f"{row.implementation:<12} trains {b.train_ms / row.train_ms:5.1f}x faster than nonseparable "
+                     f"({row.train_ms:8.1f} vs {b.train_ms:8.1f} ms), memory {row.peak_mem_mb / b.peak_mem_mb:4.2f}x, "
+                     f"{b.macs / row.macs:5.1f}x fewer MACs")
+    return "\n".join(lines)
 
 
 def microbench_rotation_scale(batch: int = 64, size: int = 28, channels: int = 16, n_rot: int = 8, n_scale: int = 3,
@@ -352,13 +532,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="efficiency benchmark (train/inference time, memory, MACs) over groups and implementations",
         description=__doc__.split("\n\n")[0],
         epilog="examples:\n  gsepconv bench --profile smoke\n  gsepconv bench --profile quick            # writes results/quick/efficiency.csv\n"
-        "  gsepconv bench --profile paper --device cuda   # writes results/paper/efficiency-gpu.csv",
+        "  gsepconv bench --profile paper --device cuda   # writes results/paper/efficiency-gpu.csv\n"
+        "  gsepconv bench --sweep --profile quick    # writes results/quick/efficiency_sweep.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--profile", default="smoke", choices=sorted(BENCH_PROFILES), help="sizes and cases (default: smoke)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--out", default=None, help="CSV path (default: <results>/<profile>/efficiency.csv)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--sweep", action="store_true",
+                   help="time and memory against the number of group elements x image size, separable vs not "
+                        "(writes <results>/<profile>/efficiency_sweep.csv)")
     p.add_argument("--micro", action="store_true",
                    help="only time Sim(2) separable2d's rotation x scale step three ways (dense 1x1 vs factorised)")
     p.add_argument("--compare-layout", action=argparse.BooleanOptionalAction, default=None,
@@ -374,9 +558,19 @@ def _main(args: argparse.Namespace) -> int:
         for name, ms in times.items():
             print(f"{name:<20} {ms:8.1f} ms  ({ms / times['dense_1x1']:.2f}x dense_1x1)")
         return 0
+    if args.sweep:
+        path = Path(args.out) if args.out else sweep_path(args.profile, args.device)
+        frame = run_sweep(args.profile, args.device, path)
+        print(summarise_sweep(frame))
+        print(f"written to {path}")
+        return 0
     frame = run_benchmark(args.profile, args.device, args.out, compare_layout=args.compare_layout)
     print(summarise_efficiency(frame))
     return 0
 
 
-__all__ = ["BENCH_PROFILES", "BenchCase", "BenchProfile", "bench_case", "count_macs", "microbench_rotation_scale", "register", "run_benchmark", "summarise_efficiency"]
+__all__ = [
+    "BENCH_PROFILES", "BenchCase", "BenchProfile", "bench_case", "bench_is_current", "count_macs",
+    "microbench_rotation_scale", "register", "run_benchmark", "summarise_efficiency",
+    "SWEEP_PROFILES", "SweepProfile", "run_sweep", "summarise_sweep", "sweep_case", "sweep_is_current", "sweep_path",
+]

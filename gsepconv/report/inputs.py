@@ -1,0 +1,119 @@
+"""The CSVs the report reads, where they are, and the command that produces each.
+
+Every input lives in ``<results>/<profile>/`` (``<results>``: the ``results_root`` argument, else
+``$GSEPCONV_RESULTS``, else ``<repository>/results``). A missing input is a
+:class:`MissingInputs` error that names the file and the command to run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+
+from gsepconv.companion import MissingResults, results_dir
+
+__all__ = ["InputSpec", "INPUTS", "MissingInputs", "input_path", "missing_inputs", "load_inputs", "read_csv"]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input table.
+
+    ``files``: candidate file names in ``results/<profile>/``, the first that exists is read
+    (e.g. the CPU and the GPU benchmark); ``command``: the shell command that writes it
+    (``{profile}`` is filled in); ``required``: whether :func:`gsepconv.report.make_all` refuses
+    to run without it (optional inputs are drawn when present)."""
+
+    name: str
+    files: tuple[str, ...]
+    command: str
+    required: bool = True
+    description: str = ""
+
+    def command_for(self, profile: str) -> str:
+        return self.command.format(profile=profile)
+
+
+#: Every input of the report, by name.
+INPUTS: dict[str, InputSpec] = {s.name: s for s in (
+    InputSpec("mnist_rot", ("mnist_rot.csv",), "gsepconv run mnist_rot --profile {profile}",
+              description="rotated-MNIST grid, a row per run"),
+    InputSpec("mnist_rot_history", ("mnist_rot_history.csv",), "gsepconv run mnist_rot --profile {profile}",
+              description="per-epoch history of the rotated-MNIST runs"),
+    InputSpec("rotations", ("rotations.csv",), "gsepconv run rotations --profile {profile}",
+              description="SE(2) separable vs non-separable for several numbers of rotations"),
+    InputSpec("cifar10", ("cifar10.csv",), "gsepconv run cifar10 --profile {profile}",
+              description="CIFAR-10 (a subset in smoke and quick)"),
+    InputSpec("cifar100", ("cifar100.csv",), "gsepconv run cifar100 --profile {profile}", required=False,
+              description="CIFAR-100 (smoke: a labelled stand-in; paper)"),
+    InputSpec("galaxy10", ("galaxy10.csv",), "gsepconv run galaxy10 --profile {profile}", required=False,
+              description="Galaxy10 (smoke: a labelled stand-in; paper)"),
+    InputSpec("efficiency", ("efficiency.csv", "efficiency-gpu.csv"), "gsepconv bench --profile {profile}",
+              description="training/inference time, memory, MACs per model"),
+    InputSpec("efficiency_sweep", ("efficiency_sweep.csv", "efficiency_sweep-gpu.csv"),
+              "gsepconv bench --sweep --profile {profile}",
+              description="time and memory vs number of group elements and image size"),
+    InputSpec("equivariance", ("equivariance.csv",), "gsepconv equivariance --profile {profile}",
+              description="equivariance errors per group and implementation"),
+    InputSpec("redundancy", ("redundancy.csv",), "python -m gsepconv.analysis --profile {profile}",
+              description="energy share of kernel slices along the subgroup axis"),
+)}
+
+
+class MissingInputs(MissingResults, FileNotFoundError):
+    """Input CSVs of the report are missing; the message lists each with the command that writes it."""
+
+
+def _folder(profile: str, results_root: str | Path | None) -> Path:
+    return results_dir(profile, results_root)
+
+
+def input_path(name: str, profile: str, results_root: str | Path | None = None) -> Path:
+    """Path of input ``name`` for ``profile``: the first candidate file that exists, else the first
+    candidate (``ValueError`` for an unknown name)."""
+    if name not in INPUTS:
+        raise ValueError(f"unknown report input {name!r}; valid inputs: {', '.join(INPUTS)}")
+    folder = _folder(profile, results_root)
+    candidates = [folder / f for f in INPUTS[name].files]
+    return next((p for p in candidates if p.is_file()), candidates[0])
+
+
+def missing_inputs(names: list[str] | tuple[str, ...], profile: str,
+                   results_root: str | Path | None = None) -> dict[str, str]:
+    """``{name: "<path> is missing: run `<command>`"}`` for each of ``names`` that has no file."""
+    out = {}
+    for name in names:
+        path = input_path(name, profile, results_root)
+        if not path.is_file():
+            out[name] = f"{path} is missing: produce it with `{INPUTS[name].command_for(profile)}`"
+    return out
+
+
+def raise_missing(missing: Mapping[str, str], profile: str) -> None:
+    """Raise :class:`MissingInputs` listing ``missing`` (no-op when empty)."""
+    if missing:
+        lines = "\n  ".join(missing.values())
+        raise MissingInputs(f"the report for profile {profile!r} needs {len(missing)} missing input(s):\n  {lines}\n"
+                            f"(or execute the chapters' notebooks with train='auto', which produce them)")
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """A results CSV as written by gsepconv (empty fields are missing values, ``"none"`` stays text)."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def load_inputs(profile: str, results_root: str | Path | None = None, names: list[str] | None = None,
+                *, allow_missing: bool = False) -> dict[str, pd.DataFrame]:
+    """Read the inputs ``names`` (default: all of :data:`INPUTS`) of ``profile``.
+
+    A missing *required* input raises :class:`MissingInputs` naming every missing file and its
+    command, unless ``allow_missing``; missing optional inputs are left out of the result."""
+    names = list(INPUTS) if names is None else names
+    missing = missing_inputs(names, profile, results_root)
+    required = {n: m for n, m in missing.items() if INPUTS[n].required}
+    if required and not allow_missing:
+        raise_missing(required, profile)
+    return {n: read_csv(input_path(n, profile, results_root)) for n in names if n not in missing}

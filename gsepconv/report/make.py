@@ -1,0 +1,177 @@
+"""Redraw every figure and rewrite every summary table of a profile from its CSVs (no training).
+
+Outputs go to ``results/<profile>/figures/<name>.png`` and ``.svg``
+(:func:`gsepconv.companion.save_figure`) and ``results/<profile>/tables/<name>.csv`` (atomic
+writes). Every product names the inputs it is drawn from; a product whose inputs are missing is
+never left behind from an earlier call: :func:`make_all` either refuses (required inputs) or
+deletes its old files (optional inputs, or ``allow_missing=True``).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+
+from gsepconv.companion import figures_dir, results_dir, save_figure, set_style
+from gsepconv.companion.figures import FORMATS
+from gsepconv.experiments.io import atomic_write_text
+from gsepconv.experiments.registry import get_profile
+from gsepconv.report import figures as F
+from gsepconv.report import tables as T
+from gsepconv.report.claims import claims_table
+from gsepconv.report.inputs import INPUTS, input_path, load_inputs
+
+__all__ = ["Product", "PRODUCTS", "NATURAL_IMAGES", "EXPERIMENT_INPUTS", "make_all", "tables_dir", "write_table"]
+
+Data = Mapping[str, pd.DataFrame]
+
+#: experiments drawn in the natural-images figure, when their results exist
+NATURAL_IMAGES = ("cifar10", "cifar100", "galaxy10")
+
+
+@dataclass(frozen=True)
+class Product:
+    """A figure or table: ``make(data, profile)`` returns a matplotlib figure (``kind="figure"``) or
+    a DataFrame (``kind="table"``); ``inputs`` must all be present; ``uses`` are read when present."""
+
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    make: Callable[[Data, str], Any]
+    uses: tuple[str, ...] = ()
+
+
+EXPERIMENT_INPUTS = ("mnist_rot", "rotations", *NATURAL_IMAGES)
+
+
+def _with_summaries(data: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """``data`` plus ``"<experiment>:summary"`` (:func:`~gsepconv.report.tables.experiment_summary`,
+    computed once) for every experiment present."""
+    out = dict(data)
+    out.update({f"{n}:summary": T.experiment_summary(data[n]) for n in EXPERIMENT_INPUTS if n in data})
+    return out
+
+
+def _summary(name: str) -> Callable[[Data, str], pd.DataFrame]:
+    return lambda d, p: d[f"{name}:summary"]
+
+
+def _display(name: str) -> Callable[[Data, str], pd.DataFrame]:
+    return lambda d, p: T.experiment_table(d[name])[1]
+
+
+def _settings(data: Data) -> dict[str, str]:
+    return {n: T.experiment_table(data[n])[0] for n in EXPERIMENT_INPUTS if n in data}
+
+
+def _provenance(data: Data, profile: str, root: str | Path | None) -> pd.DataFrame:
+    paths = {n: input_path(n, profile, root) for n in data}
+    return T.provenance_table(data, paths, _settings(data))
+
+
+def _products(root: str | Path | None) -> list[Product]:
+    title = "Rotated MNIST"
+    return [
+        Product("mnist_rot_accuracy_vs_params", "figure", ("mnist_rot",),
+                lambda d, p: F.accuracy_vs(d["mnist_rot:summary"], "params",
+                                           title=f"{title}: test accuracy against parameters ({p})")),
+        Product("mnist_rot_accuracy_vs_time", "figure", ("mnist_rot",),
+                lambda d, p: F.accuracy_vs(d["mnist_rot:summary"], "train_time_s",
+                                           title=f"{title}: test accuracy against training time ({p})")),
+        Product("mnist_rot_val_vs_wallclock", "figure", ("mnist_rot", "mnist_rot_history"),
+                lambda d, p: F.validation_vs_wallclock(T.history_curves(d["mnist_rot_history"], d["mnist_rot"]),
+                                                       title=f"{title}: validation accuracy during training ({p})")),
+        Product("rotations_sweep", "figure", ("rotations",),
+                lambda d, p: F.rotations_sweep(d["rotations:summary"],
+                                               title=f"{title}: separable vs non-separable against N ({p})")),
+        Product("natural_images_accuracy", "figure", ("cifar10",),
+                lambda d, p: F.natural_images({n: d[f"{n}:summary"] for n in NATURAL_IMAGES if n in d}),
+                uses=NATURAL_IMAGES[1:]),
+        Product("efficiency_models", "figure", ("efficiency",), lambda d, p: F.efficiency_bars(d["efficiency"])),
+        Product("efficiency_sweep", "figure", ("efficiency_sweep",), lambda d, p: F.sweep_curves(d["efficiency_sweep"])),
+        Product("efficiency_sweep_speedup", "figure", ("efficiency_sweep",),
+                lambda d, p: F.sweep_speedups(d["efficiency_sweep"],
+                                              title="Training speed-up of separable kernels against N and image size")),
+        Product("equivariance_errors", "figure", ("equivariance",), lambda d, p: F.equivariance_bars(d["equivariance"])),
+        Product("redundancy_energy", "figure", ("redundancy",), lambda d, p: F.redundancy_bars(d["redundancy"])),
+        Product("mnist_rot", "table", ("mnist_rot",), _display("mnist_rot")),
+        Product("mnist_rot_summary", "table", ("mnist_rot",), _summary("mnist_rot")),
+        Product("rotations", "table", ("rotations",), _display("rotations")),
+        Product("rotations_summary", "table", ("rotations",), _summary("rotations")),
+        *[Product(n, "table", (n,), _display(n)) for n in NATURAL_IMAGES],
+        *[Product(f"{n}_summary", "table", (n,), _summary(n)) for n in NATURAL_IMAGES],
+        Product("efficiency", "table", ("efficiency",), lambda d, p: T.efficiency_table(d["efficiency"])),
+        Product("efficiency_speedups", "table", ("efficiency",), lambda d, p: T.speedups(d["efficiency"])),
+        Product("efficiency_sweep", "table", ("efficiency_sweep",), lambda d, p: T.sweep_table(d["efficiency_sweep"])),
+        Product("equivariance", "table", ("equivariance",), lambda d, p: T.equivariance_table(d["equivariance"])),
+        Product("redundancy", "table", ("redundancy",), lambda d, p: T.redundancy_summary(d["redundancy"])),
+        Product("claims", "table", (), lambda d, p: claims_table({n: d[n] for n in INPUTS if n in d}, p),
+                uses=tuple(INPUTS)),
+        Product("provenance", "table", (), lambda d, p: _provenance({n: d[n] for n in INPUTS if n in d}, p, root),
+                uses=tuple(INPUTS)),
+    ]
+
+
+#: names and inputs of everything :func:`make_all` writes (for documentation and tests)
+PRODUCTS: tuple[Product, ...] = tuple(_products(None))
+
+
+def tables_dir(profile: str, results_root: str | Path | None = None) -> Path:
+    """``results/<profile>/tables/``."""
+    return results_dir(profile, results_root) / "tables"
+
+
+def write_table(frame: pd.DataFrame, name: str, profile: str, results_root: str | Path | None = None) -> Path:
+    """Write ``frame`` to ``results/<profile>/tables/<name>.csv`` atomically (no index)."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return atomic_write_text(tables_dir(profile, results_root) / f"{name}.csv", buffer.getvalue())
+
+
+def _outputs(product: Product, profile: str, root: str | Path | None) -> list[Path]:
+    if product.kind == "figure":
+        return [figures_dir(profile, root) / f"{product.name}.{fmt}" for fmt in FORMATS]
+    return [tables_dir(profile, root) / f"{product.name}.csv"]
+
+
+def make_all(profile: str, results_root: str | Path | None = None, *, allow_missing: bool = False) -> dict[str, Any]:
+    """Redraw every figure and rewrite every summary table of ``profile`` from the CSVs in
+    ``<results_root>/<profile>/`` (default: ``$GSEPCONV_RESULTS`` or ``<repository>/results``).
+
+    Raises :class:`~gsepconv.report.inputs.MissingInputs` (before writing anything) naming every
+    missing required CSV and the command that produces it, unless ``allow_missing``, which draws
+    what the present inputs allow. Products of missing inputs have their old files deleted.
+
+    Returns ``{"figures": {name: {"png": path, "svg": path}}, "tables": {name: path},
+    "inputs": {name: path}, "skipped": {name: reason}, "seconds": float}``.
+    """
+    import matplotlib.pyplot as plt
+
+    get_profile(profile)  # ValueError naming the valid profiles
+    start = time.perf_counter()
+    inputs = load_inputs(profile, results_root, allow_missing=allow_missing)
+    data = _with_summaries(inputs)
+    set_style()
+    out: dict[str, Any] = {"figures": {}, "tables": {}, "skipped": {},
+                           "inputs": {n: input_path(n, profile, results_root) for n in inputs}}
+    for product in _products(results_root):
+        absent = [n for n in product.inputs if n not in data]
+        if absent:
+            for path in _outputs(product, profile, results_root):
+                path.unlink(missing_ok=True)  # never leave a figure drawn from data that is gone
+            out["skipped"][f"{product.kind}:{product.name}"] = (
+                "missing " + ", ".join(f"{INPUTS[n].files[0]} (`{INPUTS[n].command_for(profile)}`)" for n in absent))
+            continue
+        result = product.make(data, profile)
+        if product.kind == "figure":
+            out["figures"][product.name] = save_figure(result, product.name, profile, root=results_root)
+            plt.close(result)
+        else:
+            out["tables"][product.name] = write_table(result, product.name, profile, results_root)
+    out["seconds"] = time.perf_counter() - start
+    return out

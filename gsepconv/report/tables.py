@@ -1,0 +1,341 @@
+"""Summary tables computed from the results CSVs (nothing typed in).
+
+Numeric summaries keep one column per statistic (``test_acc_mean``, ``test_acc_std`` …, from
+:func:`gsepconv.experiments.results.summarise`); display tables hold ``"mean ± std"`` strings (from
+:func:`~gsepconv.experiments.results.format_summary`) and a ``model`` label per row, in the order
+the book uses (the Z2 CNN control first).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from gsepconv.experiments.results import METRIC_COLUMNS, format_summary, summarise
+from gsepconv.report.labels import add_model_labels, element_label, model_order, n_total
+
+__all__ = [
+    "experiment_summary",
+    "experiment_table",
+    "history_curves",
+    "Comparison",
+    "compare_models",
+    "efficiency_table",
+    "speedups",
+    "sweep_table",
+    "equivariance_table",
+    "redundancy_summary",
+    "provenance_table",
+]
+
+# columns that name the model (shown through the ``model`` label instead)
+_MODEL_KEYS = ("group", "implementation", "num_elements", "sampling", "widths", "epochs", "kernel_size",
+               "batch_size", "lr")
+_DISPLAY_METRICS = ("test_acc", "test_err", "val_acc", "time_per_epoch_s", "train_time_s", "peak_mem_mb")
+
+
+def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    order = {m: k for k, m in enumerate(model_order(frame))}
+    sort = frame["model"].map(order)
+    extra = [c for c in ("n_total", "image_size") if c in frame.columns]
+    return (frame.assign(_order=sort).sort_values(["_order", *extra], kind="stable")
+            .drop(columns="_order").reset_index(drop=True))
+
+
+def experiment_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds of every metric, one row per configuration (all columns of
+    :func:`~gsepconv.experiments.results.summarise`), plus ``model`` and ``n_total``, control first.
+
+    ``frame``: a results CSV (:data:`gsepconv.experiments.results.COLUMNS`), one row per run."""
+    if frame.empty:
+        raise ValueError("the results table is empty: there is nothing to summarise")
+    summary = summarise(frame)
+    summary = add_model_labels(summary)
+    summary["n_total"] = [n_total(v) for v in summary["num_elements"]]
+    return _ordered(summary)
+
+
+def experiment_table(frame: pd.DataFrame, metrics: Sequence[str] = _DISPLAY_METRICS) -> tuple[str, pd.DataFrame]:
+    """``(settings, table)``: the settings shared by every row (one line, e.g.
+    ``"experiment=mnist_rot, dataset=…"``) and a display table with ``model``, the other varying
+    settings, ``params``, ``n_seeds`` and one ``"mean ± std"`` column per metric (std over seeds;
+    the mean alone for one seed)."""
+    unknown = [m for m in metrics if m not in METRIC_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown metrics {unknown}; choose from {list(METRIC_COLUMNS)}")
+    summary = experiment_summary(frame)
+    plain = summary.drop(columns=["model", "n_total"])
+    settings, table = format_summary(plain, metrics=tuple(metrics))
+    keep = [c for c in table.columns if c not in _MODEL_KEYS and c not in metrics and c not in ("n_seeds", "params")]
+    out = pd.concat([summary[["model"]], table[keep], summary[["params"]], table[["n_seeds", *metrics]]], axis=1)
+    return settings, out
+
+
+def history_curves(history: pd.DataFrame, results: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per-epoch rows of a history CSV (:data:`gsepconv.experiments.results.HISTORY_COLUMNS`) with
+    a ``model`` label per run; with the results table, labels also tell apart settings that only
+    the results carry (widths, epochs …; joined on ``run_id``). Runs of the history that are not
+    in ``results`` (an older grid) are dropped."""
+    needed = {"run_id", "group", "epoch", "val_acc", "wall_time_s"}
+    if not needed <= set(history.columns):
+        raise ValueError(f"history lacks the columns {sorted(needed - set(history.columns))}")
+    curves = history.copy()
+    if results is not None:
+        extra = [c for c in _MODEL_KEYS if c in results.columns and c not in curves.columns]
+        curves = curves.merge(results[["run_id", *extra]].drop_duplicates("run_id"), on="run_id", how="inner")
+    curves = add_model_labels(curves)
+    curves["n_total"] = [n_total(v) for v in curves.get("num_elements", pd.Series("", index=curves.index))]
+    order = {m: k for k, m in enumerate(model_order(curves))}
+    return (curves.assign(_order=curves["model"].map(order)).sort_values(["_order", "seed", "epoch"], kind="stable")
+            .drop(columns="_order").reset_index(drop=True))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Model ``a`` against model ``b`` on one results table (means and stds over seeds).
+
+    ``speedup``: ``b``'s time per epoch over ``a``'s (> 1: ``a`` is faster);
+    ``accuracy_gap``: ``a``'s mean test accuracy minus ``b``'s, in points."""
+
+    a: str
+    b: str
+    context: dict[str, Any]
+    n_a: int
+    n_b: int
+    acc_a: float
+    acc_a_std: float
+    acc_b: float
+    acc_b_std: float
+    epoch_s_a: float
+    epoch_s_b: float
+    train_s_a: float
+    train_s_b: float
+    params_a: int
+    params_b: int
+    metric: str = "test_acc"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def speedup(self) -> float:
+        return self.epoch_s_b / self.epoch_s_a
+
+    @property
+    def accuracy_gap(self) -> float:
+        return self.acc_a - self.acc_b
+
+    @property
+    def noise(self) -> float:
+        """Standard error of ``accuracy_gap`` over seeds (NaN with a single seed on either side)."""
+        if self.n_a < 2 or self.n_b < 2:
+            return float("nan")
+        return math.sqrt(self.acc_a_std ** 2 / self.n_a + self.acc_b_std ** 2 / self.n_b)
+
+    @property
+    def accuracy_verdict(self) -> str:
+        """``"higher"``/``"lower"`` when ``|gap| > 2 ×`` :attr:`noise`, ``"indistinguishable"``
+        otherwise, ``"one seed"`` when there is no noise estimate."""
+        if math.isnan(self.noise):
+            return "one seed"
+        if abs(self.accuracy_gap) <= 2 * self.noise:
+            return "indistinguishable"
+        return "higher" if self.accuracy_gap > 0 else "lower"
+
+    def sentence(self) -> str:
+        """One sentence with the numbers, e.g. ``"SE(2) separable, N=8 trains 2.1× faster per
+        epoch than SE(2) nonseparable, N=8 (17.9 vs 37.9 s) at 88.80 ± 0.50 vs 94.37 ± 0.21 %
+        test accuracy (3 seeds each)."``"""
+        def acc(mean: float, std: float) -> str:
+            return f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
+        where = ", ".join(f"{k}={v}" for k, v in self.context.items() if k != "num_elements")  # in the labels
+        faster = f"{self.speedup:.1f}× faster" if self.speedup >= 1 else f"{1 / self.speedup:.1f}× slower"
+        seeds = f"{self.n_a} seed{'s' * (self.n_a != 1)} each" if self.n_a == self.n_b else f"{self.n_a} and {self.n_b} seeds"
+        verdict = {"higher": "higher beyond seed noise", "lower": "lower beyond seed noise",
+                   "indistinguishable": "indistinguishable within seed noise",
+                   "one seed": "one seed, so no noise estimate"}[self.accuracy_verdict]
+        return (f"{self.a} trains {faster} per epoch than {self.b} ({self.epoch_s_a:.1f} vs {self.epoch_s_b:.1f} s)"
+                f"{' (' + where + ')' if where else ''} at {acc(self.acc_a, self.acc_a_std)} vs "
+                f"{acc(self.acc_b, self.acc_b_std)} % {self.metric.replace('_acc', '')} accuracy "
+                f"({seeds}; {verdict}).")
+
+
+def _select(summary: pd.DataFrame, criteria: Mapping[str, Any]) -> pd.DataFrame:
+    mask = pd.Series(True, index=summary.index)
+    for column, value in criteria.items():
+        if column not in summary.columns:
+            raise ValueError(f"cannot select on {column!r}: columns are {list(summary.columns)}")
+        if column == "num_elements":
+            mask &= summary[column].map(element_label) == element_label(value)
+        else:
+            mask &= summary[column].astype(str) == str(value)
+    return summary[mask]
+
+
+def compare_models(summary: pd.DataFrame, a: Mapping[str, Any], b: Mapping[str, Any],
+                   metric: str = "test_acc") -> list[Comparison]:
+    """Compare the rows of :func:`experiment_summary` matching ``a`` (e.g. ``{"group": "SE2",
+    "implementation": "separable"}``) with those matching ``b``.
+
+    When either side has several rows (e.g. a sweep over ``num_elements``), rows are paired on the
+    settings that vary among them and one :class:`Comparison` is returned per pair; an empty list
+    when either model is absent."""
+    rows_a, rows_b = _select(summary, a), _select(summary, b)
+    if rows_a.empty or rows_b.empty:
+        return []
+    stats = {f"{m}_{s}" for m in METRIC_COLUMNS for s in ("mean", "std")}
+    keys = [c for c in summary.columns if c not in stats and c not in a and c not in b
+            and c not in ("model", "n_total", "params", "n_seeds", "sampling")
+            and (rows_a[c].nunique(dropna=False) > 1 or rows_b[c].nunique(dropna=False) > 1)]
+    if keys:
+        pairs = rows_a.merge(rows_b, on=keys, suffixes=("_a", "_b"))
+    else:
+        if len(rows_a) > 1 or len(rows_b) > 1:
+            raise ValueError(f"{dict(a)} or {dict(b)} matches several rows; add criteria")
+        pairs = rows_a.add_suffix("_a").reset_index(drop=True).join(rows_b.add_suffix("_b").reset_index(drop=True))
+    out = []
+    for _, r in pairs.iterrows():
+        out.append(Comparison(
+            a=r["model_a"], b=r["model_b"],
+            context={k: (element_label(r[k]) if k == "num_elements" else r[k]) for k in keys},
+            n_a=int(r["n_seeds_a"]), n_b=int(r["n_seeds_b"]),
+            acc_a=float(r[f"{metric}_mean_a"]), acc_a_std=float(r[f"{metric}_std_a"]),
+            acc_b=float(r[f"{metric}_mean_b"]), acc_b_std=float(r[f"{metric}_std_b"]),
+            epoch_s_a=float(r["time_per_epoch_s_mean_a"]), epoch_s_b=float(r["time_per_epoch_s_mean_b"]),
+            train_s_a=float(r["train_time_s_mean_a"]), train_s_b=float(r["train_time_s_mean_b"]),
+            params_a=int(r["params_a"]), params_b=int(r["params_b"]), metric=metric,
+        ))
+    return out
+
+
+def _bench_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    out = add_model_labels(frame, distinguish=())
+    out["elements"] = [element_label(v) for v in out["num_elements"]]
+    if "n_total" not in out.columns:
+        out["n_total"] = [n_total(v) for v in out["num_elements"]]
+    return out
+
+
+def efficiency_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Display table of ``gsepconv bench`` rows: model, parameters, GMACs per forward, training
+    step (ms, images/s), inference (ms, and its overhead over the bare convolutions) and memory."""
+    out = _ordered(_bench_labels(frame))
+    table = pd.DataFrame({
+        "model": out["model"],
+        "params": out["params"].astype(int),
+        "GMACs": (out["macs"] / 1e9).round(2),
+        "train_ms": out["train_ms"].round(1),
+        "images_per_s": out["images_per_s"].round(0).astype(int),
+        "infer_ms": out["infer_ms"].round(1),
+        "infer_overhead": out["infer_overhead"].round(2),
+        "memory_mb": out["peak_mem_mb"].round(1),
+    })
+    if "mem_kind" in out.columns:
+        table["memory_kind"] = out["mem_kind"]
+    return table
+
+
+def speedups(frame: pd.DataFrame, keys: Sequence[str] = ("group", "num_elements"),
+             baseline: str = "nonseparable") -> pd.DataFrame:
+    """For every row of a benchmark table whose ``keys`` match a ``baseline`` row: how many times
+    faster it trains (``train_speedup``, baseline ms / its ms), infers (when the table has
+    ``infer_ms``), how many times fewer MACs
+    and how much memory it needs relative to the baseline (``memory_ratio``, its MB / baseline MB).
+    Columns: ``keys``, ``implementation``, ``model``, the ratios and both training times."""
+    labelled = _bench_labels(frame)
+    labelled["num_elements"] = labelled["elements"]
+    base = labelled[labelled["implementation"] == baseline]
+    other = labelled[(labelled["implementation"] != baseline) & (labelled["group"] != "Z2")]
+    cols = [*keys, *[c for c in ("train_ms", "infer_ms", "macs", "peak_mem_mb") if c in labelled.columns]]
+    merged = other.merge(base[cols], on=list(keys), suffixes=("", "_base"))
+    if merged.empty:
+        return pd.DataFrame(columns=[*keys, "implementation", "model", "train_speedup", "infer_speedup",
+                                     "mac_ratio", "memory_ratio", "train_ms", "train_ms_base"])
+    out = merged[[*keys, "implementation", "model"]].copy()
+    out["train_speedup"] = (merged["train_ms_base"] / merged["train_ms"]).round(2)
+    if "infer_ms" in cols:
+        out["infer_speedup"] = (merged["infer_ms_base"] / merged["infer_ms"]).round(2)
+    out["mac_ratio"] = (merged["macs_base"] / merged["macs"]).round(1)
+    out["memory_ratio"] = (merged["peak_mem_mb"] / merged["peak_mem_mb_base"]).round(2)
+    out["train_ms"] = merged["train_ms"].round(1)
+    out["train_ms_base"] = merged["train_ms_base"].round(1)
+    out["n_total"] = [n_total(v) for v in out["num_elements"]]
+    return out.sort_values([k for k in ("group", "implementation", "n_total", "image_size") if k in out.columns]
+                           ).drop(columns="n_total").reset_index(drop=True)
+
+
+def sweep_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Separable against non-separable in the efficiency sweep, per group, number of elements and
+    image size (:func:`speedups` with ``image_size`` as a key)."""
+    return speedups(frame, keys=("group", "num_elements", "image_size"))
+
+
+def _sci(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{float(value):.2g}"
+
+
+def equivariance_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Display table of the equivariance report: a ``model`` label and each ``*_error`` column in
+    two significant digits (relative errors; round-off is ~1e-15)."""
+    out = add_model_labels(frame, distinguish=())
+    errors = [c for c in out.columns if c.endswith("_error")]
+    if not errors:
+        raise ValueError(f"the equivariance table has no '*_error' column; columns are {list(frame.columns)}")
+    table = out[["model"]].copy()
+    for c in [c for c in ("kind", "control", "role") if c in out.columns]:
+        table[c] = out[c]
+    for c in errors:
+        table[c] = out[c].map(_sci)
+    return table
+
+
+def redundancy_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Energy share of the first singular component (mean over each layer's kernel slices), one row
+    per layer and a last row ``"mean over layers"``, one column per state (trained, init, gaussian,
+    separable — those present), from ``redundancy.csv``."""
+    needed = {"state", "layer_index", "layer", "component", "energy_fraction_mean"}
+    if not needed <= set(frame.columns):
+        raise ValueError(f"redundancy table lacks the columns {sorted(needed - set(frame.columns))}")
+    first = frame[frame["component"] == 1]
+    states = list(dict.fromkeys(first["state"]))
+    table = first.pivot_table(index=["layer_index", "layer"], columns="state", values="energy_fraction_mean",
+                              sort=True)[states]
+    table.loc[(len(table), "mean over layers"), :] = table.mean(axis=0)
+    table = table.reset_index().drop(columns="layer_index")
+    table.columns.name = None
+    if "uniform_share" in first.columns:
+        uniform = first.groupby("layer")["uniform_share"].first()
+        table["uniform_share"] = table["layer"].map(uniform)
+        table.loc[table.index[-1], "uniform_share"] = float(uniform.mean())
+    return table.round(3)
+
+
+def _span(values: pd.Series) -> str:
+    distinct = sorted({str(v) for v in values.dropna() if str(v) != ""})
+    return "; ".join(distinct) if len(distinct) <= 3 else f"{'; '.join(distinct[:3])}; … ({len(distinct)} values)"
+
+
+def provenance_table(tables: Mapping[str, pd.DataFrame], paths: Mapping[str, Path],
+                     settings: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """One row per input: file, rows, and the provenance its rows carry (profile, git commit,
+    device, torch version, date range), plus the settings shared by all its rows."""
+    rows = []
+    for name, frame in tables.items():
+        stamps = pd.to_datetime(frame["timestamp"], errors="coerce", utc=True) if "timestamp" in frame else pd.Series(dtype=object)
+        stamps = stamps.dropna()
+        dates = "" if stamps.empty else (f"{stamps.min():%Y-%m-%d}" if stamps.min().date() == stamps.max().date()
+                                         else f"{stamps.min():%Y-%m-%d} – {stamps.max():%Y-%m-%d}")
+        rows.append({
+            "input": name,
+            "file": Path(paths[name]).name,
+            "rows": len(frame),
+            "profile": _span(frame["profile"]) if "profile" in frame else "",
+            "git_commit": _span(frame["git_commit"]) if "git_commit" in frame else "",
+            "date": dates,
+            "device": _span(frame["device"]) if "device" in frame else "",
+            "torch_version": _span(frame["torch_version"]) if "torch_version" in frame else "",
+            "settings": (settings or {}).get(name, ""),
+        })
+    return pd.DataFrame(rows)

@@ -1,0 +1,326 @@
+"""gsepconv.report: summary tables, comparisons, claims and make_all on small synthetic CSVs whose
+means, stds and ratios are known in closed form."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gsepconv.experiments.results import COLUMNS, HISTORY_COLUMNS
+from gsepconv.report import (
+    INPUTS,
+    LEADERBOARD_SIM2_MNIST_ROT_ERROR,
+    PRODUCTS,
+    MissingInputs,
+    claims_table,
+    compare_models,
+    element_label,
+    experiment_summary,
+    experiment_table,
+    history_curves,
+    make_all,
+    model_label,
+    n_total,
+    redundancy_summary,
+    speedups,
+)
+from gsepconv.report.claims import combine, check_redundancy
+
+PROFILE = "smoke"
+# (group, implementation, num_elements, params, test accuracies per seed, time per epoch per seed)
+MNIST = [
+    ("Z2", "none", "1", 1000, (90.0, 91.0, 92.0), (1.0, 1.0, 1.0)),
+    ("SE2", "nonseparable", "8", 5000, (95.0, 96.0, 97.0), (40.0, 40.0, 40.0)),
+    ("SE2", "separable", "8", 6000, (95.5, 96.0, 96.5), (10.0, 10.0, 10.0)),
+    ("Sim2", "separable2d", "4x3", 7000, (97.0, 97.5, 98.0), (20.0, 20.0, 20.0)),
+]
+
+
+def _runs(experiment: str, spec, dataset: str = "mnist_rot_seeded", arch: str = "resnet") -> pd.DataFrame:
+    rows = []
+    for group, impl, n, params, accs, times in spec:
+        for seed, (acc, t) in enumerate(zip(accs, times)):
+            rows.append({
+                "experiment": experiment, "dataset": dataset, "stand_in_for": "", "arch": arch, "group": group,
+                "implementation": impl, "num_elements": n, "sampling": "none" if group == "Z2" else "discretise",
+                "kernel_size": 5, "widths": "8,8,16", "params": params, "epochs": 3, "batch_size": 64, "lr": 0.003,
+                "seed": seed, "val_acc": acc + 0.1, "test_acc": acc, "test_err": 100 - acc, "best_epoch": 3,
+                "train_time_s": 3 * t, "time_per_epoch_s": t, "peak_mem_mb": 100.0, "device": "cpu",
+                "torch_version": "2.14.1", "gsepconv_version": "0.1.0", "git_commit": "abc123def456",
+                "timestamp": f"2026-11-2{seed}T10:00:00+00:00", "profile": PROFILE,
+                "run_id": f"{arch}-{group}-{impl}-n{n}-s{seed}",
+            })
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _history(results: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for r in results.itertuples():
+        for epoch in (1, 2, 3):
+            rows.append({"run_id": r.run_id, "experiment": r.experiment, "profile": r.profile, "group": r.group,
+                         "implementation": r.implementation, "num_elements": r.num_elements, "seed": r.seed,
+                         "epoch": epoch, "train_loss": 1.0 / epoch, "train_acc": r.test_acc - 3 + epoch,
+                         "val_loss": 1.0 / epoch, "val_acc": r.test_acc - 3 + epoch, "time_s": r.time_per_epoch_s,
+                         "eval_time_s": 0.5, "wall_time_s": epoch * (r.time_per_epoch_s + 0.5)})
+    return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
+
+
+def _bench_rows(sizes=(28,), sweep: bool = False) -> pd.DataFrame:
+    rows = []
+    for size in sizes:
+        scale = (size / 28) ** 2
+        for group, impl, n, nt, ms, macs, mem in [
+            ("Z2", "none", "", 1, 5.0, 1e8, 10.0),
+            ("SE2", "nonseparable", "4", 4, 100.0, 4e10, 50.0),
+            ("SE2", "separable", "4", 4, 25.0, 2e9, 40.0),
+            ("SE2", "nonseparable", "8", 8, 400.0, 1.6e11, 100.0),
+            ("SE2", "separable", "8", 8, 50.0, 4e9, 80.0),
+            ("Sim2", "nonseparable", "(4,3)", 12, 900.0, 3.6e11, 150.0),
+            ("Sim2", "separable2d", "(4,3)", 12, 90.0, 1.2e10, 120.0),
+        ]:
+            row = {"profile": PROFILE, "group": group, "implementation": impl, "num_elements": n, "n_total": nt,
+                   "batch_size": 8, "image_size": size, "widths": "8,8,16", "kernel_size": 5, "params": 1000 * nt,
+                   "macs": macs * scale, "train_ms": ms * scale, "images_per_s": 8 / (ms * scale / 1000),
+                   "peak_mem_mb": mem * scale, "mem_kind": "saved_activations", "device": "cpu (x86_64)",
+                   "threads": 2, "torch_version": "2.14.1", "gsepconv_version": "0.1.0",
+                   "git_commit": "abc123def456", "timestamp": "2026-11-28T10:00:00+00:00"}
+            if not sweep:
+                row.update({"infer_ms": ms * scale / 3, "infer_overhead": 1.1, "conv_only_ms": ms * scale / 3.3})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _equivariance() -> pd.DataFrame:
+    rows = []
+    for group, impl, n, rot90, rot45, scale in [
+        ("SE2", "nonseparable", "8", 1e-15, 0.1, math.nan), ("SE2", "separable", "8", 2e-15, 0.12, math.nan),
+        ("R2xRplus", "separable", "3", 1.2, 0.9, 0.5), ("Sim2", "separable2d", "(8,3)", 3e-15, 0.2, 0.3),
+    ]:
+        rows.append({"group": group, "implementation": impl, "num_elements": n, "rot90_error": rot90,
+                     "rot45_error": rot45, "scale_error": scale, "profile": PROFILE, "git_commit": "abc123def456",
+                     "torch_version": "2.14.1", "timestamp": "2026-11-28T10:00:00+00:00"})
+    return pd.DataFrame(rows)
+
+
+def _redundancy(trained: float = 0.8, init: float = 0.5, gaussian: float = 0.45) -> pd.DataFrame:
+    rows = []
+    for state, share in (("trained", trained), ("init", init), ("gaussian", gaussian), ("separable", 1.0)):
+        for layer_index, layer in enumerate(("features.2.body.0", "features.8")):
+            for component in (1, 2):
+                value = share if component == 1 else 1 - share
+                rows.append({"state": state, "layer_index": layer_index, "layer": layer, "kernel_shape": "4x8x4x8x5x5",
+                             "rank_max": 8, "component": component, "energy_fraction_mean": value,
+                             "energy_fraction_std": 0.01, "matrices": 16, "energy_fraction_q10": value - 0.05,
+                             "energy_fraction_q50": value, "energy_fraction_q90": value + 0.05,
+                             "cumulative_energy_mean": value, "uniform_share": 1 / 8, "run_id": "resnet-SE2-x",
+                             "test_acc": 95.0, "profile": PROFILE, "git_commit": "abc123def456",
+                             "timestamp": "2026-11-28T10:00:00+00:00"})
+    return pd.DataFrame(rows)
+
+
+def _write_all(root: Path, skip: tuple[str, ...] = ()) -> Path:
+    folder = root / PROFILE
+    folder.mkdir(parents=True, exist_ok=True)
+    mnist = _runs("mnist_rot", MNIST)
+    rotations = _runs("rotations", [
+        ("SE2", "nonseparable", str(n), 5000, (90.0 + n / 4, 91.0 + n / 4), (n * 1.0, n * 1.0)) for n in (4, 8)
+    ] + [("SE2", "separable", str(n), 6000, (90.0 + n / 4, 91.0 + n / 4), (n / 4, n / 4)) for n in (4, 8)])
+    cifar = _runs("cifar10", [s for s in MNIST if s[0] != "Sim2"], dataset="cifar10_subset", arch="allcnnc")
+    tables = {
+        "mnist_rot.csv": mnist, "mnist_rot_history.csv": _history(mnist), "rotations.csv": rotations,
+        "cifar10.csv": cifar, "efficiency.csv": _bench_rows(), "efficiency_sweep.csv": _bench_rows((28, 56), sweep=True),
+        "equivariance.csv": _equivariance(), "redundancy.csv": _redundancy(),
+    }
+    for name, frame in tables.items():
+        if name not in skip:
+            frame.to_csv(folder / name, index=False)
+    return folder
+
+
+# ---------------------------------------------------------------------------------------- labels
+def test_element_labels_and_totals() -> None:
+    assert [element_label(v) for v in (8, "8", "4x3", "(4,3)", (4, 3), "", None, float("nan"))] == \
+        ["8", "8", "4×3", "4×3", "4×3", "", "", ""]
+    assert [n_total(v) for v in ("(8,3)", "16", "")] == [24, 16, 1]
+    assert model_label("Z2", "none", 1) == "Z2 CNN"
+    assert model_label("Sim2", "separable2d", "(4,3)") == "Sim(2) separable2d, N=4×3"
+
+
+# ---------------------------------------------------------------------------------------- tables
+def test_experiment_table_mean_and_std_over_seeds() -> None:
+    settings, table = experiment_table(_runs("mnist_rot", MNIST))
+    assert "experiment=mnist_rot" in settings and "widths=8,8,16" in settings
+    assert list(table["model"]) == ["Z2 CNN", "SE(2) nonseparable, N=8", "SE(2) separable, N=8",
+                                    "Sim(2) separable2d, N=4×3"]  # control first
+    row = table.set_index("model")
+    assert row.loc["Z2 CNN", "test_acc"] == "91.00 ± 1.00"  # mean of 90, 91, 92; sample std 1
+    assert row.loc["SE(2) separable, N=8", "test_acc"] == "96.00 ± 0.50"
+    assert row.loc["SE(2) nonseparable, N=8", "time_per_epoch_s"] == "40.00 ± 0.00"
+    assert (table["n_seeds"] == 3).all() and row.loc["Sim(2) separable2d, N=4×3", "params"] == 7000
+
+
+def test_single_seed_shows_the_mean_alone() -> None:
+    one = _runs("mnist_rot", [("SE2", "separable", "8", 6000, (95.25,), (10.0,))])
+    assert experiment_table(one)[1]["test_acc"].iloc[0] == "95.25"
+
+
+def test_labels_tell_apart_widths_of_one_model() -> None:
+    frame = _runs("mnist_rot", MNIST[1:2])
+    wide = frame.assign(widths="16,16,32", run_id=frame["run_id"] + "-wide")
+    table = experiment_table(pd.concat([frame, wide]))[1]
+    assert sorted(table["model"]) == ["SE(2) nonseparable, N=8 [widths=16,16,32]", "SE(2) nonseparable, N=8 [widths=8,8,16]"]
+
+
+def test_compare_models_ratios_and_noise() -> None:
+    summary = experiment_summary(_runs("mnist_rot", MNIST))
+    [c] = compare_models(summary, {"group": "SE2", "implementation": "separable"},
+                         {"group": "SE2", "implementation": "nonseparable"})
+    assert c.speedup == pytest.approx(4.0) and c.accuracy_gap == pytest.approx(0.0)
+    assert c.noise == pytest.approx(math.sqrt((0.25 + 1.0) / 3))
+    assert c.accuracy_verdict == "indistinguishable"
+    assert "4.0× faster" in c.sentence() and "96.00 ± 0.50 vs 96.00 ± 1.00" in c.sentence()
+    [z] = compare_models(summary, {"group": "Sim2"}, {"group": "Z2"})
+    assert z.accuracy_gap == pytest.approx(6.5) and z.accuracy_verdict == "higher"
+    assert compare_models(summary, {"group": "R2xRplus"}, {"group": "Z2"}) == []
+
+
+def test_compare_models_pairs_a_sweep_per_number_of_elements() -> None:
+    frame = _runs("rotations", [("SE2", impl, str(n), 5000, (90.0, 92.0), (n * f, n * f))
+                                for n in (4, 8, 16) for impl, f in (("nonseparable", 1.0), ("separable", 0.5))])
+    found = compare_models(experiment_summary(frame), {"implementation": "separable"},
+                           {"implementation": "nonseparable"})
+    assert [c.context["num_elements"] for c in found] == ["4", "8", "16"]
+    assert all(c.speedup == pytest.approx(2.0) for c in found)
+
+
+def test_history_curves_label_runs_and_keep_their_order() -> None:
+    results = _runs("mnist_rot", MNIST)
+    curves = history_curves(_history(results), results)
+    assert len(curves) == 3 * len(results)
+    assert curves["model"].iloc[0] == "Z2 CNN"
+    run = curves[curves["run_id"] == results["run_id"].iloc[3]]
+    assert list(run["epoch"]) == [1, 2, 3] and list(run["wall_time_s"]) == [40.5, 81.0, 121.5]
+    with pytest.raises(ValueError, match="wall_time_s"):
+        history_curves(_history(results).drop(columns="wall_time_s"))
+
+
+def test_speedups_of_the_benchmark() -> None:
+    ratios = speedups(_bench_rows())
+    se2 = ratios[(ratios["group"] == "SE2")].set_index("num_elements")
+    assert se2.loc["4", "train_speedup"] == pytest.approx(4.0) and se2.loc["8", "train_speedup"] == pytest.approx(8.0)
+    assert se2.loc["8", "mac_ratio"] == pytest.approx(40.0) and se2.loc["8", "memory_ratio"] == pytest.approx(0.8)
+    sim2 = ratios[ratios["group"] == "Sim2"].iloc[0]
+    assert sim2["num_elements"] == "4×3" and sim2["train_speedup"] == pytest.approx(10.0)
+
+
+def test_redundancy_summary_means_over_layers() -> None:
+    table = redundancy_summary(_redundancy(trained=0.8, init=0.5))
+    last = table.iloc[-1]
+    assert last["layer"] == "mean over layers" and last["trained"] == pytest.approx(0.8) and last["init"] == 0.5
+    assert list(table.columns[:5]) == ["layer", "trained", "init", "gaussian", "separable"]
+
+
+# ---------------------------------------------------------------------------------------- claims
+def test_combine_verdicts() -> None:
+    assert combine(["supports", "supports"]) == "reproduced"
+    assert combine(["against", "against"]) == "not reproduced"
+    assert combine(["supports", "against"]) == "partly"
+    assert combine(["undetermined"]) == "undetermined"
+    assert combine(["supports", "undetermined"]) == "reproduced where decidable"
+
+
+def test_claims_read_the_numbers() -> None:
+    data = {"mnist_rot": _runs("mnist_rot", MNIST), "efficiency": _bench_rows(), "equivariance": _equivariance(),
+            "redundancy": _redundancy(), "rotations": _runs("rotations", [
+                ("SE2", impl, str(n), p, (90.0, 91.0), (t, t)) for n in (4, 8)
+                for impl, p, t in (("nonseparable", 5000, 4.0), ("separable", 6000, 1.0))])}
+    claims = claims_table(data, "quick").set_index("claim")
+    assert claims.loc[1, "verdict"] == "reproduced" and "0.800 trained" in claims.loc[1, "evidence"]
+    assert claims.loc[2, "verdict"] == "reproduced" and "N=8: 40.0× fewer MACs, 8.0× faster" in claims.loc[2, "evidence"]
+    assert claims.loc[3, "verdict"] == "reproduced" and "3.0e-15" in claims.loc[3, "evidence"]
+    assert claims.loc[4, "verdict"] == "reproduced"  # 4x faster, accuracy within noise
+    assert claims.loc[5, "verdict"].startswith("reproduced") and "not comparable" in claims.loc[5, "verdict"]
+    ours = 100 - 97.5
+    assert f"{ours:.2f} %" in claims.loc[5, "evidence"] and f"{LEADERBOARD_SIM2_MNIST_ROT_ERROR} %" in claims.loc[5, "evidence"]
+    slow = dict(data, mnist_rot=_runs("mnist_rot", [MNIST[1], ("SE2", "separable", "8", 6000, (90.0, 90.5, 91.0),
+                                                                (50.0, 50.0, 50.0))]))
+    assert claims_table(slow, "quick").set_index("claim").loc[4, "verdict"] == "partly"  # rotations still support
+    assert check_redundancy(_redundancy(trained=0.52, init=0.5)).verdict == "partly"
+    assert check_redundancy(_redundancy(trained=0.4, init=0.5)).verdict == "not reproduced"
+
+
+# ---------------------------------------------------------------------------------------- make_all
+def test_make_all_refuses_missing_inputs_and_names_the_command(tmp_path: Path) -> None:
+    folder = _write_all(tmp_path, skip=("mnist_rot_history.csv", "efficiency_sweep.csv"))
+    with pytest.raises(MissingInputs) as info:
+        make_all(PROFILE, tmp_path)
+    message = str(info.value)
+    assert "mnist_rot_history.csv is missing" in message and f"gsepconv run mnist_rot --profile {PROFILE}" in message
+    assert f"gsepconv bench --sweep --profile {PROFILE}" in message
+    assert isinstance(info.value, FileNotFoundError)
+    assert not (folder / "figures").exists() and not (folder / "tables").exists()  # nothing written
+
+
+def test_make_all_writes_every_product_and_redraws_from_the_csvs(tmp_path: Path) -> None:
+    folder = _write_all(tmp_path)
+    out = make_all(PROFILE, tmp_path)
+    figures = {p.name for p in PRODUCTS if p.kind == "figure"}
+    tables = {p.name for p in PRODUCTS if p.kind == "table"} - {"cifar100", "galaxy10", "cifar100_summary",
+                                                                  "galaxy10_summary"}
+    assert set(out["figures"]) == figures and set(out["tables"]) == tables
+    for name in figures:
+        for fmt in ("png", "svg"):
+            path = folder / "figures" / f"{name}.{fmt}"
+            assert path.stat().st_size > 1000, path
+    assert set(out["skipped"]) == {"table:cifar100", "table:galaxy10", "table:cifar100_summary",
+                                   "table:galaxy10_summary"}
+    table = pd.read_csv(folder / "tables" / "mnist_rot.csv", keep_default_na=False).set_index("model")
+    assert table.loc["SE(2) separable, N=8", "test_acc"] == "96.00 ± 0.50"
+    summary = pd.read_csv(folder / "tables" / "mnist_rot_summary.csv").set_index("model")
+    assert summary.loc["Z2 CNN", "test_acc_mean"] == pytest.approx(91.0)
+    provenance = pd.read_csv(folder / "tables" / "provenance.csv").set_index("input")
+    assert provenance.loc["mnist_rot", "git_commit"] == "abc123def456" and provenance.loc["mnist_rot", "rows"] == 12
+    assert provenance.loc["mnist_rot", "date"] == "2026-11-20 – 2026-11-22"
+    claims = pd.read_csv(folder / "tables" / "claims.csv")
+    assert list(claims["claim"]) == [1, 2, 3, 4, 5]
+
+    # redrawn from the CSVs: change a result, the figure and the table change
+    before = (folder / "figures" / "mnist_rot_accuracy_vs_params.png").read_bytes()
+    mnist = pd.read_csv(folder / "mnist_rot.csv", keep_default_na=False, na_values=[""])
+    mnist.loc[mnist["implementation"] == "separable", "test_acc"] = 50.0
+    mnist.to_csv(folder / "mnist_rot.csv", index=False)
+    make_all(PROFILE, tmp_path)
+    assert (folder / "figures" / "mnist_rot_accuracy_vs_params.png").read_bytes() != before
+    table = pd.read_csv(folder / "tables" / "mnist_rot.csv", keep_default_na=False).set_index("model")
+    assert table.loc["SE(2) separable, N=8", "test_acc"] == "50.00 ± 0.00"
+
+
+def test_make_all_allow_missing_deletes_stale_products(tmp_path: Path) -> None:
+    folder = _write_all(tmp_path)
+    stale = folder / "figures" / "redundancy_energy.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    (folder / "redundancy.csv").unlink()
+    for name in ("efficiency.csv", "efficiency_sweep.csv", "equivariance.csv", "rotations.csv", "cifar10.csv",
+                 "mnist_rot_history.csv"):
+        (folder / name).unlink()
+    out = make_all(PROFILE, tmp_path, allow_missing=True)
+    assert not stale.exists()
+    assert "figure:redundancy_energy" in out["skipped"]
+    assert "python -m gsepconv.analysis --profile smoke" in out["skipped"]["figure:redundancy_energy"]
+    assert set(out["figures"]) == {"mnist_rot_accuracy_vs_params", "mnist_rot_accuracy_vs_time"}
+    claims = pd.read_csv(folder / "tables" / "claims.csv").set_index("claim")
+    assert claims.loc[1, "verdict"] == "undetermined"
+
+
+def test_make_all_rejects_unknown_profile(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="valid profiles"):
+        make_all("huge", tmp_path)
+
+
+def test_every_input_names_a_command() -> None:
+    for spec in INPUTS.values():
+        assert spec.command_for("quick").endswith("--profile quick") and spec.files
