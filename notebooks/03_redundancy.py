@@ -130,7 +130,8 @@ first.pivot_table(index=["layer_index", "layer", "kernel_shape"], columns="state
 # unstructured matrices of the same shape?*
 
 # %%
-palette = dict(zip(STATES, sns.color_palette("colorblind", len(STATES))))
+colours = sns.color_palette("colorblind")
+palette = {"trained": colours[0], "init": colours[1], "gaussian": colours[2], "separable": "0.35"}
 layers = first[["layer_index", "layer", "kernel_shape", "rank_max"]].drop_duplicates().sort_values("layer_index")
 fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(layers) + 2), 4.2))
 offsets = dict(zip(STATES, np.linspace(-0.24, 0.24, len(STATES))))
@@ -182,7 +183,7 @@ for ax, (_, layer) in zip(axes.flat, layers.iterrows()):
         if rows.empty:
             continue
         ax.plot(rows["component"], rows["energy_fraction_mean"].clip(lower=1e-6), marker="o", ms=3,
-                color=palette[state], label=state)
+                color=palette[state], ls="--" if state == "separable" else "-", label=state)
     ax.set_yscale("log")
     ax.set_ylim(1e-6, 1.5)
     ax.set_title(f"{layer['layer']}  ({layer['kernel_shape']})", fontsize=8)
