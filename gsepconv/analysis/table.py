@@ -106,7 +106,8 @@ def trained_model(config: RunConfig, *, runs: str | Path | None = None, device: 
         if not allow_training:
             raise FileNotFoundError(f"{folder} holds no finished run of {config.run_id()}; train it with "
                                     f"`gsepconv run {config.experiment} --profile {config.profile}`")
-        metrics = run_one(config.replace(device=device), runs=runs, log=log or _stderr)
+        # no progress bars (notebook output); epoch lines go to ``log``
+        metrics = run_one(config.replace(device=device, progress=False), runs=runs, log=log or _stderr)
     initial = initial_model(config, metrics["model_kwargs"]).eval()
     trained = initial_model(config, metrics["model_kwargs"])
     state = torch.load(folder / BEST_WEIGHTS, map_location="cpu", weights_only=True)
