@@ -236,12 +236,14 @@ dilations.pivot_table(index="value", columns="model", values="error", sort=False
 # computes completely. Between them both errors include the interpolation of the rotated image;
 # the G-CNN's error stays far below the CNN's, which bounds how much of the CNN's error is
 # interpolation: most of it is the CNN not being rotation-equivariant.
-# Right: a dilation is never exact on pixels. Read the table rather than the shapes of the curves:
-# where the scale group's error is not clearly below both controls, this measurement does not show
-# scale equivariance — dilating a pixel image resamples it, and the scale axis is truncated to
-# $[1, S]$, so the comparison only uses the scales both outputs share. A measurement on the common
-# scale range with smooth inputs is being added to `gsepconv.equivariance` (issue 10); until then
-# the right panel is an open question, not a result.
+# Right: a dilation is never exact on pixels. The scale measurement (`check_equivariance(...,
+# scales=...)`, i.e. `scale_equivariance_error`) already uses smooth inputs, compares only the part
+# of the scale axis that both inputs cover and removes the artefacts of truncating that axis to
+# $[1, S]$; what is left is the pixel grid itself — dilated, masked kernels resampled on pixels,
+# and interpolated outputs. Read the table: the scale group should sit clearly below both
+# controls. The SE(2) layer is the sharper control: it is not built for dilations, so whatever the
+# scale group gains over it is what dilation equivariance buys. Where it gains nothing at some
+# factor, these untrained layers at this size do not show scale equivariance there.
 #
 # What a pixel grid allows, in one line: exact equivariance for the symmetries of the square
 # lattice that the group grid contains (quarter turns, $N$ divisible by 4); everything else is
