@@ -100,7 +100,8 @@ pd.DataFrame({
 # * `trained`: the best-validation weights;
 # * `init`: the same network before training (same seed);
 # * `gaussian`: a control, i.i.d. Gaussian kernels with the trained kernels' shapes and disk masks;
-# * `separable`: a control, the profile's separable SE(2) model, rank 1 by construction.
+# * `separable`: a control, the profile's separable SE(2) model at initialisation, rank 1 by
+#   construction (trained or not).
 #
 # With `train="auto"` the committed `results/<profile>/redundancy.csv` is reused when it was made
 # from the run the profile plans now.
