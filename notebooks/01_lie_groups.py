@@ -44,7 +44,7 @@ import torch
 
 from gsepconv.analysis.plots import letter_f_points
 from gsepconv.companion import check_train_mode, save_figure, set_style
-from gsepconv.groups import SO2, Dilation, DirectProduct, get_group
+from gsepconv.groups import SO2, Dilation, get_group
 
 check_train_mode(train)
 set_style()

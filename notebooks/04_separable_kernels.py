@@ -36,7 +36,6 @@ train = "auto"  # "auto": reuse results/<profile>/layer_costs.csv if its sizes m
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import seaborn as sns
 import torch
 
