@@ -349,8 +349,7 @@ def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = No
     for case in tqdm(todo, desc=f"bench {profile}", disable=not progress):
         rows.append(bench_case(case, prof, dev, compare_layout=prof.compare_layout if compare_layout is None else compare_layout))
     frame = pd.DataFrame(rows)
-    name = "efficiency-gpu.csv" if dev.type == "cuda" else "efficiency.csv"
-    path = Path(out) if out is not None else results_root() / profile / name
+    path = Path(out) if out is not None else bench_path(profile, device)
     atomic_write_text(path, frame.to_csv(index=False))
     return frame
 
@@ -398,6 +397,13 @@ def sweep_case(case: BenchCase, profile: SweepProfile, image_size: int, device: 
         "repeats": profile.repeats,
         **_provenance(device),
     }
+
+
+def bench_path(profile: str, device: str = "cpu", root: str | Path | None = None) -> Path:
+    """``<results>/<profile>/efficiency.csv`` (``efficiency-gpu.csv`` on CUDA), where
+    :func:`run_benchmark` writes by default."""
+    name = "efficiency-gpu.csv" if torch.device(device).type == "cuda" else "efficiency.csv"
+    return results_root(root) / profile / name
 
 
 def sweep_path(profile: str, device: str = "cpu", root: str | Path | None = None) -> Path:
@@ -570,7 +576,7 @@ def _main(args: argparse.Namespace) -> int:
 
 
 __all__ = [
-    "BENCH_PROFILES", "BenchCase", "BenchProfile", "bench_case", "bench_is_current", "count_macs",
+    "BENCH_PROFILES", "BenchCase", "BenchProfile", "bench_case", "bench_is_current", "bench_path", "count_macs",
     "microbench_rotation_scale", "register", "run_benchmark", "summarise_efficiency",
     "SWEEP_PROFILES", "SweepProfile", "run_sweep", "summarise_sweep", "sweep_case", "sweep_is_current", "sweep_path",
 ]

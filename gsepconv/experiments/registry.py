@@ -114,7 +114,7 @@ QUICK = Profile(
     epochs=3, batch_size=64, seeds=(0, 1, 2), lr=3e-3, weight_decay=1e-4,
     mnist_dataset="mnist_rot_seeded", mnist_stand_in="mnist_rot",
     arch="resnet", widths=(16, 16, 32), kernel_size=5, num_rotations=8, sim2_elements=(4, 3),
-    rotations_sweep=(4, 8, 16), train_subset=4_000, val_subset=2_000, test_subset=5_000,
+    rotations_sweep=(4, 8, 16), train_subset=3_000, val_subset=1_000, test_subset=5_000,
     cifar_dataset="cifar10_subset", cifar_widths=(16, 32),
     cifar_kernel_size=3, cifar_epochs=4, cifar_train_subset=None, cifar_val_subset=None,
     cifar_test_subset=None, cifar_rotations=4, sim2_nonseparable=False,
@@ -132,12 +132,13 @@ noise. Now: widths (16, 16, 32) (half the paper's), k = 5, SE(2) N = 8, R2xR+ 3 
 4 rotations x 3 scales, Adam 3e-3 with a cosine schedule, batch 64.
 
 ``mnist_rot``: Z2 CNN, SE(2) nonseparable / separable / dseparable, R2xR+ separable, Sim(2)
-separable2d, seeds 0, 1, 2; ``mnist_rot_seeded`` 4,000 train / 2,000 val / 5,000 of the 50,000
+separable2d, seeds 0, 1, 2; ``mnist_rot_seeded`` 3,000 train / 1,000 val / 5,000 of the 50,000
 test images, 3 epochs. Training step (forward + backward + Adam, batch 64, measured as one-thread
 CPU time on this 2-core machine and divided by the factor 2.9 that relates it to an idle
 two-thread step at widths (8, 8, 16)): Z2 37 ms, SE(2) nonseparable 855, separable 290,
 dseparable 348, R2xR+ separable 114, Sim(2) separable2d 700 ms: 2.34 s per step of all six,
-189 steps plus validation and test ≈ 600 s per seed, ≈ 30 min for three seeds.
+141 steps plus validation and test ≈ 430 s per seed, ≈ 22 min for three seeds on an idle machine
+(one thread on a busy one: about 1.7x that).
 
 ``mnist_rot_budget``: the same models (seed 0) each trained for the same 60 s of wall-clock
 training time (:attr:`RunConfig.time_budget_s`): accuracy at equal training time, the form of

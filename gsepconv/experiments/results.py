@@ -34,7 +34,7 @@ __all__ = [
 #: Columns of the results CSV, in order.
 COLUMNS: tuple[str, ...] = (
     "experiment", "dataset", "stand_in_for", "arch", "group", "implementation", "num_elements",
-    "sampling", "kernel_size", "widths", "params", "epochs", "batch_size", "lr", "seed",
+    "sampling", "kernel_size", "widths", "params", "epochs", "time_budget_s", "batch_size", "lr", "seed",
     "val_acc", "test_acc", "test_err", "best_epoch", "train_time_s", "time_per_epoch_s",
     "peak_mem_mb", "device", "torch_version", "gsepconv_version", "git_commit", "timestamp",
     "profile", "run_id",

@@ -187,7 +187,7 @@ def run_experiment(
     if keep_rows is not None and not keep_rows.empty:
         fresh = set(frame["run_id"])
         kept = keep_rows[~keep_rows["run_id"].isin(fresh)]
-        frame = pd.concat([kept[list(frame.columns)], frame], ignore_index=True)
+        frame = pd.concat([kept.reindex(columns=frame.columns), frame], ignore_index=True)
         old_history = history_path(experiment, profile, results)
         if old_history.is_file():
             old = pd.read_csv(old_history, keep_default_na=False, na_values=[""])

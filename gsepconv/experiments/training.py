@@ -281,6 +281,31 @@ def _lr_lambda(total_steps: int, warmup_steps: int, schedule: str) -> Callable[[
     return factor
 
 
+class _BudgetClock:
+    """Wall-clock training time of a run with ``time_budget_s``, and the cosine learning-rate
+    factor over that time: ``0.5·(1 + cos(π·spent/budget))``. ``spent`` counts finished epochs'
+    training passes (restored from the history on resume) plus the running epoch's time."""
+
+    def __init__(self, budget_s: float, warmup_steps: int) -> None:
+        self.budget_s, self.warmup_steps = float(budget_s), warmup_steps
+        self.spent_before = 0.0  # training seconds of finished epochs
+        self.epoch_start: float | None = None  # perf_counter() at the start of the running epoch
+
+    @property
+    def spent(self) -> float:
+        running = time.perf_counter() - self.epoch_start if self.epoch_start is not None else 0.0
+        return self.spent_before + running
+
+    @property
+    def exhausted(self) -> bool:
+        return self.spent >= self.budget_s
+
+    def __call__(self, step: int) -> float:  # LambdaLR's lr_lambda
+        if self.warmup_steps > 0 and step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, self.spent / self.budget_s)))
+
+
 def _make_optimizer(config: RunConfig, params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
     o = config.optim
     if o.name == "adam":
@@ -328,6 +353,7 @@ class _State:
     best_val_loss: float = math.inf
     best_weights: dict[str, torch.Tensor] | None = None
     history: list[dict[str, Any]] | None = None
+    budget_exhausted: bool = False
 
 
 def _cpu_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -403,8 +429,9 @@ def _train(
     warmup_steps = int(round(config.optim.warmup_epochs * steps_per_epoch))
 
     optimizer = _make_optimizer(config, model.parameters())
+    clock = _BudgetClock(config.time_budget_s, warmup_steps) if config.time_budget_s is not None else None
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _lr_lambda(total_steps, warmup_steps, config.optim.schedule))
+        optimizer, clock if clock is not None else _lr_lambda(total_steps, warmup_steps, config.optim.schedule))
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
 
     state = _State(history=[])
@@ -423,6 +450,8 @@ def _train(
         scaler.load_state_dict(ckpt["scaler"])
         state = _State(**ckpt["state"])
         _set_rng_state(ckpt["rng"])
+        if clock is not None:
+            clock.spent_before = sum(h["time_s"] for h in state.history or [])
         log(f"resuming {run_dir.name} after epoch {state.epoch}/{config.epochs}")
 
     train_model: nn.Module = model
@@ -441,8 +470,13 @@ def _train(
         for epoch in range(start_epoch, config.epochs):
             if max_epochs_this_call is not None and epoch - start_epoch >= max_epochs_this_call:
                 break
+            if state.budget_exhausted:
+                break
             record = _train_epoch(config, train_model, model, optimizer, scheduler, scaler,
-                                  train_ds, epoch, local_bs, drop_last, device, env, amp, progress)
+                                  train_ds, epoch, local_bs, drop_last, device, env, amp, progress, clock)
+            if clock is not None:
+                clock.spent_before += record["time_s"]
+                state.budget_exhausted = clock.spent_before >= clock.budget_s
             if env.enabled:  # every process evaluates with rank 0's BatchNorm statistics
                 for buffer in model.buffers():
                     torch.distributed.broadcast(buffer, src=0)
@@ -477,7 +511,7 @@ def _train(
                 callback(dict(record))
         peak_mb = memory.mb
 
-    if state.epoch < config.epochs:
+    if state.epoch < config.epochs and not state.budget_exhausted:
         return {"status": "partial", "epoch": state.epoch, "history": state.history}
 
     # the test split, once, on the best-validation weights
@@ -500,8 +534,9 @@ def _train(
 def _train_epoch(
     config: RunConfig, train_model: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer,
     scheduler: Any, scaler: Any, train_ds: Dataset, epoch: int, local_bs: int, drop_last: bool,
-    device: torch.device, env: DistEnv, amp: bool, progress: bool,
+    device: torch.device, env: DistEnv, amp: bool, progress: bool, clock: _BudgetClock | None = None,
 ) -> dict[str, Any]:
+    """One pass over the training set (with a time budget: until the budget is spent)."""
     generator = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
     if env.enabled:
         from torch.utils.data.distributed import DistributedSampler
@@ -520,6 +555,8 @@ def _train_epoch(
     correct_acc = torch.zeros((), dtype=torch.float64, device=device)
     count = 0.0
     t0 = time.perf_counter()
+    if clock is not None:
+        clock.epoch_start = t0
     bar = _progress(loader, progress, f"epoch {epoch + 1}/{config.epochs}", len(loader))
     for step, (x, y) in enumerate(bar):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -540,13 +577,30 @@ def _train_epoch(
         count += n
         if progress and step % 20 == 0:
             bar.set_postfix(loss=f"{loss_acc.item() / count:.4f}", acc=f"{100 * correct_acc.item() / count:.1f}%")
+        if clock is not None and _budget_spent(clock, device, env):
+            break
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - t0
+    if clock is not None:
+        clock.epoch_start = None
     loss_sum, correct, count = all_reduce_sums([loss_acc.item(), correct_acc.item(), count], device)
     return {"epoch": epoch + 1, "train_loss": loss_sum / max(count, 1),
             "train_acc": 100.0 * correct / max(count, 1), "time_s": elapsed,
             "lr": optimizer.param_groups[0]["lr"]}
+
+
+def _budget_spent(clock: _BudgetClock, device: torch.device, env: DistEnv) -> bool:
+    """Whether the time budget is spent (every process stops at the same step under DDP: rank 0
+    decides). On CUDA the clock is read after a synchronisation, so queued work counts."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    done = clock.exhausted
+    if env.enabled:
+        flag = torch.tensor([float(done)], device=device)
+        torch.distributed.broadcast(flag, src=0)
+        done = bool(flag.item())
+    return done
 
 
 def _metrics(
@@ -572,7 +626,8 @@ def _metrics(
         "kernel_size": m.kernel_size,
         "widths": ",".join(map(str, m.widths)),
         "params": params,
-        "epochs": config.epochs,
+        "epochs": len(state.history or []),
+        "time_budget_s": config.time_budget_s if config.time_budget_s is not None else "",
         "batch_size": config.batch_size,
         "lr": config.optim.lr,
         "seed": config.seed,
