@@ -12,11 +12,13 @@ import pytest
 from gsepconv.experiments.results import COLUMNS, HISTORY_COLUMNS
 from gsepconv.report import (
     INPUTS,
+    accuracy_within,
     LEADERBOARD_SIM2_MNIST_ROT_ERROR,
     PRODUCTS,
     MissingInputs,
     claims_table,
     compare_models,
+    describe_speedups,
     element_label,
     experiment_summary,
     experiment_table,
@@ -207,6 +209,18 @@ def test_history_curves_label_runs_and_keep_their_order() -> None:
         history_curves(_history(results).drop(columns="wall_time_s"))
 
 
+def test_accuracy_within_the_fastest_gcnn_budget() -> None:
+    results = _runs("mnist_rot", MNIST)
+    budget, table = accuracy_within(history_curves(_history(results), results))
+    assert budget == pytest.approx(31.5)  # separable: 3 epochs of 10 s + 0.5 s validation
+    row = table.set_index("model")
+    assert row.loc["Z2 CNN", "best_val_acc_mean"] == pytest.approx(91.0) and row.loc["Z2 CNN", "epochs_finished"] == 3
+    assert math.isnan(row.loc["SE(2) nonseparable, N=8", "best_val_acc_mean"])  # first epoch ends at 40.5 s
+    assert row.loc["SE(2) nonseparable, N=8", "epochs_finished"] == 0
+    assert row.loc["Sim(2) separable2d, N=4×3", "best_val_acc_mean"] == pytest.approx(95.5)  # after 1 epoch
+    assert row.loc["Sim(2) separable2d, N=4×3", "best_val_acc_std"] == pytest.approx(0.5)
+
+
 def test_speedups_of_the_benchmark() -> None:
     ratios = speedups(_bench_rows())
     se2 = ratios[(ratios["group"] == "SE2")].set_index("num_elements")
@@ -214,6 +228,10 @@ def test_speedups_of_the_benchmark() -> None:
     assert se2.loc["8", "mac_ratio"] == pytest.approx(40.0) and se2.loc["8", "memory_ratio"] == pytest.approx(0.8)
     sim2 = ratios[ratios["group"] == "Sim2"].iloc[0]
     assert sim2["num_elements"] == "4×3" and sim2["train_speedup"] == pytest.approx(10.0)
+    se2_sentence, sim2_sentence = describe_speedups(ratios)
+    assert se2_sentence.startswith("SE(2) separable against non-separable: trains 4.0× (N=4) to 8.0× (N=8)")
+    assert "20.0–40.0× fewer MACs" in se2_sentence and "0.80× the memory" in se2_sentence
+    assert "Sim(2) separable2d" in sim2_sentence
 
 
 def test_redundancy_summary_means_over_layers() -> None:

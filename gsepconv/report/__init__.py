@@ -6,17 +6,22 @@
 * :mod:`~gsepconv.report.tables`: summaries (mean ± std over seeds), comparisons, ratios, provenance.
 * :mod:`~gsepconv.report.figures`: the figures, as functions of those tables.
 * :mod:`~gsepconv.report.claims`: the paper's claims beside sentences built from our numbers.
+* :func:`ensure_inputs`: chapter 08's ``train`` parameter — produce missing inputs (never called by
+  :func:`make_all`).
 """
 
 from __future__ import annotations
 
 from gsepconv.report.claims import CLAIMS, LEADERBOARD_SIM2_MNIST_ROT_ERROR, LEADERBOARD_SOURCE, ClaimCheck, claims_table
+from gsepconv.report.ensure import ensure_inputs
 from gsepconv.report.inputs import INPUTS, InputSpec, MissingInputs, input_path, load_inputs, missing_inputs, read_csv
 from gsepconv.report.labels import element_label, model_label, n_total
 from gsepconv.report.make import NATURAL_IMAGES, PRODUCTS, make_all, tables_dir, write_table
 from gsepconv.report.tables import (
     Comparison,
+    accuracy_within,
     compare_models,
+    describe_speedups,
     efficiency_table,
     equivariance_table,
     experiment_summary,
@@ -34,6 +39,7 @@ __all__ = [
     "LEADERBOARD_SOURCE",
     "ClaimCheck",
     "claims_table",
+    "ensure_inputs",
     "INPUTS",
     "InputSpec",
     "MissingInputs",
@@ -50,7 +56,9 @@ __all__ = [
     "tables_dir",
     "write_table",
     "Comparison",
+    "accuracy_within",
     "compare_models",
+    "describe_speedups",
     "efficiency_table",
     "equivariance_table",
     "experiment_summary",

@@ -179,10 +179,11 @@ def efficiency_bars(frame: pd.DataFrame, title: str | None = None) -> Figure:
     """Training step time and memory of every benchmarked model (``gsepconv bench`` rows), log scale."""
     labelled = _ordered(_bench_labels(frame))
     order = list(labelled["model"])
-    palette = model_palette(order)
+    families = _families(labelled)  # one colour per group x implementation, whatever N
+    palette = model_palette(list(dict.fromkeys(families)))
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 0.38 * len(order) + 1.4), sharey=True)
     y = np.arange(len(order))[::-1]
-    colours = [palette[m] for m in order]
+    colours = [palette[f] for f in families]
     axes[0].barh(y, labelled["train_ms"], color=colours)
     axes[1].barh(y, labelled["peak_mem_mb"], color=colours)
     axes[0].set_yticks(y, order)
@@ -201,7 +202,8 @@ def efficiency_bars(frame: pd.DataFrame, title: str | None = None) -> Figure:
     return fig
 
 
-def _families(frame: pd.DataFrame) -> pd.Series:
+def _families(frame: pd.DataFrame) -> list[str]:
+    """``"SE(2) separable"`` per row (the model label without the number of elements)."""
     return [f"{GROUP_NAMES.get(str(g), str(g))} {i}" if str(g) != "Z2" else CONTROL
             for g, i in zip(frame["group"], frame["implementation"])]
 

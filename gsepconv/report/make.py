@@ -70,8 +70,18 @@ def _settings(data: Data) -> dict[str, str]:
 
 
 def _provenance(data: Data, profile: str, root: str | Path | None) -> pd.DataFrame:
+    """Provenance per input; a history inherits the provenance of its runs' rows in the results."""
     paths = {n: input_path(n, profile, root) for n in data}
-    return T.provenance_table(data, paths, _settings(data))
+    table = T.provenance_table(data, paths, _settings(data))
+    for name, frame in data.items():
+        base = name.removesuffix("_history")
+        if name != base and base in data and "run_id" in frame:
+            runs = data[base][data[base]["run_id"].isin(set(frame["run_id"]))]
+            inherited = T.provenance_table({name: runs}, {name: paths[name]}).iloc[0]
+            columns = ["profile", "git_commit", "date", "device", "torch_version"]
+            table.loc[table["input"] == name, columns] = inherited[columns].to_numpy()
+            table.loc[table["input"] == name, "settings"] = f"per-epoch rows of the runs in {paths[base].name}"
+    return table
 
 
 def _products(root: str | Path | None) -> list[Product]:

@@ -22,10 +22,12 @@ __all__ = [
     "experiment_summary",
     "experiment_table",
     "history_curves",
+    "accuracy_within",
     "Comparison",
     "compare_models",
     "efficiency_table",
     "speedups",
+    "describe_speedups",
     "sweep_table",
     "equivariance_table",
     "redundancy_summary",
@@ -92,6 +94,30 @@ def history_curves(history: pd.DataFrame, results: pd.DataFrame | None = None) -
     order = {m: k for k, m in enumerate(model_order(curves))}
     return (curves.assign(_order=curves["model"].map(order)).sort_values(["_order", "seed", "epoch"], kind="stable")
             .drop(columns="_order").reset_index(drop=True))
+
+
+def accuracy_within(curves: pd.DataFrame, budget_s: float | None = None) -> tuple[float, pd.DataFrame]:
+    """``(budget, table)``: each model's best validation accuracy reached within ``budget_s`` seconds
+    of wall time (mean ± std over its seeds) and the epochs it finished by then, from
+    :func:`history_curves`. Default budget: the shortest complete run among the G-CNNs (the control
+    excluded), i.e. every model gets the time the fastest G-CNN needed for all its epochs. A model
+    with no epoch finished within the budget shows ``NaN``."""
+    if budget_s is None:
+        ends = curves.sort_values("epoch").groupby("run_id").tail(1)
+        gcnn = ends[ends["group"] != "Z2"]
+        budget_s = float((gcnn if not gcnn.empty else ends)["wall_time_s"].min())
+    within = curves[curves["wall_time_s"] <= budget_s]
+    per_run = within.groupby(["model", "run_id"], sort=False).agg(best=("val_acc", "max"), epochs=("epoch", "max"))
+    rows = []
+    for model in model_order(curves):
+        runs = per_run.loc[model] if model in per_run.index.get_level_values(0) else pd.DataFrame()
+        n_runs = curves.loc[curves["model"] == model, "run_id"].nunique()
+        best = runs["best"] if len(runs) else pd.Series(dtype=float)
+        rows.append({"model": model, "runs": n_runs, "runs_with_an_epoch": len(runs),
+                     "best_val_acc_mean": best.mean() if len(best) else float("nan"),
+                     "best_val_acc_std": best.std(ddof=1) if len(best) > 1 else float("nan"),
+                     "epochs_finished": runs["epochs"].min() if len(runs) else 0})
+    return budget_s, pd.DataFrame(rows)
 
 
 @dataclass(frozen=True)
@@ -264,6 +290,31 @@ def speedups(frame: pd.DataFrame, keys: Sequence[str] = ("group", "num_elements"
     out["n_total"] = [n_total(v) for v in out["num_elements"]]
     return out.sort_values([k for k in ("group", "implementation", "n_total", "image_size") if k in out.columns]
                            ).drop(columns="n_total").reset_index(drop=True)
+
+
+def describe_speedups(ratios: pd.DataFrame) -> list[str]:
+    """One sentence per group × implementation of a :func:`speedups` / :func:`sweep_table` result:
+    the range of training speed-ups (with where the smallest and largest occur), MAC ratios and
+    memory ratios against the non-separable model."""
+    sentences = []
+    where_cols = [c for c in ("num_elements", "image_size") if c in ratios.columns]
+
+    def where(row: pd.Series) -> str:
+        parts = [f"N={row['num_elements']}" if c == "num_elements" else f"{row[c]}×{row[c]}" for c in where_cols]
+        return ", ".join(parts)
+
+    def span(values: pd.Series, digits: int) -> str:
+        lo, hi = values.min(), values.max()
+        return f"{lo:.{digits}f}" if round(lo, digits) == round(hi, digits) else f"{lo:.{digits}f}–{hi:.{digits}f}"
+
+    for (group, impl), rows in ratios.groupby(["group", "implementation"], sort=False):
+        lo, hi = rows.loc[rows["train_speedup"].idxmin()], rows.loc[rows["train_speedup"].idxmax()]
+        name = rows["model"].iloc[0].split(",")[0]
+        speed = (f"{lo['train_speedup']:.1f}× ({where(lo)})" if len(rows) == 1 else
+                 f"{lo['train_speedup']:.1f}× ({where(lo)}) to {hi['train_speedup']:.1f}× ({where(hi)})")
+        sentences.append(f"{name} against non-separable: trains {speed} as fast, with "
+                         f"{span(rows['mac_ratio'], 1)}× fewer MACs and {span(rows['memory_ratio'], 2)}× the memory.")
+    return sentences
 
 
 def sweep_table(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,75 @@
+"""Inputs of the report on demand (chapter 08's ``train`` parameter); :func:`make_all` itself never
+trains.
+
+:func:`ensure_inputs` makes sure every required input of :data:`~gsepconv.report.inputs.INPUTS`
+exists for a profile, producing what ``train`` allows through the same library calls the chapters
+use: :func:`gsepconv.companion.ensure_results` for the training grids (which also write the
+per-epoch histories), :func:`~gsepconv.companion.ensure_table` for the benchmark, the sweep, the
+equivariance report and the redundancy table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from gsepconv.companion import check_train_mode, ensure_results, ensure_table, results_dir
+from gsepconv.experiments.io import atomic_write_text
+from gsepconv.report.inputs import INPUTS, input_path, missing_inputs, raise_missing
+
+__all__ = ["ensure_inputs"]
+
+
+def ensure_inputs(profile: str, train: str = "auto", *, device: str = "cpu", results_root: str | Path | None = None,
+                  runs: str | Path | None = None, threads: int | None = None,
+                  log: Callable[[str], None] | None = None) -> dict[str, Path]:
+    """Paths of every required input of the report for ``profile``, producing the missing ones
+    when ``train`` is ``"auto"`` (and rerunning everything when ``"always"``); ``"never"`` raises
+    :class:`~gsepconv.report.inputs.MissingInputs` listing each missing CSV and its command.
+
+    ``results_root``: the folder holding the profile folders (default ``$GSEPCONV_RESULTS`` or
+    ``<repository>/results``); ``runs``: the run folders (default ``$GSEPCONV_RUNS`` or ``./runs``).
+    """
+    check_train_mode(train)
+    required = [n for n, spec in INPUTS.items() if spec.required]
+    if train == "never":
+        raise_missing(missing_inputs(required, profile, results_root), profile)
+        return {n: input_path(n, profile, results_root) for n in required}
+    from gsepconv.analysis import redundancy_is_current, redundancy_table
+    from gsepconv.experiments.bench import (
+        bench_is_current,
+        bench_path,
+        run_benchmark,
+        run_sweep,
+        sweep_is_current,
+        sweep_path,
+    )
+    from gsepconv.experiments.equivariance_report import equivariance_report
+
+    base = results_dir(profile, results_root).parent
+    for experiment in ("mnist_rot", "rotations", "cifar10"):
+        ensure_results(experiment, profile, train, device=device, results=base, runs=runs, threads=threads, log=log)
+
+    def write_equivariance() -> None:
+        frame = equivariance_report(profile)
+        atomic_write_text(base / profile / INPUTS["equivariance"].files[0], frame.to_csv(index=False))
+
+    tables = [
+        (bench_path(profile, device, base), lambda: run_benchmark(profile, device, bench_path(profile, device, base),
+                                                                  progress=False),
+         lambda t: bench_is_current(t, profile)),
+        (sweep_path(profile, device, base), lambda: run_sweep(profile, device, sweep_path(profile, device, base),
+                                                              progress=False),
+         lambda t: sweep_is_current(t, profile)),
+        (base / profile / INPUTS["equivariance"].files[0], write_equivariance, None),
+        (base / profile / INPUTS["redundancy"].files[0],
+         lambda: redundancy_table(profile, device=device, runs=runs, results=base, log=log),
+         lambda t: redundancy_is_current(t, profile)),
+    ]
+    names = ("efficiency", "efficiency_sweep", "equivariance", "redundancy")
+    for name, (path, produce, is_current) in zip(names, tables):
+        ensure_table(path, train, produce, INPUTS[name].command_for(profile), is_current)
+    still = missing_inputs(required, profile, results_root)
+    if still:  # e.g. a results table from before per-epoch histories were written
+        raise_missing(still, profile)
+    return {n: input_path(n, profile, results_root) for n in required}

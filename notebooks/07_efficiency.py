@@ -1,0 +1,152 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["remove-cell"]
+# Colab: install gsepconv (keeps Colab's own torch)
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("gsepconv") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "gsepconv @ git+https://github.com/gsepconv/gsepconv@main"])
+
+# %% [markdown]
+# # 7. Efficiency
+#
+# Separability is a claim about cost {cite:p}`knigge2022exploiting`. Per output pixel, with $C_i$
+# input and $C_o$ output channels, $N$ group elements and $k\times k$ kernels, a group convolution
+# costs
+#
+# $$\underbrace{C_o N \cdot C_i N \cdot k^2}_{\text{non-separable}} \qquad\text{vs}\qquad
+#   \underbrace{C_o N\,(C_i N + k^2)}_{\text{separable: a 1×1 mix, then a depthwise } k\times k}$$
+#
+# multiply–adds, so the saving grows with $N$ and with $k^2$, and every cost grows with the number
+# of pixels. This chapter measures what that buys on whole G-ResNets (the rotated-MNIST
+# architecture): training-step time, memory and multiply–adds, first for every model at one size,
+# then against the number of group elements and the image size.
+
+# %% tags=["parameters"]
+profile = "quick"  # "smoke" (seconds) | "quick" (2 CPU cores) | "paper" (GPUs)
+device = "cpu"  # where the benchmark runs: "cpu", "cuda", "cuda:0", ...
+train = "auto"  # "auto": reuse results/<profile>/ when it is current, measure what is missing | "always" | "never"
+
+# %%
+import torch
+from IPython.display import Markdown, display
+
+from gsepconv import report
+from gsepconv.companion import check_train_mode, ensure_table, results_dir, save_figure, set_style
+from gsepconv.experiments.bench import (
+    BENCH_PROFILES,
+    SWEEP_PROFILES,
+    bench_is_current,
+    bench_path,
+    run_benchmark,
+    run_sweep,
+    summarise_sweep,
+    sweep_is_current,
+    sweep_path,
+)
+from gsepconv.report import figures as draw
+
+check_train_mode(train)
+set_style()
+BASE = results_dir(profile).parent  # the folder holding results/<profile>/
+if profile == "smoke":
+    torch.set_num_threads(1)  # tiny smoke models are overhead-bound: one thread is fastest on a shared CPU
+
+# %% [markdown]
+# ## Every model at one size
+#
+# *Question: what does one training step of each model cost?* `gsepconv bench` builds each
+# G-ResNet, times full training steps (forward, backward, Adam; the median of several after
+# warm-up), the `eval()` forward, counts multiply–adds with PyTorch's flop counter, and measures
+# memory (on CUDA the peak allocation; on CPU the activations autograd saves for backward).
+
+# %% tags=["hide-output"]
+efficiency = ensure_table(
+    bench_path(profile, device, BASE), train,
+    produce=lambda: run_benchmark(profile, device, bench_path(profile, device, BASE), progress=False),
+    command=f"gsepconv bench --profile {profile}" + (f" --device {device}" if device != "cpu" else ""),
+    is_current=lambda t: bench_is_current(t, profile),
+)
+
+# %%
+bench = BENCH_PROFILES[profile]
+row = efficiency.iloc[0]
+print(f"batch {bench.batch_size}, {bench.image_size}x{bench.image_size} images, widths {bench.widths}, "
+      f"k = {bench.kernel_size}; {row['device']}, {row['threads']} threads, torch {row['torch_version']}, "
+      f"commit {row['git_commit']}, {row['timestamp']}")
+report.efficiency_table(efficiency)
+
+# %%
+fig = draw.efficiency_bars(efficiency)
+save_figure(fig, "efficiency_models", profile, root=BASE)
+ratios = report.speedups(efficiency)
+display(Markdown("\n".join(f"* {s}" for s in report.describe_speedups(ratios))))
+ratios
+
+# %% [markdown]
+# `train_speedup` is the non-separable model's step time over the other's, `mac_ratio` the same
+# for multiply–adds and `memory_ratio` the other's memory over the non-separable one's (below 1:
+# less). Multiply–adds predict the direction, not the size, of the time saving: the separable
+# layers run as two smaller convolutions (a 1×1 mix and a depthwise $k\times k$), which move more
+# memory per multiply–add, and the kernel networks, normalisation and pooling cost the same for
+# every implementation. `gseparable` factorises the kernel but still runs one full convolution, so
+# it saves kernel-network evaluations, not convolution time.
+
+# %% [markdown]
+# ## Against the number of group elements and the image size
+#
+# *Question: how do time and memory grow with N and with the image, separable against not?*
+# `gsepconv bench --sweep` measures SE(2) and Sim(2), separable and non-separable, and the Z2 CNN
+# for every number of elements × image size of the profile (smaller batch and widths than the
+# benchmark above, so that the largest non-separable models fit in the time).
+
+# %% tags=["hide-output"]
+sweep = ensure_table(
+    sweep_path(profile, device, BASE), train,
+    produce=lambda: run_sweep(profile, device, sweep_path(profile, device, BASE), progress=False),
+    command=f"gsepconv bench --sweep --profile {profile}" + (f" --device {device}" if device != "cpu" else ""),
+    is_current=lambda t: sweep_is_current(t, profile),
+)
+
+# %%
+plan = SWEEP_PROFILES[profile]
+row = sweep.iloc[0]
+print(f"batch {plan.batch_size}, images {', '.join(f'{s}x{s}' for s in plan.image_sizes)}, widths {plan.widths}, "
+      f"k = {plan.kernel_size}, median of {plan.repeats} steps; {row['device']}, {row['threads']} threads, "
+      f"commit {row['git_commit']}, {row['timestamp']}")
+fig = draw.sweep_curves(sweep)
+save_figure(fig, "efficiency_sweep", profile, root=BASE);
+
+# %% [markdown]
+# Both axes are logarithmic, so a cost that grows like $N^2$ is a line of slope 2 and one that grows
+# like $N$ a line of slope 1; moving one panel to the right multiplies the pixels. The dashed Z2 CNN
+# is the floor any G-CNN pays on top of.
+#
+# *Question: so how much faster is separable, and where?* The ratio per pair, one line per image
+# size:
+
+# %%
+fig = draw.sweep_speedups(sweep, title="Training speed-up of separable kernels against N and image size")
+save_figure(fig, "efficiency_sweep_speedup", profile, root=BASE)
+sweep_ratios = report.sweep_table(sweep)
+display(Markdown("\n".join(f"* {s}" for s in report.describe_speedups(sweep_ratios))))
+print(summarise_sweep(sweep))
+
+# %% [markdown]
+# What these figures show: measured time and memory of whole training steps on the machine named
+# above, and how they scale — the part that carries over to other machines is the shape of the
+# curves and the ratios, not the milliseconds. What they do not show: accuracy (chapters 5 and 6),
+# other batch sizes, or GPU behaviour, where small convolutions are launch-bound and ratios differ
+# (run this notebook with `profile="paper", device="cuda"` for that). On CPU the memory is the
+# activations autograd keeps, not the process's peak.
