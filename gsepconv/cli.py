@@ -1,8 +1,10 @@
 """The ``gsepconv`` command line (also ``python -m gsepconv``).
 
 Sub-commands: ``train`` (one run), ``run`` (a named experiment grid), ``results`` (its table),
-``list`` (experiments and profiles), ``data`` (datasets, from :mod:`gsepconv.data.cli`) and
-``bench`` (efficiency benchmark, from :mod:`gsepconv.experiments.bench`).
+``list`` (experiments and profiles), ``data`` (datasets, from :mod:`gsepconv.data.cli`),
+``bench`` (efficiency benchmark, from :mod:`gsepconv.experiments.bench`), and the companion's
+``reproduce`` (notebooks, then the book), ``figures`` (every figure and table from the CSVs) and
+``publish-notebooks`` (the ``.ipynb`` files Colab opens), from :mod:`gsepconv.companion.reproduce`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ examples:
   gsepconv data prepare mnist_rot_seeded cifar10_subset
   gsepconv bench --profile quick
   gsepconv equivariance --profile quick           exact and measured equivariance errors
+  gsepconv reproduce --profile quick                notebooks (reusing results/quick), then the book
+  gsepconv reproduce --profile paper --device cuda --train always
+  gsepconv figures --profile quick                  redraw every figure and table from the CSVs
 
 folders: runs go to $GSEPCONV_RUNS (default ./runs), result tables to $GSEPCONV_RESULTS (default
 ./results), datasets to $GSEPCONV_DATA (default ~/.cache/gsepconv); an offline copy of the data
@@ -200,7 +205,101 @@ def build_parser() -> argparse.ArgumentParser:
     _attach(sub, "data", "gsepconv.data.cli", "download, verify and list datasets")
     _attach(sub, "bench", "gsepconv.experiments.bench", "efficiency benchmark (time and memory per step)")
     _attach(sub, "equivariance", "gsepconv.experiments.equivariance_report", "equivariance errors per group and implementation")
+    _add_companion(sub)
     return parser
+
+
+def _add_companion(sub: Any) -> None:
+    """``reproduce``, ``figures`` and ``publish-notebooks`` (the book and its notebooks)."""
+    p = sub.add_parser(
+        "reproduce", help="run the notebooks with papermill, then build the book strictly",
+        description="Execute notebooks/NN_name.py in order with papermill (parameters profile, device, "
+                    "train injected) into notebooks/NN_name.ipynb, skipping notebooks whose source, "
+                    "parameters and input tables did not change, then build the book with "
+                    "`jupyter-book build -W -n --keep-going .` (any warning fails). train=auto reuses "
+                    "results/<profile>/, always reruns every experiment (runs in "
+                    "runs/reproduce-<commit>/, so an interrupted reproduction resumes), never fails "
+                    "when a table is missing.",
+        epilog="examples:\n  gsepconv reproduce --profile quick                   (make book)\n"
+               "  gsepconv reproduce --profile quick --train always     (make reproduce)\n"
+               "  gsepconv reproduce --profile paper --device cuda --train always\n"
+               "  gsepconv reproduce --profile smoke --notebooks 03,05 --no-book --out /tmp/nb",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="quick", help="smoke, quick (default) or paper")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--train", default="auto", help="auto (default), always or never")
+    p.add_argument("--notebooks", metavar="LIST", help="only these notebooks, e.g. 03,05 or 05_rotated_mnist")
+    p.add_argument("--no-book", dest="book", action="store_false", help="run the notebooks, do not build the book")
+    p.add_argument("--force", action="store_true", help="rerun notebooks even if nothing changed")
+    p.add_argument("--results", metavar="DIR", help="base folder of result tables (default: $GSEPCONV_RESULTS or ./results)")
+    p.add_argument("--runs", metavar="DIR",
+                   help="base folder of training runs (default: $GSEPCONV_RUNS, runs/reproduce-<commit> with "
+                        "--train always, else ./runs)")
+    p.add_argument("--out", metavar="DIR",
+                   help="write executed notebooks to DIR/notebooks and build a copy of the book in DIR/_build/html")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("figures", help="redraw every figure and table from results/<profile>/ CSVs (no training)",
+                       description="Redraw every figure (PNG and SVG, results/<profile>/figures/) and summary "
+                                   "table (results/<profile>/tables/) from the result CSVs in seconds.")
+    p.add_argument("--profile", default="quick", help="smoke, quick (default) or paper")
+    p.add_argument("--results", metavar="DIR", help="base folder of result tables (default: $GSEPCONV_RESULTS or ./results)")
+    p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("publish-notebooks", help="publish the .ipynb notebooks Colab opens to a git branch",
+                       description="Generate notebooks/NN_name.ipynb from the Jupytext sources (with a Colab "
+                                   "badge) and commit them to the branch named by repository.branch in "
+                                   "_config.yml of REMOTE; push. No commit when nothing changed.")
+    p.add_argument("--remote", required=True, help="git remote URL or path (e.g. an authenticated GitHub URL)")
+    p.add_argument("--branch", help="branch to publish to (default: repository.branch of _config.yml)")
+    p.add_argument("--message", help="commit message (default: notebooks from <commit>)")
+    p.add_argument("--export", metavar="DIR", help="only write the branch's files to DIR; no git")
+    p.set_defaults(func=cmd_publish_notebooks)
+
+
+def _companion_errors(func: Callable[[], Any]) -> int:
+    from gsepconv.companion.reproduce import ReproduceError
+
+    try:
+        func()
+    except ReproduceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from gsepconv.companion.reproduce import reproduce
+
+    return _companion_errors(lambda: reproduce(
+        args.profile, args.device, args.train, notebooks=args.notebooks, book=args.book, results=args.results,
+        out=args.out, runs=args.runs, force=args.force, log=lambda m: print(m, flush=True)))
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    from gsepconv.companion.reproduce import figures
+
+    def run() -> None:
+        try:
+            figures(args.profile, results=args.results)
+        except Exception as err:
+            if type(err).__name__ == "MissingInputs":  # gsepconv.report: names the file and its command
+                from gsepconv.companion.reproduce import UsageError
+
+                raise UsageError(str(err)) from None
+            raise
+
+    return _companion_errors(run)
+
+
+def cmd_publish_notebooks(args: argparse.Namespace) -> int:
+    from gsepconv.companion.paths import repo_root
+    from gsepconv.companion.publish import export_notebooks, publish_notebooks
+
+    root = repo_root()
+    if args.export:
+        return _companion_errors(lambda: print(f"wrote {len(export_notebooks(root, args.export))} notebooks to {args.export}"))
+    return _companion_errors(lambda: publish_notebooks(root, args.remote, branch=args.branch, message=args.message))
 
 
 def _attach(sub: Any, name: str, module: str, summary: str) -> None:
