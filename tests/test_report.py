@@ -58,6 +58,18 @@ def _runs(experiment: str, spec, dataset: str = "mnist_rot_seeded", arch: str = 
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+def _budget_runs() -> pd.DataFrame:
+    """Equal wall-clock runs: 60 s each; seeds of one model finish different numbers of epochs."""
+    frame = _runs("mnist_rot_budget", MNIST)
+    frame["time_budget_s"] = 60.0
+    epochs = {"Z2": (50, 50, 50), "SE2-nonseparable": (1, 2, 2), "SE2-separable": (6, 6, 6), "Sim2-separable2d": (3, 3, 3)}
+    for key, per_seed in epochs.items():
+        group, _, impl = key.partition("-")
+        mask = (frame["group"] == group) & ((frame["implementation"] == impl) if impl else True)
+        frame.loc[mask, "epochs"] = list(per_seed)
+    return frame
+
+
 def _history(results: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in results.itertuples():
@@ -131,8 +143,10 @@ def _write_all(root: Path, skip: tuple[str, ...] = ()) -> Path:
         ("SE2", "nonseparable", str(n), 5000, (90.0 + n / 4, 91.0 + n / 4), (n * 1.0, n * 1.0)) for n in (4, 8)
     ] + [("SE2", "separable", str(n), 6000, (90.0 + n / 4, 91.0 + n / 4), (n / 4, n / 4)) for n in (4, 8)])
     cifar = _runs("cifar10", [s for s in MNIST if s[0] != "Sim2"], dataset="cifar10_subset", arch="allcnnc")
+    budget = _budget_runs()
     tables = {
         "mnist_rot.csv": mnist, "mnist_rot_history.csv": _history(mnist), "rotations.csv": rotations,
+        "mnist_rot_budget.csv": budget, "mnist_rot_budget_history.csv": _history(budget),
         "cifar10.csv": cifar, "efficiency.csv": _bench_rows(), "efficiency_sweep.csv": _bench_rows((28, 56), sweep=True),
         "equivariance.csv": _equivariance(), "redundancy.csv": _redundancy(),
     }
@@ -167,6 +181,20 @@ def test_experiment_table_mean_and_std_over_seeds() -> None:
 def test_single_seed_shows_the_mean_alone() -> None:
     one = _runs("mnist_rot", [("SE2", "separable", "8", 6000, (95.25,), (10.0,))])
     assert experiment_table(one)[1]["test_acc"].iloc[0] == "95.25"
+
+
+def test_budget_runs_keep_seeds_together_and_report_epochs_run() -> None:
+    frame = _budget_runs()
+    settings, table = experiment_table(frame)
+    assert "time_budget_s=60.0" in settings and "epochs=" not in settings
+    row = table.set_index("model")
+    assert (table["n_seeds"] == 3).all()  # seeds that finished 1 or 2 epochs are one model
+    assert row.loc["SE(2) nonseparable, N=8", "epochs_run"] == "1–2" and row.loc["Z2 CNN", "epochs_run"] == "50"
+    [c] = compare_models(experiment_summary(frame), {"group": "SE2", "implementation": "separable"},
+                         {"group": "SE2", "implementation": "nonseparable"})
+    assert c.extra["budget_s"] == 60.0
+    assert c.sentence().startswith("With the same 60 s of training, SE(2) separable, N=8 finished 6 epochs against "
+                                   "1–2 for SE(2) nonseparable, N=8")
 
 
 def test_labels_tell_apart_widths_of_one_model() -> None:
@@ -323,7 +351,7 @@ def test_make_all_allow_missing_deletes_stale_products(tmp_path: Path) -> None:
     stale.write_bytes(b"old")
     (folder / "redundancy.csv").unlink()
     for name in ("efficiency.csv", "efficiency_sweep.csv", "equivariance.csv", "rotations.csv", "cifar10.csv",
-                 "mnist_rot_history.csv"):
+                 "mnist_rot_history.csv", "mnist_rot_budget.csv", "mnist_rot_budget_history.csv"):
         (folder / name).unlink()
     out = make_all(PROFILE, tmp_path, allow_missing=True)
     assert not stale.exists()

@@ -47,7 +47,7 @@ def ensure_inputs(profile: str, train: str = "auto", *, device: str = "cpu", res
     from gsepconv.experiments.equivariance_report import equivariance_report
 
     base = results_dir(profile, results_root).parent
-    for experiment in ("mnist_rot", "rotations", "cifar10"):
+    for experiment in ("mnist_rot", "mnist_rot_budget", "rotations", "cifar10"):
         ensure_results(experiment, profile, train, device=device, results=base, runs=runs, threads=threads, log=log)
 
     def write_equivariance() -> None:

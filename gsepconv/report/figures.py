@@ -22,6 +22,7 @@ from gsepconv.report.tables import _bench_labels, _ordered, sweep_table
 __all__ = [
     "accuracy_vs",
     "validation_vs_wallclock",
+    "budget_accuracy",
     "rotations_sweep",
     "natural_images",
     "efficiency_bars",
@@ -111,6 +112,33 @@ def validation_vs_wallclock(curves: pd.DataFrame, title: str | None = None) -> F
     if title:
         ax.set_title(title)
     _legend_right(fig, ax)
+    fig.tight_layout()
+    return fig
+
+
+def budget_accuracy(summary: pd.DataFrame, title: str | None = None) -> Figure:
+    """Equal wall-clock training: test accuracy (± std over seeds) of every model (left) and the
+    epochs it finished within the budget (right), from the summary of a budget experiment."""
+    order = model_order(summary)
+    palette = model_palette(order)
+    rows = summary.set_index("model").loc[order]
+    fig, (ax_acc, ax_ep) = plt.subplots(1, 2, figsize=(10, 0.5 * len(order) + 1.6), sharey=True,
+                                        gridspec_kw={"width_ratios": (3, 1.4)})
+    y = np.arange(len(order))[::-1]
+    for yi, model in zip(y, order):
+        ax_acc.errorbar(rows.loc[model, "test_acc_mean"], yi, xerr=np.nan_to_num([rows.loc[model, "test_acc_std"]]),
+                        fmt=_MARKERS.get(str(rows.loc[model, "group"]), "o"), color=palette[model], ms=8, capsize=3)
+        epochs = str(rows.loc[model, "epochs"])
+        top = float(epochs.split("–")[-1])
+        ax_ep.barh(yi, top, color=palette[model], alpha=0.85)
+        ax_ep.annotate(epochs, (top, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize="small")
+    ax_acc.set_yticks(y, order)
+    ax_acc.set_xlabel(_AXIS["test_acc"])
+    ax_ep.set_xlabel("epochs finished")
+    budget = pd.to_numeric(rows["time_budget_s"], errors="coerce").dropna() if "time_budget_s" in rows else pd.Series()
+    seeds = int(rows["n_seeds"].max())
+    fig.suptitle(title or (f"Equal training time ({budget.iloc[0]:g} s of training per run" if len(budget) else
+                           "Equal training time (") + f"; {seeds} seed{'s' * (seeds != 1)})", fontsize="medium")
     fig.tight_layout()
     return fig
 

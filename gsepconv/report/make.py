@@ -46,7 +46,7 @@ class Product:
     uses: tuple[str, ...] = ()
 
 
-EXPERIMENT_INPUTS = ("mnist_rot", "rotations", *NATURAL_IMAGES)
+EXPERIMENT_INPUTS = ("mnist_rot", "mnist_rot_budget", "rotations", *NATURAL_IMAGES)
 
 
 def _with_summaries(data: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -96,6 +96,12 @@ def _products(root: str | Path | None) -> list[Product]:
         Product("mnist_rot_val_vs_wallclock", "figure", ("mnist_rot", "mnist_rot_history"),
                 lambda d, p: F.validation_vs_wallclock(T.history_curves(d["mnist_rot_history"], d["mnist_rot"]),
                                                        title=f"{title}: validation accuracy during training ({p})")),
+        Product("mnist_rot_budget_accuracy", "figure", ("mnist_rot_budget",),
+                lambda d, p: F.budget_accuracy(d["mnist_rot_budget:summary"])),
+        Product("mnist_rot_budget_val_vs_wallclock", "figure", ("mnist_rot_budget", "mnist_rot_budget_history"),
+                lambda d, p: F.validation_vs_wallclock(
+                    T.history_curves(d["mnist_rot_budget_history"], d["mnist_rot_budget"]),
+                    title=f"{title}, equal training time: validation accuracy during training ({p})")),
         Product("rotations_sweep", "figure", ("rotations",),
                 lambda d, p: F.rotations_sweep(d["rotations:summary"],
                                                title=f"{title}: separable vs non-separable against N ({p})")),
@@ -111,6 +117,8 @@ def _products(root: str | Path | None) -> list[Product]:
         Product("redundancy_energy", "figure", ("redundancy",), lambda d, p: F.redundancy_bars(d["redundancy"])),
         Product("mnist_rot", "table", ("mnist_rot",), _display("mnist_rot")),
         Product("mnist_rot_summary", "table", ("mnist_rot",), _summary("mnist_rot")),
+        Product("mnist_rot_budget", "table", ("mnist_rot_budget",), _display("mnist_rot_budget")),
+        Product("mnist_rot_budget_summary", "table", ("mnist_rot_budget",), _summary("mnist_rot_budget")),
         Product("rotations", "table", ("rotations",), _display("rotations")),
         Product("rotations_summary", "table", ("rotations",), _summary("rotations")),
         *[Product(n, "table", (n,), _display(n)) for n in NATURAL_IMAGES],

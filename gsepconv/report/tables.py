@@ -19,6 +19,7 @@ from gsepconv.experiments.results import METRIC_COLUMNS, format_summary, summari
 from gsepconv.report.labels import add_model_labels, element_label, model_order, n_total
 
 __all__ = [
+    "is_budget",
     "experiment_summary",
     "experiment_table",
     "history_curves",
@@ -48,14 +49,34 @@ def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
             .drop(columns="_order").reset_index(drop=True))
 
 
+def is_budget(frame: pd.DataFrame) -> bool:
+    """Whether the runs trained for a wall-clock budget (``time_budget_s`` set): then ``epochs`` is
+    the number of epochs each run finished, a result rather than a setting."""
+    return "time_budget_s" in frame.columns and pd.to_numeric(frame["time_budget_s"], errors="coerce").notna().any()
+
+
+def _epochs_as_result(frame: pd.DataFrame) -> pd.DataFrame:
+    """Budget runs: replace ``epochs`` by the range finished by the seeds of each configuration
+    (``"7"`` or ``"7–8"``), so that seeds that finished different numbers of epochs stay one group."""
+    per_run = set(METRIC_COLUMNS) | {"epochs", "seed", "best_epoch", "device", "torch_version", "gsepconv_version",
+                                     "git_commit", "timestamp", "run_id"}
+    keys = [c for c in frame.columns if c not in per_run]
+    out = frame.copy()
+    spans = out.groupby(keys, dropna=False, sort=False)["epochs"].transform(
+        lambda e: f"{int(e.min())}" if e.min() == e.max() else f"{int(e.min())}–{int(e.max())}")
+    out["epochs"] = spans.astype(str)
+    return out
+
+
 def experiment_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """Mean and std over seeds of every metric, one row per configuration (all columns of
     :func:`~gsepconv.experiments.results.summarise`), plus ``model`` and ``n_total``, control first.
+    For budget runs (:func:`is_budget`) ``epochs`` holds the range of epochs the seeds finished.
 
     ``frame``: a results CSV (:data:`gsepconv.experiments.results.COLUMNS`), one row per run."""
     if frame.empty:
         raise ValueError("the results table is empty: there is nothing to summarise")
-    summary = summarise(frame)
+    summary = summarise(_epochs_as_result(frame) if is_budget(frame) else frame)
     summary = add_model_labels(summary)
     summary["n_total"] = [n_total(v) for v in summary["num_elements"]]
     return _ordered(summary)
@@ -74,6 +95,9 @@ def experiment_table(frame: pd.DataFrame, metrics: Sequence[str] = _DISPLAY_METR
     settings, table = format_summary(plain, metrics=tuple(metrics))
     keep = [c for c in table.columns if c not in _MODEL_KEYS and c not in metrics and c not in ("n_seeds", "params")]
     out = pd.concat([summary[["model"]], table[keep], summary[["params"]], table[["n_seeds", *metrics]]], axis=1)
+    if is_budget(frame):  # epochs finished within the budget: a result, shown beside the metrics
+        out.insert(out.columns.get_loc("n_seeds") + 1, "epochs_run", summary["epochs"].astype(str))
+        settings = ", ".join(part for part in settings.split(", ") if not part.startswith("epochs="))
     return settings, out
 
 
@@ -182,6 +206,12 @@ class Comparison:
         verdict = {"higher": "higher beyond seed noise", "lower": "lower beyond seed noise",
                    "indistinguishable": "indistinguishable within seed noise",
                    "one seed": "one seed, so no noise estimate"}[self.accuracy_verdict]
+        budget = self.extra.get("budget_s", float("nan"))
+        if not math.isnan(budget):  # equal wall-clock training: epochs finished, then accuracy
+            return (f"With the same {budget:g} s of training{' (' + where + ')' if where else ''}, {self.a} finished "
+                    f"{self.extra.get('epochs_a', '?')} epochs against {self.extra.get('epochs_b', '?')} for {self.b} "
+                    f"({faster} per epoch), reaching {acc(self.acc_a, self.acc_a_std)} vs "
+                    f"{acc(self.acc_b, self.acc_b_std)} % {self.metric.replace('_acc', '')} accuracy ({seeds}; {verdict}).")
         return (f"{self.a} trains {faster} per epoch than {self.b} ({self.epoch_s_a:.1f} vs {self.epoch_s_b:.1f} s)"
                 f"{' (' + where + ')' if where else ''} at {acc(self.acc_a, self.acc_a_std)} vs "
                 f"{acc(self.acc_b, self.acc_b_std)} % {self.metric.replace('_acc', '')} accuracy "
@@ -223,6 +253,12 @@ def compare_models(summary: pd.DataFrame, a: Mapping[str, Any], b: Mapping[str, 
         pairs = rows_a.add_suffix("_a").reset_index(drop=True).join(rows_b.add_suffix("_b").reset_index(drop=True))
     out = []
     for _, r in pairs.iterrows():
+        budgets = [pd.to_numeric(pd.Series([r.get(f"time_budget_s{sfx}", r.get("time_budget_s"))]), errors="coerce").iloc[0]
+                   for sfx in ("_a", "_b")]
+        extra: dict[str, Any] = {}
+        if budgets[0] == budgets[1] and not math.isnan(budgets[0]):
+            extra = {"budget_s": float(budgets[0]), "epochs_a": r.get("epochs_a", r.get("epochs")),
+                     "epochs_b": r.get("epochs_b", r.get("epochs"))}
         out.append(Comparison(
             a=r["model_a"], b=r["model_b"],
             context={k: (element_label(r[k]) if k == "num_elements" else r[k]) for k in keys},
@@ -231,7 +267,7 @@ def compare_models(summary: pd.DataFrame, a: Mapping[str, Any], b: Mapping[str, 
             acc_b=float(r[f"{metric}_mean_b"]), acc_b_std=float(r[f"{metric}_std_b"]),
             epoch_s_a=float(r["time_per_epoch_s_mean_a"]), epoch_s_b=float(r["time_per_epoch_s_mean_b"]),
             train_s_a=float(r["train_time_s_mean_a"]), train_s_b=float(r["train_time_s_mean_b"]),
-            params_a=int(r["params_a"]), params_b=int(r["params_b"]), metric=metric,
+            params_a=int(r["params_a"]), params_b=int(r["params_b"]), metric=metric, extra=extra,
         ))
     return out
 
