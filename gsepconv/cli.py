@@ -250,7 +250,7 @@ def _add_companion(sub: Any) -> None:
                        description="Generate notebooks/NN_name.ipynb from the Jupytext sources (with a Colab "
                                    "badge) and commit them to the branch named by repository.branch in "
                                    "_config.yml of REMOTE; push. No commit when nothing changed.")
-    p.add_argument("--remote", required=True, help="git remote URL or path (e.g. an authenticated GitHub URL)")
+    p.add_argument("--remote", help="git remote URL or path (e.g. an authenticated GitHub URL); required unless --export")
     p.add_argument("--branch", help="branch to publish to (default: repository.branch of _config.yml)")
     p.add_argument("--message", help="commit message (default: notebooks from <commit>)")
     p.add_argument("--export", metavar="DIR", help="only write the branch's files to DIR; no git")
@@ -297,6 +297,9 @@ def cmd_publish_notebooks(args: argparse.Namespace) -> int:
     from gsepconv.companion.publish import export_notebooks, publish_notebooks
 
     root = repo_root()
+    if not args.export and not args.remote:
+        print("error: give --remote URL (publish to its branch) or --export DIR (write the files only)", file=sys.stderr)
+        return 2
     if args.export:
         return _companion_errors(lambda: print(f"wrote {len(export_notebooks(root, args.export))} notebooks to {args.export}"))
     return _companion_errors(lambda: publish_notebooks(root, args.remote, branch=args.branch, message=args.message))

@@ -508,7 +508,16 @@ def build_book(book: str | Path, root: str | Path | None = None, log: Log = prin
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=book, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
     text = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
-    problems = [ln for ln in text.splitlines() if re.search(r"(WARNING|ERROR|CRITICAL|SEVERE):", ln)]
+    lines = text.splitlines()
+    marks = [i for i, ln in enumerate(lines) if re.search(r"(WARNING|ERROR|CRITICAL|SEVERE):", ln)]
+    problems = []
+    for i in marks:  # a message may go on over the next lines (docutils: path, directive text)
+        more = []
+        for ln in lines[i + 1:i + 3]:
+            if not ln.strip() or re.search(r"(WARNING|ERROR|CRITICAL|SEVERE):|\.\.\.", ln):
+                break
+            more.append(ln)
+        problems.append("\n".join([lines[i], *more]))
     html = book / "_build" / "html"
     if proc.returncode != 0 or problems or not (html / "index.html").is_file():
         shown = "\n".join(problems[:40]) or text[-4000:]

@@ -1,0 +1,242 @@
+"""gsepconv reproduce / figures: the papermill runner, its stamps, its failures and usage errors,
+and the strict book build, on throwaway notebooks and books in temporary folders."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from _companion import REPO, make_book, mathjax_dir, notebook_text
+from gsepconv.cli import main
+from gsepconv.companion import reproduce as rp
+
+pytestmark = pytest.mark.book
+
+ALPHA = notebook_text("Alpha", """
+import os
+from gsepconv.companion import results_dir
+folder = results_dir(profile)
+print("PARAMS", profile, device, train)
+print("RUNS", os.environ["GSEPCONV_RUNS"])
+print("TABLES", sorted(p.name for p in folder.glob("*.csv")) if folder.is_dir() else [])
+""")
+
+BROKEN = notebook_text("Beta", "x = 1", """
+# a comment first
+value = 1 / 0
+""")
+
+
+def outputs(path: Path) -> str:
+    nb = json.loads(path.read_text())
+    return "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"])
+
+
+@pytest.fixture
+def book(tmp_path, monkeypatch):
+    monkeypatch.delenv("GSEPCONV_RESULTS", raising=False)
+    monkeypatch.delenv("GSEPCONV_RUNS", raising=False)
+    return make_book(tmp_path / "repo", {"01_alpha": ALPHA})
+
+
+def run(book: Path, tmp: Path, **kw):
+    kw.setdefault("profile", "smoke")
+    return rp.run_notebooks(rp.find_notebooks(book), root=book, results=tmp / "results", runs=tmp / "runs",
+                            log=lambda m: None, **kw)
+
+
+# ------------------------------------------------------------------------ running, skipping
+def test_runs_injects_parameters_and_skips_what_did_not_change(book, tmp_path):
+    first = run(book, tmp_path, train="never")
+    out = book / "notebooks" / "01_alpha.ipynb"
+    assert [o.status for o in first] == ["ran"] and out.is_file()
+    text = outputs(out)
+    assert "PARAMS smoke cpu never" in text and f"RUNS {tmp_path / 'runs'}" in text
+    nb = json.loads(out.read_text())
+    assert any("injected-parameters" in c["metadata"].get("tags", []) for c in nb["cells"])
+    assert "colab.research.google.com/github/gsepconv/gsepconv/blob/notebooks/notebooks/01_alpha.ipynb" in \
+        "".join(nb["cells"][0]["source"])  # the badge, under the title
+    stamp = json.loads((book / "notebooks" / ".stamps" / "01_alpha.json").read_text())
+    assert stamp["parameters"] == {"profile": "smoke", "device": "cpu", "train": "never"} and stamp["seconds"] > 0
+
+    assert [o.status for o in run(book, tmp_path, train="never")] == ["skipped"]
+    # a new result table is a changed input
+    (tmp_path / "results" / "smoke").mkdir(parents=True)
+    (tmp_path / "results" / "smoke" / "mnist_rot.csv").write_text("a,b\n1,2\n")
+    assert [o.status for o in run(book, tmp_path, train="never")] == ["ran"]
+    assert "TABLES ['mnist_rot.csv']" in outputs(out)
+    # derived figures/tables are not inputs
+    (tmp_path / "results" / "smoke" / "tables").mkdir()
+    (tmp_path / "results" / "smoke" / "tables" / "summary.csv").write_text("x\n1\n")
+    assert [o.status for o in run(book, tmp_path, train="never")] == ["skipped"]
+    # other parameters, a changed source, --force: rerun
+    assert [o.status for o in run(book, tmp_path, train="auto")] == ["ran"]
+    src = book / "notebooks" / "01_alpha.py"
+    src.write_text(src.read_text() + "\n# %%\nprint('more')\n")
+    assert [o.status for o in run(book, tmp_path, train="auto")] == ["ran"]
+    assert [o.status for o in run(book, tmp_path, train="auto", force=True)] == ["ran"]
+    # a missing output is rerun even with a matching stamp
+    out.unlink()
+    assert [o.status for o in run(book, tmp_path, train="auto")] == ["ran"]
+
+
+def test_a_failing_notebook_names_cell_line_and_rerun_command(book, tmp_path, capsys):
+    (book / "notebooks" / "02_beta.py").write_text(BROKEN)
+    with pytest.raises(rp.NotebookFailed) as info:
+        run(book, tmp_path)
+    err = info.value
+    lines = BROKEN.splitlines()
+    marker = lines.index("# a comment first")  # 0-based index of the line after the marker = its 1-based number
+    assert (err.notebook, err.cell, err.line) == ("02_beta", 4, marker)
+    assert err.first_line == "value = 1 / 0"
+    assert "ZeroDivisionError" in err.error and err.output == book / "notebooks" / "02_beta.ipynb"
+    assert err.command == f"gsepconv reproduce --profile smoke --device cpu --train auto --notebooks 02 --no-book " \
+                          f"--results {tmp_path / 'results'}"
+    message = str(err)
+    assert "notebook 02_beta failed in cell 4" in message and f"line {marker}" in message and err.command in message
+    assert not (book / "notebooks" / ".stamps" / "02_beta.json").exists()  # a failure never counts as done
+    # the earlier notebook ran; the CLI exits 1 with the same message
+    assert (book / "notebooks" / ".stamps" / "01_alpha.json").is_file()
+
+
+def test_cli_failure_exit_status(book, tmp_path, monkeypatch, capsys):
+    (book / "notebooks" / "02_beta.py").write_text(BROKEN)
+    monkeypatch.chdir(book)
+    from gsepconv.companion import paths
+
+    monkeypatch.setattr(paths, "repo_root", lambda start=None: book)
+    code = main(["reproduce", "--profile", "smoke", "--no-book", "--notebooks", "2", "--results",
+                 str(tmp_path / "results"), "--runs", str(tmp_path / "runs")])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "notebook 02_beta failed in cell 4" in captured.err and "--notebooks 02 --no-book" in captured.err
+    assert "[1/1] 02_beta: running" in captured.out
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--profile", "bogus"], ["unknown profile 'bogus'", "smoke, quick, paper"]),
+    (["--device", "tpu"], ["unknown device 'tpu'", "cpu, cuda, cuda:N"]),
+    (["--device", "cuda:x"], ["unknown device 'cuda:x'"]),
+    (["--train", "sometimes"], ["unknown train mode 'sometimes'", "auto, always, never"]),
+    (["--notebooks", "99"], ["unknown notebook '99'", "01_lie_groups"]),
+    (["--notebooks", ","], ["--notebooks is empty"]),
+])
+def test_unknown_choices_exit_2_and_name_the_valid_ones(args, words, capsys):
+    assert main(["reproduce", "--no-book", *args]) == 2
+    err = capsys.readouterr().err
+    for word in words:
+        assert word in err
+
+
+def test_cuda_without_a_gpu_is_a_usage_error(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(rp.UsageError, match="no CUDA device"):
+        rp.check_choices("smoke", "cuda", "auto")
+
+
+def test_select_notebooks():
+    nbs = [rp.Notebook(Path(f"notebooks/{n}.py")) for n in ("01_a", "02_b", "05_c")]
+    assert [n.name for n in rp.select_notebooks(nbs, "05,1")] == ["01_a", "05_c"]
+    assert [n.name for n in rp.select_notebooks(nbs, ["02_b.py", "02"])] == ["02_b"]
+    assert rp.select_notebooks(nbs, None) == nbs
+    with pytest.raises(rp.UsageError, match="valid notebooks: 01_a, 02_b, 05_c"):
+        rp.select_notebooks(nbs, "03")
+
+
+def test_train_always_uses_a_runs_folder_per_commit(book, tmp_path, monkeypatch):
+    monkeypatch.setattr(rp, "build_book", lambda *a, **k: pytest.fail("no book was asked for"))
+    result = rp.reproduce("smoke", "cpu", "always", book=False, results=tmp_path / "results", root=book,
+                          log=lambda m: None)
+    text = outputs(result["notebooks"][0].output)
+    assert f"RUNS {book / 'runs' / 'reproduce-nogit'}" in text  # the throwaway book is no git repository
+    commit = rp.runs_for_commit(REPO).name
+    assert commit.startswith("reproduce-") and len(commit.split("-")[1]) == 10
+
+
+def test_colab_badge_and_addresses(book):
+    assert rp.colab_url(book, "05_x") == \
+        "https://colab.research.google.com/github/gsepconv/gsepconv/blob/notebooks/notebooks/05_x.ipynb"
+    assert rp.install_spec(book) == "gsepconv @ git+https://github.com/gsepconv/gsepconv@main"
+    nb = rp.load_notebook(book / "notebooks" / "01_alpha.py", book, badge="remote")
+    first = nb.cells[0].source.splitlines()
+    assert first[0] == "# Alpha" and rp.COLAB_BADGE_REMOTE in first[2]
+    rp.add_colab_badge(nb, "https://x", "img.svg")  # replaces, never duplicates
+    assert nb.cells[0].source.count(rp.BADGE_MARK) == 1 and "(https://x)" in nb.cells[0].source
+
+
+# ---------------------------------------------------------------------- missing dependencies
+def test_missing_doc_dependency_is_named(monkeypatch, capsys):
+    real = rp.util.find_spec
+    monkeypatch.setattr(rp.util, "find_spec", lambda name, *a: None if name == "sphinx_book_theme" else real(name, *a))
+    with pytest.raises(rp.MissingDependency, match=r"sphinx-book-theme.*pip install -c constraints.txt"):
+        rp.check_book_stack()
+    assert main(["reproduce", "--profile", "smoke"]) == 2
+    assert "sphinx-book-theme" in capsys.readouterr().err
+
+
+def test_jupyter_book_2_is_refused(monkeypatch):
+    monkeypatch.setattr(rp.metadata, "version", lambda name: "2.0.1")
+    with pytest.raises(rp.MissingDependency, match="Jupyter Book 1 project"):
+        rp.check_book_stack()
+
+
+def test_missing_mathjax_is_named(tmp_path, monkeypatch):
+    monkeypatch.setenv("GSEPCONV_MATHJAX", str(tmp_path / "nothing"))
+    with pytest.raises(rp.MissingDependency, match="npm ci"):
+        rp.prepare_mathjax(tmp_path)
+
+
+def test_figures_needs_the_report_module(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "gsepconv.report", None)  # import fails
+    assert main(["figures", "--profile", "quick"]) == 2
+    assert "gsepconv.report.make_all" in capsys.readouterr().err
+    assert main(["figures", "--profile", "nope"]) == 2
+
+
+def test_figures_calls_make_all(monkeypatch, tmp_path):
+    calls = []
+    fake = types.ModuleType("gsepconv.report")
+    fake.make_all = lambda profile, results_root=None: calls.append((profile, results_root)) or {
+        "figures": {"a": {}}, "tables": {}, "skipped": {}, "seconds": 0.1}
+    monkeypatch.setitem(sys.modules, "gsepconv.report", fake)
+    lines: list[str] = []
+    rp.figures("quick", results=tmp_path, log=lines.append)
+    assert calls == [("quick", tmp_path)] and "1 figures and 0 tables" in lines[0]
+
+
+# ----------------------------------------------------------------------------- the book
+@pytest.mark.slow
+def test_reproduce_builds_a_strict_book_offline(book, tmp_path, monkeypatch):
+    monkeypatch.setenv("GSEPCONV_MATHJAX", str(mathjax_dir()))
+    result = rp.reproduce("smoke", "cpu", "auto", out=tmp_path / "out", results=tmp_path / "results",
+                          runs=tmp_path / "runs", root=book, log=lambda m: None)
+    html = result["html"]
+    assert html == tmp_path / "out" / "_build" / "html"
+    page = (html / "notebooks" / "01_alpha.html").read_text()
+    assert "PARAMS smoke cpu auto" in page and "mathjax/tex-chtml.js" in page
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").is_file()
+    assert "Knigge" in (html / "book" / "intro.html").read_text()  # the citation resolved
+    assert not (book / "notebooks" / "01_alpha.ipynb").exists()  # --out keeps the sources' folder clean
+
+
+@pytest.mark.slow
+def test_a_warning_fails_the_book(book, tmp_path, monkeypatch):
+    monkeypatch.setenv("GSEPCONV_MATHJAX", str(mathjax_dir()))
+    run(book, tmp_path)
+    (book / "book" / "table.md").write_text("# Table\n\n```{csv-table}\n:file: ../results/quick/absent.csv\n```\n")
+    with (book / "_toc.yml").open("a") as toc:
+        toc.write("  - file: book/table\n")
+    with pytest.raises(rp.BookBuildFailed, match="absent.csv"):
+        rp.build_book(book)
+
+
+def test_a_missing_chapter_fails_before_sphinx(book, monkeypatch):
+    monkeypatch.setattr(rp, "prepare_mathjax", lambda *a, **k: None)
+    with pytest.raises(rp.BookBuildFailed, match="notebooks/01_alpha"):
+        rp.build_book(book)  # the notebook was never executed: no .ipynb
