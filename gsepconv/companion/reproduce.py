@@ -251,6 +251,9 @@ def load_notebook(path: str | Path, root: str | Path, badge: str | None = "local
     import jupytext
 
     nb = jupytext.read(str(path))
+    for i, cell in enumerate(nb.cells):  # stable ids: the same source gives the same file
+        if "id" in cell:
+            cell["id"] = hashlib.sha256(f"{i}\0{cell.source}".encode()).hexdigest()[:12]
     if badge is not None:
         add_colab_badge(nb, colab_url(root, Path(path).stem),
                         COLAB_BADGE_LOCAL if badge == "local" else COLAB_BADGE_REMOTE)
