@@ -109,7 +109,9 @@ ratios
 # *Question: how do time and memory grow with N and with the image, separable against not?*
 # `gsepconv bench --sweep` measures SE(2) and Sim(2), separable and non-separable, and the Z2 CNN
 # for every number of elements × image size of the profile (smaller batch and widths than the
-# benchmark above, so that the largest non-separable models fit in the time).
+# benchmark above, so that the largest non-separable models fit in the time). Each point is the
+# fastest of a few training steps: on a machine shared with other work, the fastest step is the
+# one least disturbed by it.
 
 # %% tags=["hide-output"]
 sweep = ensure_table(
@@ -123,7 +125,7 @@ sweep = ensure_table(
 plan = SWEEP_PROFILES[profile]
 row = sweep.iloc[0]
 print(f"batch {plan.batch_size}, images {', '.join(f'{s}x{s}' for s in plan.image_sizes)}, widths {plan.widths}, "
-      f"k = {plan.kernel_size}, median of {plan.repeats} steps; {row['device']}, {row['threads']} threads, "
+      f"k = {plan.kernel_size}, fastest of {plan.repeats} steps; {row['device']}, {row['threads']} threads, "
       f"commit {row['git_commit']}, {row['timestamp']}")
 fig = draw.sweep_curves(sweep)
 save_figure(fig, "efficiency_sweep", profile, root=BASE);

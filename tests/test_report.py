@@ -193,6 +193,8 @@ def test_budget_runs_keep_seeds_together_and_report_epochs_run() -> None:
     [c] = compare_models(experiment_summary(frame), {"group": "SE2", "implementation": "separable"},
                          {"group": "SE2", "implementation": "nonseparable"})
     assert c.extra["budget_s"] == 60.0
+    curves = history_curves(_history(frame), frame)
+    assert curves["model"].nunique() == 4  # seeds with different epochs run share their model's label
     assert c.sentence().startswith("With the same 60 s of training, SE(2) separable, N=8 finished 6 epochs against "
                                    "1–2 for SE(2) nonseparable, N=8")
 

@@ -111,6 +111,8 @@ def history_curves(history: pd.DataFrame, results: pd.DataFrame | None = None) -
         raise ValueError(f"history lacks the columns {sorted(needed - set(history.columns))}")
     curves = history.copy()
     if results is not None:
+        if is_budget(results):  # epochs finished differ between seeds: a result, not a label
+            results = _epochs_as_result(results)
         extra = [c for c in _MODEL_KEYS if c in results.columns and c not in curves.columns]
         curves = curves.merge(results[["run_id", *extra]].drop_duplicates("run_id"), on="run_id", how="inner")
     curves = add_model_labels(curves)
