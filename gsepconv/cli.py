@@ -279,17 +279,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def cmd_figures(args: argparse.Namespace) -> int:
     from gsepconv.companion.reproduce import figures
 
-    def run() -> None:
-        try:
-            figures(args.profile, results=args.results)
-        except Exception as err:
-            if type(err).__name__ == "MissingInputs":  # gsepconv.report: names the file and its command
-                from gsepconv.companion.reproduce import UsageError
-
-                raise UsageError(str(err)) from None
-            raise
-
-    return _companion_errors(run)
+    return _companion_errors(lambda: figures(args.profile, results=args.results))
 
 
 def cmd_publish_notebooks(args: argparse.Namespace) -> int:

@@ -79,6 +79,7 @@ def pages(html, tmp_path_factory):
                 r.abort()
 
         context.route("**/*", route)
+        context.set_default_timeout(120_000)  # a busy 2-core machine: generous, a real hang still fails
         for name in PAGES:
             page = context.new_page()
             messages: list[str] = []
@@ -91,7 +92,7 @@ def pages(html, tmp_path_factory):
             page.goto((html / f"{name}.html").as_uri(), wait_until="load")
             has_math = page.evaluate("document.querySelectorAll('.math').length")
             if has_math:
-                page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20000)
+                page.wait_for_function("window.MathJax && MathJax.startup && MathJax.startup.promise")
                 page.evaluate("MathJax.startup.promise")
             reports[name] = {
                 "math": has_math,

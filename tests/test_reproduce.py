@@ -240,3 +240,23 @@ def test_a_missing_chapter_fails_before_sphinx(book, monkeypatch):
     monkeypatch.setattr(rp, "prepare_mathjax", lambda *a, **k: None)
     with pytest.raises(rp.BookBuildFailed, match="notebooks/01_alpha"):
         rp.build_book(book)  # the notebook was never executed: no .ipynb
+
+
+def test_the_results_page_is_redrawn_before_the_build(book, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(rp, "figures", lambda profile, results=None, log=None: calls.append((profile, results)))
+    monkeypatch.setattr(rp, "build_book", lambda book_root, root=None, log=None: book_root / "_build" / "html")
+    monkeypatch.setattr(rp, "check_book_stack", lambda: None)
+    monkeypatch.setattr(rp, "mathjax_source", lambda root: REPO / "node_modules" / "mathjax" / "es5")
+    (book / "book" / "results.md").write_text("# Results\n")
+    out = tmp_path / "out"
+    rp.reproduce("smoke", "cpu", "auto", out=out, results=tmp_path / "results", runs=tmp_path / "runs", root=book,
+                 log=lambda m: None)
+    assert calls == [(rp.BOOK_PROFILE, out / "results")]  # drawn into the copy, never into the repository
+
+
+def test_a_book_from_other_results_needs_out(book, tmp_path, monkeypatch):
+    monkeypatch.setattr(rp, "check_book_stack", lambda: None)
+    monkeypatch.setattr(rp, "mathjax_source", lambda root: REPO / "node_modules" / "mathjax" / "es5")
+    with pytest.raises(rp.UsageError, match="add --out DIR"):
+        rp.reproduce("smoke", "cpu", "auto", results=tmp_path / "elsewhere", root=book, log=lambda m: None)

@@ -66,6 +66,9 @@ DEVICE_CHOICES = "cpu, cuda, cuda:N"
 #: folders of ``results/<profile>/`` that are drawn from the tables, not inputs of the notebooks
 DERIVED_RESULTS = ("figures", "tables")
 STAMP_DIR = ".stamps"
+#: the profile whose tables and figures the book's results page shows (book/results.md)
+BOOK_PROFILE = "quick"
+RESULTS_PAGE = "book/results.md"
 STAMP_VERSION = 1
 #: book files staged with ``out`` (the executed notebooks are written there too)
 BOOK_FILES = ("_config.yml", "_toc.yml", "book")
@@ -579,7 +582,8 @@ def reproduce(
     root: str | Path | None = None,
     log: Log = print,
 ) -> dict[str, Any]:
-    """The whole pipeline: run the (selected) notebooks, then build the book strictly.
+    """The whole pipeline: run the (selected) notebooks, redraw the results page's figures and
+    tables (profile :data:`BOOK_PROFILE`) from their CSVs, then build the book strictly.
 
     ``out``: write executed notebooks to ``<out>/notebooks`` and build a staged copy of the book
     in ``out`` (``<out>/_build/html``) instead of the repository's ``_build/html``. With
@@ -604,6 +608,9 @@ def reproduce(
         runs = runs_for_commit(root)
     book_root = root
     out_path = Path(out).resolve() if out else None
+    if book and out_path is None and results and Path(results).resolve() != (root / "results").resolve():
+        raise UsageError(f"the book reads the tables in {root / 'results'}; to build it from {results} "
+                         f"add --out DIR (a copy of the book with those results), or use --no-book")
     if out_path is not None:
         book_root = stage_book(root, out_path, results) if book else out_path
     outcomes = run_notebooks(chosen, root=root, profile=profile, device=device, train=train,
@@ -611,8 +618,12 @@ def reproduce(
                              runs=runs, force=force, rerun_out=out_path, log=log)
     html = None
     if book:
-        if out_path is not None and (root / "results").resolve() != (out_path / "results").resolve():
+        if out_path is not None:
             stage_book(root, out_path, results)  # tables/figures the notebooks just wrote
+        # the results page shows BOOK_PROFILE's tables and figures: redraw them from their CSVs, so
+        # the book never shows a stale figure (a missing CSV stops here, naming the command)
+        if (book_root / RESULTS_PAGE).is_file():
+            figures(BOOK_PROFILE, results=book_root / "results", log=log)
         html = build_book(book_root, root=root, log=log)
     seconds = time.perf_counter() - start
     ran = sum(o.status == "ran" for o in outcomes)
@@ -632,7 +643,12 @@ def figures(profile: str = "quick", results: str | Path | None = None, log: Log 
     except ImportError as err:
         raise MissingDependency(f"`gsepconv figures` needs gsepconv.report.make_all, which could not be imported "
                                 f"({err}); update the source tree or reinstall (pip install -e \".[plot]\")") from None
-    report = make_all(profile, results_root=results)
+    try:
+        report = make_all(profile, results_root=results)
+    except Exception as err:
+        if type(err).__name__ == "MissingInputs":  # names each missing CSV and the command that makes it
+            raise UsageError(f"cannot draw the figures of profile {profile!r}: {err}") from None
+        raise
     n_fig, n_tab = len(report.get("figures", {})), len(report.get("tables", {}))
     log(f"figures: {n_fig} figures and {n_tab} tables of profile {profile} redrawn in "
         f"{report.get('seconds', 0):.1f} s")
