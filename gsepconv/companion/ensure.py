@@ -13,11 +13,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
+from gsepconv.companion.paths import repo_root, results_dir
 from gsepconv.experiments.registry import get_runs
 from gsepconv.experiments.results import read_results, results_path
 from gsepconv.experiments.runner import run_experiment
@@ -51,6 +53,11 @@ def ensure_results(
     order), training what ``train`` allows. ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:0"`` …
     (default: each run's own, ``auto``)."""
     check_train_mode(train)
+    # folders of the repository (not of the working directory, e.g. notebooks/), unless given or
+    # set by $GSEPCONV_RESULTS / $GSEPCONV_RUNS
+    results = results if results is not None else results_dir(profile).parent
+    if runs is None:
+        runs = os.environ.get("GSEPCONV_RUNS") or repo_root() / "runs"
     plan = get_runs(experiment, profile)
     wanted = [c.run_id() for c in plan]
     path = results_path(experiment, profile, results)
