@@ -74,3 +74,18 @@ def test_the_strict_book_has_every_page(smoke):
         assert name in api, f"the API page lacks {name}"
     bib = (html / "book" / "bibliography.html").read_text()
     assert "Exploiting Redundancy" in bib and "Knigge" in bib
+
+
+def test_no_page_loads_anything_from_the_network(smoke):
+    """Scripts, stylesheets, fonts and images come from the site itself (MathJax from npm); only
+    links (launch buttons, repository, canonical URL) leave it."""
+    import re
+
+    html = smoke["html"]
+    remote = re.compile(r"<(script|img|iframe|source)\b[^>]*\bsrc=\"https?://|<link\b(?![^>]*rel=\"canonical\")[^>]*href=\"https?://")
+    offenders = {str(p.relative_to(html)): m.group(0) for p in html.rglob("*.html")
+                 for m in [remote.search(p.read_text(errors="replace"))] if m}
+    assert not offenders, offenders
+    css = {str(p.relative_to(html)) for p in (html / "_static").rglob("*.css")
+           if re.search(r"url\(\s*['\"]?https?://", p.read_text(errors="replace"))}
+    assert not css, f"stylesheets that fetch from the network: {css}"

@@ -260,3 +260,16 @@ def test_a_book_from_other_results_needs_out(book, tmp_path, monkeypatch):
     monkeypatch.setattr(rp, "mathjax_source", lambda root: REPO / "node_modules" / "mathjax" / "es5")
     with pytest.raises(rp.UsageError, match="add --out DIR"):
         rp.reproduce("smoke", "cpu", "auto", results=tmp_path / "elsewhere", root=book, log=lambda m: None)
+
+
+def test_missing_results_with_train_never_stop_the_notebook(book, tmp_path):
+    (book / "notebooks" / "02_needs_table.py").write_text(notebook_text("Needs a table", """
+from gsepconv.companion import ensure_table, results_dir
+table = ensure_table(results_dir(profile) / "absent.csv", train, produce=lambda: None,
+                     command="gsepconv make-absent --profile " + profile)
+"""))
+    with pytest.raises(rp.NotebookFailed) as info:
+        rp.run_notebooks(rp.select_notebooks(rp.find_notebooks(book), "02"), root=book, profile="smoke",
+                         train="never", results=tmp_path / "results", runs=tmp_path / "runs", log=lambda m: None)
+    assert info.value.notebook == "02_needs_table" and "MissingResults" in info.value.error
+    assert "gsepconv make-absent --profile smoke" in info.value.error and "--train never" in info.value.command
