@@ -31,6 +31,9 @@ def save_figure(fig: Any, name: str, profile: str, root: str | Path | None = Non
         buffer = io.BytesIO()
         # fixed metadata so that redrawing the same data gives the same bytes
         metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-        fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
+        import matplotlib as mpl
+
+        with mpl.rc_context({"svg.hashsalt": "gsepconv"}):  # stable SVG element ids: same data, same bytes
+            fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
         paths[fmt] = atomic_write_bytes(out / f"{name}.{fmt}", buffer.getvalue())
     return paths
