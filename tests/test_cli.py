@@ -80,7 +80,7 @@ def test_missing_results_say_how_to_produce_them(tmp_path, capsys):
 def test_dry_run_lists_the_quick_grid(tmp_path, capsys):
     assert cli.main(["run", "mnist_rot", "--profile", "quick", "--dry-run", "--runs", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "resnet-SE2-dgseparable-n8" in out and "Sim2" in out and "new" in out
+    assert "resnet-SE2-dseparable-n8" in out and "Sim2" in out and "new" in out
     assert not any(tmp_path.iterdir())  # nothing trained or written
 
 
