@@ -96,3 +96,20 @@ def test_devices_spread_runs_over_worker_processes(folders, capfd):
     frame = pd.read_csv(folders["results"] / "smoke" / "galaxy10.csv")
     assert sorted(frame["run_id"]) == sorted(r.run_id() for r in get_runs("galaxy10", "smoke"))
     assert set(frame["device"]) == {"cpu"}
+
+
+def test_profiles_train_side_by_side_on_cpu(monkeypatch):
+    """quick trains two one-thread runs at a time on a CPU machine (never more workers than cores);
+    smoke and an explicit thread count keep one process."""
+    from gsepconv.experiments import runner
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert runner.cpu_devices("quick") == ["cpu", "cpu"] and runner.cpu_devices("smoke") == ["cpu"]
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert runner.cpu_devices("quick") == ["cpu"]
+    seen = {}
+    monkeypatch.setattr(runner, "_run_parallel", lambda plan, devices, *a: seen.setdefault("devices", devices) and ({}, {}))
+    monkeypatch.setattr(runner, "_cuda_available", lambda: False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    runner.run_experiment("cifar10", "quick", configs=[], results=None, runs=None)
+    assert seen["devices"] == ["cpu", "cpu"]

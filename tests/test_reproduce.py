@@ -273,3 +273,32 @@ table = ensure_table(results_dir(profile) / "absent.csv", train, produce=lambda:
                          train="never", results=tmp_path / "results", runs=tmp_path / "runs", log=lambda m: None)
     assert info.value.notebook == "02_needs_table" and "MissingResults" in info.value.error
     assert "gsepconv make-absent --profile smoke" in info.value.error and "--train never" in info.value.command
+
+
+PRODUCER = """
+from pathlib import Path
+from gsepconv.companion import ensure_table, results_dir
+table = results_dir(profile) / "made.csv"
+def produce():
+    table.parent.mkdir(parents=True, exist_ok=True)
+    table.write_text("x\\n1\\n")
+    with open(table.parent / "produced.log", "a") as log:
+        log.write("produced\\n")
+ensure_table(table, train, produce, command="make it")
+"""
+
+
+def test_train_always_produces_each_table_once_per_reproduction(tmp_path, monkeypatch):
+    """Two chapters need the same table (chapter 08 needs every table): `--train always` produces
+    it in the first and reads it in the second; the next reproduction produces it again."""
+    monkeypatch.delenv("GSEPCONV_RESULTS", raising=False)
+    monkeypatch.delenv("GSEPCONV_RUNS", raising=False)
+    monkeypatch.delenv(rp.FRESH_SINCE, raising=False)
+    root = make_book(tmp_path / "repo", {"01_first": notebook_text("First", PRODUCER),
+                                         "02_second": notebook_text("Second", PRODUCER)})
+    log = tmp_path / "results" / "smoke" / "produced.log"
+    for expected in (1, 2):
+        run(root, tmp_path, train="always", force=True)
+        assert log.read_text().count("produced") == expected
+    run(root, tmp_path, train="auto", force=True)  # auto: the table exists, nothing is produced
+    assert log.read_text().count("produced") == 2

@@ -22,9 +22,23 @@ import pandas as pd
 from gsepconv.companion.paths import repo_root, results_dir
 from gsepconv.experiments.registry import get_runs
 from gsepconv.experiments.results import read_results, results_path
-from gsepconv.experiments.runner import run_experiment
+from gsepconv.experiments.runner import cpu_devices, run_experiment
 
 TRAIN_MODES = ("auto", "always", "never")
+#: Set by ``gsepconv reproduce --train always`` for the notebooks it runs: a time (``time.time()``)
+#: since which tables count as produced by this reproduction, so a later chapter that needs the
+#: same table (chapter 08 needs them all) reads it instead of producing it a second time.
+FRESH_SINCE = "GSEPCONV_FRESH_SINCE"
+
+
+def _produced_since_start(path: Path) -> bool:
+    since = os.environ.get(FRESH_SINCE)
+    if not since or not path.is_file():
+        return False
+    try:
+        return path.stat().st_mtime >= float(since)
+    except ValueError:
+        raise ValueError(f"${FRESH_SINCE} must be a time in seconds (time.time()), got {since!r}") from None
 
 
 class MissingResults(RuntimeError):
@@ -72,7 +86,9 @@ def ensure_results(
             f"the notebook with train='auto'")
     if train == "always" or missing:
         todo = plan if train == "always" else missing
-        run_experiment(experiment, profile, configs=todo, devices=[device] if device else None,
+        # on CPU the profile's side-by-side workers (quick: two one-thread runs at a time)
+        devices = cpu_devices(profile) if device == "cpu" and threads is None else ([device] if device else None)
+        run_experiment(experiment, profile, configs=todo, devices=devices,
                        results=results, runs=runs, threads=threads,
                        keep_rows=None if train == "always" else existing, log=log)
         existing = read_results(path)
@@ -90,7 +106,9 @@ def ensure_table(
     """A table that is not a training grid (benchmark, equivariance report, redundancy …):
     ``produce()`` writes ``path``; it is called when ``train="always"``, or when ``train="auto"``
     and the file is missing (or ``is_current(table)`` is false). ``command`` is the shell command
-    that produces it, quoted in the :class:`MissingResults` message for ``train="never"``."""
+    that produces it, quoted in the :class:`MissingResults` message for ``train="never"``.
+    Under ``train="always"`` a table already produced in the running reproduction
+    (:data:`FRESH_SINCE`) is read, not produced again."""
     check_train_mode(train)
     path = Path(path)
     table = pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else None
@@ -98,7 +116,7 @@ def ensure_table(
     if train == "never" and stale:
         raise MissingResults(f"{path} is {'missing' if table is None else 'out of date'}; run `{command}` "
                              f"or execute the notebook with train='auto'")
-    if train == "always" or stale:
+    if (train == "always" and not _produced_since_start(path)) or stale:
         produce()
         if not path.is_file():
             raise RuntimeError(f"`{command}` did not write {path}")

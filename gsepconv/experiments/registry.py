@@ -95,6 +95,10 @@ class Profile:
     rotations_val_subset: int | None = None
     rotations_test_subset: int | None = None
     num_workers: int = 0
+    # independent runs trained side by side when they train on CPU (one worker process each, the
+    # cores shared between them): small G-CNN steps use two threads poorly, so two one-thread runs
+    # finish ~1.4x sooner than one two-thread run after another (measured for the quick grid)
+    cpu_workers: int = 1
     extra: dict = field(default_factory=dict)
 
 
@@ -112,52 +116,57 @@ SMOKE = Profile(
 
 QUICK = Profile(
     name="quick",
-    description="2 CPU cores, ~45 min of training: 3 seeds of the headline models at widths (16, 16, 32)",
-    epochs=3, batch_size=64, seeds=(0, 1, 2), lr=3e-3, weight_decay=1e-4,
+    description="2 CPU cores, ~45 min of training: 3 seeds of the headline models at widths (12, 12, 24), 313 steps each",
+    epochs=5, batch_size=64, seeds=(0, 1, 2), lr=3e-3, weight_decay=1e-4,
     mnist_dataset="mnist_rot_seeded", mnist_stand_in="mnist_rot",
-    arch="resnet", widths=(16, 16, 32), kernel_size=5, num_rotations=8, sim2_elements=(4, 3),
-    rotations_sweep=(4, 8, 16), train_subset=3_000, val_subset=1_000, test_subset=5_000,
+    arch="resnet", widths=(12, 12, 24), kernel_size=5, num_rotations=8, sim2_elements=(4, 3),
+    rotations_sweep=(4, 8, 16), train_subset=4_000, val_subset=500, test_subset=2_000,
     cifar_dataset="cifar10_subset", cifar_widths=(16, 32),
     cifar_kernel_size=3, cifar_epochs=4, cifar_train_subset=None, cifar_val_subset=None,
     cifar_test_subset=None, cifar_rotations=4, sim2_nonseparable=False,
     se2_implementations=("nonseparable", "separable", "dseparable"),
     rotations_widths=(8, 8, 16), rotations_seeds=(0,), rotations_epochs=2, rotations_train_subset=2_000,
-    rotations_val_subset=1_000, rotations_test_subset=2_000,
-    budget_s=60.0, budget_epochs_cap=50, budget_seeds=(0,), scale_kernel_options={"mask": "smooth"},
+    rotations_val_subset=500, rotations_test_subset=2_000,
+    budget_s=90.0, budget_epochs_cap=50, budget_seeds=(0,), scale_kernel_options={"mask": "smooth"},
+    cpu_workers=2,
 )
-"""The CPU profile, sized by measurement so that every headline comparison has 3 seeds.
+"""The CPU profile, sized by measurement so that every headline comparison has 3 seeds and
+about twice the training steps of the first redesign.
 
 Why these sizes (issue 10): at widths (8, 8, 16) a separable layer has only 8 spatial filters
 and is capacity-starved (separable with N = 1 scored like a depthwise-separable CNN), so the
 separable-vs-nonseparable comparison meant nothing; one seed could not tell a difference from
-noise. Now: widths (16, 16, 32) (half the paper's), k = 5, SE(2) N = 8, R2xR+ 3 scales, Sim(2)
-4 rotations x 3 scales, Adam 3e-3 with a cosine schedule, batch 64.
+noise; and 141 steps (the first redesign: widths (16, 16, 32), 3,000 images, 3 epochs) left every
+G-CNN below the plain CNN. Now: widths (12, 12, 24), k = 5, SE(2) N = 8, R2xR+ 3 scales, Sim(2)
+4 rotations x 3 scales, Adam 3e-3 with a cosine schedule, batch 64, 313 steps per run.
+
+Measured training steps (forward + backward + Adam, batch 64, one thread, this 2-core machine,
+2026-11-28, quiet): at widths (16, 16, 32) Z2 134 ms, SE(2) nonseparable 2643, separable 800,
+dseparable 997, R2xR+ separable 304, Sim(2) separable2d 1753 ms; widths (12, 12, 24) cost 0.47x
+(nonseparable) to 0.6x (separable) of that (measured side by side). Two one-thread runs side by
+side (``cpu_workers=2``) beat one two-thread run (two threads gave only 1.0-1.5x on these
+models). About 3.8 s per step of all six models, x 3 seeds x 313 steps / 2 workers ≈ 30 min, plus
+validation (500 images per epoch) and test (2,000) ≈ 35-40 min.
 
 ``mnist_rot``: Z2 CNN, SE(2) nonseparable / separable / dseparable, R2xR+ separable, Sim(2)
-separable2d, seeds 0, 1, 2; ``mnist_rot_seeded`` 3,000 train / 1,000 val / 5,000 of the 50,000
-test images, 3 epochs. Training step (forward + backward + Adam, batch 64, measured as one-thread
-CPU time on this 2-core machine and divided by the factor 2.9 that relates it to an idle
-two-thread step at widths (8, 8, 16)): Z2 37 ms, SE(2) nonseparable 855, separable 290,
-dseparable 348, R2xR+ separable 114, Sim(2) separable2d 700 ms: 2.34 s per step of all six,
-141 steps plus validation and test ≈ 430 s per seed, ≈ 22 min for three seeds on an idle machine
-(one thread on a busy one: about 1.7x that).
+separable2d, seeds 0, 1, 2; ``mnist_rot_seeded`` 4,000 train / 500 val / 2,000 of the 50,000
+test images, 5 epochs.
 
-``mnist_rot_budget``: the same models (seed 0) each trained for the same 60 s of wall-clock
-training time (:attr:`RunConfig.time_budget_s`): accuracy at equal training time, the form of
-the paper's claim that separable G-CNNs do better "while only using a fraction of their
-training time" (≈ 7 min with evaluation).
+``mnist_rot_budget``: the same models (seed 0) each trained for the same 90 s of wall-clock
+training time on one thread (:attr:`RunConfig.time_budget_s`; runs go two at a time like the rest):
+accuracy at equal training time, the form of the paper's claim that separable G-CNNs do better
+"while only using a fraction of their training time" (≈ 5 min with evaluation).
 
-``rotations``: SE(2) nonseparable vs separable for N = 4, 8, 16 at widths (8, 8, 16) (N = 16
-non-separable at width 16 alone would take longer than the whole grid), 2,000 / 1,000 / 2,000,
-2 epochs, seed 0 (≈ 6 min): its point is time against N. ``cifar10``: ``cifar10_subset`` 3,500 / 500 / 1,000, All-CNN-C widths
-(16, 32), Z2 vs SE(2) N = 4 separable / nonseparable, 4 epochs (≈ 5 min).
+``rotations``: SE(2) nonseparable vs separable for N = 4, 8, 16 at widths (8, 8, 16),
+2,000 / 500 / 2,000, 2 epochs, seed 0: its point is time against N. ``cifar10``:
+``cifar10_subset`` 3,500 / 500 / 1,000, All-CNN-C widths (16, 32), Z2 vs SE(2) N = 4 separable /
+nonseparable, 4 epochs.
 
 Scale groups use the smooth disk mask (``scale_kernel_options``): with a hard mask, taps enter
 and leave the disk differently at every scale, and at k = 5 the measured scale-equivariance error
 was no better than a plain CNN's (0.44 vs 0.27; smooth mask 0.29, smooth mask with ω₀ = 3: 0.03;
-``gsepconv equivariance``), and the original implementation also masks smoothly.
-
-Two threads on a busy 2-core machine can be much slower (``--threads 1`` helps then).
+``gsepconv equivariance``); R2xR+ separable at 785 steps (widths 8, 8, 16): hard 73.3 / 77.3 %,
+smooth 79.3 / 78.9 % (seeds 0 / 1).
 """
 
 PAPER = Profile(

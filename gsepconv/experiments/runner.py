@@ -29,7 +29,7 @@ import yaml
 from gsepconv.experiments.config import RunConfig, load_config, save_config
 from gsepconv.experiments.distributed import distributed_env
 from gsepconv.experiments.io import runs_root
-from gsepconv.experiments.registry import get_runs
+from gsepconv.experiments.registry import get_profile, get_runs
 from gsepconv.experiments.results import history_frame, history_path, results_path, rows_to_frame, write_results
 from gsepconv.experiments.training import (
     CONFIG_FILE,
@@ -99,6 +99,22 @@ def run_one(
     return {**metrics, "reused": False}
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def cpu_devices(profile: str) -> list[str]:
+    """The ``devices`` that train a profile's runs on CPU: ``["cpu"] * n`` with ``n`` the profile's
+    :attr:`~gsepconv.experiments.registry.Profile.cpu_workers` (at most one per core), so that
+    :func:`run_experiment` trains ``n`` runs side by side, the cores split between them."""
+    import os
+
+    n = max(1, min(get_profile(profile).cpu_workers, os.cpu_count() or 1))
+    return ["cpu"] * n
+
+
 @dataclass
 class _Job:
     index: int
@@ -145,7 +161,8 @@ def run_experiment(
     """Run every run of ``experiment`` under ``profile``; write and return the results table.
 
     ``devices``: e.g. ``["cuda:0", "cuda:1"]`` runs independent runs in parallel, one worker
-    process per device; ``None`` uses each config's device (``auto``). ``progress`` / ``threads``
+    process per device; ``None`` uses each config's device (``auto``), or, where there is no GPU and
+    no ``threads`` is given, the profile's :func:`cpu_devices` (``quick``: two one-thread workers). ``progress`` / ``threads``
     override those execution settings of every run (they do not change run ids). ``dry_run`` returns the
     planned runs (with their folder and status) without training. Failed runs are reported
     together at the end (:class:`RunFailed`) after the finished ones are written to the CSV.
@@ -159,6 +176,8 @@ def run_experiment(
         plan = [c.replace(progress=progress) for c in plan]
     if threads is not None:
         plan = [c.replace(threads=threads) for c in plan]
+    if devices is None and threads is None and not _cuda_available():
+        devices = cpu_devices(profile)
     if devices and len(devices) == 1:
         plan = [c.replace(device=devices[0]) for c in plan]
     root = runs_root(runs)
