@@ -79,19 +79,23 @@ class ClaimCheck:
 
 
 def comparison_support(c: Comparison, need_faster: bool = True) -> str:
-    """``"supports"``, ``"against"`` or ``"undetermined"``: does comparison ``c`` (a = the claimed
-    better model) go the claim's way — faster (when ``need_faster``) and not less accurate?"""
+    """Does comparison ``c`` (a = the claimed better model) go the claim's way? ``"supports"``:
+    faster (when ``need_faster``) and more accurate beyond seed noise — the claims say "beat" and
+    "improves"; ``"ties"``: faster but indistinguishable in accuracy; ``"against"``: slower, or
+    less accurate beyond seed noise; ``"undetermined"``: one seed, no noise estimate."""
     if need_faster and c.speedup <= 1:
         return "against"
-    if c.accuracy_verdict == "one seed":
+    verdict = c.accuracy_verdict
+    if verdict == "one seed":
         return "undetermined"
-    return "against" if c.accuracy_verdict == "lower" else "supports"
+    return {"higher": "supports", "indistinguishable": "ties"}.get(verdict, "against")
 
 
 def combine(supports: Sequence[str]) -> str:
     """One verdict from several comparisons' :func:`comparison_support` values: ``reproduced``
-    (all support), ``not reproduced`` (all against), ``partly`` (both), ``undetermined`` (none
-    decided); ``" where decidable"`` is appended when some comparisons are undetermined."""
+    (all support), ``not reproduced`` (all against), ``partly`` (any other mix, ties included: a
+    tie is not a win), ``undetermined`` (none decided); ``" where decidable"`` is appended when
+    some comparisons are undetermined."""
     decided = [s for s in supports if s != "undetermined"]
     if not decided:
         return "undetermined"
