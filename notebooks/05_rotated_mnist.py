@@ -177,8 +177,9 @@ display(Markdown("\n".join(f"* {c.sentence()}" for a, b in pairs
 
 # %% [markdown]
 # `epochs_run` is how many epochs each model finished within the budget (a range when seeds
-# differ). The budget is the same wall-clock time on the machine that ran it, so the comparison
-# is only as fair as that machine was quiet. The per-epoch history of these runs:
+# differ). The budget is the same wall-clock time on the machine that ran it (under `quick` two
+# runs train side by side, one core each), so the comparison is only as fair as that machine was
+# quiet. The per-epoch history of these runs:
 
 # %%
 budget_hist = history_path("mnist_rot_budget", profile, BASE)
