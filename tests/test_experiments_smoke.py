@@ -107,6 +107,10 @@ def test_profiles_train_side_by_side_on_cpu(monkeypatch):
     assert runner.cpu_devices("quick") == ["cpu", "cpu"] and runner.cpu_devices("smoke") == ["cpu"]
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert runner.cpu_devices("quick") == ["cpu"]
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert runner.default_devices("quick", "cpu") == ["cpu", "cpu"]
+    assert runner.default_devices("quick", "cpu", threads=2) == ["cpu"]
+    assert runner.default_devices("quick", "cuda:0") == ["cuda:0"]
     seen = {}
     monkeypatch.setattr(runner, "_run_parallel", lambda plan, devices, *a: seen.setdefault("devices", devices) and ({}, {}))
     monkeypatch.setattr(runner, "_cuda_available", lambda: False)

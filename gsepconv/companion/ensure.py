@@ -22,7 +22,7 @@ import pandas as pd
 from gsepconv.companion.paths import repo_root, results_dir
 from gsepconv.experiments.registry import get_runs
 from gsepconv.experiments.results import read_results, results_path
-from gsepconv.experiments.runner import cpu_devices, run_experiment
+from gsepconv.experiments.runner import default_devices, run_experiment
 
 TRAIN_MODES = ("auto", "always", "never")
 #: Set by ``gsepconv reproduce --train always`` for the notebooks it runs: a time (``time.time()``)
@@ -86,9 +86,7 @@ def ensure_results(
             f"the notebook with train='auto'")
     if train == "always" or missing:
         todo = plan if train == "always" else missing
-        # on CPU the profile's side-by-side workers (quick: two one-thread runs at a time)
-        devices = cpu_devices(profile) if device == "cpu" and threads is None else ([device] if device else None)
-        run_experiment(experiment, profile, configs=todo, devices=devices,
+        run_experiment(experiment, profile, configs=todo, devices=default_devices(profile, device, threads),
                        results=results, runs=runs, threads=threads,
                        keep_rows=None if train == "always" else existing, log=log)
         existing = read_results(path)

@@ -36,6 +36,7 @@ from gsepconv.experiments.training import (
     METRICS,
     DatasetFactory,
     EpochCallback,
+    resolve_device,
     train,
 )
 
@@ -100,9 +101,7 @@ def run_one(
 
 
 def _cuda_available() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
+    return resolve_device("auto").type == "cuda"
 
 
 def cpu_devices(profile: str) -> list[str]:
@@ -113,6 +112,16 @@ def cpu_devices(profile: str) -> list[str]:
 
     n = max(1, min(get_profile(profile).cpu_workers, os.cpu_count() or 1))
     return ["cpu"] * n
+
+
+def default_devices(profile: str, device: str | None = None, threads: int | None = None) -> list[str] | None:
+    """The ``devices`` of :func:`run_experiment` for runs meant for one ``device`` (``None``: each
+    config's own, ``auto``): where they train on CPU and no thread count is imposed, the profile's
+    :func:`cpu_devices` (``quick``: two one-thread workers side by side); otherwise ``[device]``."""
+    on_cpu = device == "cpu" or (device is None and not _cuda_available())
+    if on_cpu and threads is None:
+        return cpu_devices(profile)
+    return [device] if device else None
 
 
 @dataclass
@@ -161,8 +170,8 @@ def run_experiment(
     """Run every run of ``experiment`` under ``profile``; write and return the results table.
 
     ``devices``: e.g. ``["cuda:0", "cuda:1"]`` runs independent runs in parallel, one worker
-    process per device; ``None`` uses each config's device (``auto``), or, where there is no GPU and
-    no ``threads`` is given, the profile's :func:`cpu_devices` (``quick``: two one-thread workers). ``progress`` / ``threads``
+    process per device; ``None``: :func:`default_devices` (each config's device, ``auto``, or on a
+    machine without GPU the profile's :func:`cpu_devices`). ``progress`` / ``threads``
     override those execution settings of every run (they do not change run ids). ``dry_run`` returns the
     planned runs (with their folder and status) without training. Failed runs are reported
     together at the end (:class:`RunFailed`) after the finished ones are written to the CSV.
@@ -176,8 +185,8 @@ def run_experiment(
         plan = [c.replace(progress=progress) for c in plan]
     if threads is not None:
         plan = [c.replace(threads=threads) for c in plan]
-    if devices is None and threads is None and not _cuda_available():
-        devices = cpu_devices(profile)
+    if devices is None:
+        devices = default_devices(profile, threads=threads)
     if devices and len(devices) == 1:
         plan = [c.replace(device=devices[0]) for c in plan]
     root = runs_root(runs)
