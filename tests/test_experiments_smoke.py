@@ -117,3 +117,35 @@ def test_profiles_train_side_by_side_on_cpu(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     runner.run_experiment("cifar10", "quick", configs=[], results=None, runs=None)
     assert seen["devices"] == ["cpu", "cpu"]
+
+
+def test_train_profile_pools_every_grid_longest_first(folders, capfd, monkeypatch):
+    """`reproduce --train always` first trains every run of the profile as one pool: the runs of
+    several grids go to the same workers, the costliest first; the grids then reuse every run."""
+    from gsepconv.experiments import runner
+
+    names = ["cifar10", "galaxy10"]
+    plan = [c for n in names for c in get_runs(n, "smoke")]
+    costs = {c.run_id(): runner.estimated_cost(c) for c in plan}
+    assert all(v > 0 for v in costs.values())
+    nonsep = next(c for c in plan if c.experiment == "cifar10" and c.model.implementation == "nonseparable"
+                  and c.model.group == "SE2")
+    z2 = next(c for c in plan if c.experiment == "cifar10" and c.model.group == "Z2")
+    assert costs[nonsep.run_id()] > costs[z2.run_id()]  # N² channel mixing costs more than a plain CNN
+
+    seen = {}
+    real = runner._run_parallel
+    monkeypatch.setattr(runner, "_run_parallel", lambda todo, *a: (seen.setdefault("order", todo), real(todo, *a))[1])
+    done = runner.train_profile("smoke", names, devices=["cpu", "cpu"], runs=folders["runs"])
+    assert done == {"runs": len(plan), "failed": 0}
+    order = [costs[c.run_id()] for c in seen["order"]]
+    assert order == sorted(order, reverse=True) and len(order) == len(plan)
+    assert {c.experiment for c in seen["order"]} == set(names)
+    err = capfd.readouterr().err
+    assert "[worker 0 cpu] started" in err and "[worker 1 cpu] started" in err
+
+    assert runner.train_profile("smoke", names, devices=["cpu", "cpu"], runs=folders["runs"]) == {"runs": 0, "failed": 0}
+    for name in names:  # the grids find every run finished and only write their tables
+        assert _run(name, folders) == 0
+        assert capfd.readouterr().err.count("reused the finished run") == len(get_runs(name, "smoke"))
+        assert len(pd.read_csv(folders["results"] / "smoke" / f"{name}.csv")) == len(get_runs(name, "smoke"))

@@ -302,3 +302,25 @@ def test_train_always_produces_each_table_once_per_reproduction(tmp_path, monkey
         assert log.read_text().count("produced") == expected
     run(root, tmp_path, train="auto", force=True)  # auto: the table exists, nothing is produced
     assert log.read_text().count("produced") == 2
+
+
+def test_a_whole_train_always_reproduction_trains_the_profile_as_one_pool_first(book, tmp_path, monkeypatch):
+    """With several workers (quick on CPU), `reproduce --train always` trains every run of the
+    profile as one pool into the runs folder the notebooks use, before the first notebook; one
+    worker, a notebook selection or train='auto' leave training to the notebooks."""
+    from gsepconv.experiments import runner
+
+    calls = []
+    monkeypatch.setattr(runner, "train_profile", lambda profile, **kw: calls.append((profile, kw)) or {"runs": 3, "failed": 0})
+    monkeypatch.setattr(runner, "default_devices", lambda profile, device=None, threads=None: ["cpu", "cpu"])
+    monkeypatch.delenv("GSEPCONV_RUNS", raising=False)
+    rp.reproduce("smoke", "cpu", "always", book=False, root=book, runs=tmp_path / "runs", log=lambda m: None)
+    assert len(calls) == 1 and calls[0][0] == "smoke"
+    assert Path(calls[0][1]["runs"]) == tmp_path / "runs" and calls[0][1]["devices"] == ["cpu", "cpu"]
+    rp.reproduce("smoke", "cpu", "always", notebooks="01", book=False, root=book, runs=tmp_path / "runs",
+                 force=True, log=lambda m: None)
+    rp.reproduce("smoke", "cpu", "auto", book=False, root=book, runs=tmp_path / "runs", force=True, log=lambda m: None)
+    assert len(calls) == 1
+    monkeypatch.setattr(runner, "default_devices", lambda profile, device=None, threads=None: ["cpu"])
+    rp.reproduce("smoke", "cpu", "always", book=False, root=book, runs=tmp_path / "runs", force=True, log=lambda m: None)
+    assert len(calls) == 1

@@ -570,6 +570,24 @@ def runs_for_commit(root: str | Path) -> Path:
     return Path(root) / "runs" / f"reproduce-{commit}{'-dirty' if dirty else ''}"
 
 
+def pretrain(profile: str, device: str, runs: str | Path, log: Log = print) -> None:
+    """Before a whole ``train="always"`` reproduction: train every run of ``profile`` into the
+    runs folder the notebooks will use, as one longest-first pool
+    (:func:`gsepconv.experiments.runner.train_profile`), when the profile trains on several
+    workers; the notebooks then find each run finished and only write its table. On one device
+    this changes nothing (the notebooks train the same runs in the same time), so it is skipped.
+    Failed runs are left for the notebook that needs them to report."""
+    from gsepconv.experiments.runner import default_devices, train_profile
+
+    devices = default_devices(profile, device)
+    if not devices or len(devices) < 2:
+        return
+    start = time.perf_counter()
+    done = train_profile(profile, device=device, devices=devices, runs=runs, log=log)
+    log(f"trained {done['runs']} run(s) of profile {profile} in {time.perf_counter() - start:.0f} s"
+        + (f"; {done['failed']} failed (their notebook reports them)" if done["failed"] else ""))
+
+
 def reproduce(
     profile: str = "quick",
     device: str = "cpu",
@@ -589,7 +607,9 @@ def reproduce(
 
     ``out``: write executed notebooks to ``<out>/notebooks`` and build a staged copy of the book
     in ``out`` (``<out>/_build/html``) instead of the repository's ``_build/html``. With
-    ``train="always"`` and no runs folder given, runs go to :func:`runs_for_commit`.
+    ``train="always"`` and no runs folder given, runs go to :func:`runs_for_commit`; with
+    ``train="always"`` and every notebook chosen, every run of the profile is trained first as
+    one pool (:func:`pretrain`).
     Returns ``{"notebooks": [Outcome], "html": Path | None, "seconds": float}``."""
     start = time.perf_counter()
     from gsepconv.companion.paths import repo_root
@@ -615,6 +635,8 @@ def reproduce(
                          f"add --out DIR (a copy of the book with those results), or use --no-book")
     if out_path is not None:
         book_root = stage_book(root, out_path, results) if book else out_path
+    if train == "always" and notebooks is None:
+        pretrain(profile, device, runs or os.environ.get("GSEPCONV_RUNS") or root / "runs", log=log)
     outcomes = run_notebooks(chosen, root=root, profile=profile, device=device, train=train,
                              out_dir=(book_root / NOTEBOOK_DIR) if out_path else None, results=results,
                              runs=runs, force=force, rerun_out=out_path, log=log)

@@ -116,8 +116,8 @@ SMOKE = Profile(
 
 QUICK = Profile(
     name="quick",
-    description="2 CPU cores, ~45 min of training: 3 seeds of the headline models at widths (12, 12, 24), 313 steps each",
-    epochs=5, batch_size=64, seeds=(0, 1, 2), lr=3e-3, weight_decay=1e-4,
+    description="2 CPU cores, ~50 min of training: 3 seeds of the headline models at widths (12, 12, 24), 252 steps each",
+    epochs=4, batch_size=64, seeds=(0, 1, 2), lr=3e-3, weight_decay=1e-4,
     mnist_dataset="mnist_rot_seeded", mnist_stand_in="mnist_rot",
     arch="resnet", widths=(12, 12, 24), kernel_size=5, num_rotations=8, sim2_elements=(4, 3),
     rotations_sweep=(4, 8, 16), train_subset=4_000, val_subset=500, test_subset=2_000,
@@ -130,27 +130,30 @@ QUICK = Profile(
     budget_s=90.0, budget_epochs_cap=50, budget_seeds=(0,), scale_kernel_options={"mask": "smooth"},
     cpu_workers=2,
 )
-"""The CPU profile, sized by measurement so that every headline comparison has 3 seeds and
-about twice the training steps of the first redesign.
+"""The CPU profile, sized by measurement so that every headline comparison has 3 seeds, at
+widths where separable layers are not capacity-starved, within ~50 min of training.
 
 Why these sizes (issue 10): at widths (8, 8, 16) a separable layer has only 8 spatial filters
 and is capacity-starved (separable with N = 1 scored like a depthwise-separable CNN), so the
 separable-vs-nonseparable comparison meant nothing; one seed could not tell a difference from
 noise; and 141 steps (the first redesign: widths (16, 16, 32), 3,000 images, 3 epochs) left every
 G-CNN below the plain CNN. Now: widths (12, 12, 24), k = 5, SE(2) N = 8, R2xR+ 3 scales, Sim(2)
-4 rotations x 3 scales, Adam 3e-3 with a cosine schedule, batch 64, 313 steps per run.
+4 rotations x 3 scales, Adam 3e-3 with a cosine schedule, batch 64, 4 epochs of 4,000 images =
+252 steps per run.
 
-Measured training steps (forward + backward + Adam, batch 64, one thread, this 2-core machine,
-2026-11-28, quiet): at widths (16, 16, 32) Z2 134 ms, SE(2) nonseparable 2643, separable 800,
-dseparable 997, R2xR+ separable 304, Sim(2) separable2d 1753 ms; widths (12, 12, 24) cost 0.47x
-(nonseparable) to 0.6x (separable) of that (measured side by side). Two one-thread runs side by
-side (``cpu_workers=2``) beat one two-thread run (two threads gave only 1.0-1.5x on these
-models). About 3.8 s per step of all six models, x 3 seeds x 313 steps / 2 workers ≈ 30 min, plus
-validation (500 images per epoch) and test (2,000) ≈ 35-40 min.
+Measured (2026-11-28/29, this 2-core machine, two one-thread runs side by side): at 5 epochs
+(313 steps) the runs took Z2 30 s, SE(2) nonseparable 611 s, separable 212 s, dseparable 300 s,
+R2xR+ separable 115 s, Sim(2) separable2d 463 s (one thread, batch 64: SE(2) nonseparable
+≈ 2.2 s per step, 78 % of it in convolutions), and all runs of the profile together (four
+experiments) ≈ 56 min of two workers even when packed without gaps, so the grid was cut to 4 epochs
+(≈ 50 min; ``gsepconv reproduce --train always`` trains every run of the profile as one
+longest-first pool, :func:`gsepconv.experiments.runner.train_profile`). Two one-thread runs side
+by side (``cpu_workers=2``) beat one two-thread run (two threads gave only 1.0-1.5x on these
+models).
 
 ``mnist_rot``: Z2 CNN, SE(2) nonseparable / separable / dseparable, R2xR+ separable, Sim(2)
 separable2d, seeds 0, 1, 2; ``mnist_rot_seeded`` 4,000 train / 500 val / 2,000 of the 50,000
-test images, 5 epochs.
+test images, 4 epochs.
 
 ``mnist_rot_budget``: the same models (seed 0) each trained for the same 90 s of wall-clock
 training time on one thread (:attr:`RunConfig.time_budget_s`; runs go two at a time like the rest):

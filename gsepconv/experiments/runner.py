@@ -40,7 +40,7 @@ from gsepconv.experiments.training import (
     train,
 )
 
-__all__ = ["run_dir_for", "run_one", "run_experiment", "RunFailed", "load_metrics"]
+__all__ = ["run_dir_for", "run_one", "run_experiment", "train_profile", "estimated_cost", "RunFailed", "load_metrics"]
 
 Log = Callable[[str], None]
 
@@ -230,6 +230,100 @@ def run_experiment(
         lines = [f"  {plan[i].run_id()}: {msg.splitlines()[0]}" for i, msg in sorted(errors.items())]
         raise RunFailed(f"{len(errors)} of {len(plan)} runs failed:\n" + "\n".join(lines))
     return frame
+
+
+#: Effective multiply-accumulates per second of one CPU thread, only to put time budgets in the
+#: unit of :func:`estimated_cost`. MAC counts do not predict time closely: measured on this
+#: 2-core machine (quick profile, 2026-11-29) MACs / time varies ~5x between models (large
+#: non-separable convolutions run fastest per MAC), which is why the estimate orders runs and is
+#: never shown as a time.
+NOMINAL_MACS_PER_S = 1.2e10
+
+
+def estimated_cost(config: RunConfig) -> float:
+    """Relative cost of one run, to schedule the longest first: forward MACs per image
+    (``torch.utils.flop_counter`` on the built model) × (3 × training images + evaluated images)
+    / :data:`NOMINAL_MACS_PER_S`; a time-budgeted run costs at most its budget plus evaluation.
+    Only the order matters: the estimate is never shown as a time."""
+    import torch
+
+    from gsepconv.data.registry import DATASETS
+    from gsepconv.experiments.bench import count_macs
+    from gsepconv.models import build_model
+
+    cls = DATASETS[config.data.name]
+    sizes = cls.splits or {}
+
+    def size(split: str, subset: int | None) -> int:
+        full = sizes.get(split, 10_000)
+        return min(subset, full) if subset else full
+
+    kwargs = config.model.build_kwargs()
+    kwargs.setdefault("in_channels", cls.in_channels)
+    kwargs.setdefault("num_classes", cls.num_classes)
+    with torch.random.fork_rng():
+        model = build_model(**kwargs).eval()
+        macs = count_macs(model, torch.zeros(1, cls.in_channels, *cls.image_size))
+    train_images = size("train", config.data.train_subset) * config.epochs
+    eval_images = size("val", config.data.val_subset) * config.epochs + size("test", config.data.test_subset)
+    train_s = 3 * macs * train_images / NOMINAL_MACS_PER_S
+    if config.time_budget_s is not None:
+        train_s = min(train_s, float(config.time_budget_s))
+        eval_images = size("test", config.data.test_subset) + size("val", config.data.val_subset) * 2
+    return train_s + macs * eval_images / NOMINAL_MACS_PER_S
+
+
+def train_profile(
+    profile: str,
+    experiments: Sequence[str] | None = None,
+    *,
+    device: str | None = None,
+    devices: Sequence[str] | None = None,
+    runs: str | Path | None = None,
+    force: bool = False,
+    log: Log | None = None,
+) -> dict[str, int]:
+    """Train every run of ``experiments`` (default: all that ``profile`` defines) as one pool,
+    longest first (:func:`estimated_cost`), on ``devices`` (default: :func:`default_devices` of
+    ``profile`` and ``device``, e.g. two one-thread CPU workers for ``quick``); results
+    tables are not written (each experiment's :func:`run_experiment` then reuses the finished runs).
+
+    Why one pool: trained grid by grid, each grid ends with one run going while the other worker
+    idles, and a chapter that needs a single run trains it alone; one longest-first pool keeps
+    every worker busy until the last few minutes. Returns ``{"runs": n, "failed": k}``; failed
+    runs are logged and left for :func:`run_experiment` to report.
+    """
+    from gsepconv.experiments.registry import EXPERIMENTS
+
+    log = log or _stderr
+    names = list(experiments) if experiments is not None else [
+        name for name, e in EXPERIMENTS.items() if profile in e.profiles]
+    plan = [c for name in names for c in get_runs(name, profile)]
+    devices = list(devices or default_devices(profile, device) or ["auto"])
+    if len(devices) == 1:
+        plan = [c.replace(device=devices[0]) for c in plan]
+    root = runs_root(runs)
+    todo = [c for c in plan if force or load_metrics(run_dir_for(c, root)) is None]
+    if len(devices) > 1:
+        todo.sort(key=estimated_cost, reverse=True)
+    log(f"training {len(todo)} of the {len(plan)} runs of {', '.join(names)} (profile {profile}) on "
+        f"{len(devices)} worker(s): {', '.join(devices)}" + (", longest first" if len(devices) > 1 else ""))
+    if not todo:
+        return {"runs": 0, "failed": 0}
+    if len(devices) > 1:
+        metrics, errors = _run_parallel(todo, list(devices), root, force, None, log)
+    else:
+        metrics, errors = {}, {}
+        for i, config in enumerate(todo):
+            log(f"[{i + 1}/{len(todo)}] {config.experiment}/{config.run_id()}")
+            try:
+                metrics[i] = run_one(config, runs=root, force=force, log=log)
+            except KeyboardInterrupt:
+                raise
+            except Exception as err:
+                errors[i] = f"{type(err).__name__}: {err}"
+                log(f"[{i + 1}/{len(todo)}] FAILED: {errors[i]}")
+    return {"runs": len(metrics), "failed": len(errors)}
 
 
 def _plan_frame(plan: Sequence[RunConfig], root: Path) -> pd.DataFrame:
