@@ -14,6 +14,7 @@ import importlib
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 __all__ = ["main", "build_parser"]
@@ -27,7 +28,7 @@ examples:
   gsepconv run mnist_rot --profile paper --devices cuda:0,cuda:1
   gsepconv results mnist_rot --profile quick        mean ± std over seeds
   gsepconv train --group SE2 --implementation separable --num-elements 8 --epochs 300
-  gsepconv train --config my_run.yaml --set model.kernel_options.omega0=30
+  gsepconv train --config my_run.yaml --set model.kernel_options.omega_0=30
   torchrun --nproc_per_node 2 -m gsepconv train --config my_run.yaml
   gsepconv data prepare mnist_rot_seeded cifar10_subset
   gsepconv bench --profile quick
@@ -71,7 +72,7 @@ def _key_value(text: str) -> tuple[str, Any]:
     import yaml
 
     if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. model.kernel_options.omega0=30), got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. model.kernel_options.omega_0=30), got {text!r}")
     key, value = text.split("=", 1)
     return key.strip(), yaml.safe_load(value)
 
@@ -148,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
                "  gsepconv train --dataset mnist_rot_seeded --epochs 5 --widths 8,8,16 --kernel-size 5\n"
                "  gsepconv train --group Sim2 --implementation separable2d --num-elements 16x3 --max-scale 1.74\n"
-               "  gsepconv train --config run.yaml --set model.kernel_options.omega0=30 --print-config\n"
+               "  gsepconv train --config run.yaml --set model.kernel_options.omega_0=30 --print-config\n"
                "  torchrun --nproc_per_node 2 -m gsepconv train --config run.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", metavar="FILE", help="YAML or JSON config (see --print-config for the format)")
@@ -157,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs = {"metavar": flag[2:].upper().replace("-", "_"), **kwargs}
         p.add_argument(flag, dest="cfg:" + key, default=None, **kwargs)
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", type=_key_value, action="append",
-                   default=[], help="override any config field, e.g. model.kernel_options.omega0=30")
+                   default=[], help="override any config field, e.g. model.kernel_options.omega_0=30")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--run-dir", metavar="DIR", help="run folder (default: <runs>/<profile>/<experiment>/<run id>)")
     _add_folders(p, results=False)
@@ -196,6 +197,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", action="store_true", help="print CSV instead of an aligned table")
     _add_folders(p, runs=False)
     p.set_defaults(func=cmd_results)
+
+    # predict
+    p = sub.add_parser(
+        "predict", help="load a finished run and predict on a split of its dataset",
+        description="Load the best-validation model of a finished run folder (gsepconv.load_run) and "
+                    "predict on a split of the dataset it was trained on (its own subset of that split).",
+        epilog="examples:\n  gsepconv predict runs/quick/mnist_rot/RUN_ID --split test --limit 100\n"
+               "  gsepconv predict runs/quick/mnist_rot/RUN_ID --out predictions.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_folder", help="a run folder holding config.yaml, metrics.json and model_best.pt")
+    p.add_argument("--split", default="test", help="train, val or test (default: test)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N images of the split")
+    p.add_argument("--out", default=None, help="write one row per image (index, label, predicted, confidence) as CSV")
+    p.set_defaults(func=cmd_predict)
 
     # list
     p = sub.add_parser("list", help="list the experiments and profiles")
@@ -329,13 +344,15 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from gsepconv.experiments.distributed import distributed_env
+    from gsepconv.experiments.io import check_writable
     from gsepconv.experiments.runner import dump_yaml, run_dir_for, run_one
 
-    config = _train_config(args)
+    config = _train_config(args).check_model()  # a bad model option fails here, before --print-config
     if args.print_config:
         print(dump_yaml(config.to_dict()), end="")
         return 0
     folder = args.run_dir or run_dir_for(config, args.runs)
+    check_writable(Path(folder), "the run's checkpoints and metrics", "--runs or --run-dir")
     metrics = run_one(config, run_dir=folder, force=args.force)
     if distributed_env().is_main:
         _print_metrics(metrics, folder)
@@ -352,10 +369,14 @@ def _print_metrics(metrics: dict[str, Any], folder: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from gsepconv.experiments.results import format_summary, summarise
+    from gsepconv.experiments.io import check_writable, runs_root
+    from gsepconv.experiments.results import format_summary, results_path, summarise
     from gsepconv.experiments.runner import describe_plan, run_experiment
 
     progress = False if args.no_progress else None
+    if not args.dry_run:  # fail before hours of training, not after
+        check_writable(results_path(args.experiment, args.profile, args.results).parent, "the results table", "--results")
+        check_writable(runs_root(args.runs), "the run folders", "--runs")
     frame = run_experiment(args.experiment, args.profile, runs=args.runs, results=args.results,
                            force=args.force, devices=args.devices, dry_run=args.dry_run,
                            progress=progress, threads=args.threads)
@@ -368,6 +389,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     header, table = format_summary(summarise(frame))
     print(header)
     print(table.to_string(index=False))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from gsepconv.experiments.io import check_writable, write_table
+    from gsepconv.experiments.load import load_run, predict
+
+    if args.out:
+        check_writable(Path(args.out).resolve().parent, "the predictions", "--out")
+    run = load_run(args.run_folder)
+    table = predict(run, split=args.split, limit=args.limit)
+    accuracy = 100.0 * float((table["label"] == table["predicted"]).mean()) if len(table) else float("nan")
+    print(f"{run.config.run_id()}: {len(table)} {args.split} images of {run.config.data.name}, "
+          f"accuracy {accuracy:.2f} % (stored test accuracy of the run: {run.metrics.get('test_acc', float('nan')):.2f} %)")
+    if args.out:
+        write_table(args.out, table.to_csv(index=False), "the predictions")
+        print(f"written to {args.out}")
     return 0
 
 
@@ -431,9 +469,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\ninterrupted: repeat the same command to resume from the last finished epoch",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `gsepconv results … | head`: the reader has what it wanted
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so that flushing at exit does not raise again
+        except (OSError, ValueError):
+            pass
+        return 0
     except (ValueError, FileNotFoundError, CLIError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. a table that could not be written (write_table says where it went)
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except RuntimeError as err:
         if type(err).__module__.startswith("gsepconv.data"):  # missing/corrupt data: says what to do
             print(f"error: {err}", file=sys.stderr)

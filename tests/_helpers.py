@@ -27,3 +27,45 @@ def _mirror() -> "Path":
 
 
 MIRROR = _mirror()
+#: CI (``$CI`` set, as .ci/run and GitHub Actions do): missing inputs fail instead of skipping.
+IN_CI = bool(__import__("os").environ.get("CI"))
+
+#: The mirror files the data-dependent tests read.
+MNIST_RAW = ("MNIST/raw/train-images-idx3-ubyte.gz", "MNIST/raw/train-labels-idx1-ubyte.gz",
+             "MNIST/raw/t10k-images-idx3-ubyte.gz", "MNIST/raw/t10k-labels-idx1-ubyte.gz")
+CIFAR_SUBSET = ("CIFAR10-subset/cifar10_subset_4000_1000.npz",)
+
+
+def _missing_reason(relpaths: tuple[str, ...]) -> str | None:
+    missing = [p for p in relpaths if not (MIRROR / p).is_file()]
+    if not missing:
+        return None
+    return (f"the offline data mirror {MIRROR} lacks {', '.join(missing)} (set $GSEPCONV_MIRROR, "
+            f"e.g. to ../shared/data)")
+
+
+def require_mirror(*relpaths: str) -> None:
+    """Inside a test or fixture: the mirror must hold ``relpaths`` (default: MNIST and the CIFAR-10
+    subset). Locally a missing file skips; in CI it fails, so a green CI run cannot have skipped
+    the data tests."""
+    import pytest
+
+    reason = _missing_reason(relpaths or MNIST_RAW + CIFAR_SUBSET)
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(reason + "; CI must have the mirror (.ci/run and the workflow prepare it)")
+    pytest.skip(reason)
+
+
+def needs_mirror(*relpaths: str):
+    """Decorator form of :func:`require_mirror` for a test function."""
+    import functools
+
+    def decorate(test):
+        @functools.wraps(test)
+        def wrapper(*args, **kwargs):
+            require_mirror(*relpaths)
+            return test(*args, **kwargs)
+        return wrapper
+    return decorate

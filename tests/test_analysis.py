@@ -30,7 +30,7 @@ from gsepconv.analysis.plots import image_grid, letter_f_points
 from gsepconv.analysis.sweeps import compare_equivariance, demo_image, dilation_factors, lifted_pair, planar_pair
 from gsepconv.nn import GroupConv, LiftingConv
 
-from _helpers import MIRROR, SMALL
+from _helpers import MIRROR, MNIST_RAW, SMALL, require_mirror
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -151,8 +151,7 @@ def test_summarise_spectra_names_missing_columns() -> None:
 # ------------------------------------------------------------------------------ the table (smoke run)
 @pytest.fixture
 def smoke_folders(tmp_path, monkeypatch):
-    if not (MIRROR / "MNIST" / "raw").is_dir():
-        pytest.skip(f"offline mirror {MIRROR} not present")
+    require_mirror(*MNIST_RAW)
     monkeypatch.setenv("GSEPCONV_MIRROR", str(MIRROR))
     monkeypatch.chdir(tmp_path)
     return tmp_path / "runs", tmp_path / "results"

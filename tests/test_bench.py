@@ -4,6 +4,7 @@ implementation match the cost formulas of method.md §3."""
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -47,10 +48,17 @@ def test_macs_match_cost_formulas(group: str, num_elements) -> None:
 
 
 def test_separable_needs_fewer_macs_and_gap_widens_with_n() -> None:
+    """Counted on the library's layers (not on the formula above): the separable layer's MAC
+    advantage grows with the number of group elements."""
     ratios = []
     for n in (4, 8, 16):
-        ratios.append(_formula("nonseparable", 16, 16, n, 1, 7) / _formula("separable", 16, 16, n, 1, 7))
-    assert ratios == sorted(ratios) and ratios[0] > 1
+        macs = {}
+        lift = LiftingConv("SE2", 1, 8, 5, n)
+        for impl in ("nonseparable", "separable"):
+            layer = GroupConv("SE2", 8, 8, 5, n, implementation=impl, bias=False, grid=lift.grid).eval()
+            macs[impl] = count_macs(layer.export(), torch.randn(1, 8, n, 9, 9))
+        ratios.append(macs["nonseparable"] / macs["separable"])
+    assert ratios == sorted(ratios) and ratios[0] > 1, ratios
 
 
 def test_bench_smoke_cli(tmp_path, capsys) -> None:
@@ -63,7 +71,7 @@ def test_bench_smoke_cli(tmp_path, capsys) -> None:
         assert frame[column].notna().all()
     assert (frame.train_ms > 0).all() and (frame.macs > 0).all()
     printed = capsys.readouterr().out
-    assert "faster than nonseparable" in printed and "conv-only" in printed
+    assert re.search(r"(faster than|slower than|as fast as) nonseparable", printed) and "conv-only" in printed
 
 
 def test_bench_rejects_unknown_profile() -> None:

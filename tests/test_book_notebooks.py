@@ -128,3 +128,23 @@ def test_doc_stack_is_pinned():
         assert name in pins, f"{name} is not pinned in constraints.txt"
     package = (REPO / "package.json").read_text()
     assert '"mathjax": "3.2.2"' in package and (REPO / "package-lock.json").is_file()
+
+
+def test_committed_quick_results_cover_every_planned_run():
+    """`make book` (train='auto') must train nothing on a fresh clone: every run the quick profile
+    plans is in the committed results/quick tables (run ids hash the configuration, so a changed
+    profile shows up here, not as an hour of surprise training), and every row comes from one
+    reproduction's code (one git commit, no uncommitted changes)."""
+    import pandas as pd
+
+    from gsepconv.experiments.registry import EXPERIMENTS, get_runs
+
+    commits = set()
+    for name, experiment in EXPERIMENTS.items():
+        if "quick" not in experiment.profiles:
+            continue
+        table = pd.read_csv(REPO / "results" / "quick" / f"{name}.csv")
+        planned = {c.run_id() for c in get_runs(name, "quick")}
+        assert planned <= set(table["run_id"]), f"results/quick/{name}.csv lacks {sorted(planned - set(table['run_id']))[:3]}"
+        commits |= set(table["git_commit"].astype(str))
+    assert len(commits) == 1 and not any("dirty" in c for c in commits), commits

@@ -14,7 +14,7 @@ import yaml
 
 from gsepconv import cli
 
-from _helpers import MIRROR
+from _helpers import MIRROR, MNIST_RAW, require_mirror
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -97,8 +97,7 @@ def test_print_config_merges_file_flags_and_set(tmp_path, capsys):
 
 
 def test_train_command_on_offline_data(tmp_path, monkeypatch, capsys):
-    if not (MIRROR / "MNIST" / "raw").is_dir():
-        pytest.skip(f"offline mirror {MIRROR} not present")
+    require_mirror(*MNIST_RAW)
     monkeypatch.setenv("GSEPCONV_MIRROR", str(MIRROR))
     monkeypatch.setenv("GSEPCONV_DATA", str(tmp_path / "data"))
     argv = ["train", "--dataset", "mnist_rot_seeded", "--train-subset", "32", "--val-subset", "16",

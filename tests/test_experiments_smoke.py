@@ -13,7 +13,7 @@ import torch
 from gsepconv import cli
 from gsepconv.experiments import COLUMNS, EXPERIMENTS, get_runs
 
-from _helpers import MIRROR
+from _helpers import MIRROR, require_mirror
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -21,8 +21,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    if not (MIRROR / "MNIST" / "raw").is_dir() or not (MIRROR / "CIFAR10-subset").is_dir():
-        pytest.skip(f"offline mirror {MIRROR} not present")
+    require_mirror()
     return tmp_path_factory.mktemp("data")  # shared by the module: datasets are built once
 
 

@@ -27,7 +27,7 @@ from gsepconv.experiments import (
 )
 from gsepconv.experiments import runner as runner_module
 
-from _helpers import MIRROR
+from _helpers import MIRROR, MNIST_RAW, require_mirror
 
 
 @pytest.fixture(autouse=True)
@@ -178,8 +178,7 @@ def test_amp_on_cpu_falls_back_to_fp32(tmp_path):
 # ------------------------------------------------------------------------------------- DDP
 @pytest.fixture(scope="module")
 def mnist_env(tmp_path_factory):
-    if not (MIRROR / "MNIST" / "raw").is_dir():
-        pytest.skip(f"offline mirror {MIRROR} not present")
+    require_mirror(*MNIST_RAW)
     data = tmp_path_factory.mktemp("data")
     env = {**os.environ, "GSEPCONV_MIRROR": str(MIRROR), "GSEPCONV_DATA": str(data)}
     from gsepconv.data import get_dataset

@@ -68,7 +68,11 @@ def test_disk_mask():
     assert bool(((smooth > 0) & (smooth < 1)).all())
     assert float(smooth[0]) > float(smooth[1]) > float(smooth[3]) > float(smooth[4])
     assert torch.equal(disk_mask(u, "none"), torch.ones(5, dtype=F64))
-    assert set(MASKS) == {"hard", "smooth", "none"}
+    square = disk_mask(u, "soft_square")  # sigmoid((1 - max|u_i|) / 0.5): the square, softly
+    expected = torch.sigmoid((1 - torch.tensor([0.0, 1.0, 0.8, 1.0, 1.5], dtype=F64)) / 0.5)
+    assert torch.allclose(square, expected, atol=1e-15)
+    assert float(square[3]) == 0.5 and float(smooth[3]) < 0.05  # a corner of the square keeps half its weight
+    assert set(MASKS) == {"hard", "smooth", "soft_square", "none"}
 
 
 # --- kernel nets -----------------------------------------------------------------------------
@@ -163,7 +167,7 @@ def _direct_spatial(kernel: SpatialKernel, H, grid_out: torch.Tensor) -> torch.T
 
 @pytest.mark.parametrize("H", [SO2(), Dilation(1.74), DirectProduct(SO2(), Dilation(1.74))], ids=["SO2", "Rplus", "Sim2"])
 @pytest.mark.parametrize("in_channels", [None, 3])
-@pytest.mark.parametrize("mask", ["hard", "smooth", "none"])
+@pytest.mark.parametrize("mask", ["hard", "smooth", "soft_square", "none"])
 def test_spatial_kernel_matches_definition(H, in_channels, mask):
     torch.manual_seed(0)
     kernel = SpatialKernel(H, 2, in_channels, 5, fan_in=25.0, mask=mask, net_options={"hidden_features": 8}).double()

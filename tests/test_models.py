@@ -26,7 +26,8 @@ def _arch_kwargs(arch: str) -> tuple[dict, tuple[int, int, int]]:
 
 def _build(arch, group, impl, ne, **extra):
     kw, shape = _arch_kwargs(arch)
-    model = build_model(arch, group, impl, ne, kernel_size=3, **kw, **SMALL, **extra).double()
+    small = {} if group == "Z2" else SMALL  # a plain CNN has no kernel net (its options are refused)
+    model = build_model(arch, group, impl, ne, kernel_size=3, **kw, **small, **extra).double()
     return model, shape
 
 

@@ -438,14 +438,17 @@ def test_torch_compile_matches_eager():
     x = torch.randn(1, 1, 9, 9)
     with torch.no_grad():
         ref = model(x)
-    try:
-        compiled = torch.compile(model)
-        with torch.no_grad():
-            out = compiled(x)
-    except Exception as err:  # noqa: BLE001 - toolchain problems on this machine, not the library
-        reason = f"torch.compile unavailable here: {type(err).__name__}: {str(err)[:200]}"
-        print(reason)
-        pytest.skip(reason)
+    import shutil
+
+    from _helpers import IN_CI
+
+    if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):  # inductor compiles C++ on CPU
+        if IN_CI:
+            pytest.fail("no C++ compiler on PATH: torch.compile cannot be tested (install g++)")
+        pytest.skip("no C++ compiler on PATH: torch.compile (inductor) cannot run here")
+    compiled = torch.compile(model)  # with a compiler, any failure is a failure of the library
+    with torch.no_grad():
+        out = compiled(x)
     assert torch.allclose(out, ref, atol=1e-5, rtol=1e-5)
 
 

@@ -324,3 +324,27 @@ def test_a_whole_train_always_reproduction_trains_the_profile_as_one_pool_first(
     monkeypatch.setattr(runner, "default_devices", lambda profile, device=None, threads=None: ["cpu"])
     rp.reproduce("smoke", "cpu", "always", book=False, root=book, runs=tmp_path / "runs", force=True, log=lambda m: None)
     assert len(calls) == 1
+
+
+def test_injected_parameters_are_hidden_only_when_they_repeat_the_defaults(tmp_path):
+    """`make book` injects the notebook's own defaults: the book shows the parameters once. A run
+    with other values keeps the injected cell visible, since it says what ran."""
+    import nbformat
+
+    def notebook(injected: str):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell('profile = "quick"  # which sizes\ntrain = "auto"', metadata={"tags": ["parameters"]}),
+                    nbformat.v4.new_code_cell(injected, metadata={"tags": ["injected-parameters"]}),
+                    nbformat.v4.new_code_cell("print(profile)")]
+        path = tmp_path / f"nb{len(list(tmp_path.iterdir()))}.ipynb"
+        nbformat.write(nb, path)
+        return path
+
+    same = notebook('# Parameters\nprofile = "quick"\ntrain = "auto"\n')
+    assert rp.hide_repeated_parameters(same)
+    assert "remove-cell" in nbformat.read(same, as_version=4).cells[1].metadata["tags"]
+    other = notebook('# Parameters\nprofile = "smoke"\ntrain = "auto"\n')
+    assert not rp.hide_repeated_parameters(other)
+    assert "remove-cell" not in nbformat.read(other, as_version=4).cells[1].metadata["tags"]
+    extra = notebook('profile = "quick"\nseed = 3\n')  # a parameter the notebook does not declare
+    assert not rp.hide_repeated_parameters(extra)

@@ -1,5 +1,5 @@
 r"""What one group-convolution layer costs, per implementation: parameters, multiply–accumulates
-(counted by PyTorch's flop counter and given by the formulas of method.md §3) and time.
+(counted by PyTorch's flop counter and given by the cost formulas of the paper's separable kernels (book chapter 04)) and time.
 
 MACs per output pixel with :math:`N_\mathrm{in} = N_\mathrm{out} = N` and a sampled window of
 :math:`w \times w` taps (:math:`w = k` for rotations; larger for dilations):
@@ -50,7 +50,7 @@ LAYER_COSTS_FILE = "layer_costs.csv"
 
 
 def cost_formula(implementation: str, in_channels: int, out_channels: int, num_elements: int, window: int) -> int:
-    """MACs per output pixel of one group convolution (method.md §3, ``N_in = N_out = N``)."""
+    """MACs per output pixel of one group convolution (the paper's cost formulas, ``N_in = N_out = N``)."""
     ci, co, n, w2 = in_channels, out_channels, num_elements, window * window
     formulas = {
         "nonseparable": co * n * ci * n * w2,

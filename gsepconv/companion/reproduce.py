@@ -379,6 +379,50 @@ def _failure(err: Any, nb: Notebook, source_nb: Any, output: Path, command: str)
     return NotebookFailed(nb.name, index + 1, line, first, error, output, command)
 
 
+def _assignments(source: str) -> dict[str, Any] | None:
+    """``{name: literal}`` of a cell made only of ``name = <literal>`` lines (``None`` otherwise)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    values: dict[str, Any] = {}
+    for node in tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            return None
+        try:
+            values[node.targets[0].id] = ast.literal_eval(node.value)
+        except ValueError:
+            return None
+    return values
+
+
+def hide_repeated_parameters(path: str | Path) -> bool:
+    """Papermill puts an ``injected-parameters`` cell after the ``parameters`` cell. Where it only
+    repeats the values the parameters cell already sets (``make book``), the book would show the
+    same assignments twice: tag it ``remove-cell``. Where it changes any (another profile, device
+    or train mode) it stays visible, because it says what ran. Returns whether it was hidden."""
+    import nbformat
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    tagged = {tag: c for c in nb.cells for tag in c.metadata.get("tags", [])}
+    params, injected = tagged.get("parameters"), tagged.get("injected-parameters")
+    if params is None or injected is None:
+        return False
+    defaults, given = _assignments(params.source), _assignments(injected.source)
+    if defaults is None or given is None or any(k not in defaults or defaults[k] != v for k, v in given.items()):
+        return False
+    tags = injected.metadata.setdefault("tags", [])
+    if "remove-cell" not in tags:
+        tags.append("remove-cell")
+        from gsepconv.experiments.io import atomic_write_text
+
+        atomic_write_text(path, nbformat.writes(nb))
+    return True
+
+
 def run_notebooks(
     notebooks: Sequence[Notebook],
     *,
@@ -409,7 +453,8 @@ def run_notebooks(
     runs_base = Path(runs or os.environ.get("GSEPCONV_RUNS") or root / "runs").resolve()
     parameters = {"profile": profile, "device": device, "train": train, **(extra_parameters or {})}
     env = {"GSEPCONV_RESULTS": str(results_base), "GSEPCONV_RUNS": str(runs_base),
-           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+           "GSEPCONV_PROGRESS": "0"}  # executed notebooks keep the per-epoch lines, not redrawn bars
     if train == "always":  # a table one chapter produced in this reproduction is not produced again by a later one
         env[FRESH_SINCE] = repr(time.time())
     out.mkdir(parents=True, exist_ok=True)
@@ -438,6 +483,7 @@ def run_notebooks(
             raise _failure(err, nb, source_nb, output,
                            _rerun_command(nb, parameters, Path(results) if results else None, rerun_out)) from None
         seconds = time.perf_counter() - start
+        hide_repeated_parameters(output)
         done = _stamp(nb, parameters, results_base, package)  # inputs as the notebook left them
         done.update(finished=time.strftime("%Y-%m-%d %H:%M:%S"), seconds=round(seconds, 1))
         _stamp_path(out, nb).parent.mkdir(exist_ok=True)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..progress import bars_enabled
 from .base import ImageDataset, Splits
 from .errors import CorruptFileError
 from .geometry import RandomStream, rotation_matrices, scale_matrices, warp_bilinear
@@ -119,7 +120,7 @@ def parse_amat(stream: io.TextIOBase | Any, where: str, expected_rows: int | Non
     """
     images: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    bar = tqdm(total=expected_rows, unit="rows", desc=f"parse {Path(where).name}", leave=False)
+    bar = tqdm(total=expected_rows, unit="rows", desc=f"parse {Path(where).name}", leave=False, disable=not bars_enabled())
     row = 0
     try:
         while True:
@@ -235,7 +236,7 @@ def build_seeded_mnist(images: np.ndarray, labels: np.ndarray, seed: int, rotate
         mats = rotation_matrices(angles)
     if scale:
         mats = mats * scale_matrices(scales)[:, :1, :1]  # A / s, one correctly rounded product per entry
-    with tqdm(total=n, unit="img", desc="warp digits", leave=False, disable=not progress) as bar:
+    with tqdm(total=n, unit="img", desc="warp digits", leave=False, disable=not bars_enabled(progress)) as bar:
         warped = warp_bilinear(images[order], mats, progress=bar.update)
     x, y = warped.reshape(n, 1, 28, 28), labels[order].astype(np.int64)
     a, b = n_train, n_train + n_val

@@ -32,6 +32,7 @@ from typing import Callable, Iterator
 
 from tqdm.auto import tqdm
 
+from ..progress import bars_enabled
 from .errors import ChecksumError, DatasetNotAvailableError
 
 __all__ = [
@@ -107,6 +108,45 @@ def mirror_root() -> Path | None:
     return path.resolve() if path.is_dir() else None
 
 
+#: Checksum lists a mirror may ship at its top level (``<hex>  ./relative/path`` lines, as written
+#: by ``sha256sum``/``md5sum``), and the hash each one holds.
+MIRROR_CHECKSUM_FILES: dict[str, str] = {"SHA256SUMS": "sha256", "MD5SUMS": "md5"}
+
+
+def mirror_checksums(mirror: Path) -> dict[str, list[tuple[str, str]]]:
+    """``{relpath: [(algorithm, hex digest), ...]}`` from the checksum lists the mirror ships
+    (:data:`MIRROR_CHECKSUM_FILES`); an unreadable list is a :class:`ChecksumError`."""
+    sums: dict[str, list[tuple[str, str]]] = {}
+    for name, algorithm in MIRROR_CHECKSUM_FILES.items():
+        path = mirror / name
+        if not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            parts = line.split(maxsplit=1)
+            if len(parts) != 2 or not all(c in "0123456789abcdefABCDEF" for c in parts[0]):
+                raise ChecksumError(f"{path} line {number} is not '<hex digest>  <path>': {line!r}; "
+                                    f"fix or remove that checksum list")
+            rel = parts[1].strip().lstrip("*")
+            rel = rel[2:] if rel.startswith("./") else rel
+            sums.setdefault(rel, []).append((algorithm, parts[0].lower()))
+    return sums
+
+
+def check_mirror_file(mirror: Path, res: RemoteFile, path: Path) -> str | None:
+    """Verify ``path`` (a copy of the mirror's ``res``) against the checksums the mirror lists
+    for it; ``None`` if they match or the mirror lists none."""
+    for algorithm, expected in mirror_checksums(mirror).get(res.relpath, []):
+        if (got := file_hash(path, algorithm)) != expected:
+            return f"{algorithm} {got}, but the mirror's {_list_name(algorithm)} lists {expected}"
+    return None
+
+
+def _list_name(algorithm: str) -> str:
+    return next(name for name, a in MIRROR_CHECKSUM_FILES.items() if a == algorithm)
+
+
 def file_hash(path: str | os.PathLike[str], algorithm: str = "md5") -> str:
     """Hex digest of a file, read in 1 MiB chunks."""
     h = hashlib.new(algorithm)
@@ -155,7 +195,7 @@ def fetch_url(url: str, dest: Path, desc: str | None = None, timeout: float = 60
         total_bytes = int(total) if total and str(total).isdigit() else None
         with open(dest, "wb") as out, tqdm(
             total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=desc or Path(url).name, leave=False,
+            desc=desc or Path(url).name, leave=False, disable=not bars_enabled(),
         ) as bar:
             for block in iter(lambda: response.read(_CHUNK), b""):
                 out.write(block)
@@ -215,10 +255,17 @@ def ensure_file(
         try:
             shutil.copyfile(mirror / res.relpath, tmp)
             bad = check_file(tmp, res)
-            if bad is None:
+            listed = None if bad else check_mirror_file(mirror, res, tmp)
+            if bad is None and listed is None:
                 os.replace(tmp, dest)
                 return dest
-            problems.append(f"the mirror copy {mirror / res.relpath} failed verification ({bad})")
+            if listed is not None:  # the mirror contradicts its own checksum list: the file is damaged
+                problems.append(f"the mirror file {mirror / res.relpath} is corrupt ({listed}); it was not "
+                                f"copied — restore it in the mirror (see its SOURCES.md) or point "
+                                f"${ENV_MIRROR} at a good mirror")
+            else:
+                problems.append(f"the mirror copy {mirror / res.relpath} failed verification ({bad}); it was "
+                                f"not copied — replace it in the mirror")
             mismatch = True
             warnings.warn(problems[-1], stacklevel=2)
         finally:

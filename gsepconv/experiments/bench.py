@@ -1,9 +1,15 @@
 r"""Efficiency benchmark: training-step and inference time, memory, parameters and MACs for every
 group × implementation × number of elements.
 
-For each case a G-ResNet (method.md §5 architecture) is built and timed:
+For each case a G-ResNet (the paper's MNIST-rot architecture) is built and timed:
 
 * ``train_ms``: one full step (forward, backward, Adam), median over ``repeats`` after ``warmup``;
+* ``conv_only_train_ms``: the same step of the conv-only model (the same convolutions with free
+  weights, no kernel nets: :func:`gsepconv.experiments.against.conv_only_model`), the float32
+  limit; ``train_overhead = train_ms / conv_only_train_ms``;
+* with ``--against PATH`` (a checkout of the original implementation): ``original_train_ms``,
+  the original code's model of the case timed alternately with ours in the same process, and
+  ``speedup_vs_original = original_train_ms / train_ms``;
 * ``infer_ms``: ``eval()`` forward under ``torch.inference_mode`` (sampled kernels cached);
 * ``conv_only_ms``: the same forward of :func:`gsepconv.nn.export` (frozen kernels: the bare
   convolutions with the same weights); ``infer_overhead = infer_ms / conv_only_ms``;
@@ -41,10 +47,12 @@ import torch
 from torch import nn
 
 from .. import __version__
+from ..groups import SCALE_GROUPS
+from ..progress import bars_enabled
 from ..models import build_model, count_parameters
 from ..nn import export, kernel_cache, memory_format
 from ..nn.conv import _SampledConv
-from .io import atomic_write_text, git_commit, results_root
+from .io import check_writable, git_commit, results_root, write_table
 
 
 @dataclass(frozen=True)
@@ -220,9 +228,10 @@ def _bench_model(case: BenchCase, profile: BenchProfile | SweepProfile) -> nn.Mo
     sizes = dict(widths=profile.widths, kernel_size=profile.kernel_size)
     if case.group == "Z2":
         return build_model("resnet", "Z2", **sizes)
+    scale = {"max_scale": profile.max_scale} if case.group in SCALE_GROUPS else {}
     return build_model(
-        "resnet", case.group, case.implementation, case.num_elements, max_scale=profile.max_scale,
-        hidden_features=profile.hidden_features, **sizes,
+        "resnet", case.group, case.implementation, case.num_elements, hidden_features=profile.hidden_features,
+        **scale, **sizes,
     )
 
 
@@ -237,25 +246,73 @@ def _provenance(device: torch.device) -> dict[str, Any]:
     }
 
 
-def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, seed: int = 0, compare_layout: bool = False) -> dict[str, Any]:
-    """Measure one case; returns a result row. ``compare_layout`` also times the training step with
-    plain NCHW convolutions (``train_ms_nchw``), the layout before the channels-last fast path."""
-    torch.manual_seed(seed)
-    model = _bench_model(case, profile).to(device)
-    x = torch.randn(profile.batch_size, 1, profile.image_size, profile.image_size, device=device)
-    y = torch.randint(0, 10, (profile.batch_size,), device=device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    """One training step of ``model`` (forward, cross-entropy, backward, Adam)."""
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
-    def train_step() -> None:
+    def step() -> None:
         opt.zero_grad(set_to_none=True)
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
 
+    return step
+
+
+def _alternate(steps: Sequence[Callable[[], None]], warmup: int, repeats: int, device: torch.device) -> list[list[float]]:
+    """Times (ms) of several steps measured alternately (a, b, a, b, …) after ``warmup`` rounds:
+    each sees the same machine state, so their ratio means something on a busy machine."""
+    for _ in range(warmup):
+        for step in steps:
+            step()
+    _sync(device)
+    times: list[list[float]] = [[] for _ in steps]
+    for _ in range(repeats):
+        for i, step in enumerate(steps):
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            times[i].append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
+def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, seed: int = 0, compare_layout: bool = False,
+               original: Any = None) -> dict[str, Any]:
+    """Measure one case; returns a result row. ``compare_layout`` also times the training step with
+    plain NCHW convolutions (``train_ms_nchw``), the layout before the channels-last fast path.
+    ``original`` (a :class:`gsepconv.experiments.against.Original`): also time the original
+    code's model of the case, alternating with ours (``original_train_ms``, ``speedup_vs_original``).
+    Every case also times its conv-only model (``conv_only_train_ms``: the same convolutions
+    with free weights, no kernel nets), the float32 limit of a training step."""
+    from .against import conv_only_model, has_original, original_model
+
+    torch.manual_seed(seed)
+    model = _bench_model(case, profile).to(device)
+    x = torch.randn(profile.batch_size, 1, profile.image_size, profile.image_size, device=device)
+    y = torch.randint(0, 10, (profile.batch_size,), device=device)
+    train_step = _step(model, x, y)
+
     model.train()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    train = _time(train_step, profile.warmup, profile.repeats, device)
+    original_ms, original_params = float("nan"), float("nan")
+    if original is not None and has_original(case.group, case.implementation):
+        torch.manual_seed(seed)
+        theirs = original_model(original, case.group, case.implementation, case.num_elements, widths=profile.widths,
+                                kernel_size=profile.kernel_size, hidden_features=profile.hidden_features,
+                                image_size=profile.image_size, max_scale=profile.max_scale).to(device).train()
+        original_params = count_parameters(theirs)
+        train, theirs_ms = _alternate([train_step, _step(theirs, x, y)], profile.warmup, profile.repeats, device)
+        original_ms = statistics.median(theirs_ms)
+        del theirs
+    else:
+        train = _time(train_step, profile.warmup, profile.repeats, device)
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else saved_activation_mb(model, x, y)
+    if case.group == "Z2":
+        conv_only_train = train  # a plain CNN is its own conv-only model
+    else:
+        conv_model = conv_only_model(model).train()
+        conv_only_train = _time(_step(conv_model, x, y), profile.warmup, profile.repeats, device)
+        del conv_model
 
     model.eval()
     frozen = export(model)
@@ -307,6 +364,11 @@ def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, see
         "infer_uncached_ms": statistics.median(uncached),
         "kernel_ms": statistics.median(kernels),
         "train_ms_nchw": baseline,
+        "conv_only_train_ms": statistics.median(conv_only_train),
+        "train_overhead": train_ms / statistics.median(conv_only_train),
+        "original_train_ms": original_ms,
+        "original_params": original_params,
+        "speedup_vs_original": original_ms / train_ms,
         "peak_mem_mb": peak,
         "mem_kind": "cuda_peak" if device.type == "cuda" else "saved_activations",
         **_provenance(device),
@@ -322,7 +384,13 @@ def summarise_efficiency(frame: pd.DataFrame) -> str:
         if {"nonseparable", "separable"} <= set(by_impl.index):
             r = by_impl.loc["nonseparable", "train_ms"] / by_impl.loc["separable", "train_ms"]
             m = by_impl.loc["nonseparable", "macs"] / by_impl.loc["separable", "macs"]
-            lines.append(f"SE2 N={n}: separable trains {r:.1f}x faster than nonseparable ({m:.1f}x fewer MACs)")
+            lines.append(f"SE2 N={n}: separable trains {speed_words(r)} nonseparable ({m:.1f}x fewer MACs)")
+    if "speedup_vs_original" in frame and frame["speedup_vs_original"].notna().any():
+        lines.append("side by side with the original implementation (alternating steps, this run):")
+        for _, row in frame[frame["speedup_vs_original"].notna()].iterrows():
+            lines.append(f"  {row.group:>8} {row.implementation:<13} N={row.num_elements:<7} ours {row.train_ms:8.1f} ms, "
+                         f"original {row.original_train_ms:8.1f} ms: ours trains {speed_words(row.speedup_vs_original)} "
+                         f"the original; conv-only limit {row.conv_only_train_ms:7.1f} ms (ours {row.train_overhead:.2f}x it)")
     for _, row in frame.iterrows():
         layout = "" if math.isnan(row.train_ms_nchw) else f"  NCHW/fast {row.train_ms_nchw / row.train_ms:4.1f}x"
         lines.append(
@@ -333,14 +401,34 @@ def summarise_efficiency(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = None, cases: Sequence[BenchCase] | None = None, progress: bool = True, compare_layout: bool | None = None) -> pd.DataFrame:
-    """Run a benchmark profile and write ``<results>/<profile>/efficiency[-gpu].csv`` atomically."""
+def speed_words(ratio: float) -> str:
+    """``"1.8x faster than"`` / ``"1.7x slower than"`` (never "0.6x faster") / ``"as fast as"``
+    for a time ratio (baseline time / this time)."""
+    if ratio != ratio:  # nan
+        return "at an unknown speed compared with"
+    if abs(ratio - 1) < 0.05:
+        return "as fast as"
+    return f"{ratio:.1f}x faster than" if ratio > 1 else f"{1 / ratio:.1f}x slower than"
+
+
+def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = None, cases: Sequence[BenchCase] | None = None,
+                  progress: bool = True, compare_layout: bool | None = None, against: str | Path | None = None) -> pd.DataFrame:
+    """Run a benchmark profile and write ``<results>/<profile>/efficiency[-gpu].csv`` atomically.
+    ``against``: a checkout of the original implementation; its model of every case it has is
+    timed alternately with ours (:mod:`gsepconv.experiments.against`)."""
     if profile not in BENCH_PROFILES:
         raise ValueError(f"unknown benchmark profile {profile!r}; choose one of {', '.join(BENCH_PROFILES)}")
     prof = BENCH_PROFILES[profile]
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda was requested but CUDA is not available on this machine; use --device cpu")
+    path = Path(out) if out is not None else bench_path(profile, device)
+    check_writable(path.parent, "the benchmark table", "--out")
+    original = None
+    if against is not None:
+        from .against import load_original
+
+        original = load_original(against)
     todo = list(cases if cases is not None else prof.cases)
     rows = []
     from tqdm.auto import tqdm
@@ -348,11 +436,11 @@ def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = No
     if todo:  # one discarded pass: first-call costs (thread pools, oneDNN/cuDNN plans) are not the first case's
         bench_case(todo[0], BenchProfile(**{**prof.__dict__, "warmup": 1, "repeats": 1}), dev)
 
-    for case in tqdm(todo, desc=f"bench {profile}", disable=not progress):
-        rows.append(bench_case(case, prof, dev, compare_layout=prof.compare_layout if compare_layout is None else compare_layout))
+    for case in tqdm(todo, desc=f"bench {profile}", disable=not bars_enabled(progress)):
+        rows.append(bench_case(case, prof, dev, compare_layout=prof.compare_layout if compare_layout is None else compare_layout,
+                               original=original))
     frame = pd.DataFrame(rows)
-    path = Path(out) if out is not None else bench_path(profile, device)
-    atomic_write_text(path, frame.to_csv(index=False))
+    write_table(path, frame.to_csv(index=False), "the benchmark table")
     return frame
 
 
@@ -427,12 +515,14 @@ def run_sweep(profile: str, device: str = "cpu", out: str | Path | None = None, 
         raise RuntimeError("--device cuda was requested but CUDA is not available on this machine; use --device cpu")
     from tqdm.auto import tqdm
 
+    path = Path(out) if out is not None else sweep_path(profile, device)
+    check_writable(path.parent, "the sweep table", "--out")
     points = [(case, size) for size in prof.image_sizes for case in prof.cases]
     # one discarded step: first-call costs (thread pools, oneDNN/cuDNN plans) are not the first point's
     sweep_case(prof.cases[0], SweepProfile(**{**prof.__dict__, "warmup": 0, "repeats": 1}), prof.image_sizes[0], dev)
-    rows = [sweep_case(case, prof, size, dev) for case, size in tqdm(points, desc=f"sweep {profile}", disable=not progress)]
+    rows = [sweep_case(case, prof, size, dev) for case, size in tqdm(points, desc=f"sweep {profile}", disable=not bars_enabled(progress))]
     frame = pd.DataFrame(rows)
-    atomic_write_text(Path(out) if out is not None else sweep_path(profile, device), frame.to_csv(index=False))
+    write_table(path, frame.to_csv(index=False), "the sweep table")
     return frame
 
 
@@ -484,7 +574,7 @@ def summarise_sweep(frame: pd.DataFrame) -> str:
             continue
         b = base.loc[k]
         lines.append(f"{row.group:>5} N={row.num_elements:<6} {row.image_size:>3}x{row.image_size:<3} "
-                     f"{row.implementation:<12} trains {b.train_ms / row.train_ms:5.1f}x faster than nonseparable "
+                     f"{row.implementation:<12} trains {speed_words(b.train_ms / row.train_ms)} nonseparable "
                      f"({row.train_ms:8.1f} vs {b.train_ms:8.1f} ms), memory {row.peak_mem_mb / b.peak_mem_mb:4.2f}x, "
                      f"{b.macs / row.macs:5.1f}x fewer MACs")
     return "\n".join(lines)
@@ -540,13 +630,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "bench",
         help="efficiency benchmark (train/inference time, memory, MACs) over groups and implementations",
-        description=__doc__.split("\n\n")[0],
+        description=__doc__.split("\n\n")[0].replace("``", ""),  # plain text, not reStructuredText
         epilog="examples:\n  gsepconv bench --profile smoke\n  gsepconv bench --profile quick            # writes results/quick/efficiency.csv\n"
         "  gsepconv bench --profile paper --device cuda   # writes results/paper/efficiency-gpu.csv\n"
-        "  gsepconv bench --sweep --profile quick    # writes results/quick/efficiency_sweep.csv",
+        "  gsepconv bench --sweep --profile quick    # writes results/quick/efficiency_sweep.csv\n"
+        "  gsepconv bench --profile quick --against ../separable-group-convolutional-networks",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--profile", default="smoke", choices=sorted(BENCH_PROFILES), help="sizes and cases (default: smoke)")
+    p.add_argument("--profile", default="quick", choices=sorted(BENCH_PROFILES), help="sizes and cases (default: quick, as for run, results and equivariance)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--out", default=None, help="CSV path (default: <results>/<profile>/efficiency.csv)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -555,6 +646,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(writes <results>/<profile>/efficiency_sweep.csv)")
     p.add_argument("--micro", action="store_true",
                    help="only time Sim(2) separable2d's rotation x scale step three ways (dense 1x1 vs factorised)")
+    p.add_argument("--against", metavar="PATH", default=None,
+                   help="a checkout of the original implementation (git clone "
+                        "https://github.com/david-knigge/separable-group-convolutional-networks): time its model "
+                        "of each case alternately with ours and write the ratio (speedup_vs_original)")
     p.add_argument("--compare-layout", action=argparse.BooleanOptionalAction, default=None,
                    help="also time training with plain NCHW convolutions (default: on for quick)")
     p.set_defaults(func=_main)
@@ -574,7 +669,7 @@ def _main(args: argparse.Namespace) -> int:
         print(summarise_sweep(frame))
         print(f"written to {path}")
         return 0
-    frame = run_benchmark(args.profile, args.device, args.out, compare_layout=args.compare_layout)
+    frame = run_benchmark(args.profile, args.device, args.out, compare_layout=args.compare_layout, against=args.against)
     print(summarise_efficiency(frame))
     return 0
 

@@ -43,6 +43,16 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name}={value!r} is not valid; choose one of {', '.join(choices)}")
 
 
+def _check_integer(name: str, value: Any, allow_none: bool = False, allow_zero: bool = False) -> None:
+    """Like :func:`_check_positive`, for counts: ``16.5`` or ``"16"`` is an error naming the field."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
+        bound = ">= 0" if allow_zero else "> 0"
+        extra = " or null" if allow_none else ""
+        raise ValueError(f"{name} must be an integer {bound}{extra}, got {value!r}")
+
+
 def _check_positive(name: str, value: Any, allow_none: bool = False, allow_zero: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -80,7 +90,7 @@ class DataConfig:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"data.name must be a dataset name, got {self.name!r}")
         for key in ("train_subset", "val_subset", "test_subset"):
-            _check_positive(f"data.{key}", getattr(self, key), allow_none=True)
+            _check_integer(f"data.{key}", getattr(self, key), allow_none=True)
 
 
 @dataclass
@@ -109,21 +119,31 @@ class ModelConfig:
             self.widths = tuple(self.widths)
         if isinstance(self.num_elements, list):
             self.num_elements = tuple(self.num_elements)
+        if isinstance(self.num_elements, str) and re.fullmatch(r"\s*\d+\s*x\s*\d+\s*", self.num_elements):
+            # the form the results tables print Sim(2) sizes in, e.g. "4x2"
+            self.num_elements = tuple(int(v) for v in self.num_elements.split("x"))
 
     def validate(self) -> None:
         for key in ("arch", "group", "implementation", "sampling"):
             if not isinstance(getattr(self, key), str):
                 raise ValueError(f"model.{key} must be a string, got {getattr(self, key)!r}")
-        if not self.widths or not all(isinstance(w, int) and w > 0 for w in self.widths):
+        if (not isinstance(self.widths, tuple) or not self.widths
+                or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in self.widths)):
             raise ValueError(f"model.widths must be positive integers, got {self.widths!r}")
         ne = self.num_elements
         if isinstance(ne, tuple):
             if len(ne) != 2 or not all(isinstance(n, int) and n > 0 for n in ne):
                 raise ValueError(f"model.num_elements must be an int or (n_rot, n_scale), got {ne!r}")
-        elif not (isinstance(ne, int) and ne > 0):
-            raise ValueError(f"model.num_elements must be a positive int, got {ne!r}")
-        _check_positive("model.kernel_size", self.kernel_size)
+        elif not (isinstance(ne, int) and not isinstance(ne, bool) and ne > 0):
+            raise ValueError(f"model.num_elements must be a positive int (e.g. 8), or for Sim2 "
+                             f"[n_rotations, n_scales] (e.g. [4, 2] or \"4x2\"), got {ne!r}")
+        _check_integer("model.kernel_size", self.kernel_size)
         _check_positive("model.max_scale", self.max_scale, allow_none=True)
+        from gsepconv.groups import SCALE_GROUPS
+
+        if self.max_scale is not None and self.group not in SCALE_GROUPS:
+            raise ValueError(f"model.max_scale={self.max_scale!r}: group {self.group} has no scale axis; "
+                             f"max_scale applies to {' and '.join(SCALE_GROUPS)} only — leave it out")
         if not isinstance(self.kernel_options, dict):
             raise ValueError(f"model.kernel_options must be a mapping, got {self.kernel_options!r}")
 
@@ -209,12 +229,13 @@ class RunConfig:
     time_budget_s: float | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.data, Mapping):
-            self.data = _from_mapping(DataConfig, self.data, "data")
-        if isinstance(self.model, Mapping):
-            self.model = _from_mapping(ModelConfig, self.model, "model")
-        if isinstance(self.optim, Mapping):
-            self.optim = _from_mapping(OptimConfig, self.optim, "optim")
+        for name, cls in (("data", DataConfig), ("model", ModelConfig), ("optim", OptimConfig)):
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                setattr(self, name, _from_mapping(cls, value, name))
+            elif not isinstance(value, cls):
+                raise ValueError(f"{name} must be a mapping of {name} settings (e.g. {name}: {{...}} in YAML), "
+                                 f"got {type(value).__name__} {value!r}")
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> "RunConfig":
@@ -222,19 +243,35 @@ class RunConfig:
         self.data.validate()
         self.model.validate()
         self.optim.validate()
-        _check_positive("epochs", self.epochs)
-        if not isinstance(self.epochs, int):
-            raise ValueError(f"epochs must be an integer, got {self.epochs!r}")
-        _check_positive("batch_size", self.batch_size)
-        _check_positive("eval_batch_size", self.eval_batch_size, allow_none=True)
-        _check_positive("num_workers", self.num_workers, allow_zero=True)
-        _check_positive("threads", self.threads, allow_none=True)
+        _check_integer("epochs", self.epochs)
+        _check_integer("batch_size", self.batch_size)
+        _check_integer("eval_batch_size", self.eval_batch_size, allow_none=True)
+        _check_integer("num_workers", self.num_workers, allow_zero=True)
+        _check_integer("threads", self.threads, allow_none=True)
         _check_positive("time_budget_s", self.time_budget_s, allow_none=True)
-        if not isinstance(self.seed, int):
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         _check_choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
             raise ValueError(f"device={self.device!r} is not valid; use auto, cpu, cuda or cuda:N")
+        return self
+
+    def check_model(self) -> "RunConfig":
+        """Build the model once (CPU, no data; the dataset's channels and classes from the data
+        registry) so that a model or kernel option the model rejects is a ``ValueError`` now,
+        naming the option, not after the data has loaded. Returns ``self``."""
+        from gsepconv.data.registry import DATASETS
+        from gsepconv.models import build_model
+
+        kwargs = self.model.build_kwargs()
+        info = DATASETS.get(self.data.name)
+        if info is not None:
+            kwargs.setdefault("in_channels", info.in_channels)
+            kwargs.setdefault("num_classes", info.num_classes)
+        try:
+            build_model(**kwargs)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"model settings {self.model.build_kwargs()} do not build a model: {err}") from None
         return self
 
     # ------------------------------------------------------------------ (de)serialisation
@@ -338,10 +375,20 @@ def save_config(config: RunConfig, path: str | Path) -> Path:
 def load_config(path: str | Path) -> RunConfig:
     """Read a YAML or JSON config file (a partial file fills the rest with defaults)."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"config file {path} is a directory; give a .yaml or .json file (a run folder "
+                         f"holds one: {path / 'config.yaml'})")
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
     text = path.read_text()
-    values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    try:
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        raise ValueError(f"config file {path} is not valid {kind}: {' '.join(str(err).split())}") from None
     if values is None:
         values = {}
+    if not isinstance(values, Mapping):
+        raise ValueError(f"config file {path} must hold a mapping (data:, model:, optim:, epochs: …), "
+                         f"got {type(values).__name__}")
     return RunConfig.from_dict(values)

@@ -33,9 +33,9 @@ from torch import nn
 
 from .. import __version__
 from ..equivariance import _scale_errors, check_equivariance, find_grid, grid_scale_factors, random_bumps
-from ..groups import get_group
+from ..groups import SCALE_GROUPS, get_group
 from ..nn import GroupConv, GroupGrid, LiftingConv
-from .io import atomic_write_text, git_commit, results_root
+from .io import check_writable, git_commit, results_root, write_table
 
 #: what each group's networks are built to be equivariant to (besides translations)
 EQUIVARIANT_TO = {"Z2": "translation", "SE2": "rotation", "R2xRplus": "scale", "Sim2": "rotation+scale"}
@@ -75,7 +75,7 @@ REPORT_PROFILES["paper"] = REPORT_PROFILES["quick"]
 
 def _group_stack(group_name: str, impl: str, prof: ReportProfile, max_scale: float, seed: int) -> nn.Module:
     torch.manual_seed(seed)
-    group = get_group(group_name, max_scale)
+    group = get_group(group_name, max_scale if group_name in SCALE_GROUPS else None)
     ne = prof.num_elements[group_name]
     lift = LiftingConv(group, 1, prof.channels, prof.kernel_size, ne)
     conv = GroupConv(group, prof.channels, prof.channels, prof.kernel_size, ne, implementation=impl, grid=lift.grid)
@@ -127,7 +127,7 @@ def equivariance_report(profile: str = "quick", max_scale: float = 1.74, seeds: 
         rows.append({"group": "Z2", "implementation": "conv2d", "num_elements": "1", "role": "control",
                      "equivariant_to": EQUIVARIANT_TO["Z2"], "seed": seed, **_measure(model, prof, step, seed), **common})
     for name, num_elements in prof.num_elements.items():
-        for impl in get_group(name, max_scale).implementations:
+        for impl in get_group(name).implementations:
             for seed in seeds if (name, impl) in prof.headline else seeds[:1]:
                 model = _group_stack(name, impl, prof, max_scale, seed)
                 rows.append({"group": name, "implementation": impl, "num_elements": str(num_elements).replace(" ", ""),
@@ -158,7 +158,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``gsepconv equivariance``."""
     p = subparsers.add_parser(
         "equivariance", help="measure equivariance errors of every group x implementation, with controls",
-        description=__doc__.split("\n\n")[0],
+        description=__doc__.split("\n\n")[0].replace("``", ""),  # plain text, not reStructuredText
         epilog="example:\n  gsepconv equivariance --profile quick   # writes results/quick/equivariance.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -168,9 +168,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    frame = equivariance_report(args.profile)
     path = Path(args.out) if args.out else results_root() / args.profile / "equivariance.csv"
-    atomic_write_text(path, frame.to_csv(index=False))
+    check_writable(path.parent, "the equivariance table", "--out")
+    frame = equivariance_report(args.profile)
+    write_table(path, frame.to_csv(index=False), "the equivariance table")
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3g}".format):
         print(frame[["group", "implementation", "role", "seed", "rot90_error", "rot45_error", "scale_error",
                      "scale_error_truncated"]].to_string(index=False))

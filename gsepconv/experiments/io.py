@@ -22,6 +22,8 @@ __all__ = [
     "atomic_torch_save",
     "runs_root",
     "results_root",
+    "check_writable",
+    "write_table",
     "git_commit",
 ]
 
@@ -31,11 +33,32 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return _atomic_write(path, lambda f: f.write(data))
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows (``/proc/self/status``)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: str | Path, write: Callable[[Any], Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # mkstemp creates the file 0600; give it the mode an ordinary write would (an existing file
+    # keeps its mode, a new one gets 0666 minus the umask), so results are readable on a shared machine
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
@@ -67,6 +90,35 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def check_writable(folder: str | Path, what: str, option: str) -> Path:
+    """Fail before any work if ``folder`` (created when missing) cannot receive a new file:
+    ``ValueError`` naming the folder, what would have gone there and the ``option`` that moves it."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".gsepconv-write-check.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValueError(f"cannot write {what} in {folder} ({err.strerror or err}); choose a writable folder "
+                         f"with {option} or fix its permissions (nothing was computed)") from None
+    return folder
+
+
+def write_table(path: str | Path, text: str, what: str) -> Path:
+    """Write a computed table atomically; if that fails (disk full, permissions changed meanwhile)
+    keep it in the temporary folder and raise an ``OSError`` that says where, so the work is not lost."""
+    path = Path(path)
+    try:
+        return atomic_write_text(path, text)
+    except OSError as err:
+        fd, kept = tempfile.mkstemp(prefix=f"gsepconv-{path.stem}-", suffix=path.suffix)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        raise OSError(f"could not write {what} to {path} ({err.strerror or err}); it was saved to {kept} "
+                      f"instead — move it to {path} once the folder is writable") from None
 
 
 def runs_root(path: str | Path | None = None) -> Path:

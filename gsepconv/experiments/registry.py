@@ -9,7 +9,7 @@ Profiles
     Fits 2 CPU cores; numbers good enough for the notebooks' plots (see :data:`QUICK` for the
     time budget). Uses the offline datasets ``mnist_rot_seeded`` and ``cifar10_subset``.
 ``paper``
-    The paper's settings (method.md §5) with 3 seeds, for GPUs.
+    The paper's settings (Knigge, Romero & Bekkers 2022, experiments) with 3 seeds, for GPUs.
 
 Honest stand-ins: where a profile cannot use the real dataset offline, the run trains on the
 closest dataset that is available and records ``stand_in_for`` (e.g. ``dataset=cifar10_subset,
@@ -18,7 +18,7 @@ run actually trained on. The ``quick`` profile does not define ``cifar100``/``ga
 stand-in numbers would be mistaken for results.
 
 Paper profile beyond MNIST-rot: the settings of the paper's CIFAR and Galaxy10 tables are unknown
-(method.md §5), so these are our choices, stated here: the MNIST-rot optimiser (Adam 1e-4,
+(Knigge, Romero & Bekkers 2022, experiments), so these are our choices, stated here: the MNIST-rot optimiser (Adam 1e-4,
 wd 1e-4, cosine, 300 epochs, batch 64); CIFAR with All-CNN-C widths (96, 192), SE(2) N = 8,
 Sim(2) 8 x 3, crop + flip augmentation; Galaxy10 with the MNIST-rot ResNet and no augmentation
 (so that rotation robustness comes from the architecture alone).
@@ -44,7 +44,7 @@ __all__ = [
     "list_experiments",
 ]
 
-#: Scales 1, 1.319, 1.74 for 3 scales (method.md §5).
+#: Scales 1, 1.319, 1.74 for 3 scales (Knigge, Romero & Bekkers 2022, experiments).
 MAX_SCALE = 1.74
 
 
@@ -59,7 +59,7 @@ class Profile:
     seeds: tuple[int, ...]
     lr: float
     weight_decay: float
-    # MNIST-style experiments (ResNet of method.md §5)
+    # MNIST-style experiments (the paper's MNIST-rot ResNet)
     mnist_dataset: str
     mnist_stand_in: str | None
     arch: str
@@ -174,7 +174,7 @@ smooth 79.3 / 78.9 % (seeds 0 / 1).
 
 PAPER = Profile(
     name="paper",
-    description="the paper's settings (method.md §5), 3 seeds, for GPUs",
+    description="the paper's settings (Knigge, Romero & Bekkers 2022, experiments), 3 seeds, for GPUs",
     epochs=300, batch_size=64, seeds=(0, 1, 2), lr=1e-4, weight_decay=1e-4,
     mnist_dataset="mnist_rot", mnist_stand_in=None,
     arch="resnet", widths=(32, 32, 64), kernel_size=7, num_rotations=8, sim2_elements=(16, 3),

@@ -339,7 +339,8 @@ def _plan_frame(plan: Sequence[RunConfig], root: Path) -> pd.DataFrame:
             "implementation": "none" if c.model.group == "Z2" else c.model.implementation,
             "num_elements": "x".join(map(str, ne)) if isinstance(ne, tuple) else ne,
             "widths": ",".join(map(str, c.model.widths)), "kernel_size": c.model.kernel_size,
-            "epochs": c.epochs, "train_subset": c.data.train_subset, "seed": c.seed,
+            "epochs": c.epochs, "train_subset": c.data.train_subset, "batch_size": c.batch_size,
+            "optimizer": c.optim.name, "lr": c.optim.lr, "seed": c.seed,
             "folder": str(folder),
         })
     return pd.DataFrame(rows)

@@ -1,6 +1,6 @@
 """Train one :class:`~gsepconv.experiments.config.RunConfig`: resumable, deterministic, device-agnostic.
 
-Protocol (method.md §5): the model is selected on the validation split (the best-validation
+Protocol (Knigge, Romero & Bekkers 2022, experiments): the model is selected on the validation split (the best-validation
 weights are kept), and the test split is evaluated **once**, on the selected weights.
 
 Resumability: after every epoch, ``checkpoint.pt`` in the run folder is replaced atomically. It
@@ -316,7 +316,9 @@ def _make_optimizer(config: RunConfig, params: Iterator[nn.Parameter]) -> torch.
 
 
 def _progress(iterable: Any, enabled: bool, desc: str, total: int) -> Any:
-    if not enabled:
+    from gsepconv.progress import bars_enabled
+
+    if not bars_enabled(enabled):  # log files get the per-epoch line only
         return iterable
     from tqdm.auto import tqdm
 
@@ -382,10 +384,16 @@ def train(
     """
     config.validate()
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
     env = distributed_env()
     device = resolve_device(config.device, env.local_rank)
+    # process-wide settings this run changes, restored when it ends (a notebook or a test that
+    # trains a model keeps its own thread count and cuDNN flags)
+    saved = (torch.get_num_threads(), torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not config.deterministic
+        torch.backends.cudnn.deterministic = config.deterministic
     created_group = init_distributed(env, device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
@@ -395,6 +403,8 @@ def train(
     finally:
         if created_group:
             torch.distributed.destroy_process_group()
+        torch.set_num_threads(saved[0])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[1], saved[2]
 
 
 def _train(
@@ -411,9 +421,6 @@ def _train(
     amp = config.precision == "amp" and device.type == "cuda"
     if config.precision == "amp" and not amp:
         log(f"precision=amp needs CUDA; training in fp32 on {device}")
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = not config.deterministic
-        torch.backends.cudnn.deterministic = config.deterministic
 
     # data, then the model and one batch through it: configuration errors surface here
     datasets = load_splits(config, factory)
@@ -575,7 +582,7 @@ def _train_epoch(
         loss_acc += loss.detach().double() * n
         correct_acc += (logits.argmax(1) == y).sum()
         count += n
-        if progress and step % 20 == 0:
+        if step % 20 == 0 and hasattr(bar, "set_postfix"):  # a bar is drawn (a terminal or a notebook)
             bar.set_postfix(loss=f"{loss_acc.item() / count:.4f}", acc=f"{100 * correct_acc.item() / count:.1f}%")
         if clock is not None and _budget_spent(clock, device, env):
             break

@@ -7,12 +7,13 @@ subclass of :class:`SubGroup` and, optionally, an :class:`AffineGroup` factory.
 
 from __future__ import annotations
 
-from .affine import GROUPS, AffineGroup, R2xRplus, SE2, Sim2, get_group
+from .affine import GROUPS, SCALE_GROUPS, AffineGroup, R2xRplus, SE2, Sim2, get_group
 from .base import SubGroup
 from .subgroups import SO2, DirectProduct, Dilation
 
 __all__ = [
     "GROUPS",
+    "SCALE_GROUPS",
     "AffineGroup",
     "DirectProduct",
     "Dilation",

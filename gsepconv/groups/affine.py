@@ -64,16 +64,29 @@ def Sim2(max_scale: float = 1.74, mask_sigma: float | None = None) -> AffineGrou
 GROUPS: dict[str, Callable[..., AffineGroup]] = {"SE2": SE2, "R2xRplus": R2xRplus, "Sim2": Sim2}
 
 
+#: Names of the groups with a scale axis (they take ``max_scale`` and ``mask_sigma``).
+SCALE_GROUPS: tuple[str, ...] = ("R2xRplus", "Sim2")
+
+
 def get_group(group: str | AffineGroup, max_scale: float | None = None, mask_sigma: float | None = None) -> AffineGroup:
     """Return an :class:`AffineGroup` from a name in :data:`GROUPS` (or pass one through).
 
-    ``max_scale`` and ``mask_sigma`` (smooth mask along log-scale) apply to the scale groups."""
+    ``max_scale`` and ``mask_sigma`` (smooth mask along log-scale) apply to the scale groups
+    (:data:`SCALE_GROUPS`); given for ``SE2`` or with a group object they are an error, never
+    silently dropped."""
+    given = [f"{k}={v!r}" for k, v in (("max_scale", max_scale), ("mask_sigma", mask_sigma)) if v is not None]
     if isinstance(group, AffineGroup):
+        if given:
+            raise ValueError(f"{', '.join(given)} given with the group object {group!r}: pass them to its "
+                             f"constructor (e.g. gsepconv.groups.Sim2(max_scale=1.74)) or give the group by name")
         return group
     if not isinstance(group, str) or group not in GROUPS:
         raise ValueError(f"unknown group {group!r}; known groups: {', '.join(GROUPS)} (and 'Z2' for plain CNNs in build_model)")
-    if group == "SE2":
-        return SE2()
+    if group not in SCALE_GROUPS:
+        if given:
+            raise ValueError(f"{', '.join(given)}: {group} has no scale axis; these options apply to "
+                             f"{' and '.join(SCALE_GROUPS)} only — leave them out")
+        return GROUPS[group]()
     options = {"mask_sigma": mask_sigma}
     if max_scale is not None:
         options["max_scale"] = max_scale

@@ -31,7 +31,9 @@ from torch import Tensor, nn
 from ..groups.base import SubGroup
 from .nets import KernelNet, make_kernel_net
 
-MASKS = ("hard", "smooth", "none")
+MASKS = ("hard", "smooth", "soft_square", "none")
+#: logistic width of the ``soft_square`` mask (slope 2, the shape of the original implementation's mask)
+SOFT_SQUARE_WIDTH = 0.5
 _MASK_TOL = 1e-6
 
 
@@ -78,7 +80,19 @@ def _check_support(H: SubGroup, kernel_size: int, mask: str, num_elements: Any) 
 
 def disk_mask(u: Tensor, mask: str, smooth_width: float = 0.1) -> Tensor:
     """Mask on transformed coordinates ``u: [..., 2] → [...]``: ``|u| ≤ 1`` (hard), a logistic
-    fall-off around radius 1 (smooth), or ones (none)."""
+    fall-off around radius 1 (smooth), a wide logistic fall-off around the square ``max|u_i| = 1``
+    (soft_square: ``sigmoid((1 − max|u_i|) / 0.5)``, the shape of the original implementation's
+    mask), or ones (none).
+
+    Measured trade-off for R²⋊R⁺ separable at k = 5 (widths 8, 8, 16, 785 steps, rotated MNIST, 2
+    seeds; issue 10): test accuracy smooth 79.1 %, soft_square 83.3 % (the original code: 83.0 %),
+    none 81.8 %; scale-equivariance error of a lifting + group conv stack smooth 0.29, soft_square
+    0.36, none 0.65 (plain nn.Conv2d control 0.27). soft_square keeps nearly every tap of the window
+    at every scale: more capacity, less exact dilation. A square is invariant to quarter turns only,
+    so with rotation groups (SE2, Sim2) it keeps 90° equivariance exact but not other angles: it is
+    meant for R²⋊R⁺."""
+    if mask == "soft_square":
+        return torch.sigmoid((1.0 - u.abs().amax(dim=-1)) / SOFT_SQUARE_WIDTH)
     r = torch.linalg.vector_norm(u, dim=-1)
     if mask == "hard":
         return (r <= 1.0 + _MASK_TOL).to(u.dtype)

@@ -52,6 +52,11 @@ class LayerFactory:
         self.group_name = group
         self.kernel_options = dict(kernel_options)
         if group == "Z2":
+            ignored = [f"{k}={v!r}" for k, v in (("max_scale", max_scale), ("mask_sigma", mask_sigma)) if v is not None]
+            ignored += [f"{k}={v!r}" for k, v in kernel_options.items()]
+            if ignored:
+                raise ValueError(f"{', '.join(ignored)}: group Z2 (a plain CNN) has no continuous kernels or "
+                                 "scale axis, so these options would be ignored — leave them out")
             self.group, self.grid, self.implementation = None, None, None
             return
         if implementation not in IMPLEMENTATIONS:
@@ -107,7 +112,7 @@ class ResidualBlock(nn.Module):
 
 
 class GResNet(nn.Module):
-    """The paper's MNIST-rot ResNet (method.md §5): lifting (k) → BN → ReLU → per further width a
+    """The paper's MNIST-rot ResNet (Knigge, Romero & Bekkers 2022, experiments): lifting (k) → BN → ReLU → per further width a
     residual block, BN, 2×2 spatial max-pool, ReLU → final valid group conv (k=3) → BN → ReLU →
     max over (H, x, y) → Linear(256) → BN1d → ReLU → Dropout(0.3) → Linear(classes)."""
 

@@ -13,6 +13,7 @@ kernels are cached until a parameter changes, so inference costs only the convol
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 from typing import Any, Iterator, Sequence
 
@@ -54,18 +55,28 @@ def _check_padding(padding: Any, kernel_size: int, stride: int) -> Padding:
     raise ValueError(f"padding must be 'same', 'half', 'valid', a non-negative int or a pair of ints, got {padding!r}")
 
 
-_CACHE_ENABLED = [True]
+#: Whether ``eval()`` caches sampled kernels, per thread / async context (a ``ContextVar``), so a
+#: ``kernel_cache(False)`` block in one thread does not change another's layers.
+_CACHE_ENABLED: contextvars.ContextVar[bool] = contextvars.ContextVar("gsepconv_kernel_cache", default=True)
 
 
 @contextlib.contextmanager
 def kernel_cache(enabled: bool) -> Iterator[None]:
-    """Temporarily switch the ``eval()`` kernel cache on or off (the benchmark's baseline)."""
-    old = _CACHE_ENABLED[0]
-    _CACHE_ENABLED[0] = enabled
+    """Within the block (this thread or context only), switch the ``eval()`` kernel cache on or
+    off (the benchmark's baseline); the previous setting returns on exit."""
+    token = _CACHE_ENABLED.set(bool(enabled))
     try:
         yield
     finally:
-        _CACHE_ENABLED[0] = old
+        _CACHE_ENABLED.reset(token)
+
+
+def check_floating(x: Tensor, who: str) -> None:
+    """Inputs must be floating point: integer pixels (uint8 images, int64 from numpy) would fail
+    deep inside the convolution with a dtype message that does not say what to do."""
+    if not x.is_floating_point():
+        raise ValueError(f"{who} expects floating-point input, got dtype {x.dtype}; convert it first, "
+                         f"e.g. x.float() / 255 for uint8 pixels (the gsepconv datasets also normalise them)")
 
 
 class _SampledConv(nn.Module):
@@ -153,7 +164,7 @@ class _SampledConv(nn.Module):
         The cache is keyed by each kernel parameter's identity, version counter and storage, so an
         optimiser step, ``load_state_dict`` or a device/dtype move invalidates it; code that edits
         ``p.data`` directly should call :meth:`clear_kernel_cache`."""
-        cacheable = _CACHE_ENABLED[0] and not self.training and not self.grid.is_random and not torch.compiler.is_compiling()
+        cacheable = _CACHE_ENABLED.get() and not self.training and not self.grid.is_random and not torch.compiler.is_compiling()
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self._kernel_parameters())
         if not cacheable or needs_grad:
             return self._sample_full_precision()
@@ -178,8 +189,7 @@ class _SampledConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
-        if self._draws_grid:
-            self.grid.resample()
+        self.grid.elements_for(self, self._draws_grid)  # fresh random elements at the start of a pass
         y = self._apply_weights(x, self.weights())
         if self.bias is not None:
             y = y + self.bias.view(1, -1, 1, 1, 1)
@@ -189,8 +199,8 @@ class _SampledConv(nn.Module):
         """A plain module computing the same function with the sampled kernels frozen (eval grid)."""
         was_training = self.training
         self.eval()
-        with torch.no_grad():
-            weights = tuple(w.detach().clone() for w in self.sample_weights())
+        with torch.no_grad():  # full precision, as forward samples (not under the caller's autocast)
+            weights = tuple(w.detach().clone() for w in self._sample_full_precision())
         self.train(was_training)
         bias = None if self.bias is None else self.bias.detach().clone()
         return ExportedConv(self._apply_name, weights, self.stride, self.padding, bias, self._input_rank)
@@ -267,6 +277,7 @@ class LiftingConv(_SampledConv):
                 f"LiftingConv expects an image batch [B, {self.in_channels}, H, W], got shape {tuple(x.shape)}"
                 + (" (a group feature map? use GroupConv)" if x.dim() == 5 else "")
             )
+        check_floating(x, "LiftingConv")
 
 
 def lifting_apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
@@ -343,6 +354,7 @@ class GroupConv(_SampledConv):
                 f"(channels, then {n} group elements), got shape {tuple(x.shape)}"
                 + (" (an image batch? lift it first with LiftingConv)" if x.dim() == 4 else "")
             )
+        check_floating(x, "GroupConv")
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", implementation={self.implementation!r}"

@@ -24,6 +24,7 @@ gseparable2d       all three factors indexed (o, i)            product kernel (n
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 from typing import Any, Iterator
 
@@ -76,25 +77,29 @@ class Implementation(nn.Module):
         raise NotImplementedError
 
 
-_MEMORY_FORMAT = [torch.channels_last]
+#: Memory format of the layers' convolutions, per thread / async context (a ``ContextVar``).
+_MEMORY_FORMAT: contextvars.ContextVar[torch.memory_format] = contextvars.ContextVar(
+    "gsepconv_memory_format", default=torch.channels_last)
 
 
 @contextlib.contextmanager
 def memory_format(fmt: torch.memory_format) -> Iterator[None]:
-    """Temporarily run the layers' convolutions in another memory format (``torch.contiguous_format``
-    reproduces the plain NCHW baseline that the benchmark compares against)."""
-    old = _MEMORY_FORMAT[0]
-    _MEMORY_FORMAT[0] = fmt
+    """Within the block (this thread or context only), run the layers' convolutions in another
+    memory format (``torch.contiguous_format`` reproduces the plain NCHW baseline that the
+    benchmark compares against); the previous format returns on exit."""
+    if not isinstance(fmt, torch.memory_format):
+        raise ValueError(f"memory_format expects a torch.memory_format (e.g. torch.contiguous_format), got {fmt!r}")
+    token = _MEMORY_FORMAT.set(fmt)
     try:
         yield
     finally:
-        _MEMORY_FORMAT[0] = old
+        _MEMORY_FORMAT.reset(token)
 
 
 def _conv(x: Tensor, weight: Tensor, stride: int = 1, padding: Padding = 0, groups: int = 1) -> Tensor:
     """``F.conv2d`` in channels-last memory (default): the layout in which depthwise and 1×1
     convolutions are fast on CPU (oneDNN) and GPU (cuDNN). A no-op when already channels-last."""
-    fmt = _MEMORY_FORMAT[0]
+    fmt = _MEMORY_FORMAT.get()
     return F.conv2d(x.contiguous(memory_format=fmt), weight.contiguous(memory_format=fmt), None, stride, padding, 1, groups)
 
 

@@ -201,4 +201,7 @@ class PlanarConv(nn.Module):
             x = x[:, :, None]
         if x.dim() != 5 or x.shape[2] != 1:
             raise ValueError(f"PlanarConv expects [B, C, H, W] or [B, C, 1, H, W], got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"PlanarConv expects floating-point input, got dtype {x.dtype}; convert it first, "
+                             f"e.g. x.float() / 255 for uint8 pixels (the gsepconv datasets also normalise them)")
         return self.conv(x[:, :, 0].contiguous(memory_format=torch.channels_last))[:, :, None]

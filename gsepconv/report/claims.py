@@ -1,4 +1,4 @@
-"""The paper's claims (``method.md`` §1) beside what our results say, in sentences built from the
+"""The paper's claims (the abstract of Knigge, Romero & Bekkers 2022) beside what our results say, in sentences built from the
 numbers of the results tables.
 
 Each check returns a :class:`ClaimCheck`: the claim, the evidence (a sentence whose every number is
@@ -47,11 +47,11 @@ __all__ = [
 ]
 
 #: Test error (%) of "Sim2-CNN" on MNIST-rot on the public leaderboard: the one published number we
-#: could verify (method.md §1).
+#: could verify (the abstract of Knigge, Romero & Bekkers 2022).
 LEADERBOARD_SIM2_MNIST_ROT_ERROR = 0.59
 LEADERBOARD_SOURCE = "public MNIST-rot leaderboard, entry 'Sim2-CNN' (Knigge et al. 2022)"
 
-#: The claims of the paper's abstract, paraphrased (method.md §1).
+#: The claims of the paper's abstract, paraphrased (the abstract of Knigge, Romero & Bekkers 2022).
 CLAIMS: dict[int, str] = {
     1: "Learned kernels of regular G-CNNs are highly redundant along the subgroup axis.",
     2: "So share kernels over the subgroup: kernels separable over subgroup and channels are much cheaper.",

@@ -84,6 +84,16 @@ def _provenance(data: Data, profile: str, root: str | Path | None) -> pd.DataFra
     return table
 
 
+def _provenance_columns(data: Data, profile: str, root: str | Path | None) -> pd.DataFrame:
+    """The provenance table without its long ``settings`` column (shown on its own as ``settings``)."""
+    return _provenance(data, profile, root).drop(columns=["settings"])
+
+
+def _settings_table(data: Data, profile: str, root: str | Path | None) -> pd.DataFrame:
+    """``input, settings``: the settings all runs of each input share (long text, its own table)."""
+    return _provenance(data, profile, root)[["input", "settings"]]
+
+
 def _products(root: str | Path | None) -> list[Product]:
     title = "Rotated MNIST"
     return [
@@ -130,7 +140,9 @@ def _products(root: str | Path | None) -> list[Product]:
         Product("redundancy", "table", ("redundancy",), lambda d, p: T.redundancy_summary(d["redundancy"])),
         Product("claims", "table", (), lambda d, p: claims_table({n: d[n] for n in INPUTS if n in d}, p),
                 uses=tuple(INPUTS)),
-        Product("provenance", "table", (), lambda d, p: _provenance({n: d[n] for n in INPUTS if n in d}, p, root),
+        Product("provenance", "table", (), lambda d, p: _provenance_columns({n: d[n] for n in INPUTS if n in d}, p, root),
+                uses=tuple(INPUTS)),
+        Product("settings", "table", (), lambda d, p: _settings_table({n: d[n] for n in INPUTS if n in d}, p, root),
                 uses=tuple(INPUTS)),
     ]
 
