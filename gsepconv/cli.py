@@ -445,6 +445,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------- main
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 failed runs, 2 usage/config error, 130 interrupted)."""
+    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:  # without importing torch (seconds)
+        import gsepconv
+
+        print(f"gsepconv {gsepconv.__version__}")
+        return 0
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_anything", False):

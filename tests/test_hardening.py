@@ -331,3 +331,10 @@ def test_the_benchmark_says_slower_not_a_fraction_faster():
 
     assert speed_words(1.8) == "1.8x faster than" and speed_words(0.6) == "1.7x slower than"
     assert speed_words(1.02) == "as fast as"
+
+
+def test_version_answers_without_importing_torch():
+    code = "import sys; from gsepconv.cli import main; main(['--version']); print('torch' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("gsepconv ") and lines[1] == "False", proc.stdout

@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from torchvision import transforms as T
 
 __all__ = ["AUGMENTATIONS", "resolve_augmentation", "build_augmentation"]
 
@@ -47,6 +46,8 @@ def build_augmentation(name: str | None, image_size: tuple[int, int]) -> Callabl
     """The callable for augmentation ``name`` (``None`` -> ``None``); maps ``[C, H, W]`` -> ``[C, H, W]``."""
     if name is None:
         return None
+    from torchvision import transforms as T  # lazily: torchvision takes ~1.5 s to import
+
     bilinear = T.InterpolationMode.BILINEAR
     if name == "rotate":
         return T.RandomRotation(degrees=(-180.0, 180.0), interpolation=bilinear, fill=0.0)
