@@ -85,8 +85,10 @@ def _provenance(data: Data, profile: str, root: str | Path | None) -> pd.DataFra
 
 
 def _provenance_columns(data: Data, profile: str, root: str | Path | None) -> pd.DataFrame:
-    """The provenance table without its long ``settings`` column (shown on its own as ``settings``)."""
-    return _provenance(data, profile, root).drop(columns=["settings"])
+    """The provenance table as the results page shows it: without the long ``settings`` column
+    (its own table, ``settings``) and the ``file`` column (always ``<input>.csv``), so that it fits
+    the page's width."""
+    return _provenance(data, profile, root).drop(columns=["settings", "file"])
 
 
 def _settings_table(data: Data, profile: str, root: str | Path | None) -> pd.DataFrame:
