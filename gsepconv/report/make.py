@@ -86,9 +86,11 @@ def _provenance(data: Data, profile: str, root: str | Path | None) -> pd.DataFra
 
 def _provenance_columns(data: Data, profile: str, root: str | Path | None) -> pd.DataFrame:
     """The provenance table as the results page shows it: without the long ``settings`` column
-    (its own table, ``settings``) and the ``file`` column (always ``<input>.csv``), so that it fits
-    the page's width."""
-    return _provenance(data, profile, root).drop(columns=["settings", "file"])
+    (its own table, ``settings``), the ``file`` column (always ``<input>.csv``) and the ``profile``
+    column unless it varies (the caption names the profile), so that it fits the page's width.
+    The input CSVs keep the full provenance in every row."""
+    table = _provenance(data, profile, root).drop(columns=["settings", "file"])
+    return table.drop(columns=["profile"]) if table["profile"].nunique() <= 1 else table
 
 
 def _settings_table(data: Data, profile: str, root: str | Path | None) -> pd.DataFrame:
