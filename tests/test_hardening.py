@@ -338,3 +338,9 @@ def test_version_answers_without_importing_torch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     lines = proc.stdout.splitlines()
     assert len(lines) == 2 and lines[0].startswith("gsepconv ") and lines[1] == "False", proc.stdout
+
+
+def test_the_write_check_creates_nothing(tmp_path):
+    target = tmp_path / "results" / "smoke"
+    assert check_writable(target, "the results table", "--results") == target
+    assert not (tmp_path / "results").exists() and list(tmp_path.iterdir()) == []

@@ -93,12 +93,18 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
 
 
 def check_writable(folder: str | Path, what: str, option: str) -> Path:
-    """Fail before any work if ``folder`` (created when missing) cannot receive a new file:
-    ``ValueError`` naming the folder, what would have gone there and the ``option`` that moves it."""
+    """Fail before any work if ``folder`` could not receive a new file: ``ValueError`` naming the
+    folder, what would have gone there and the ``option`` that moves it. Nothing is created: a
+    missing folder is judged by its nearest existing ancestor (a probe file is made and removed
+    there), so a command that fails later leaves no empty folders behind."""
     folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".gsepconv-write-check.", dir=folder)
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is a file, not a folder")
+        fd, probe = tempfile.mkstemp(prefix=".gsepconv-write-check.", dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
