@@ -292,27 +292,33 @@ def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, see
     train_step = _step(model, x, y)
 
     model.train()
-    if device.type == "cuda":
+    if device.type == "cuda":  # peak of our step alone, before the other models exist
         torch.cuda.reset_peak_memory_stats(device)
-    original_ms, original_params = float("nan"), float("nan")
-    if original is not None and has_original(case.group, case.implementation):
+        train_step()
+        _sync(device)
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak = saved_activation_mb(model, x, y)
+    # ours, its conv-only model and (with ``original``) the original's model, timed alternately:
+    # this machine's speed drifts by 2x within an hour, so only steps measured side by side compare
+    steps = [train_step]
+    if case.group != "Z2":  # a plain CNN is its own conv-only model
+        steps.append(_step(conv_only_model(model).train(), x, y))
+    original_params = float("nan")
+    with_original = original is not None and has_original(case.group, case.implementation)
+    if with_original:
         torch.manual_seed(seed)
         theirs = original_model(original, case.group, case.implementation, case.num_elements, widths=profile.widths,
                                 kernel_size=profile.kernel_size, hidden_features=profile.hidden_features,
                                 image_size=profile.image_size, max_scale=profile.max_scale).to(device).train()
         original_params = count_parameters(theirs)
-        train, theirs_ms = _alternate([train_step, _step(theirs, x, y)], profile.warmup, profile.repeats, device)
-        original_ms = statistics.median(theirs_ms)
+        steps.append(_step(theirs, x, y))
         del theirs
-    else:
-        train = _time(train_step, profile.warmup, profile.repeats, device)
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else saved_activation_mb(model, x, y)
-    if case.group == "Z2":
-        conv_only_train = train  # a plain CNN is its own conv-only model
-    else:
-        conv_model = conv_only_model(model).train()
-        conv_only_train = _time(_step(conv_model, x, y), profile.warmup, profile.repeats, device)
-        del conv_model
+    times = _alternate(steps, profile.warmup, profile.repeats, device)
+    steps.clear()  # frees the conv-only and original models
+    train = times[0]
+    conv_only_train = times[1] if case.group != "Z2" else train
+    original_ms = statistics.median(times[-1]) if with_original else float("nan")
 
     model.eval()
     frozen = export(model)
