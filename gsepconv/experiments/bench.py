@@ -182,16 +182,8 @@ def _sync(device: torch.device) -> None:
 
 
 def _time(fn: Callable[[], Any], warmup: int, repeats: int, device: torch.device) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append((time.perf_counter() - start) * 1000.0)
-    return times
+    """Times (ms) of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones."""
+    return _alternate([fn], warmup, repeats, device)[0]
 
 
 def count_macs(model: nn.Module, x: torch.Tensor) -> int:
@@ -460,12 +452,7 @@ def sweep_case(case: BenchCase, profile: SweepProfile, image_size: int, device: 
     model = _bench_model(case, profile).to(device)
     x = torch.randn(profile.batch_size, 1, image_size, image_size, device=device)
     y = torch.randint(0, 10, (profile.batch_size,), device=device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-
-    def train_step() -> None:
-        opt.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
+    train_step = _step(model, x, y)
 
     model.train()
     if device.type == "cuda":

@@ -256,20 +256,27 @@ class RunConfig:
             raise ValueError(f"device={self.device!r} is not valid; use auto, cpu, cuda or cuda:N")
         return self
 
-    def check_model(self) -> "RunConfig":
-        """Build the model once (CPU, no data; the dataset's channels and classes from the data
-        registry) so that a model or kernel option the model rejects is a ``ValueError`` now,
-        naming the option, not after the data has loaded. Returns ``self``."""
+    def model_kwargs(self) -> dict[str, Any]:
+        """``build_model`` arguments without loading data: :meth:`ModelConfig.build_kwargs` with
+        ``in_channels`` / ``num_classes`` from the data registry's entry for ``data.name``
+        (where the model config leaves them to the dataset and the dataset is registered)."""
         from gsepconv.data.registry import DATASETS
-        from gsepconv.models import build_model
 
         kwargs = self.model.build_kwargs()
         info = DATASETS.get(self.data.name)
         if info is not None:
             kwargs.setdefault("in_channels", info.in_channels)
             kwargs.setdefault("num_classes", info.num_classes)
+        return kwargs
+
+    def check_model(self) -> "RunConfig":
+        """Build the model once (CPU, no data: :meth:`model_kwargs`) so that a model or kernel
+        option the model rejects is a ``ValueError`` now, naming the option, not after the data
+        has loaded. Returns ``self``."""
+        from gsepconv.models import build_model
+
         try:
-            build_model(**kwargs)
+            build_model(**self.model_kwargs())
         except (ValueError, TypeError) as err:
             raise ValueError(f"model settings {self.model.build_kwargs()} do not build a model: {err}") from None
         return self

@@ -198,18 +198,7 @@ def run_experiment(
     if devices and len(devices) > 1:
         metrics, errors = _run_parallel(plan, list(devices), root, force, dataset_factory, log)
     else:
-        for i, config in enumerate(plan):
-            log(f"[{i + 1}/{len(plan)}] {config.experiment}/{config.run_id()}")
-            try:
-                metrics[i] = run_one(config, runs=root, force=force,
-                                     dataset_factory=dataset_factory, log=log)
-                if metrics[i].get("reused"):
-                    log(f"[{i + 1}/{len(plan)}] reused the finished run")
-            except KeyboardInterrupt:
-                raise
-            except Exception as err:
-                errors[i] = f"{type(err).__name__}: {err}"
-                log(f"[{i + 1}/{len(plan)}] FAILED: {errors[i]}")
+        metrics, errors = _run_sequential(plan, root, force, dataset_factory, log)
     frame = rows_to_frame(metrics[i] for i in sorted(metrics))
     history = history_frame(metrics[i] for i in sorted(metrics))
     if keep_rows is not None and not keep_rows.empty:
@@ -258,11 +247,8 @@ def estimated_cost(config: RunConfig) -> float:
         full = sizes.get(split, 10_000)
         return min(subset, full) if subset else full
 
-    kwargs = config.model.build_kwargs()
-    kwargs.setdefault("in_channels", cls.in_channels)
-    kwargs.setdefault("num_classes", cls.num_classes)
     with torch.random.fork_rng():
-        model = build_model(**kwargs).eval()
+        model = build_model(**config.model_kwargs()).eval()
         macs = count_macs(model, torch.zeros(1, cls.in_channels, *cls.image_size))
     train_images = size("train", config.data.train_subset) * config.epochs
     eval_images = size("val", config.data.val_subset) * config.epochs + size("test", config.data.test_subset)
@@ -313,16 +299,7 @@ def train_profile(
     if len(devices) > 1:
         metrics, errors = _run_parallel(todo, list(devices), root, force, None, log)
     else:
-        metrics, errors = {}, {}
-        for i, config in enumerate(todo):
-            log(f"[{i + 1}/{len(todo)}] {config.experiment}/{config.run_id()}")
-            try:
-                metrics[i] = run_one(config, runs=root, force=force, log=log)
-            except KeyboardInterrupt:
-                raise
-            except Exception as err:
-                errors[i] = f"{type(err).__name__}: {err}"
-                log(f"[{i + 1}/{len(todo)}] FAILED: {errors[i]}")
+        metrics, errors = _run_sequential(todo, root, force, None, log)
     return {"runs": len(metrics), "failed": len(errors)}
 
 
@@ -344,6 +321,27 @@ def _plan_frame(plan: Sequence[RunConfig], root: Path) -> pd.DataFrame:
             "folder": str(folder),
         })
     return pd.DataFrame(rows)
+
+
+def _run_sequential(
+    plan: Sequence[RunConfig], root: Path, force: bool, factory: DatasetFactory | None, log: Log,
+) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
+    """Train ``plan`` one run after another in this process: ``(metrics, errors)`` by plan index
+    (a failed run is logged and the next one starts)."""
+    metrics: dict[int, dict[str, Any]] = {}
+    errors: dict[int, str] = {}
+    for i, config in enumerate(plan):
+        log(f"[{i + 1}/{len(plan)}] {config.experiment}/{config.run_id()}")
+        try:
+            metrics[i] = run_one(config, runs=root, force=force, dataset_factory=factory, log=log)
+            if metrics[i].get("reused"):
+                log(f"[{i + 1}/{len(plan)}] reused the finished run")
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:
+            errors[i] = f"{type(err).__name__}: {err}"
+            log(f"[{i + 1}/{len(plan)}] FAILED: {errors[i]}")
+    return metrics, errors
 
 
 def _run_parallel(

@@ -24,6 +24,7 @@ from ..groups.affine import AffineGroup, get_group
 from ..kernels.kernel import MASKS, SpatialKernel, kernel_window
 from .grid import GroupGrid
 from .implementations import IMPLEMENTATIONS, Implementation, NonSeparable, Padding, _conv, _unflat
+from .layers import check_floating
 
 
 def _check_positive_int(name: str, value: Any) -> int:
@@ -69,14 +70,6 @@ def kernel_cache(enabled: bool) -> Iterator[None]:
         yield
     finally:
         _CACHE_ENABLED.reset(token)
-
-
-def check_floating(x: Tensor, who: str) -> None:
-    """Inputs must be floating point: integer pixels (uint8 images, int64 from numpy) would fail
-    deep inside the convolution with a dtype message that does not say what to do."""
-    if not x.is_floating_point():
-        raise ValueError(f"{who} expects floating-point input, got dtype {x.dtype}; convert it first, "
-                         f"e.g. x.float() / 255 for uint8 pixels (the gsepconv datasets also normalise them)")
 
 
 class _SampledConv(nn.Module):

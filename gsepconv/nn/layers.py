@@ -18,6 +18,14 @@ def _check_group_map(x: Tensor, who: str) -> None:
         raise ValueError(f"{who} expects a group feature map [B, C, N, H, W], got shape {tuple(x.shape)}")
 
 
+def check_floating(x: Tensor, who: str) -> None:
+    """Inputs must be floating point: integer pixels (uint8 images, int64 from numpy) would fail
+    deep inside the convolution with a dtype message that does not say what to do."""
+    if not x.is_floating_point():
+        raise ValueError(f"{who} expects floating-point input, got dtype {x.dtype}; convert it first, "
+                         f"e.g. x.float() / 255 for uint8 pixels (the gsepconv datasets also normalise them)")
+
+
 class _GroupBatchNormFn(torch.autograd.Function):
     """Training-mode batch norm of ``x: [M, C·N]`` with statistics per ``C`` (pooled over ``M`` and
     ``N``), written with column reductions and fused passes: on channels-last group feature maps
@@ -201,7 +209,5 @@ class PlanarConv(nn.Module):
             x = x[:, :, None]
         if x.dim() != 5 or x.shape[2] != 1:
             raise ValueError(f"PlanarConv expects [B, C, H, W] or [B, C, 1, H, W], got {tuple(x.shape)}")
-        if not x.is_floating_point():
-            raise ValueError(f"PlanarConv expects floating-point input, got dtype {x.dtype}; convert it first, "
-                             f"e.g. x.float() / 255 for uint8 pixels (the gsepconv datasets also normalise them)")
+        check_floating(x, "PlanarConv")
         return self.conv(x[:, :, 0].contiguous(memory_format=torch.channels_last))[:, :, None]
