@@ -28,42 +28,40 @@ def check_floating(x: Tensor, who: str) -> None:
 
 class _GroupBatchNormFn(torch.autograd.Function):
     """Training-mode batch norm of ``x: [M, C·N]`` with statistics per ``C`` (pooled over ``M`` and
-    ``N``), written with column reductions and fused passes: on channels-last group feature maps
-    this is ~4× faster than ``BatchNorm1d`` on ``[M, C, N]``.
+    ``N``). On channels-last group feature maps ``x`` is a contiguous matrix and the per-column
+    reductions are torch's own batch-norm kernels (vectorised along the columns, one or two reads
+    of ``x``); only the tiny ``[C·N] → [C]`` pooling is written here. Memory passes per call:
+    forward: statistics (2 reads), affine (read + write), ReLU (in place); backward: ReLU mask,
+    both column sums Σg and Σg·(x − μ) in one read of ``g`` and ``x``, and two fused multiply-adds
+    written into the ReLU mask's buffer.
 
-    Numerics: sums are taken of ``x`` minus a per-column pivot (the first row), in at least float32,
-    and combined over ``N`` with the law of total variance in float64, so large means
-    do not cancel and half-precision inputs neither overflow nor lose the variance. The output keeps
-    the input's dtype (as ``torch.nn.BatchNorm`` does under autocast)."""
+    Numerics: column statistics are two-pass (mean, then squared deviations from it) in at least
+    float32; they are combined over ``N`` with the law of total variance in float64, so large means
+    do not cancel. Half-precision inputs are computed in float32 and the output keeps the input's
+    dtype (as ``torch.nn.BatchNorm`` does under autocast)."""
 
     @staticmethod
-    def _acc(x: Tensor) -> torch.dtype:
-        return torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    def _acc(x: Tensor) -> Tensor:
+        return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, c: int, eps: float, relu: bool):  # noqa: ANN205
-        m, cn = x.shape
-        n = cn // c
-        acc = _GroupBatchNormFn._acc(x)
-        pivot = x[:1].to(acc)  # [1, C·N]
-        d = x.to(acc) - pivot
-        # column sums in the accumulation dtype (float64 reductions are ~8x slower on CPU), then
-        # the C·N sums in float64; the pivot keeps them free of cancellation
-        col_mean_d = d.sum(0).double() / m
-        col_var = (d * d).sum(0).double() / m - col_mean_d**2
-        col_mean = (col_mean_d + pivot[0].to(torch.float64)).view(c, n)
-        mean64 = col_mean.mean(1)
-        var64 = col_var.view(c, n).mean(1).clamp_min(0) + (col_mean - mean64[:, None]).pow(2).mean(1)
+        n = x.shape[1] // c
+        xa = _GroupBatchNormFn._acc(x)
+        col_mean, col_var = torch.batch_norm_update_stats(xa, None, None, 0.0)  # [C·N] each, biased
+        col_mean64 = col_mean.to(torch.float64).view(c, n)
+        mean64 = col_mean64.mean(1)
+        var64 = col_var.to(torch.float64).view(c, n).mean(1).clamp_min(0) + (col_mean64 - mean64[:, None]).pow(2).mean(1)
         invstd64 = torch.rsqrt(var64 + eps)
         scale64 = weight.to(torch.float64) * invstd64
         shift64 = bias.to(torch.float64) - mean64 * scale64
-        y = torch.addcmul(shift64.repeat_interleave(n).to(acc), x.to(acc), scale64.repeat_interleave(n).to(acc))
+        y = torch.addcmul(shift64.repeat_interleave(n).to(xa.dtype), xa, scale64.repeat_interleave(n).to(xa.dtype))
         if relu:
             y.clamp_min_(0)
         y = y.to(x.dtype)
         mean, invstd, var = mean64.to(weight.dtype), invstd64.to(weight.dtype), var64.to(weight.dtype)
         ctx.save_for_backward(x, weight, mean, invstd, y if relu else None)
-        ctx.c = c
+        ctx.c, ctx.eps = c, eps
         ctx.mark_non_differentiable(mean, var)
         return y, mean, var
 
@@ -75,17 +73,27 @@ class _GroupBatchNormFn(torch.autograd.Function):
         count = x.shape[0] * n
         if y is not None:  # ReLU's own backward kernel (a fused pass; masked_fill is ~10x slower)
             g = torch.ops.aten.threshold_backward(g.contiguous(), y, 0.0)
-        acc = _GroupBatchNormFn._acc(x)
-        g = g.to(acc).contiguous()
-        xc = x.to(acc) - mean.to(acc).repeat_interleave(n)  # centred: Σ g·(x − μ) does not cancel
-        sum_g = g.sum(0).double().view(c, n).sum(1)
-        sum_gxc = (g * xc).sum(0).double().view(c, n).sum(1)
+        xa = _GroupBatchNormFn._acc(x)
+        owned = y is not None and g.dtype == xa.dtype
+        g = g.to(xa.dtype).contiguous()
+        mean_col = mean.to(xa.dtype).repeat_interleave(n)
+        ones = torch.ones_like(mean_col)
+        # torch's batch-norm backward reduction with invstd = 1 and the pooled mean per column:
+        # grad_weight = Σ g·(x − μ), grad_bias = Σ g, per column, in one pass
+        _, sum_gxc_col, sum_g_col = torch.ops.aten.native_batch_norm_backward(
+            g, xa, ones, None, None, mean_col, ones, True, ctx.eps, [False, True, True])
+        sum_g = sum_g_col.to(torch.float64).view(c, n).sum(1)
+        sum_gxc = sum_gxc_col.to(torch.float64).view(c, n).sum(1)
         inv = invstd.to(torch.float64)
         grad_weight = inv * sum_gxc  # Σ g·x̂
         a = weight.to(torch.float64) * inv
         b = -a * inv * grad_weight / count
-        shift = -a * sum_g / count
-        grad_x = torch.addcmul(torch.addcmul(shift.repeat_interleave(n).to(acc), xc, b.repeat_interleave(n).to(acc)), g, a.repeat_interleave(n).to(acc))
+        shift = -a * sum_g / count - b * mean.to(torch.float64)  # dx = a·g + b·(x − μ) + shift'
+        # dx = a·g + shift', then += b·x: two fused passes; after the ReLU mask g is our own buffer
+        # and becomes dx in place (no fresh allocation: large ones cost page faults on CPU)
+        a_col, b_col, shift_col = (t.repeat_interleave(n).to(xa.dtype) for t in (a, b, shift))
+        grad_x = torch.addcmul(shift_col, g, a_col, out=g) if owned else torch.addcmul(shift_col, g, a_col)
+        grad_x.addcmul_(xa, b_col)
         return grad_x.to(x.dtype), grad_weight.to(weight.dtype), sum_g.to(weight.dtype), None, None, None
 
 
@@ -111,6 +119,8 @@ class GroupBatchNorm(nn.Module):
         b, c, n, h, w = x.shape
         if c != self.num_features:
             raise ValueError(f"GroupBatchNorm({self.num_features}) got {c} channels (shape {tuple(x.shape)})")
+        if x.is_contiguous():
+            return self._forward_contiguous(x)
         flat = x.permute(0, 3, 4, 1, 2).reshape(b * h * w, c * n)
         if self.training:
             y, mean, var = _GroupBatchNormFn.apply(flat, self.weight, self.bias, c, self.eps, self.relu)
@@ -126,6 +136,21 @@ class GroupBatchNorm(nn.Module):
             if self.relu:
                 y = torch.relu(y)
         return y.view(b, h, w, c, n).permute(0, 3, 4, 1, 2)
+
+    def _forward_contiguous(self, x: Tensor) -> Tensor:
+        """Plain contiguous maps (memory ``[B, C, N, H, W]``, what dense NCHW convolutions give):
+        each channel is one contiguous block per image, torch's own batch norm over the view
+        ``[B, C, N·H·W]`` is the fast path, and a copy into channels-last would cost more."""
+        b, c, n, h, w = x.shape
+        y = torch.nn.functional.batch_norm(
+            x.view(b, c, n * h * w), self.running_mean, self.running_var, self.weight, self.bias,
+            self.training, self.momentum, self.eps)
+        if self.training:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+        if self.relu:
+            y = torch.relu_(y)
+        return y.view(b, c, n, h, w)
 
     def reset_running_stats(self) -> None:
         """Running mean 0 and variance 1 (as ``torch.nn.BatchNorm*``)."""
@@ -152,7 +177,9 @@ class SpatialMaxPool(nn.Module):
                 "network is not exactly rotation-equivariant; use sizes divisible by the pool size",
                 stacklevel=2,
             )
-        flat = x.reshape(b, c * n, h, w).contiguous(memory_format=torch.channels_last)
+        flat = x.reshape(b, c * n, h, w)  # a view of either layout the layers produce
+        if not (flat.is_contiguous() or flat.is_contiguous(memory_format=torch.channels_last)):
+            flat = flat.contiguous(memory_format=torch.channels_last)
         y = F.max_pool2d(flat, self.kernel_size, self.stride)
         return y.view(b, c, n, *y.shape[-2:])
 
