@@ -43,10 +43,6 @@ is read from $GSEPCONV_MIRROR. An interrupted run resumes when you repeat the co
 """
 
 
-class CLIError(Exception):
-    """A usage error whose message says what to do."""
-
-
 # --------------------------------------------------------------------------------- helpers
 def _int_or_pair(text: str) -> int | tuple[int, int]:
     parts = text.replace("x", ",").split(",")
@@ -123,7 +119,9 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--num-workers", "num_workers", {"type": int, "help": "DataLoader worker processes"}),
     ("--threads", "threads", {"type": int, "help": "CPU threads for torch (default: torch's choice)"}),
     ("--experiment", "experiment", {"help": "label: run folder <runs>/<profile>/<experiment>/ (default custom)"}),
-    ("--profile", "profile", {"help": "label, as above (default custom)"}),
+    ("--profile", "profile", {"help": "start from that profile's MNIST-rot run of the group (smoke, quick or paper: "
+                                      "dataset, subsets, widths, k, epochs, batch, optimiser; flags override; "
+                                      "with --config the file is the start); also the run folder's label"}),
 ]
 
 
@@ -329,14 +327,21 @@ def _attach(sub: Any, name: str, module: str, summary: str) -> None:
 # ------------------------------------------------------------------------------ commands
 def _train_config(args: argparse.Namespace) -> Any:
     from gsepconv.experiments.config import RunConfig, load_config
+    from gsepconv.experiments.registry import PROFILES, profile_run
 
-    config = load_config(args.config) if args.config else RunConfig()
     changes: dict[str, Any] = {}
     for key, value in vars(args).items():
         if key.startswith("cfg:") and value is not None:
             changes[key[4:]] = value
     for key, value in args.overrides:
         changes[key] = value
+    profile = changes.get("profile")
+    if args.config:
+        config = load_config(args.config)
+    elif profile in PROFILES:  # the profile's own run of the group asked for, then the flags
+        config = profile_run(profile, group=str(changes.get("model.group", "SE2")), experiment="custom")
+    else:
+        config = RunConfig()
     if args.no_progress:
         changes["progress"] = False
     return config.replace(**changes) if changes else config.validate()
@@ -481,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError):
             pass
         return 0
-    except (ValueError, FileNotFoundError, CLIError) as err:
+    except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except OSError as err:  # e.g. a table that could not be written (write_table says where it went)

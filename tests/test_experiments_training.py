@@ -165,7 +165,30 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
 def test_invalid_model_fails_before_training(tmp_path, changes, message):
     with pytest.raises(ConfigError, match=message):
         run_one(tiny_config(**changes), run_dir=tmp_path / "r", dataset_factory=blobs_factory)
-    assert not (tmp_path / "r" / "checkpoint.pt").exists()
+    assert not (tmp_path / "r").exists()  # nothing left half-made
+
+
+def test_a_run_that_fails_before_training_leaves_no_folder(tmp_path):
+    """A failure before the first checkpoint (here: the data) removes the run folder and the empty
+    folders created for it; a folder that existed before, or a run with a checkpoint, stays."""
+
+    def no_data(name, split, data):
+        raise FileNotFoundError("no such dataset here")
+
+    runs = tmp_path / "runs"
+    with pytest.raises(FileNotFoundError, match="no such dataset"):
+        run_one(tiny_config(), runs=runs, dataset_factory=no_data)
+    assert not runs.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with pytest.raises(FileNotFoundError):
+        run_one(tiny_config(), run_dir=kept / "run", dataset_factory=no_data)
+    assert kept.is_dir() and not any(kept.iterdir())
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(FileNotFoundError):
+        run_one(tiny_config(), run_dir=mine, dataset_factory=no_data)
+    assert mine.is_dir()  # it was there before: only what this call created goes
 
 
 def test_amp_on_cpu_falls_back_to_fp32(tmp_path):

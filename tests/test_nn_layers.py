@@ -502,3 +502,24 @@ def test_torch_compile_training_step_matches_eager():
     assert torch.allclose(loss_c, loss, atol=1e-5)
     for a, b in zip(grads_c, grads):
         assert torch.allclose(a, b, atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("impl", ["separable2d", "gseparable2d"])
+def test_two_factor_implementations_do_not_assume_rotation_first(impl):
+    """separable2d/gseparable2d take any two-factor H: with R⁺ × SO(2) (scale-major grid) the layer
+    still equals the convolution with its product kernel, and the factor kernels follow the order."""
+    from gsepconv.groups import AffineGroup
+    from gsepconv.groups.subgroups import SO2, Dilation, DirectProduct
+
+    torch.manual_seed(0)
+    group = AffineGroup("R+xSO2", DirectProduct(Dilation(1.74), SO2()))
+    ci, co, k, ne = 2, 3, 3, (2, 4)
+    layer = GroupConv(group, ci, co, k, ne, implementation=impl, **SMALL).double()
+    x = torch.randn(2, ci, 8, 9, 9, dtype=F64)
+    pk = layer.product_kernel()
+    w = layer.window
+    ref = F.conv2d(x.reshape(2, ci * 8, 9, 9), pk.reshape(co * 8, ci * 8, w, w), padding=w // 2).reshape(2, co, 8, 9, 9)
+    assert rel(layer(x), ref + layer.bias.view(1, -1, 1, 1, 1)) < 1e-10
+    if impl == "separable2d":
+        first, second, _ = layer.weights()
+        assert first.shape == (co, 2, ci, 2) and second.shape == (co, 4, 4)  # F₁ = R⁺ mixes channels

@@ -31,7 +31,7 @@ from torch import nn
 from .. import __version__
 from ..experiments.bench import count_macs
 from ..experiments.io import atomic_write_text, git_commit
-from ..groups import get_group
+from ..groups import get_group, num_elements_text
 from ..models import count_parameters
 from ..nn import GroupConv, LiftingConv
 
@@ -185,7 +185,7 @@ def _layer_costs(prof: LayerCostProfile, profile: str, groups: Sequence[str], im
             layer.train()
             rows.append({
                 "group": group_name, "implementation": impl,
-                "num_elements": str(num_elements).replace(" ", ""), "n_total": n,
+                "num_elements": num_elements_text(num_elements), "n_total": n,
                 "channels": c, "kernel_size": k, "window": layer.window, "image_size": s, "batch_size": b,
                 "params": count_parameters(layer),
                 "macs": count_macs(frozen, x),

@@ -50,6 +50,7 @@ from .. import __version__
 from ..groups import SCALE_GROUPS
 from ..progress import bars_enabled
 from ..models import build_model, count_parameters
+from ..groups import num_elements_text
 from ..nn import export, kernel_cache, memory_format
 from ..nn.conv import _SampledConv
 from .io import check_writable, git_commit, results_root, write_table
@@ -344,7 +345,7 @@ def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, see
         "profile": profile.name,
         "group": case.group,
         "implementation": case.implementation,
-        "num_elements": "" if case.num_elements is None else str(case.num_elements).replace(" ", ""),
+        "num_elements": num_elements_text(case.num_elements),
         "n_total": case.n_total,
         "batch_size": profile.batch_size,
         "image_size": profile.image_size,
@@ -465,7 +466,7 @@ def sweep_case(case: BenchCase, profile: SweepProfile, image_size: int, device: 
         "profile": profile.name,
         "group": case.group,
         "implementation": case.implementation,
-        "num_elements": "" if case.num_elements is None else str(case.num_elements).replace(" ", ""),
+        "num_elements": num_elements_text(case.num_elements),
         "n_total": case.n_total,
         "batch_size": profile.batch_size,
         "image_size": image_size,
@@ -520,7 +521,7 @@ def run_sweep(profile: str, device: str = "cpu", out: str | Path | None = None, 
 
 
 def _planned(cases: Sequence[BenchCase], sizes: Sequence[int]) -> set[tuple[str, str, str, int]]:
-    return {(c.group, c.implementation, "" if c.num_elements is None else str(c.num_elements).replace(" ", ""), s)
+    return {(c.group, c.implementation, num_elements_text(c.num_elements), s)
             for c in cases for s in sizes}
 
 

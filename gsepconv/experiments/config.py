@@ -327,8 +327,9 @@ class RunConfig:
         parts = [m.arch, m.group]
         if m.group != "Z2":
             ne = m.num_elements
-            n = "x".join(str(v) for v in ne) if isinstance(ne, tuple) else str(ne)
-            parts += [m.implementation, f"n{n}"]
+            from ..groups import num_elements_text  # torch: imported only when a run is named
+
+            parts += [m.implementation, f"n{num_elements_text(m.num_elements)}"]
             if m.sampling != "discretise":
                 parts.append(m.sampling)
         if self.time_budget_s is not None:

@@ -33,7 +33,7 @@ from torch import nn
 
 from .. import __version__
 from ..equivariance import _scale_errors, check_equivariance, find_grid, grid_scale_factors, random_bumps
-from ..groups import SCALE_GROUPS, get_group
+from ..groups import SCALE_GROUPS, get_group, num_elements_text
 from ..nn import GroupConv, GroupGrid, LiftingConv
 from .io import check_writable, git_commit, results_root, write_table
 
@@ -130,7 +130,7 @@ def equivariance_report(profile: str = "quick", max_scale: float = 1.74, seeds: 
         for impl in get_group(name).implementations:
             for seed in seeds if (name, impl) in prof.headline else seeds[:1]:
                 model = _group_stack(name, impl, prof, max_scale, seed)
-                rows.append({"group": name, "implementation": impl, "num_elements": str(num_elements).replace(" ", ""),
+                rows.append({"group": name, "implementation": impl, "num_elements": num_elements_text(num_elements),
                              "role": "model", "equivariant_to": EQUIVARIANT_TO[name], "seed": seed,
                              **_measure(model, prof, step, seed), **common})
     return pd.DataFrame(rows)

@@ -42,6 +42,7 @@ __all__ = [
     "get_runs",
     "get_profile",
     "list_experiments",
+    "profile_run",
 ]
 
 #: Scales 1, 1.319, 1.74 for 3 scales (Knigge, Romero & Bekkers 2022, experiments).
@@ -243,6 +244,23 @@ def _scale_options(p: Profile) -> dict:
 
 def _z2(p: Profile) -> _Variant:
     return ("Z2", "nonseparable", 1, {})
+
+
+def profile_run(profile: str, group: str = "SE2", seed: int = 0, experiment: str = "custom") -> RunConfig:
+    """The profile's MNIST-rot ResNet run of ``group`` (what ``gsepconv train --profile`` starts
+    from): its dataset and subsets, widths, kernel size, epochs, batch size and optimiser, and the
+    group's elements (``num_rotations``; ``sim2_elements`` for the scale groups, with their kernel
+    options) — e.g. ``profile_run("quick", "Sim2")`` is the quick profile's Sim(2) run."""
+    p = get_profile(profile)
+    scale = _scale_options(p)
+    variants: dict[str, _Variant] = {
+        "Z2": _z2(p), "SE2": ("SE2", "separable", p.num_rotations, {}),
+        "R2xRplus": ("R2xRplus", "separable", p.sim2_elements[1], scale),
+        "Sim2": ("Sim2", "separable2d", p.sim2_elements, scale),
+    }
+    if group not in variants:
+        raise ValueError(f"unknown group {group!r}; choose one of {', '.join(variants)}")
+    return _mnist_run(p, experiment, variants[group], seed)
 
 
 def _build_mnist_rot(p: Profile) -> list[RunConfig]:

@@ -29,6 +29,7 @@ import yaml
 from gsepconv.experiments.config import RunConfig, load_config, save_config
 from gsepconv.experiments.distributed import distributed_env
 from gsepconv.experiments.io import runs_root
+from gsepconv.groups import num_elements_text
 from gsepconv.experiments.registry import get_profile, get_runs
 from gsepconv.experiments.results import history_frame, history_path, results_path, rows_to_frame, write_results
 from gsepconv.experiments.training import (
@@ -88,16 +89,36 @@ def run_one(
         stored = load_metrics(folder)
         if stored is not None:
             return {**stored, "reused": True}
-    if distributed_env().is_main:
+    main = distributed_env().is_main
+    created = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    if main:
         config_path = folder / CONFIG_FILE
         if config_path.is_file() and not force:
             old = load_config(config_path)
             if old.config_hash() != config.config_hash():
                 raise ValueError(f"{folder} holds another configuration; use --force to replace it")
         save_config(config, config_path)
-    metrics = train(config, folder, dataset_factory=dataset_factory, callbacks=callbacks,
-                    max_epochs_this_call=max_epochs_this_call, resume=not force, log=log)
+    try:
+        metrics = train(config, folder, dataset_factory=dataset_factory, callbacks=callbacks,
+                        max_epochs_this_call=max_epochs_this_call, resume=not force, log=log)
+    except BaseException:
+        if main and created:
+            _remove_unstarted(folder, created)
+        raise
     return {**metrics, "reused": False}
+
+
+def _remove_unstarted(folder: Path, created: list[Path]) -> None:
+    """A run that failed before its first checkpoint leaves nothing behind: its config file and
+    the folders this call created go (a run with a checkpoint stays, to be resumed)."""
+    if any(p.name != CONFIG_FILE for p in folder.iterdir()):
+        return
+    (folder / CONFIG_FILE).unlink(missing_ok=True)
+    for path in created:
+        try:
+            path.rmdir()
+        except OSError:  # not empty (another run's folder), or gone
+            break
 
 
 def _cuda_available() -> bool:
@@ -314,7 +335,7 @@ def _plan_frame(plan: Sequence[RunConfig], root: Path) -> pd.DataFrame:
             "run_id": c.run_id(), "status": status, "dataset": c.data.name, "arch": c.model.arch,
             "group": c.model.group,
             "implementation": "none" if c.model.group == "Z2" else c.model.implementation,
-            "num_elements": "x".join(map(str, ne)) if isinstance(ne, tuple) else ne,
+            "num_elements": num_elements_text(ne),
             "widths": ",".join(map(str, c.model.widths)), "kernel_size": c.model.kernel_size,
             "epochs": c.epochs, "train_subset": c.data.train_subset, "batch_size": c.batch_size,
             "optimizer": c.optim.name, "lr": c.optim.lr, "seed": c.seed,

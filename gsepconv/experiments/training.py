@@ -46,6 +46,7 @@ from gsepconv.experiments.distributed import (
     init_distributed,
 )
 from gsepconv.experiments.io import atomic_torch_save, atomic_write_json, git_commit
+from gsepconv.groups import num_elements_text
 from gsepconv.models import count_parameters
 
 __all__ = [
@@ -628,7 +629,7 @@ def _metrics(
         "arch": m.arch,
         "group": m.group,
         "implementation": "none" if z2 else m.implementation,
-        "num_elements": 1 if z2 else ("x".join(map(str, ne)) if isinstance(ne, tuple) else ne),
+        "num_elements": 1 if z2 else num_elements_text(ne),
         "sampling": "none" if z2 else m.sampling,
         "kernel_size": m.kernel_size,
         "widths": ",".join(map(str, m.widths)),

@@ -8,10 +8,11 @@ subclass of :class:`SubGroup` and, optionally, an :class:`AffineGroup` factory.
 from __future__ import annotations
 
 from .affine import GROUPS, SCALE_GROUPS, AffineGroup, R2xRplus, SE2, Sim2, get_group
-from .base import SubGroup
+from .base import SubGroup, num_elements_text
 from .subgroups import SO2, DirectProduct, Dilation
 
 __all__ = [
+    "num_elements_text",
     "GROUPS",
     "SCALE_GROUPS",
     "AffineGroup",

@@ -32,9 +32,6 @@ class AffineGroup:
             return BASE_IMPLEMENTATIONS + PRODUCT_IMPLEMENTATIONS
         return BASE_IMPLEMENTATIONS
 
-    def check_num_elements(self, num_elements: int | Sequence[int]) -> tuple[int, ...]:
-        return self.H.check_num_elements(num_elements)
-
     def __repr__(self) -> str:
         return f"{self.name}(H={self.H!r})"
 

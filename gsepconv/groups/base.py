@@ -14,6 +14,16 @@ import torch
 from torch import Tensor
 
 
+def num_elements_text(num_elements: int | Sequence[int] | None) -> str:
+    """How tables and run names write a number of elements: ``8`` → ``"8"``, ``(4, 3)`` → ``"4x3"``
+    (rotations × scales, the form configs also accept), ``None`` → ``""``."""
+    if num_elements is None:
+        return ""
+    if isinstance(num_elements, (tuple, list)):
+        return "x".join(str(int(v)) for v in num_elements)
+    return str(int(num_elements))
+
+
 class SubGroup(abc.ABC):
     """A Lie subgroup ``H ⊂ GL(2)`` acting on ``R^2``, sampled on a finite set of elements.
 

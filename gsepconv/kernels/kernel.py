@@ -213,19 +213,18 @@ class SpatialKernel(_KernelBase):
         kernel_net: str = "siren",
         net_options: dict[str, Any] | None = None,
         mask: str = "hard",
-        normalise: bool = True,
         num_elements: Any = None,
         sampling: str = "discretise",
     ) -> None:
         _check_support(H, kernel_size, _check_mask(mask), num_elements)
         taps = effective_taps(H, kernel_size, mask, num_elements, sampling)
         super().__init__(2, out_channels, in_channels, fan_in * taps, gain, kernel_net, net_options)
-        self.H, self.kernel_size, self.mask, self.normalise = H, kernel_size, mask, normalise
+        self.H, self.kernel_size, self.mask = H, kernel_size, mask
         self.window, extent = kernel_window(H, kernel_size, num_elements, sampling)
         self.offsets = spatial_grid(self.window, extent)  # [window, window, 2]
 
     def forward(self, grid_out: Tensor) -> Tensor:
-        u, w = self._inputs((grid_out,), lambda: transformed_offsets(self.H, grid_out, self.offsets, self.mask, self.normalise))
+        u, w = self._inputs((grid_out,), lambda: transformed_offsets(self.H, grid_out, self.offsets, self.mask))
         values = self._evaluate(u, tuple(u.shape[:-1]))  # [Co, N, (Ci,) k, k]
         return values * (w[:, None] if self.in_channels is not None else w)
 

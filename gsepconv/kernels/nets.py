@@ -5,7 +5,8 @@ A kernel net maps ``z: [P, in_features]`` (relative coordinates of ``P`` kernel 
 kernel size nor the number of sampled group elements.
 
 The output head is initialised so that the *sampled kernel* has variance ``gain / fan_in``
-(``fan_in`` passed by the layer: ``C_in · k² · N_in`` where the kernel is used), which keeps
+(``fan_in``: the layer passes the inputs summed per output, e.g. ``C_in · N_in``, and the
+spatial kernels multiply it by their effective number of taps ``≈ k²`` under the mask), which keeps
 activations at unit scale through deep stacks (the original ignored ``N_in``).
 
 New nets are added with :func:`register_kernel_net`; layers look them up by name.

@@ -77,19 +77,20 @@ class _SampledConv(nn.Module):
 
     def __init__(
         self,
+        *,
         group: str | AffineGroup,
         in_channels: int,
         out_channels: int,
         kernel_size: int,
-        num_elements: int | Sequence[int],
+        num_elements: int | Sequence[int] | None,
         sampling: str,
         stride: int,
         padding: Any,
         bias: bool,
         grid: GroupGrid | None,
         mask: str,
-        max_scale: float | None = None,
-        mask_sigma: float | None = None,
+        max_scale: float | None,
+        mask_sigma: float | None,
     ) -> None:
         super().__init__()
         if isinstance(group, AffineGroup) and (max_scale is not None or mask_sigma is not None):
@@ -249,7 +250,10 @@ class LiftingConv(_SampledConv):
         mask_sigma: float | None = None,
         **kernel_options: Any,
     ) -> None:
-        super().__init__(group, in_channels, out_channels, kernel_size, num_elements, sampling, stride, padding, bias, grid, mask, max_scale, mask_sigma)
+        super().__init__(
+            group=group, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
+            num_elements=num_elements, sampling=sampling, stride=stride, padding=padding, bias=bias, grid=grid,
+            mask=mask, max_scale=max_scale, mask_sigma=mask_sigma)
         self.kernel = SpatialKernel(
             self.group.H, out_channels, in_channels, kernel_size, fan_in=in_channels,
             kernel_net=kernel_net, net_options=kernel_options, mask=mask, num_elements=self.num_elements,
@@ -313,7 +317,10 @@ class GroupConv(_SampledConv):
         mask_sigma: float | None = None,
         **kernel_options: Any,
     ) -> None:
-        super().__init__(group, in_channels, out_channels, kernel_size, num_elements, sampling, stride, padding, bias, grid, mask, max_scale, mask_sigma)
+        super().__init__(
+            group=group, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
+            num_elements=num_elements, sampling=sampling, stride=stride, padding=padding, bias=bias, grid=grid,
+            mask=mask, max_scale=max_scale, mask_sigma=mask_sigma)
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(f"unknown implementation {implementation!r}; choose one of {', '.join(IMPLEMENTATIONS)}")
         if implementation not in self.group.implementations:

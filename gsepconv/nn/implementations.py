@@ -258,7 +258,11 @@ def _rotation_scale(r: Tensor, sc: Tensor) -> Tensor:
 
 class _RotationScaleSeparable(Implementation):
     """Shared construction of the Sim(2) factorisations: a rotation kernel indexed (o, i), and a
-    scale kernel and a spatial kernel indexed (o) (separable2d) or (o, i) (gseparable2d)."""
+    scale kernel and a spatial kernel indexed (o) (separable2d) or (o, i) (gseparable2d).
+
+    Nothing here depends on which factor is a rotation: for any ``H = F₁ × F₂`` (grid flattened
+    first-factor-major) the kernel of ``F₁`` mixes channels and that of ``F₂`` is per output
+    channel; "rotation" and "scale" name Sim(2)'s ``SO(2) × R⁺``. Tested with the factors swapped."""
 
     per_input_channel = False
 
