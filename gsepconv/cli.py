@@ -114,7 +114,7 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--batch-size", "batch_size", {"type": int, "help": "global batch size"}),
     ("--seed", "seed", {"type": int, "help": "random seed"}),
     ("--device", "device", {"help": "auto, cpu, cuda or cuda:N"}),
-    ("--precision", "precision", {"help": "fp32 or amp (CUDA autocast float16)"}),
+    ("--precision", "precision", {"help": "fp32, amp (CUDA autocast float16) or bf16 (autocast bfloat16, CPU or CUDA)"}),
     ("--compile", "compile", {"action": "store_const", "const": True, "help": "use torch.compile"}),
     ("--num-workers", "num_workers", {"type": int, "help": "DataLoader worker processes"}),
     ("--threads", "threads", {"type": int, "help": "CPU threads for torch (default: torch's choice)"}),

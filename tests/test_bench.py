@@ -74,6 +74,25 @@ def test_bench_smoke_cli(tmp_path, capsys) -> None:
     assert re.search(r"(faster than|slower than|as fast as) nonseparable", printed) and "conv-only" in printed
 
 
+def test_bench_bf16_times_the_bfloat16_step_in_the_same_loop(tmp_path) -> None:
+    from gsepconv.experiments.bench import BenchCase, _step, run_benchmark
+
+    frame = run_benchmark("smoke", "cpu", out=tmp_path / "e.csv", cases=[BenchCase("SE2", "separable", 4)],
+                          progress=False, bf16=True)
+    row = frame.iloc[0]
+    assert row.train_ms_bf16 > 0 and row.bf16_speedup == pytest.approx(row.train_ms / row.train_ms_bf16)
+    assert math.isnan(row.speedup_vs_original_bf16)  # no --against
+    # the step really runs under autocast
+    layer = LiftingConv("SE2", 1, 2, 3, 4)
+    model = torch.nn.Sequential(layer, torch.nn.Flatten(), torch.nn.LazyLinear(3))
+    x, y = torch.randn(2, 1, 5, 5), torch.tensor([0, 1])
+    dtypes = []
+    layer.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    _step(model, x, y)()
+    _step(model, x, y, cast=torch.bfloat16)()
+    assert dtypes == [torch.float32, torch.bfloat16]
+
+
 def test_bench_rejects_unknown_profile() -> None:
     from gsepconv.experiments.bench import run_benchmark
 

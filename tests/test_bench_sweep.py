@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+
+from gsepconv.groups import num_elements_text
 import pytest
 
 from gsepconv.cli import main
@@ -65,7 +67,7 @@ def test_sweep_and_bench_reject_unknown_profiles() -> None:
 def test_bench_is_current_checks_cases_and_sizes() -> None:
     prof = BENCH_PROFILES["smoke"]
     rows = [{"group": c.group, "implementation": c.implementation,
-             "num_elements": "" if c.num_elements is None else str(c.num_elements).replace(" ", ""),
+             "num_elements": num_elements_text(c.num_elements),
              "batch_size": prof.batch_size, "image_size": prof.image_size,
              "widths": ",".join(map(str, prof.widths)), "kernel_size": prof.kernel_size} for c in prof.cases]
     frame = pd.DataFrame(rows)

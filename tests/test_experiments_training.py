@@ -198,6 +198,28 @@ def test_amp_on_cpu_falls_back_to_fp32(tmp_path):
     assert metrics["precision"] == "fp32" and any("needs CUDA" in m for m in logs)
 
 
+def test_bf16_trains_under_bfloat16_autocast_on_cpu(tmp_path, monkeypatch):
+    """precision=bf16 runs the convolutions in bfloat16 (checked on the layers' outputs), keeps
+    the sampled kernels in float32, needs no loss scaling, and its metrics say bf16."""
+    from gsepconv.experiments.training import autocast_dtype
+    from gsepconv.nn import GroupConv
+
+    assert autocast_dtype("bf16", torch.device("cpu")) == torch.bfloat16
+    assert autocast_dtype("amp", torch.device("cpu")) is None and autocast_dtype("fp32", torch.device("cpu")) is None
+    seen: set = set()
+    real_forward = GroupConv.forward
+
+    def spy(self, x):
+        y = real_forward(self, x)
+        seen.add((y.dtype, self.weights()[0].dtype))
+        return y
+
+    monkeypatch.setattr(GroupConv, "forward", spy)
+    metrics = train(tiny_config(epochs=1, precision="bf16"), None, dataset_factory=blobs_factory)
+    assert metrics["precision"] == "bf16" and 0.0 <= metrics["test_acc"] <= 100.0
+    assert (torch.bfloat16, torch.float32) in seen  # bf16 activations, float32 kernels
+
+
 # ------------------------------------------------------------------------------------- DDP
 @pytest.fixture(scope="module")
 def mnist_env(tmp_path_factory):

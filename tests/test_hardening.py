@@ -344,3 +344,79 @@ def test_the_write_check_creates_nothing(tmp_path):
     target = tmp_path / "results" / "smoke"
     assert check_writable(target, "the results table", "--results") == target
     assert not (tmp_path / "results").exists() and list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- friction: train --profile
+def test_train_profile_starts_from_that_profiles_run_of_the_group(capsys):
+    """`train --profile quick` was only a folder label (the paper's 300-epoch defaults trained); now
+    it starts from the quick profile's run of the group asked for, and flags still override."""
+    import yaml
+
+    from gsepconv.experiments.registry import profile_run
+
+    assert cli.main(["train", "--profile", "quick", "--group", "Sim2", "--epochs", "2", "--print-config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    expected = profile_run("quick", "Sim2").replace(epochs=2).to_dict()
+    assert printed == yaml.safe_load(yaml.safe_dump(expected))  # same YAML round trip (tuples → lists)
+    assert printed["model"]["implementation"] == "separable2d" and printed["epochs"] == 2
+    assert printed["model"]["widths"] != list(RunConfig().model.widths)  # the profile's, not the paper's
+    assert printed["data"]["train_subset"] == profile_run("quick").data.train_subset is not None
+    # any other name stays a label on the defaults
+    assert cli.main(["train", "--profile", "mine", "--print-config"]) == 0
+    label_only = yaml.safe_load(capsys.readouterr().out)
+    assert label_only["profile"] == "mine" and label_only["epochs"] == RunConfig().epochs
+
+
+# ---------------------------------------------------------------- a scripted newcomer session
+def test_a_newcomer_session_meets_messages_not_tracebacks(tmp_path, capsys, monkeypatch):
+    """The README's first commands, then the bad inputs of issue 8, in one session with its own
+    folders and no data mirror: every command ends with its exit status (0, 2 usage/config, 1
+    runtime), every failure is an ``error:`` message of one paragraph, and the failures leave no
+    file behind."""
+    home = tmp_path / "home"
+    for name in ("RUNS", "RESULTS", "DATA"):
+        monkeypatch.setenv(f"GSEPCONV_{name}", str(home / name.lower()))
+    monkeypatch.delenv("GSEPCONV_MIRROR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    (tmp_path / "broken.yaml").write_text("model: {group: SE2\n")
+    (tmp_path / "list.yaml").write_text("model: [1, 2]\n")
+    blocked = _not_a_folder(tmp_path)
+    session = [  # (argv, expected exit status, a phrase the message must contain)
+        (["--version"], 0, None),
+        (["list"], 0, None),
+        (["run", "mnist_rot", "--profile", "quick", "--dry-run"], 0, None),
+        (["train", "--profile", "smoke", "--print-config"], 0, None),
+        (["train", "--group", "SO3", "--print-config"], 2, "unknown group"),
+        (["train", "--implementation", "separable2d", "--print-config"], 2, "separable2d"),
+        (["train", "--set", "model.kernal_size=3", "--print-config"], 2, "kernel_size"),
+        (["train", "--set", "batch_size=16.5", "--print-config"], 2, "batch_size"),
+        (["train", "--set", "model.kernel_options.omega0=30", "--print-config"], 2, "omega"),
+        (["train", "--config", str(folder)], 2, "folder"),
+        (["train", "--config", str(tmp_path / "broken.yaml")], 2, "broken.yaml"),
+        (["train", "--config", str(tmp_path / "list.yaml")], 2, "model"),
+        (["train", "--config", str(tmp_path / "missing.yaml")], 2, "missing.yaml"),
+        (["train", "--profile", "smoke", "--runs", str(blocked)], 2, "--runs"),
+        (["run", "nosuch", "--profile", "quick", "--dry-run"], 2, "nosuch"),
+        (["run", "mnist_rot", "--profile", "nosuch", "--dry-run"], 2, "nosuch"),
+        (["results", "mnist_rot", "--profile", "smoke"], 2, "gsepconv run mnist_rot --profile smoke"),
+        (["equivariance", "--profile", "smoke", "--results", str(blocked)], 2, "--results"),
+        (["predict", str(tmp_path / "no-run")], 2, "no-run"),
+    ]
+    for argv, status, phrase in session:
+        try:
+            code = cli.main(argv)
+        except SystemExit as exit:  # argparse's own usage errors: "usage: …" then "…: error: …"
+            code = exit.code
+        out, err = capsys.readouterr()
+        assert code == status, (argv, code, err)
+        assert "Traceback" not in out + err, argv
+        if status:
+            message = err.strip()
+            if message.startswith("usage:"):
+                message = "error:" + message.rsplit("error:", 1)[1]
+            assert message.startswith("error:") and "\n\n" not in message, (argv, message)
+            assert phrase is None or phrase in message, (argv, phrase, message)
+    written = [p for p in home.rglob("*") if p.is_file()] if home.exists() else []
+    assert written == [], written  # dry runs and failures wrote nothing

@@ -10,6 +10,8 @@ For each case a G-ResNet (the paper's MNIST-rot architecture) is built and timed
 * with ``--against PATH`` (a checkout of the original implementation): ``original_train_ms``,
   the original code's model of the case timed alternately with ours in the same process, and
   ``speedup_vs_original = original_train_ms / train_ms``;
+* with ``--bf16``: ``train_ms_bf16``, our step under bfloat16 autocast timed in the same loop, and
+  ``bf16_speedup = train_ms / train_ms_bf16`` (``speedup_vs_original_bf16`` with ``--against``);
 * ``infer_ms``: ``eval()`` forward under ``torch.inference_mode`` (sampled kernels cached);
 * ``conv_only_ms``: the same forward of :func:`gsepconv.nn.export` (frozen kernels: the bare
   convolutions with the same weights); ``infer_overhead = infer_ms / conv_only_ms``;
@@ -239,13 +241,16 @@ def _provenance(device: torch.device) -> dict[str, Any]:
     }
 
 
-def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
-    """One training step of ``model`` (forward, cross-entropy, backward, Adam)."""
+def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cast: torch.dtype | None = None) -> Callable[[], None]:
+    """One training step of ``model`` (forward, cross-entropy, backward, Adam), under autocast to
+    ``cast`` if given (as ``precision="bf16"`` trains)."""
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(model(x), y).backward()
+        with torch.autocast(x.device.type, dtype=cast or torch.bfloat16, enabled=cast is not None):
+            logits = model(x)
+        nn.functional.cross_entropy(logits.float(), y).backward()
         opt.step()
 
     return step
@@ -269,20 +274,52 @@ def _alternate(steps: Sequence[Callable[[], None]], warmup: int, repeats: int, d
 
 
 def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, seed: int = 0, compare_layout: bool = False,
-               original: Any = None) -> dict[str, Any]:
+               original: Any = None, bf16: bool = False) -> dict[str, Any]:
     """Measure one case; returns a result row. ``compare_layout`` also times the training step with
     plain NCHW convolutions (``train_ms_nchw``), the layout before the channels-last fast path.
     ``original`` (a :class:`gsepconv.experiments.against.Original`): also time the original
     code's model of the case, alternating with ours (``original_train_ms``, ``speedup_vs_original``).
     Every case also times its conv-only model (``conv_only_train_ms``: the same convolutions
-    with free weights, no kernel nets), the float32 limit of a training step."""
-    from .against import conv_only_model, has_original, original_model
-
+    with free weights, no kernel nets), the float32 limit of a training step. ``bf16``: also our
+    step under bfloat16 autocast, in the same loop (``train_ms_bf16``, ``bf16_speedup``)."""
     torch.manual_seed(seed)
     model = _bench_model(case, profile).to(device)
     x = torch.randn(profile.batch_size, 1, profile.image_size, profile.image_size, device=device)
     y = torch.randint(0, 10, (profile.batch_size,), device=device)
     train_step = _step(model, x, y)
+    training = _time_training(case, profile, device, model, train_step, x, y, seed, original, bf16)
+    frozen = export(model.eval())
+    inference = _time_inference(model, frozen, x, profile, device)
+    if compare_layout:
+        model.train()
+        with memory_format(torch.contiguous_format):
+            training["train_ms_nchw"] = statistics.median(_time(train_step, profile.warmup, profile.repeats, device))
+    return {
+        "profile": profile.name,
+        "group": case.group,
+        "implementation": case.implementation,
+        "num_elements": num_elements_text(case.num_elements),
+        "n_total": case.n_total,
+        "batch_size": profile.batch_size,
+        "image_size": profile.image_size,
+        "widths": ",".join(map(str, profile.widths)),
+        "kernel_size": profile.kernel_size,
+        "params": count_parameters(model),
+        "macs": count_macs(frozen, x),
+        **training,
+        **inference,
+        "mem_kind": "cuda_peak" if device.type == "cuda" else "saved_activations",
+        **_provenance(device),
+    }
+
+
+def _time_training(case: BenchCase, profile: BenchProfile, device: torch.device, model: nn.Module,
+                   train_step: Callable[[], None], x: torch.Tensor, y: torch.Tensor, seed: int,
+                   original: Any, bf16: bool) -> dict[str, float]:
+    """Training-step columns: ours, its conv-only model, the original's model (if given) and our
+    bfloat16 step (if asked), timed alternately in one loop — this machine's speed drifts by 2x
+    within an hour, so only steps measured side by side compare — and the step's memory."""
+    from .against import conv_only_model, has_original, original_model
 
     model.train()
     if device.type == "cuda":  # peak of our step alone, before the other models exist
@@ -292,29 +329,48 @@ def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, see
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         peak = saved_activation_mb(model, x, y)
-    # ours, its conv-only model and (with ``original``) the original's model, timed alternately:
-    # this machine's speed drifts by 2x within an hour, so only steps measured side by side compare
-    steps = [train_step]
+    steps = {"ours": train_step}
     if case.group != "Z2":  # a plain CNN is its own conv-only model
-        steps.append(_step(conv_only_model(model).train(), x, y))
+        steps["conv_only"] = _step(conv_only_model(model).train(), x, y)
     original_params = float("nan")
-    with_original = original is not None and has_original(case.group, case.implementation)
-    if with_original:
+    if original is not None and has_original(case.group, case.implementation):
         torch.manual_seed(seed)
         theirs = original_model(original, case.group, case.implementation, case.num_elements, widths=profile.widths,
                                 kernel_size=profile.kernel_size, hidden_features=profile.hidden_features,
                                 image_size=profile.image_size, max_scale=profile.max_scale).to(device).train()
         original_params = count_parameters(theirs)
-        steps.append(_step(theirs, x, y))
+        steps["original"] = _step(theirs, x, y)
         del theirs
-    times = _alternate(steps, profile.warmup, profile.repeats, device)
+    if bf16:
+        steps["bf16"] = _step(model, x, y, cast=torch.bfloat16)
+    times = dict(zip(steps, _alternate(list(steps.values()), profile.warmup, profile.repeats, device)))
     steps.clear()  # frees the conv-only and original models
-    train = times[0]
-    conv_only_train = times[1] if case.group != "Z2" else train
-    original_ms = statistics.median(times[-1]) if with_original else float("nan")
+    nan = float("nan")
+    train, conv_only = statistics.median(times["ours"]), statistics.median(times.get("conv_only", times["ours"]))
+    original_ms = statistics.median(times["original"]) if "original" in times else nan
+    bf16_ms = statistics.median(times["bf16"]) if "bf16" in times else nan
+    return {
+        "train_ms": train,
+        "train_ms_min": min(times["ours"]),
+        "train_ms_max": max(times["ours"]),
+        "images_per_s": profile.batch_size / (train / 1000.0),
+        "train_ms_nchw": nan,
+        "conv_only_train_ms": conv_only,
+        "train_overhead": train / conv_only,
+        "original_train_ms": original_ms,
+        "original_params": original_params,
+        "speedup_vs_original": original_ms / train,
+        "train_ms_bf16": bf16_ms,
+        "bf16_speedup": train / bf16_ms,
+        "speedup_vs_original_bf16": original_ms / bf16_ms,
+        "peak_mem_mb": peak,
+    }
 
-    model.eval()
-    frozen = export(model)
+
+def _time_inference(model: nn.Module, frozen: nn.Module, x: torch.Tensor, profile: BenchProfile,
+                    device: torch.device) -> dict[str, float]:
+    """Inference columns: ``eval()`` forward (kernels cached and not), the exported conv-only
+    forward with the same weights, and kernel sampling alone."""
 
     def infer() -> None:
         with torch.inference_mode():
@@ -330,47 +386,18 @@ def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, see
                 if isinstance(layer, _SampledConv):
                     layer.sample_weights()
 
-    inference = _time(infer, profile.warmup, profile.repeats, device)
-    conv_only = _time(infer_frozen, profile.warmup, profile.repeats, device)
+    model.eval()
+    infer_ms = statistics.median(_time(infer, profile.warmup, profile.repeats, device))
+    conv_ms = statistics.median(_time(infer_frozen, profile.warmup, profile.repeats, device))
     with kernel_cache(False):
         uncached = _time(infer, profile.warmup, profile.repeats, device)
     kernels = _time(sample_kernels, profile.warmup, profile.repeats, device)
-    baseline = float("nan")
-    if compare_layout:
-        model.train()
-        with memory_format(torch.contiguous_format):
-            baseline = statistics.median(_time(train_step, profile.warmup, profile.repeats, device))
-    train_ms, infer_ms, conv_ms = statistics.median(train), statistics.median(inference), statistics.median(conv_only)
     return {
-        "profile": profile.name,
-        "group": case.group,
-        "implementation": case.implementation,
-        "num_elements": num_elements_text(case.num_elements),
-        "n_total": case.n_total,
-        "batch_size": profile.batch_size,
-        "image_size": profile.image_size,
-        "widths": ",".join(map(str, profile.widths)),
-        "kernel_size": profile.kernel_size,
-        "params": count_parameters(model),
-        "macs": count_macs(frozen, x),
-        "train_ms": train_ms,
-        "train_ms_min": min(train),
-        "train_ms_max": max(train),
-        "images_per_s": profile.batch_size / (train_ms / 1000.0),
         "infer_ms": infer_ms,
         "conv_only_ms": conv_ms,
         "infer_overhead": infer_ms / conv_ms,
         "infer_uncached_ms": statistics.median(uncached),
         "kernel_ms": statistics.median(kernels),
-        "train_ms_nchw": baseline,
-        "conv_only_train_ms": statistics.median(conv_only_train),
-        "train_overhead": train_ms / statistics.median(conv_only_train),
-        "original_train_ms": original_ms,
-        "original_params": original_params,
-        "speedup_vs_original": original_ms / train_ms,
-        "peak_mem_mb": peak,
-        "mem_kind": "cuda_peak" if device.type == "cuda" else "saved_activations",
-        **_provenance(device),
     }
 
 
@@ -390,6 +417,13 @@ def summarise_efficiency(frame: pd.DataFrame) -> str:
             lines.append(f"  {row.group:>8} {row.implementation:<13} N={row.num_elements:<7} ours {row.train_ms:8.1f} ms, "
                          f"original {row.original_train_ms:8.1f} ms: ours trains {speed_words(row.speedup_vs_original)} "
                          f"the original; conv-only limit {row.conv_only_train_ms:7.1f} ms (ours {row.train_overhead:.2f}x it)")
+    if "bf16_speedup" in frame and frame["bf16_speedup"].notna().any():
+        lines.append("bfloat16 autocast (precision=bf16), alternating with float32 in this run:")
+        for _, row in frame[frame["bf16_speedup"].notna()].iterrows():
+            versus = ("" if row.speedup_vs_original_bf16 != row.speedup_vs_original_bf16 else
+                      f"; {speed_words(row.speedup_vs_original_bf16)} the original in float32")
+            lines.append(f"  {row.group:>8} {row.implementation:<13} N={row.num_elements or '-':<7} bf16 {row.train_ms_bf16:8.1f} ms: "
+                         f"{speed_words(row.bf16_speedup)} float32{versus}")
     for _, row in frame.iterrows():
         layout = "" if math.isnan(row.train_ms_nchw) else f"  NCHW/fast {row.train_ms_nchw / row.train_ms:4.1f}x"
         lines.append(
@@ -411,10 +445,12 @@ def speed_words(ratio: float) -> str:
 
 
 def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = None, cases: Sequence[BenchCase] | None = None,
-                  progress: bool = True, compare_layout: bool | None = None, against: str | Path | None = None) -> pd.DataFrame:
+                  progress: bool = True, compare_layout: bool | None = None, against: str | Path | None = None,
+                  bf16: bool = False) -> pd.DataFrame:
     """Run a benchmark profile and write ``<results>/<profile>/efficiency[-gpu].csv`` atomically.
     ``against``: a checkout of the original implementation; its model of every case it has is
-    timed alternately with ours (:mod:`gsepconv.experiments.against`)."""
+    timed alternately with ours (:mod:`gsepconv.experiments.against`). ``bf16``: also time our
+    step under bfloat16 autocast (``precision="bf16"``)."""
     if profile not in BENCH_PROFILES:
         raise ValueError(f"unknown benchmark profile {profile!r}; choose one of {', '.join(BENCH_PROFILES)}")
     prof = BENCH_PROFILES[profile]
@@ -437,7 +473,7 @@ def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = No
 
     for case in tqdm(todo, desc=f"bench {profile}", disable=not bars_enabled(progress)):
         rows.append(bench_case(case, prof, dev, compare_layout=prof.compare_layout if compare_layout is None else compare_layout,
-                               original=original))
+                               original=original, bf16=bf16))
     frame = pd.DataFrame(rows)
     write_table(path, frame.to_csv(index=False), "the benchmark table")
     return frame
@@ -628,7 +664,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples:\n  gsepconv bench --profile smoke\n  gsepconv bench --profile quick            # writes results/quick/efficiency.csv\n"
         "  gsepconv bench --profile paper --device cuda   # writes results/paper/efficiency-gpu.csv\n"
         "  gsepconv bench --sweep --profile quick    # writes results/quick/efficiency_sweep.csv\n"
-        "  gsepconv bench --profile quick --against ../separable-group-convolutional-networks",
+        "  gsepconv bench --profile quick --against ../separable-group-convolutional-networks\n"
+        "  gsepconv bench --profile quick --bf16 --out /tmp/bf16.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--profile", default="quick", choices=sorted(BENCH_PROFILES), help="sizes and cases (default: quick, as for run, results and equivariance)")
@@ -644,6 +681,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a checkout of the original implementation (git clone "
                         "https://github.com/david-knigge/separable-group-convolutional-networks): time its model "
                         "of each case alternately with ours and write the ratio (speedup_vs_original)")
+    p.add_argument("--bf16", action="store_true",
+                   help="also time our training step under bfloat16 autocast (precision=bf16), alternating with float32 "
+                        "(columns train_ms_bf16, bf16_speedup); whether it pays depends on the hardware")
     p.add_argument("--compare-layout", action=argparse.BooleanOptionalAction, default=None,
                    help="also time training with plain NCHW convolutions (default: on for quick)")
     p.set_defaults(func=_main)
@@ -663,7 +703,8 @@ def _main(args: argparse.Namespace) -> int:
         print(summarise_sweep(frame))
         print(f"written to {path}")
         return 0
-    frame = run_benchmark(args.profile, args.device, args.out, compare_layout=args.compare_layout, against=args.against)
+    frame = run_benchmark(args.profile, args.device, args.out, compare_layout=args.compare_layout, against=args.against,
+                          bf16=args.bf16)
     print(summarise_efficiency(frame))
     return 0
 

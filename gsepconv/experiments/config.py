@@ -32,7 +32,7 @@ __all__ = [
     "config_from_dict",
 ]
 
-PRECISIONS = ("fp32", "amp")
+PRECISIONS = ("fp32", "amp", "bf16")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "constant")
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
@@ -200,7 +200,9 @@ class RunConfig:
 
     ``batch_size`` is the global batch (split over processes under ``torchrun``).
     ``device``: ``"auto"`` (CUDA if present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
-    ``precision``: ``"fp32"`` or ``"amp"`` (autocast float16 + GradScaler; CUDA only, fp32 on CPU).
+    ``precision``: ``"fp32"``, ``"amp"`` (autocast float16 + GradScaler; CUDA only, fp32 on CPU) or
+    ``"bf16"`` (autocast bfloat16 on CPU or CUDA; whether it is faster depends on the hardware:
+    ``gsepconv bench --precision bf16`` measures it).
     ``compile``: wrap the model in ``torch.compile``. ``threads``: CPU threads for torch
     (``None``: torch's default).
     ``time_budget_s``: train for this many seconds of wall-clock training time instead of a fixed

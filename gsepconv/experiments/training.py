@@ -328,7 +328,7 @@ def _progress(iterable: Any, enabled: bool, desc: str, total: int) -> Any:
 
 def _evaluate(
     model: nn.Module, ds: Dataset, batch_size: int, device: torch.device, env: DistEnv,
-    amp: bool, progress: bool, desc: str,
+    cast: torch.dtype | None, progress: bool, desc: str,
 ) -> tuple[float, float]:
     """(mean loss, accuracy in %) over the whole of ``ds``; each process takes every world_size-th item."""
     shard = Subset(ds, list(range(env.rank, len(ds), env.world_size))) if env.enabled else ds  # type: ignore[arg-type]
@@ -339,7 +339,7 @@ def _evaluate(
     with torch.no_grad():
         for x, y in _progress(loader, progress, desc, len(loader)):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+            with torch.autocast(device_type=device.type, dtype=cast or torch.bfloat16, enabled=cast is not None):
                 logits = model(x)
             loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
             correct += (logits.argmax(1) == y).sum().item()
@@ -408,6 +408,15 @@ def train(
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[1], saved[2]
 
 
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of a ``precision`` on ``device``: ``"amp"`` → float16 on CUDA (fp32
+    elsewhere), ``"bf16"`` → bfloat16 on any device (no loss scaling needed), ``"fp32"`` → none.
+    Kernels are sampled and batch statistics computed in float32 either way."""
+    if precision == "amp":
+        return torch.float16 if device.type == "cuda" else None
+    return torch.bfloat16 if precision == "bf16" else None
+
+
 def _train(
     config: RunConfig, run_dir: Path | None, factory: DatasetFactory | None,
     callbacks: Sequence[EpochCallback], max_epochs_this_call: int | None, resume: bool,
@@ -419,8 +428,8 @@ def _train(
         raise ConfigError(f"batch_size={config.batch_size} is not divisible by the {env.world_size} processes")
     local_bs = config.batch_size // env.world_size
     eval_bs = config.eval_batch_size or max(config.batch_size, 128)
-    amp = config.precision == "amp" and device.type == "cuda"
-    if config.precision == "amp" and not amp:
+    cast = autocast_dtype(config.precision, device)
+    if config.precision == "amp" and cast is None:
         log(f"precision=amp needs CUDA; training in fp32 on {device}")
 
     # data, then the model and one batch through it: configuration errors surface here
@@ -440,7 +449,7 @@ def _train(
     clock = _BudgetClock(config.time_budget_s, warmup_steps) if config.time_budget_s is not None else None
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, clock if clock is not None else _lr_lambda(total_steps, warmup_steps, config.optim.schedule))
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    scaler = torch.amp.GradScaler("cuda", enabled=cast == torch.float16)  # bfloat16 needs no loss scaling
 
     state = _State(history=[])
     ckpt_path = run_dir / CHECKPOINT if run_dir is not None else None
@@ -481,7 +490,7 @@ def _train(
             if state.budget_exhausted:
                 break
             record = _train_epoch(config, train_model, model, optimizer, scheduler, scaler,
-                                  train_ds, epoch, local_bs, drop_last, device, env, amp, progress, clock)
+                                  train_ds, epoch, local_bs, drop_last, device, env, cast, progress, clock)
             if clock is not None:
                 clock.spent_before += record["time_s"]
                 state.budget_exhausted = clock.spent_before >= clock.budget_s
@@ -489,7 +498,7 @@ def _train(
                 for buffer in model.buffers():
                     torch.distributed.broadcast(buffer, src=0)
             t0 = time.perf_counter()
-            val_loss, val_acc = _evaluate(model, datasets["val"], eval_bs, device, env, amp,
+            val_loss, val_acc = _evaluate(model, datasets["val"], eval_bs, device, env, cast,
                                           progress, f"val {epoch + 1}")
             record.update(val_loss=val_loss, val_acc=val_acc,
                           eval_time_s=time.perf_counter() - t0)
@@ -525,7 +534,7 @@ def _train(
     # the test split, once, on the best-validation weights
     assert state.best_weights is not None
     model.load_state_dict(state.best_weights)
-    test_loss, test_acc = _evaluate(model, datasets["test"], eval_bs, device, env, amp, progress, "test")
+    test_loss, test_acc = _evaluate(model, datasets["test"], eval_bs, device, env, cast, progress, "test")
     peak_mb = max(peak_mb, memory.mb)
     history = state.history
     epoch_times = [h["time_s"] for h in history]
@@ -542,7 +551,7 @@ def _train(
 def _train_epoch(
     config: RunConfig, train_model: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer,
     scheduler: Any, scaler: Any, train_ds: Dataset, epoch: int, local_bs: int, drop_last: bool,
-    device: torch.device, env: DistEnv, amp: bool, progress: bool, clock: _BudgetClock | None = None,
+    device: torch.device, env: DistEnv, cast: torch.dtype | None, progress: bool, clock: _BudgetClock | None = None,
 ) -> dict[str, Any]:
     """One pass over the training set (with a time budget: until the budget is spent)."""
     generator = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
@@ -568,7 +577,7 @@ def _train_epoch(
     bar = _progress(loader, progress, f"epoch {epoch + 1}/{config.epochs}", len(loader))
     for step, (x, y) in enumerate(bar):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+        with torch.autocast(device_type=device.type, dtype=cast or torch.bfloat16, enabled=cast is not None):
             logits = train_model(x)
             loss = F.cross_entropy(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
@@ -650,7 +659,7 @@ def _metrics(
         "device": (torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu")
         + (f" x{env.world_size}" if env.enabled else ""),
         "world_size": env.world_size,
-        "precision": "amp" if (config.precision == "amp" and device.type == "cuda") else "fp32",
+        "precision": "fp32" if autocast_dtype(config.precision, device) is None else config.precision,
         "train_size": len(datasets["train"]),  # type: ignore[arg-type]
         "val_size": len(datasets["val"]),  # type: ignore[arg-type]
         "test_size": len(datasets["test"]),  # type: ignore[arg-type]

@@ -185,8 +185,8 @@ class _SampledConv(nn.Module):
         self._check_input(x)
         self.grid.elements_for(self, self._draws_grid)  # fresh random elements at the start of a pass
         y = self._apply_weights(x, self.weights())
-        if self.bias is not None:
-            y = y + self.bias.view(1, -1, 1, 1, 1)
+        if self.bias is not None:  # in the output's dtype: a float32 bias would undo autocast
+            y = y + self.bias.to(y.dtype).view(1, -1, 1, 1, 1)
         return y
 
     def export(self) -> "ExportedConv":
@@ -383,7 +383,7 @@ class ExportedConv(nn.Module):
         weights = tuple(getattr(self, f"weight{i}") for i in range(self.num_weights))
         fn = lifting_apply if self.apply_name == "lifting" else IMPLEMENTATIONS[self.apply_name].apply
         y = fn(x, weights, self.stride, self.padding)
-        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1, 1)
+        return y if self.bias is None else y + self.bias.to(y.dtype).view(1, -1, 1, 1, 1)
 
     def extra_repr(self) -> str:
         return f"{self.apply_name}, stride={self.stride}, padding={self.padding}"
