@@ -135,11 +135,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    # train
+    for add in (_add_train, _add_run, _add_results, _add_predict, _add_list):
+        add(sub)
+
+    # data and bench, owned by other modules: attach what imports, explain what does not
+    _attach(sub, "data", "gsepconv.data.cli", "download, verify and list datasets")
+    _attach(sub, "bench", "gsepconv.experiments.bench", "efficiency benchmark (time and memory per step)")
+    _attach(sub, "equivariance", "gsepconv.experiments.equivariance_report", "equivariance errors per group and implementation")
+    _add_companion(sub)
+    return parser
+
+
+def _add_train(sub: Any) -> None:
+    """``train``: one model from flags and/or a config file."""
     p = sub.add_parser(
         "train", help="train one model (flags, or a YAML/JSON config file)",
         description="Train one model. Defaults are the paper's MNIST-rot ResNet (SE2 separable, N=8, "
-                    "widths 32,32,64, k=7, Adam lr 1e-4, wd 1e-4, cosine, 300 epochs, batch 64). "
+                    "widths 32,32,64, k=7, Adam lr 1e-4, wd 1e-4, cosine, 300 epochs, batch 64); with "
+                    "--profile smoke|quick|paper, that profile's run of the group. "
                     "Flags override the config file; --set overrides anything. The run folder "
                     "(<runs>/<profile>/<experiment>/<run id>) keeps a checkpoint per epoch: repeat "
                     "the command to resume, or to get the stored metrics of a finished run. Under "
@@ -164,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     p.set_defaults(func=cmd_train)
 
-    # run
+
+def _add_run(sub: Any) -> None:
+    """``run``: an experiment's grid under a profile."""
     p = sub.add_parser(
         "run", help="run every model of a named experiment (skips finished runs)",
         description="Run an experiment's grid under a profile (smoke: seconds, quick: 2 CPU cores, "
@@ -185,7 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_folders(p)
     p.set_defaults(func=cmd_run)
 
-    # results
+
+def _add_results(sub: Any) -> None:
+    """``results``: an experiment's summary table."""
     p = sub.add_parser("results", help="print an experiment's results (mean ± std over seeds)",
                        description="Print the results table of an experiment: the summary over seeds "
                                    "(default), or every run (--all).")
@@ -196,7 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_folders(p, runs=False)
     p.set_defaults(func=cmd_results)
 
-    # predict
+
+def _add_predict(sub: Any) -> None:
+    """``predict``: a trained run on a dataset split."""
     p = sub.add_parser(
         "predict", help="load a finished run and predict on a split of its dataset",
         description="Load the best-validation model of a finished run folder (gsepconv.load_run) and "
@@ -210,17 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="write one row per image (index, label, predicted, confidence) as CSV")
     p.set_defaults(func=cmd_predict)
 
-    # list
+
+def _add_list(sub: Any) -> None:
+    """``list``: experiments and profiles."""
     p = sub.add_parser("list", help="list the experiments and profiles")
     p.set_defaults(func=cmd_list)
-
-    # data and bench, owned by other modules: attach what imports, explain what does not
-    _attach(sub, "data", "gsepconv.data.cli", "download, verify and list datasets")
-    _attach(sub, "bench", "gsepconv.experiments.bench", "efficiency benchmark (time and memory per step)")
-    _attach(sub, "equivariance", "gsepconv.experiments.equivariance_report", "equivariance errors per group and implementation")
-    _add_companion(sub)
-    return parser
-
 
 def _add_companion(sub: Any) -> None:
     """``reproduce``, ``figures`` and ``publish-notebooks`` (the book and its notebooks)."""

@@ -104,6 +104,17 @@ ratios
 # it saves kernel-network evaluations, not convolution time.
 
 # %% [markdown]
+# ### Next to the original implementation
+#
+# When the table was measured with `gsepconv bench --against <checkout of the original code>`, each
+# case's step in the original code was timed alternately with ours in the same process, and so was
+# our conv-only limit (the same convolutions with free weights) and, with `--bf16`, our bfloat16
+# step. Without `--against` this table is empty.
+
+# %%
+report.original_comparison(efficiency)
+
+# %% [markdown]
 # ## Against the number of group elements and the image size
 #
 # *Question: how do time and memory grow with N and with the image, separable against not?*

@@ -384,3 +384,25 @@ def test_make_all_rejects_unknown_profile(tmp_path: Path) -> None:
 def test_every_input_names_a_command() -> None:
     for spec in INPUTS.values():
         assert spec.command_for("quick").endswith("--profile quick") and spec.files
+
+
+def test_original_comparison_keeps_the_rows_timed_against_the_original() -> None:
+    from gsepconv.report.tables import original_comparison
+
+    nan = float("nan")
+    frame = pd.DataFrame([
+        # group, implementation, elements, ours, original, conv-only, params, original params, bf16
+        ("SE2", "separable", "8", 500.0, 1250.0, 480.0, 177082, 180000, 1100.0),
+        ("SE2", "dgseparable", "8", 400.0, nan, 390.0, 50000, nan, nan),  # no original model
+        ("Sim2", "separable2d", "8x3", 4000.0, 6000.0, 3600.0, 209830, 210000, 5000.0),
+    ], columns=["group", "implementation", "num_elements", "train_ms", "original_train_ms", "conv_only_train_ms",
+                "params", "original_params", "train_ms_bf16"])
+    frame["speedup_vs_original"] = frame.original_train_ms / frame.train_ms
+    frame["train_overhead"] = frame.train_ms / frame.conv_only_train_ms
+    frame["bf16_speedup"] = frame.train_ms / frame.train_ms_bf16
+    assert original_comparison(frame.drop(columns=["original_train_ms"])).empty  # a bench without --against
+    table = original_comparison(frame)
+    assert len(table) == 2 and table["speedup_vs_original"].tolist() == [2.5, 1.5]
+    assert table["over_limit"].tolist() == [round(500 / 480, 2), round(4000 / 3600, 2)]
+    assert table["bf16_speedup"].tolist() == [round(500 / 1100, 2), 0.8]
+    assert "Sim(2)" in table["model"].iloc[1]

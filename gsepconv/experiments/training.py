@@ -456,17 +456,9 @@ def _train(
     if writes and not resume:
         for stale in (METRICS, CHECKPOINT, BEST_WEIGHTS):
             (run_dir / stale).unlink(missing_ok=True)
+    trainables = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler}
     if resume and ckpt_path is not None and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if ckpt.get("config_hash") != config.config_hash():
-            raise ConfigError(
-                f"{ckpt_path} belongs to another configuration; delete the folder or use --force")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        state = _State(**ckpt["state"])
-        _set_rng_state(ckpt["rng"])
+        state = _resume(ckpt_path, config, trainables)
         if clock is not None:
             clock.spent_before = sum(h["time_s"] for h in state.history or [])
         log(f"resuming {run_dir.name} after epoch {state.epoch}/{config.epochs}")
@@ -512,17 +504,7 @@ def _train(
                     f"train loss {record['train_loss']:.4f} acc {record['train_acc']:.2f}% | "
                     f"val loss {val_loss:.4f} acc {val_acc:.2f}% | {record['time_s']:.1f}s")
             if writes:
-                atomic_torch_save({
-                    "format": CHECKPOINT_FORMAT,
-                    "config": config.to_dict(),
-                    "config_hash": config.config_hash(),
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "state": vars(state),
-                    "rng": _rng_state(),
-                }, ckpt_path)
+                _save_checkpoint(ckpt_path, config, trainables, state)
             barrier()
             for callback in callbacks:
                 callback(dict(record))
@@ -546,6 +528,30 @@ def _train(
         atomic_write_json(run_dir / METRICS, metrics)
     barrier()
     return metrics
+
+
+def _save_checkpoint(path: Path, config: RunConfig, trainables: dict[str, Any], state: _State) -> None:
+    """Everything a resumed run needs (atomic: an interrupted write leaves the previous one)."""
+    atomic_torch_save({
+        "format": CHECKPOINT_FORMAT,
+        "config": config.to_dict(),
+        "config_hash": config.config_hash(),
+        **{name: obj.state_dict() for name, obj in trainables.items()},
+        "state": vars(state),
+        "rng": _rng_state(),
+    }, path)
+
+
+def _resume(path: Path, config: RunConfig, trainables: dict[str, Any]) -> _State:
+    """Load a checkpoint of ``config`` into the model, optimiser, scheduler and scaler; restore
+    the random generators; return the training state."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if ckpt.get("config_hash") != config.config_hash():
+        raise ConfigError(f"{path} belongs to another configuration; delete the folder or use --force")
+    for name, obj in trainables.items():
+        obj.load_state_dict(ckpt[name])
+    _set_rng_state(ckpt["rng"])
+    return _State(**ckpt["state"])
 
 
 def _train_epoch(

@@ -139,6 +139,7 @@ def _products(root: str | Path | None) -> list[Product]:
         *[Product(f"{n}_summary", "table", (n,), _summary(n)) for n in NATURAL_IMAGES],
         Product("efficiency", "table", ("efficiency",), lambda d, p: T.efficiency_table(d["efficiency"])),
         Product("efficiency_speedups", "table", ("efficiency",), lambda d, p: T.speedups(d["efficiency"])),
+        Product("efficiency_vs_original", "table", ("efficiency",), lambda d, p: T.original_comparison(d["efficiency"])),
         Product("efficiency_sweep", "table", ("efficiency_sweep",), lambda d, p: T.sweep_table(d["efficiency_sweep"])),
         Product("equivariance", "table", ("equivariance",), lambda d, p: T.equivariance_table(d["equivariance"])),
         Product("redundancy", "table", ("redundancy",), lambda d, p: T.redundancy_summary(d["redundancy"])),

@@ -27,6 +27,7 @@ __all__ = [
     "Comparison",
     "compare_models",
     "efficiency_table",
+    "original_comparison",
     "speedups",
     "describe_speedups",
     "sweep_table",
@@ -299,6 +300,34 @@ def efficiency_table(frame: pd.DataFrame) -> pd.DataFrame:
     if "mem_kind" in out.columns:
         table["memory_kind"] = out["mem_kind"]
     return table
+
+
+def original_comparison(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a ``gsepconv bench --against`` table that have the original's model (empty for a
+    benchmark run without it): our training step, the
+    original code's, timed alternately in one process, and the limit of ours (its conv-only step:
+    the same convolutions with free weights); with ``--bf16`` also our bfloat16 step. Ratios are
+    times: ``speedup_vs_original`` = original ms / ours, ``over_limit`` = ours / conv-only."""
+    columns = ["model", "train_ms", "original_train_ms", "speedup_vs_original", "conv_only_train_ms", "over_limit",
+               "params", "original_params"]
+    if "original_train_ms" not in frame.columns or frame["original_train_ms"].isna().all():
+        return pd.DataFrame(columns=columns)  # a benchmark run without --against
+    out = _ordered(_bench_labels(frame))
+    out = out[out["original_train_ms"].notna()]
+    table = pd.DataFrame({
+        "model": out["model"],
+        "train_ms": out["train_ms"].round(1),
+        "original_train_ms": out["original_train_ms"].round(1),
+        "speedup_vs_original": out["speedup_vs_original"].round(2),
+        "conv_only_train_ms": out["conv_only_train_ms"].round(1),
+        "over_limit": out["train_overhead"].round(2),
+        "params": out["params"].astype(int),
+        "original_params": out["original_params"].astype(int),
+    })
+    if "train_ms_bf16" in out.columns and out["train_ms_bf16"].notna().any():
+        table["train_ms_bf16"] = out["train_ms_bf16"].round(1)
+        table["bf16_speedup"] = out["bf16_speedup"].round(2)
+    return table.reset_index(drop=True)
 
 
 def speedups(frame: pd.DataFrame, keys: Sequence[str] = ("group", "num_elements"),
