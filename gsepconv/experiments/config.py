@@ -44,24 +44,23 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 def _check_integer(name: str, value: Any, allow_none: bool = False, allow_zero: bool = False) -> None:
-    """Like :func:`_check_positive`, for counts: ``16.5`` or ``"16"`` is an error naming the field."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
-        bound = ">= 0" if allow_zero else "> 0"
-        extra = " or null" if allow_none else ""
-        raise ValueError(f"{name} must be an integer {bound}{extra}, got {value!r}")
+    """Counts: ``16.5`` or ``"16"`` is an error naming the field."""
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    _check_bound(name, value, ok, "an integer", allow_none, allow_zero)
 
 
 def _check_positive(name: str, value: Any, allow_none: bool = False, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    _check_bound(name, value, ok, "a number", allow_none, allow_zero)
+
+
+def _check_bound(name: str, value: Any, typed: bool, kind: str, allow_none: bool, allow_zero: bool) -> None:
+    """``name`` must be ``kind`` (``typed`` says whether it is) above 0 (or at least 0), or null if allowed."""
     if value is None and allow_none:
         return
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok and (value >= 0 if allow_zero else value > 0)
-    if not ok:
+    if not (typed and (value >= 0 if allow_zero else value > 0)):
         bound = ">= 0" if allow_zero else "> 0"
-        extra = " or null" if allow_none else ""
-        raise ValueError(f"{name} must be a number {bound}{extra}, got {value!r}")
+        raise ValueError(f"{name} must be {kind} {bound}{' or null' if allow_none else ''}, got {value!r}")
 
 
 @dataclass

@@ -5,7 +5,7 @@ The affine group is a thin, named wrapper: every operation a layer needs lives o
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable
 
 from .base import SubGroup
 from .subgroups import SO2, DirectProduct, Dilation
@@ -65,13 +65,18 @@ GROUPS: dict[str, Callable[..., AffineGroup]] = {"SE2": SE2, "R2xRplus": R2xRplu
 SCALE_GROUPS: tuple[str, ...] = ("R2xRplus", "Sim2")
 
 
+def given_options(**options: Any) -> list[str]:
+    """``["max_scale=2.0", …]``: the options that were given (not ``None``), for error messages."""
+    return [f"{k}={v!r}" for k, v in options.items() if v is not None]
+
+
 def get_group(group: str | AffineGroup, max_scale: float | None = None, mask_sigma: float | None = None) -> AffineGroup:
     """Return an :class:`AffineGroup` from a name in :data:`GROUPS` (or pass one through).
 
     ``max_scale`` and ``mask_sigma`` (smooth mask along log-scale) apply to the scale groups
     (:data:`SCALE_GROUPS`); given for ``SE2`` or with a group object they are an error, never
     silently dropped."""
-    given = [f"{k}={v!r}" for k, v in (("max_scale", max_scale), ("mask_sigma", mask_sigma)) if v is not None]
+    given = given_options(max_scale=max_scale, mask_sigma=mask_sigma)
     if isinstance(group, AffineGroup):
         if given:
             raise ValueError(f"{', '.join(given)} given with the group object {group!r}: pass them to its "

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..groups.affine import GROUPS, get_group
+from ..groups.affine import GROUPS, get_group, given_options
 from ..kernels.kernel import kernel_window
 from ..nn.conv import GroupConv, LiftingConv
 from ..nn.grid import SAMPLINGS, GroupGrid
@@ -52,7 +52,7 @@ class LayerFactory:
         self.group_name = group
         self.kernel_options = dict(kernel_options)
         if group == "Z2":
-            ignored = [f"{k}={v!r}" for k, v in (("max_scale", max_scale), ("mask_sigma", mask_sigma)) if v is not None]
+            ignored = given_options(max_scale=max_scale, mask_sigma=mask_sigma)
             ignored += [f"{k}={v!r}" for k, v in kernel_options.items()]
             if ignored:
                 raise ValueError(f"{', '.join(ignored)}: group Z2 (a plain CNN) has no continuous kernels or "
