@@ -118,3 +118,13 @@ def test_rotation_scale_microbench_ways_agree() -> None:
 
     times = microbench_rotation_scale(batch=2, size=6, channels=3, n_rot=4, n_scale=3, repeats=1)
     assert set(times) == {"dense_1x1", "factorised_matmul", "factorised_permute"} and all(t > 0 for t in times.values())
+
+
+def test_batch_norm_microbench_ways_agree() -> None:
+    """The three ways compute the same function (checked inside, forward and gradients); the
+    times are printed by `gsepconv bench --micro`, not asserted."""
+    from gsepconv.experiments.bench import microbench_batch_norm
+
+    times = microbench_batch_norm(batch=2, size=6, channels=3, num_elements=4, repeats=1)
+    assert set(times) == {"group_batch_norm", "batchnorm3d_contiguous", "batchnorm3d_channels_last"}
+    assert all(t > 0 for t in times.values())

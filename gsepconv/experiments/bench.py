@@ -654,6 +654,45 @@ def microbench_rotation_scale(batch: int = 64, size: int = 28, channels: int = 1
     return {name: min(_time(lambda fn=fn: fn().sum().backward(), 1, repeats, dev)) for name, fn in ways.items()}
 
 
+def microbench_batch_norm(batch: int = 64, size: int = 28, channels: int = 16, num_elements: int = 8,
+                          repeats: int = 5, device: str = "cpu", check: bool = True) -> dict[str, float]:
+    """Forward+backward time (ms, median of alternating ``repeats``) of batch norm + ReLU on a group
+    feature map ``[B, C, N, H, W]`` (statistics per channel ``C``), three ways:
+
+    * ``group_batch_norm``: :class:`~gsepconv.nn.GroupBatchNorm` with fused ReLU on the layers'
+      channels-last map (torch's reductions per column and row block, pooled over ``N``);
+    * ``batchnorm3d_contiguous``: ``torch.nn.BatchNorm3d`` + ReLU on a plain contiguous map
+      (what NCHW convolutions, as in the original code, hand to it);
+    * ``batchnorm3d_channels_last``: the same on the channels-last map the layers produce.
+    """
+    from ..nn import GroupBatchNorm
+
+    dev = torch.device(device)
+    shape = (batch, channels, num_elements, size, size)
+    base = torch.randn(shape, device=dev) + 0.5
+    cl = base.permute(0, 3, 4, 1, 2).contiguous().permute(0, 3, 4, 1, 2)  # memory [B, H, W, C, N]
+    ours = GroupBatchNorm(channels, relu=True).to(dev).train()
+    ref = nn.BatchNorm3d(channels).to(dev).train()
+    inputs = {"group_batch_norm": cl, "batchnorm3d_contiguous": base.contiguous(), "batchnorm3d_channels_last": cl}
+    grad = torch.randn(shape, device=dev)
+
+    def run(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        x = inputs[name].detach().requires_grad_()
+        y = ours(x) if name == "group_batch_norm" else torch.relu(ref(x))
+        y.backward(grad)
+        return y.detach(), x.grad
+
+    if check:  # relative norms: float32 round-off flips the ReLU mask of a few elements at zero
+        want = run("batchnorm3d_contiguous")
+        for name in inputs:
+            got = run(name)
+            if not all(float((a - b).norm() / b.norm()) < 1e-2 for a, b in zip(got, want)):
+                raise AssertionError(f"{name} computes a different function than batchnorm3d_contiguous")
+    steps = [lambda name=name: run(name) for name in inputs]
+    times = _alternate(steps, 1, repeats, dev)
+    return {name: statistics.median(t) for name, t in zip(inputs, times)}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``gsepconv bench``."""
     p = subparsers.add_parser(
@@ -675,7 +714,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="time and memory against the number of group elements x image size, separable vs not "
                         "(writes <results>/<profile>/efficiency_sweep.csv)")
     p.add_argument("--micro", action="store_true",
-                   help="only time Sim(2) separable2d's rotation x scale step three ways (dense 1x1 vs factorised)")
+                   help="only the micro-benchmarks: Sim(2) separable2d's rotation x scale step three ways (dense 1x1 "
+                        "vs factorised) and batch norm + ReLU on a group feature map three ways (ours vs BatchNorm3d)")
     p.add_argument("--against", metavar="PATH", default=None,
                    help="a checkout of the original implementation (git clone "
                         "https://github.com/david-knigge/separable-group-convolutional-networks): time its model "
@@ -694,7 +734,10 @@ def _main(args: argparse.Namespace) -> int:
     if args.micro:
         times = microbench_rotation_scale(device=args.device)
         for name, ms in times.items():
-            print(f"{name:<20} {ms:8.1f} ms  ({ms / times['dense_1x1']:.2f}x dense_1x1)")
+            print(f"{name:<26} {ms:8.1f} ms  ({ms / times['dense_1x1']:.2f}x dense_1x1)")
+        times = microbench_batch_norm(device=args.device)
+        for name, ms in times.items():
+            print(f"{name:<26} {ms:8.1f} ms  ({ms / times['group_batch_norm']:.2f}x group_batch_norm)")
         return 0
     if args.sweep:
         path = Path(args.out) if args.out else sweep_path(args.profile, args.device)
@@ -710,6 +753,6 @@ def _main(args: argparse.Namespace) -> int:
 
 __all__ = [
     "BENCH_PROFILES", "BenchCase", "BenchProfile", "bench_case", "bench_is_current", "bench_path", "count_macs",
-    "microbench_rotation_scale", "register", "run_benchmark", "summarise_efficiency",
+    "microbench_batch_norm", "microbench_rotation_scale", "register", "run_benchmark", "summarise_efficiency",
     "SWEEP_PROFILES", "SweepProfile", "run_sweep", "summarise_sweep", "sweep_case", "sweep_is_current", "sweep_path",
 ]
