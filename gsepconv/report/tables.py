@@ -308,8 +308,7 @@ def original_comparison(frame: pd.DataFrame) -> pd.DataFrame:
     original code's, timed alternately in one process, and the limit of ours (its conv-only step:
     the same convolutions with free weights); with ``--bf16`` also our bfloat16 step. Ratios are
     times: ``speedup_vs_original`` = original ms / ours, ``over_limit`` = ours / conv-only."""
-    columns = ["model", "train_ms", "original_train_ms", "speedup_vs_original", "conv_only_train_ms", "over_limit",
-               "params", "original_params"]
+    columns = ["model", "train_ms", "original_train_ms", "speedup_vs_original", "conv_only_train_ms", "over_limit"]
     if "original_train_ms" not in frame.columns or frame["original_train_ms"].isna().all():
         return pd.DataFrame(columns=columns)  # a benchmark run without --against
     out = _ordered(_bench_labels(frame))
@@ -321,8 +320,6 @@ def original_comparison(frame: pd.DataFrame) -> pd.DataFrame:
         "speedup_vs_original": out["speedup_vs_original"].round(2),
         "conv_only_train_ms": out["conv_only_train_ms"].round(1),
         "over_limit": out["train_overhead"].round(2),
-        "params": out["params"].astype(int),
-        "original_params": out["original_params"].astype(int),
     })
     if "train_ms_bf16" in out.columns and out["train_ms_bf16"].notna().any():
         table["train_ms_bf16"] = out["train_ms_bf16"].round(1)
