@@ -55,6 +55,7 @@ from ..groups import num_elements_text
 from ..nn import export, kernel_cache, memory_format
 from ..nn.conv import _SampledConv
 from .io import check_writable, git_commit, results_root, write_table
+from .training import autocast_to
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,7 @@ def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cast: torch.dtype 
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(x.device.type, dtype=cast or torch.bfloat16, enabled=cast is not None):
+        with autocast_to(x.device, cast):
             logits = model(x)
         nn.functional.cross_entropy(logits.float(), y).backward()
         opt.step()
@@ -281,11 +282,7 @@ def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, see
     Every case also times its conv-only model (``conv_only_train_ms``: the same convolutions
     with free weights, no kernel nets), the float32 limit of a training step. ``bf16``: also our
     step under bfloat16 autocast, in the same loop (``train_ms_bf16``, ``bf16_speedup``)."""
-    torch.manual_seed(seed)
-    model = _bench_model(case, profile).to(device)
-    x = torch.randn(profile.batch_size, 1, profile.image_size, profile.image_size, device=device)
-    y = torch.randint(0, 10, (profile.batch_size,), device=device)
-    train_step = _step(model, x, y)
+    model, x, y, train_step = _case_setup(case, profile, profile.image_size, device, seed)
     training = _time_training(case, profile, device, model, train_step, x, y, seed, original, bf16)
     frozen = export(model.eval())
     inference = _time_inference(model, frozen, x, profile, device)
@@ -294,21 +291,40 @@ def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, see
         with memory_format(torch.contiguous_format):
             training["train_ms_nchw"] = statistics.median(_time(train_step, profile.warmup, profile.repeats, device))
     return {
+        **_case_columns(case, profile, profile.image_size, model, frozen, x),
+        **training,
+        **inference,
+        "mem_kind": "cuda_peak" if device.type == "cuda" else "saved_activations",
+        **_provenance(device),
+    }
+
+
+def _case_setup(case: BenchCase, profile: BenchProfile | SweepProfile, image_size: int, device: torch.device,
+                seed: int) -> tuple[nn.Module, torch.Tensor, torch.Tensor, Callable[[], None]]:
+    """The case's model (seeded), a random batch ``[B, 1, S, S]`` with labels, and its training step."""
+    torch.manual_seed(seed)
+    model = _bench_model(case, profile).to(device)
+    x = torch.randn(profile.batch_size, 1, image_size, image_size, device=device)
+    y = torch.randint(0, 10, (profile.batch_size,), device=device)
+    return model, x, y, _step(model, x, y)
+
+
+def _case_columns(case: BenchCase, profile: BenchProfile | SweepProfile, image_size: int, model: nn.Module,
+                  frozen: nn.Module, x: torch.Tensor) -> dict[str, Any]:
+    """The columns naming a benchmark or sweep row: case, sizes, parameters and MACs (of the
+    exported ``frozen`` model on ``x``)."""
+    return {
         "profile": profile.name,
         "group": case.group,
         "implementation": case.implementation,
         "num_elements": num_elements_text(case.num_elements),
         "n_total": case.n_total,
         "batch_size": profile.batch_size,
-        "image_size": profile.image_size,
+        "image_size": image_size,
         "widths": ",".join(map(str, profile.widths)),
         "kernel_size": profile.kernel_size,
         "params": count_parameters(model),
         "macs": count_macs(frozen, x),
-        **training,
-        **inference,
-        "mem_kind": "cuda_peak" if device.type == "cuda" else "saved_activations",
-        **_provenance(device),
     }
 
 
@@ -484,12 +500,7 @@ def sweep_case(case: BenchCase, profile: SweepProfile, image_size: int, device: 
     ``train_ms_median``), memory
     (CUDA peak, or on CPU the activations saved for backward), MACs of one inference forward and
     parameters of ``case`` on ``[batch, 1, image_size, image_size]`` inputs."""
-    torch.manual_seed(seed)
-    model = _bench_model(case, profile).to(device)
-    x = torch.randn(profile.batch_size, 1, image_size, image_size, device=device)
-    y = torch.randint(0, 10, (profile.batch_size,), device=device)
-    train_step = _step(model, x, y)
-
+    model, x, y, train_step = _case_setup(case, profile, image_size, device, seed)
     model.train()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -498,17 +509,7 @@ def sweep_case(case: BenchCase, profile: SweepProfile, image_size: int, device: 
     model.eval()
     train_ms = min(times)
     return {
-        "profile": profile.name,
-        "group": case.group,
-        "implementation": case.implementation,
-        "num_elements": num_elements_text(case.num_elements),
-        "n_total": case.n_total,
-        "batch_size": profile.batch_size,
-        "image_size": image_size,
-        "widths": ",".join(map(str, profile.widths)),
-        "kernel_size": profile.kernel_size,
-        "params": count_parameters(model),
-        "macs": count_macs(export(model), x),
+        **_case_columns(case, profile, image_size, model, export(model), x),
         "train_ms": train_ms,
         "train_ms_median": statistics.median(times),
         "train_ms_max": max(times),

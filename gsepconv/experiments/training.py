@@ -56,6 +56,8 @@ __all__ = [
     "resolve_device",
     "seed_everything",
     "train",
+    "autocast_dtype",
+    "autocast_to",
     "CHECKPOINT",
     "METRICS",
     "CONFIG_FILE",
@@ -339,7 +341,7 @@ def _evaluate(
     with torch.no_grad():
         for x, y in _progress(loader, progress, desc, len(loader)):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with torch.autocast(device_type=device.type, dtype=cast or torch.bfloat16, enabled=cast is not None):
+            with autocast_to(device, cast):
                 logits = model(x)
             loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
             correct += (logits.argmax(1) == y).sum().item()
@@ -406,6 +408,12 @@ def train(
             torch.distributed.destroy_process_group()
         torch.set_num_threads(saved[0])
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[1], saved[2]
+
+
+def autocast_to(device: torch.device, cast: torch.dtype | None) -> torch.autocast:
+    """Autocast to ``cast`` on ``device`` (an :func:`autocast_dtype`); ``None``: a disabled one
+    (float32)."""
+    return torch.autocast(device_type=device.type, dtype=cast or torch.bfloat16, enabled=cast is not None)
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -583,7 +591,7 @@ def _train_epoch(
     bar = _progress(loader, progress, f"epoch {epoch + 1}/{config.epochs}", len(loader))
     for step, (x, y) in enumerate(bar):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with torch.autocast(device_type=device.type, dtype=cast or torch.bfloat16, enabled=cast is not None):
+        with autocast_to(device, cast):
             logits = train_model(x)
             loss = F.cross_entropy(logits.float(), y)
         optimizer.zero_grad(set_to_none=True)
