@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     # data and bench, owned by other modules: attach what imports, explain what does not
     _attach(sub, "data", "gsepconv.data.cli", "download, verify and list datasets")
     _attach(sub, "bench", "gsepconv.experiments.bench", "efficiency benchmark (time and memory per step)")
+    _attach(sub, "compare", "gsepconv.experiments.compare",
+            "train our models and the original code's side by side under one loop (fidelity.csv)")
     _attach(sub, "equivariance", "gsepconv.experiments.equivariance_report", "equivariance errors per group and implementation")
     _add_companion(sub)
     return parser

@@ -138,3 +138,38 @@ def test_alternating_timing_runs_each_step_as_often(checkout):
     row = bench_case(BenchCase("SE2", "separable", 4), BENCH_PROFILES["smoke"], torch.device("cpu"),
                      original=load_original(checkout))
     assert row["original_train_ms"] > 0 and row["conv_only_train_ms"] > 0
+
+
+def test_compare_trains_ours_and_the_original_under_one_loop(checkout, tmp_path, capsys):
+    """`gsepconv compare`: per seed one run of ours and one of the original's model, the same
+    loop; the table pairs them by seed, carries provenance, and a second call reuses the runs."""
+    out, runs = tmp_path / "fidelity.csv", tmp_path / "runs"
+    args = ["compare", "--against", str(checkout), "--profile", "smoke", "--models", "SE2:separable",
+            "--seeds", "0,1", "--runs", str(runs), "--out", str(out)]
+    assert main(args + ["--dry-run"]) == 0
+    assert "4 runs, 4 to train" in capsys.readouterr().out
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "SE2 separable" in printed and "ours - original" in printed
+    table = pd.read_csv(out)
+    assert sorted(zip(table["code"], table["seed"])) == [("original", 0), ("original", 1), ("ours", 0), ("ours", 1)]
+    assert table["test_acc"].between(0, 100).all() and table["val_acc"].between(0, 100).all()
+    for column in ("profile", "device", "torch_version", "gsepconv_version", "git_commit", "timestamp", "run_id"):
+        assert table[column].notna().all() and (table[column].astype(str) != "").all(), column
+    # the original's rows come from the stand-in CKGResNet (a tiny CNN), ours from our G-ResNet
+    params = table.groupby("code")["params"].first()
+    assert params["original"] != params["ours"]
+    from ck_g_cnn.nn import CALLS  # the stand-in recorded how it was built
+    assert CALLS and all(c["implementation"] == "separable" and c["num_group_elem"] == 4 for c in CALLS)
+    assert {p.name for p in (runs / "smoke").iterdir()} == {"fidelity", "fidelity-original"}
+    before = out.read_bytes()
+    assert main(args) == 0  # every run is reused: the same table
+    assert out.read_bytes() == before
+
+
+def test_compare_refuses_what_the_original_lacks(checkout, tmp_path):
+    from gsepconv.experiments.compare import fidelity_plan
+
+    with pytest.raises(ValueError, match="grid has no SE2 gseparable"):
+        fidelity_plan("quick", [("SE2", "gseparable")])
+    assert main(["compare", "--against", str(tmp_path), "--profile", "smoke"]) == 2  # not a checkout

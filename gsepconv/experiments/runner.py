@@ -37,11 +37,13 @@ from gsepconv.experiments.training import (
     METRICS,
     DatasetFactory,
     EpochCallback,
+    ModelBuilder,
     resolve_device,
     train,
 )
 
-__all__ = ["run_dir_for", "run_one", "run_experiment", "train_profile", "estimated_cost", "RunFailed", "load_metrics"]
+__all__ = ["run_dir_for", "run_one", "run_experiment", "train_profile", "train_runs", "estimated_cost", "RunFailed",
+           "load_metrics"]
 
 Log = Callable[[str], None]
 
@@ -77,8 +79,10 @@ def run_one(
     callbacks: Sequence[EpochCallback] = (),
     max_epochs_this_call: int | None = None,
     log: Log | None = None,
+    model_builder: ModelBuilder | None = None,
 ) -> dict[str, Any]:
-    """Train one run in its folder, reusing stored metrics or resuming a checkpoint.
+    """Train one run in its folder, reusing stored metrics or resuming a checkpoint
+    (``model_builder``: see :func:`~gsepconv.experiments.training.train`).
 
     Returns the metrics (with ``"reused": True`` when they come from an earlier call).
     """
@@ -100,7 +104,8 @@ def run_one(
         save_config(config, config_path)
     try:
         metrics = train(config, folder, dataset_factory=dataset_factory, callbacks=callbacks,
-                        max_epochs_this_call=max_epochs_this_call, resume=not force, log=log)
+                        max_epochs_this_call=max_epochs_this_call, resume=not force, log=log,
+                        model_builder=model_builder)
     except BaseException:
         if main and created:
             _remove_unstarted(folder, created)
@@ -149,6 +154,7 @@ def default_devices(profile: str, device: str | None = None, threads: int | None
 class _Job:
     index: int
     config: dict[str, Any]
+    model_builder: ModelBuilder | None = None  # picklable (a module-level class or function)
 
 
 def _worker(device: str, label: str, jobs: Any, results: Any, runs: str | None, force: bool,
@@ -166,7 +172,7 @@ def _worker(device: str, label: str, jobs: Any, results: Any, runs: str | None, 
         config = RunConfig.from_dict(job.config).replace(device=device)
         try:
             metrics = run_one(config, runs=runs, force=force, dataset_factory=factory,
-                              log=lambda m: _stderr(f"[{label}] {m}"))
+                              log=lambda m: _stderr(f"[{label}] {m}"), model_builder=job.model_builder)
             results.put((job.index, metrics, None))
         except BaseException as err:  # reported to the parent, which decides
             results.put((job.index, None, f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
@@ -317,11 +323,22 @@ def train_profile(
         f"{len(devices)} worker(s): {', '.join(devices)}" + (", longest first" if len(devices) > 1 else ""))
     if not todo:
         return {"runs": 0, "failed": 0}
-    if len(devices) > 1:
-        metrics, errors = _run_parallel(todo, list(devices), root, force, None, log)
-    else:
-        metrics, errors = _run_sequential(todo, root, force, None, log)
+    metrics, errors = train_runs(todo, devices, root, force=force, log=log)
     return {"runs": len(metrics), "failed": len(errors)}
+
+
+def train_runs(
+    plan: Sequence[RunConfig], devices: Sequence[str], runs: str | Path | None = None, *, force: bool = False,
+    log: Log | None = None, builders: Sequence[ModelBuilder | None] | None = None,
+) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
+    """Train ``plan`` in its run folders under ``runs``: side by side, one worker process per
+    entry of ``devices`` when there are several, else one after another in this process.
+    ``builders[i]`` builds run ``i``'s model (``None``: ours). Returns ``(metrics, errors)`` by
+    plan index; a failed run is logged and the others go on."""
+    root, log = runs_root(runs), log or _stderr
+    if len(devices) > 1:
+        return _run_parallel(plan, list(devices), root, force, None, log, builders)
+    return _run_sequential(plan, root, force, None, log, builders)
 
 
 def _plan_frame(plan: Sequence[RunConfig], root: Path) -> pd.DataFrame:
@@ -346,15 +363,18 @@ def _plan_frame(plan: Sequence[RunConfig], root: Path) -> pd.DataFrame:
 
 def _run_sequential(
     plan: Sequence[RunConfig], root: Path, force: bool, factory: DatasetFactory | None, log: Log,
+    builders: Sequence[ModelBuilder | None] | None = None,
 ) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
     """Train ``plan`` one run after another in this process: ``(metrics, errors)`` by plan index
-    (a failed run is logged and the next one starts)."""
+    (a failed run is logged and the next one starts). ``builders[i]``: run ``i``'s model builder
+    (``None``: ours)."""
     metrics: dict[int, dict[str, Any]] = {}
     errors: dict[int, str] = {}
     for i, config in enumerate(plan):
         log(f"[{i + 1}/{len(plan)}] {config.experiment}/{config.run_id()}")
         try:
-            metrics[i] = run_one(config, runs=root, force=force, dataset_factory=factory, log=log)
+            metrics[i] = run_one(config, runs=root, force=force, dataset_factory=factory, log=log,
+                                 model_builder=builders[i] if builders else None)
             if metrics[i].get("reused"):
                 log(f"[{i + 1}/{len(plan)}] reused the finished run")
         except KeyboardInterrupt:
@@ -367,7 +387,7 @@ def _run_sequential(
 
 def _run_parallel(
     plan: Sequence[RunConfig], devices: list[str], root: Path, force: bool,
-    factory: DatasetFactory | None, log: Log,
+    factory: DatasetFactory | None, log: Log, builders: Sequence[ModelBuilder | None] | None = None,
 ) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
     import os
 
@@ -375,7 +395,7 @@ def _run_parallel(
     cpu_threads = max(1, (os.cpu_count() or 1) // len(devices))
     jobs, results = ctx.Queue(), ctx.Queue()
     for i, config in enumerate(plan):
-        jobs.put(_Job(i, config.to_dict()))
+        jobs.put(_Job(i, config.to_dict(), builders[i] if builders else None))
     for _ in devices:
         jobs.put(None)
     workers = [ctx.Process(target=_worker, args=(d, f"worker {k} {d}", jobs, results, str(root), force,

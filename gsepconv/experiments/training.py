@@ -72,6 +72,9 @@ CHECKPOINT_FORMAT = 1
 #: ``factory(name, split, data_config) -> Dataset`` of ``(image [C,H,W], label)``.
 DatasetFactory = Callable[[str, str, DataConfig], Dataset]
 EpochCallback = Callable[[dict[str, Any]], None]
+#: ``(config, datasets, device) -> (model on device, build arguments)``; :func:`build_checked_model`
+#: by default, another code's model for a side-by-side comparison (:mod:`gsepconv.experiments.compare`)
+ModelBuilder = Callable[[RunConfig, dict[str, Dataset], torch.device], tuple[nn.Module, dict[str, Any]]]
 
 
 class ConfigError(ValueError):
@@ -374,6 +377,7 @@ def train(
     max_epochs_this_call: int | None = None,
     resume: bool = True,
     log: Callable[[str], None] | None = None,
+    model_builder: ModelBuilder | None = None,
 ) -> dict[str, Any]:
     """Train ``config`` (resuming from ``run_dir/checkpoint.pt`` if present); return the metrics.
 
@@ -382,7 +386,8 @@ def train(
     again; ``resume=False`` ignores and replaces an existing checkpoint). ``callbacks`` are
     called with each epoch's record after its checkpoint is saved (an exception there, e.g.
     ``KeyboardInterrupt``, leaves a resumable run). ``run_dir=None`` trains
-    without writing anything. Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
+    without writing anything. ``model_builder`` replaces :func:`build_checked_model` (everything
+    else — data, optimiser, schedule, selection, evaluation — stays the same loop). Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
     DistributedDataParallel and ``batch_size`` is the global batch.
     """
     config.validate()
@@ -402,7 +407,7 @@ def train(
         torch.cuda.set_device(device)
     try:
         return _train(config, Path(run_dir) if run_dir is not None else None, dataset_factory,
-                      callbacks, max_epochs_this_call, resume, log, env, device)
+                      callbacks, max_epochs_this_call, resume, log, env, device, model_builder)
     finally:
         if created_group:
             torch.distributed.destroy_process_group()
@@ -428,7 +433,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 def _train(
     config: RunConfig, run_dir: Path | None, factory: DatasetFactory | None,
     callbacks: Sequence[EpochCallback], max_epochs_this_call: int | None, resume: bool,
-    log: Callable[[str], None], env: DistEnv, device: torch.device,
+    log: Callable[[str], None], env: DistEnv, device: torch.device, model_builder: ModelBuilder | None = None,
 ) -> dict[str, Any]:
     writes = run_dir is not None and env.is_main
     progress = config.progress and env.is_main
@@ -443,7 +448,7 @@ def _train(
     # data, then the model and one batch through it: configuration errors surface here
     datasets = load_splits(config, factory)
     seed_everything(config.seed)
-    model, model_kwargs = build_checked_model(config, datasets, device)
+    model, model_kwargs = (model_builder or build_checked_model)(config, datasets, device)
     params = count_parameters(model)
 
     train_ds = datasets["train"]

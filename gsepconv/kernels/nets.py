@@ -4,10 +4,12 @@ A kernel net maps ``z: [P, in_features]`` (relative coordinates of ``P`` kernel 
 ``[P, out_features]`` (one value per channel pair). Its parameter count depends on neither the
 kernel size nor the number of sampled group elements.
 
-The output head is initialised so that the *sampled kernel* has variance ``gain / fan_in``
-(``fan_in``: the layer passes the inputs summed per output, e.g. ``C_in · N_in``, and the
-spatial kernels multiply it by their effective number of taps ``≈ k²`` under the mask), which keeps
-activations at unit scale through deep stacks (the original ignored ``N_in``).
+The output head's initialisation is chosen by the kernel that owns the net (see
+:data:`gsepconv.kernels.kernel.HEAD_INITS`): :meth:`KernelNet.init_head` either gives the *sampled
+kernel* variance ``gain / fan_in`` (unit-scale activations) or sets the head's weight variance
+directly (:meth:`KernelNet.init_head_weights`). Hidden sine layers have zero biases by default, as
+in the paper's code (``hidden_bias="uniform"``: PyTorch's default ``U(±1/√fan_in)``); the first
+layer keeps PyTorch's default bias.
 
 New nets are added with :func:`register_kernel_net`; layers look them up by name.
 """
@@ -63,8 +65,11 @@ class KernelNet(nn.Module):
         """Uniform head init giving output variance ``gain/fan_in`` for the hidden features' mean
         square (measured by :meth:`hidden_second_moment` unless given); zero bias."""
         moment = self.hidden_second_moment() if hidden_second_moment is None else hidden_second_moment
-        var = self.gain / (self.fan_in * self.hidden_features * max(moment, 1e-8))
-        bound = math.sqrt(3.0 * var)
+        self.init_head_weights(self.gain / (self.fan_in * self.hidden_features * max(moment, 1e-8)))
+
+    def init_head_weights(self, weight_var: float) -> None:
+        """Uniform head weights of variance ``weight_var`` (bound ``√(3·weight_var)``); zero bias."""
+        bound = math.sqrt(3.0 * weight_var)
         with torch.no_grad():
             self.head.weight.uniform_(-bound, bound)
             self.head.bias.zero_()
@@ -83,16 +88,23 @@ class KernelNet(nn.Module):
         return f"in={self.in_features}, out={self.out_features}, hidden={self.hidden_features}"
 
 
-class SineLayer(nn.Module):
-    """``sin(ω₀ (W z + b))`` with SIREN initialisation."""
+HIDDEN_BIASES = ("zero", "uniform")
 
-    def __init__(self, in_features: int, out_features: int, omega_0: float, first: bool) -> None:
+
+class SineLayer(nn.Module):
+    """``sin(ω₀ (W z + b))`` with SIREN initialisation; ``zero_bias``: ``b = 0`` (else PyTorch's
+    default ``U(±1/√in_features)``, which after ``ω₀ = 10`` shifts every unit's phase by up to
+    ±1.25 rad at width 64)."""
+
+    def __init__(self, in_features: int, out_features: int, omega_0: float, first: bool, zero_bias: bool = False) -> None:
         super().__init__()
         self.omega_0 = float(omega_0)
         self.linear = nn.Linear(in_features, out_features)
         bound = 1.0 / in_features if first else math.sqrt(6.0 / in_features) / self.omega_0
         with torch.no_grad():
             self.linear.weight.uniform_(-bound, bound)
+            if zero_bias:
+                self.linear.bias.zero_()
 
     def forward(self, z: Tensor) -> Tensor:
         return torch.sin(self.omega_0 * self.linear(z))
@@ -102,7 +114,8 @@ class SineLayer(nn.Module):
 class SIREN(KernelNet):
     r"""SIREN kernel net (Sitzmann et al. 2020): ``num_hidden + 1`` sine layers, then a linear head.
 
-    Defaults as in the paper: width 64, one hidden layer (two sine layers), ``ω₀ = first ω₀ = 10``.
+    Defaults as in the paper: width 64, one hidden layer (two sine layers), ``ω₀ = first ω₀ = 10``,
+    zero biases in the hidden sine layers (``hidden_bias``).
     """
 
     def __init__(
@@ -113,14 +126,19 @@ class SIREN(KernelNet):
         num_hidden: int = 1,
         omega_0: float = 10.0,
         first_omega_0: float = 10.0,
+        hidden_bias: str = "zero",
         fan_in: float = 1.0,
         gain: float = 2.0,
     ) -> None:
         super().__init__(in_features, out_features, hidden_features, fan_in, gain)
         if num_hidden < 0:
             raise ValueError(f"num_hidden must be >= 0, got {num_hidden}")
+        if hidden_bias not in HIDDEN_BIASES:
+            raise ValueError(f"unknown hidden_bias {hidden_bias!r}; choose one of {', '.join(HIDDEN_BIASES)}")
+        zero = hidden_bias == "zero"
         layers = [SineLayer(in_features, hidden_features, first_omega_0, first=True)]
-        layers += [SineLayer(hidden_features, hidden_features, omega_0, first=False) for _ in range(num_hidden)]
+        layers += [SineLayer(hidden_features, hidden_features, omega_0, first=False, zero_bias=zero)
+                   for _ in range(num_hidden)]
         self.layers = nn.Sequential(*layers)
         self.init_head()
 

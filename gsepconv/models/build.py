@@ -44,6 +44,7 @@ class LayerFactory:
         max_scale: float | None,
         kernel_options: dict[str, Any],
         mask_sigma: float | None = None,
+        skip_hidden_ratio: float = 0.5,
     ) -> None:
         if group not in ALL_GROUPS:
             raise ValueError(f"unknown group {group!r}; choose one of {', '.join(ALL_GROUPS)}")
@@ -51,6 +52,9 @@ class LayerFactory:
             raise ValueError(f"unknown sampling {sampling!r}; choose one of {', '.join(SAMPLINGS)}")
         self.group_name = group
         self.kernel_options = dict(kernel_options)
+        if not (isinstance(skip_hidden_ratio, (int, float)) and 0 < skip_hidden_ratio <= 4):
+            raise ValueError(f"skip_hidden_ratio must be a number in (0, 4], got {skip_hidden_ratio!r}")
+        self.skip_hidden_ratio = float(skip_hidden_ratio)
         if group == "Z2":
             ignored = given_options(max_scale=max_scale, mask_sigma=mask_sigma)
             ignored += [f"{k}={v!r}" for k, v in kernel_options.items()]
@@ -72,13 +76,23 @@ class LayerFactory:
             return PlanarConv(cin, cout, k, stride, padding, bias=False)
         return LiftingConv(self.group, cin, cout, k, self.grid.num_elements, stride=stride, padding=padding, bias=False, grid=self.grid, **self.kernel_options)
 
-    def conv(self, cin: int, cout: int, k: int, stride: int = 1, padding: Any = "same") -> nn.Module:
+    def conv(self, cin: int, cout: int, k: int, stride: int = 1, padding: Any = "same", **overrides: Any) -> nn.Module:
+        """A group convolution (the plain CNN's convolution for Z2); ``overrides`` replace kernel options."""
         if self.group is None:
             return PlanarConv(cin, cout, k, stride, padding, bias=False)
         return GroupConv(
             self.group, cin, cout, k, self.grid.num_elements, implementation=self.implementation,
-            stride=stride, padding=padding, bias=False, grid=self.grid, **self.kernel_options,
+            stride=stride, padding=padding, bias=False, grid=self.grid, **{**self.kernel_options, **overrides},
         )
+
+    def skip(self, cin: int, cout: int) -> nn.Module:
+        """The 1×1 convolution of a residual skip whose width changes. Its kernel nets are
+        ``skip_hidden_ratio`` times as wide as the others (default 0.5, as in the paper's code):
+        a pointwise kernel is a function of the subgroup coordinate alone."""
+        if self.group is None:
+            return self.conv(cin, cout, 1)
+        hidden = self.kernel_options.get("hidden_features", 64)
+        return self.conv(cin, cout, 1, hidden_features=max(1, round(hidden * self.skip_hidden_ratio)))
 
     def valid_padding(self, k: int) -> int:
         """Padding that makes a layer of identity size ``k`` shrink the map by ``k - 1`` like a
@@ -105,7 +119,7 @@ class ResidualBlock(nn.Module):
             layers.conv(cin, cin, kernel_size), layers.norm(cin, relu=True),
             layers.conv(cin, cout, kernel_size), layers.norm(cout, relu=True),
         )
-        self.skip = nn.Identity() if cin == cout else layers.conv(cin, cout, 1)
+        self.skip = nn.Identity() if cin == cout else layers.skip(cin, cout)
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102
         return torch.relu(self.body(x) + self.skip(x))
@@ -206,6 +220,7 @@ def build_model(
     kernel_size: int | None = None,
     max_scale: float | None = None,
     mask_sigma: float | None = None,
+    skip_hidden_ratio: float = 0.5,
     **kernel_options: Any,
 ) -> nn.Module:
     """Build a model ``[B, in_channels, H, W] → logits [B, num_classes]``.
@@ -220,6 +235,8 @@ def build_model(
         kernel_size: spatial kernel size (default 7; allcnnc 3).
         max_scale: largest dilation of R2xRplus/Sim2 (default 1.74).
         mask_sigma: smooth mask along relative log-scale for R2xRplus/Sim2 (default: none).
+        skip_hidden_ratio: width of the residual 1×1 skips' kernel nets relative to the others
+            (default 0.5, as in the paper's code).
         kernel_options: ``kernel_net`` (``"siren"``, ``"mlp"``, ``"rff"``), ``mask`` and the kernel
             net's options (``hidden_features``, ``num_hidden``, ``omega_0``, ``first_omega_0`` …).
     """
@@ -239,7 +256,8 @@ def build_model(
     kernel_size = kernel_size if kernel_size is not None else defaults[arch][1]
     if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
         raise ValueError(f"widths must be positive ints, got {widths!r}")
-    layers = LayerFactory(group, implementation, num_elements, sampling, max_scale, kernel_options, mask_sigma)
+    layers = LayerFactory(group, implementation, num_elements, sampling, max_scale, kernel_options, mask_sigma,
+                          skip_hidden_ratio)
     cls = {"resnet": GResNet, "cnn": GCNN, "allcnnc": AllCNNC}[arch]
     model = cls(layers, in_channels, num_classes, widths, kernel_size)
     scales = [f for f in layers.group.H.factors if hasattr(f, "max_scale")] if layers.group is not None else []
@@ -249,6 +267,8 @@ def build_model(
         num_classes=num_classes, widths=widths, kernel_size=kernel_size,
         max_scale=scales[0].max_scale if scales else None, mask_sigma=mask_sigma, **kernel_options,
     )
+    if skip_hidden_ratio != 0.5:
+        model.config["skip_hidden_ratio"] = skip_hidden_ratio
     return model
 
 

@@ -224,6 +224,8 @@ class LiftingConv(_SampledConv):
         kernel_net: a name in :data:`gsepconv.kernels.KERNEL_NETS`; ``kernel_options`` go to it
             (e.g. ``hidden_features=64, num_hidden=1, omega_0=10., first_omega_0=10.``).
         mask: ``"hard"``, ``"smooth"`` or ``"none"`` disk mask on ``h⁻¹ y``.
+        head_init: how the kernel nets' heads are initialised, ``"channels"`` (the paper's code's
+            convention, the default) or ``"fan_in"`` (see :data:`gsepconv.kernels.kernel.HEAD_INITS`).
         grid: a :class:`GroupGrid` to share with later layers (created if omitted). The lifting
             layer draws fresh random elements for it at every training forward pass.
         max_scale, mask_sigma: for a scale group given by name: largest dilation (default 1.74) and
@@ -248,6 +250,7 @@ class LiftingConv(_SampledConv):
         grid: GroupGrid | None = None,
         max_scale: float | None = None,
         mask_sigma: float | None = None,
+        head_init: str = "channels",
         **kernel_options: Any,
     ) -> None:
         super().__init__(
@@ -257,7 +260,7 @@ class LiftingConv(_SampledConv):
         self.kernel = SpatialKernel(
             self.group.H, out_channels, in_channels, kernel_size, fan_in=in_channels,
             kernel_net=kernel_net, net_options=kernel_options, mask=mask, num_elements=self.num_elements,
-            sampling=self.grid.sampling,
+            sampling=self.grid.sampling, head_init=head_init,
         )
 
     _apply_name = "lifting"
@@ -315,6 +318,7 @@ class GroupConv(_SampledConv):
         grid: GroupGrid | None = None,
         max_scale: float | None = None,
         mask_sigma: float | None = None,
+        head_init: str = "channels",
         **kernel_options: Any,
     ) -> None:
         super().__init__(
@@ -332,6 +336,7 @@ class GroupConv(_SampledConv):
         self.impl: Implementation = IMPLEMENTATIONS[implementation](
             self.group.H, in_channels, out_channels, kernel_size, self.num_elements,
             kernel_net=kernel_net, net_options=kernel_options, mask=mask, sampling=self.grid.sampling,
+            head_init=head_init,
         )
         self._apply_name = implementation
 

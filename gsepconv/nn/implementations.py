@@ -55,12 +55,13 @@ class Implementation(nn.Module):
         net_options: dict[str, Any] | None = None,
         mask: str = "hard",
         sampling: str = "discretise",
+        head_init: str = "channels",
     ) -> None:
         super().__init__()
         self.H, self.in_channels, self.out_channels, self.kernel_size = H, in_channels, out_channels, kernel_size
         self.num_elements = num_elements
         self.n = math.prod(num_elements)
-        self.kernel_opts = dict(kernel_net=kernel_net, net_options=net_options)
+        self.kernel_opts = dict(kernel_net=kernel_net, net_options=net_options, head_init=head_init)
         self.spatial_opts = dict(self.kernel_opts, num_elements=num_elements, sampling=sampling)
         self.mask = mask
 
