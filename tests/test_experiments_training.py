@@ -272,3 +272,21 @@ def test_torchrun_two_processes_gloo(tmp_path, mnist_env, monkeypatch):
     _, val_acc = _evaluate(model, datasets["val"], 64, torch.device("cpu"), DistEnv(), False, False, "")
     _, test_acc = _evaluate(model, datasets["test"], 64, torch.device("cpu"), DistEnv(), False, False, "")
     assert val_acc == pytest.approx(metrics["val_acc"]) and test_acc == pytest.approx(metrics["test_acc"])
+
+
+def test_uniform_sampling_re_estimates_batch_norm_before_evaluation(tmp_path, monkeypatch):
+    """precise BN is on by default for sampling='uniform' (20 batches), off for the fixed grid, and
+    runs before every evaluation; an explicit 0 turns it off."""
+    import gsepconv.experiments.training as training
+
+    calls = []
+    real = training.precise_batch_norm
+    monkeypatch.setattr(training, "precise_batch_norm", lambda model, batches: calls.append(real(model, batches)))
+    uniform = train(tiny_config(), None, dataset_factory=blobs_factory)
+    assert uniform["precise_bn_batches"] == 20 and calls == [5, 5]  # 40 images / batch 8, once per epoch
+    calls.clear()
+    fixed = train(tiny_config(**{"model.sampling": "discretise"}), None, dataset_factory=blobs_factory)
+    off = train(tiny_config(precise_bn_batches=0), None, dataset_factory=blobs_factory)
+    assert fixed["precise_bn_batches"] == 0 == off["precise_bn_batches"] and calls == []
+    assert tiny_config().config_hash() == tiny_config(precise_bn_batches=None).config_hash()
+    assert tiny_config(precise_bn_batches=5).config_hash() != tiny_config().config_hash()

@@ -98,3 +98,41 @@ def test_group_batch_norm_float32_is_as_accurate_as_float64_allows(single_thread
         outs.append((y.detach().double(), xi.grad.double(), bn.bias.grad.double()))
     errors = [float((a - b).norm() / b.norm()) for a, b in zip(*outs)]  # y, dx, d(bias)
     assert max(errors) < 1e-5, errors  # sequential sums: dx and d(bias) ~1e-3 off (mask flips)
+
+
+def test_precise_batch_norm_fits_the_statistics_to_the_evaluation_grid():
+    """After training with random grids, the running statistics average over random offsets; one
+    precise pass on a batch makes eval() on that batch equal the fixed grid normalised by that
+    batch's own statistics (up to the unbiased-variance factor n/(n-1))."""
+    from gsepconv.models import build_model
+    from gsepconv.nn import precise_batch_norm
+
+    torch.manual_seed(0)
+    model = build_model(arch="cnn", group="R2xRplus", num_elements=3, sampling="uniform", widths=(4, 6, 6),
+                        kernel_size=3, num_classes=5).double()
+    x = torch.randn(6, 1, 16, 16, dtype=torch.float64)
+    model.train()
+    with torch.no_grad():
+        for _ in range(5):  # running statistics from random grids
+            model(torch.randn(6, 1, 16, 16, dtype=torch.float64))
+    before = model.eval()(x)
+    assert precise_batch_norm(model, [x]) == 1
+    assert not model.training and all(m.momentum == 0.1 for m in model.modules() if isinstance(m, GroupBatchNorm))
+    after = model(x)
+    model.grid.sampling = "discretise"  # the same fixed grid, batch statistics
+    try:
+        want = model.train()(x)
+    finally:
+        model.grid.sampling = "uniform"
+    assert torch.allclose(after, want, rtol=1e-2, atol=1e-3), (after - want).abs().max()
+    assert not torch.allclose(before, want, rtol=1e-2, atol=1e-3)  # the random-grid statistics did not fit
+
+
+def test_precise_batch_norm_averages_batches_exactly():
+    from gsepconv.nn import precise_batch_norm
+
+    norm = GroupBatchNorm(3)
+    batches = [torch.randn(4, 3, 2, 5, 5) * (k + 1) + k for k in range(3)]
+    precise_batch_norm(norm, batches)
+    means = torch.stack([b.mean(dim=(0, 2, 3, 4)) for b in batches]).mean(0)
+    assert torch.allclose(norm.running_mean, means, atol=1e-5)

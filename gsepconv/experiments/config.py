@@ -209,6 +209,10 @@ class RunConfig:
     training stops at the first step past it, then validates and tests. The same budget for every
     model compares accuracy at equal training time (the paper's claim 4); such runs depend on
     the machine's speed, so they are not bit-reproducible.
+    ``precise_bn_batches``: before every evaluation, re-estimate the batch-norm statistics on the
+    evaluation grid from this many training batches (:func:`gsepconv.nn.precise_batch_norm`).
+    ``None`` (default): 20 with ``sampling="uniform"`` — whose running statistics otherwise
+    average over random grids and do not fit the fixed grid of evaluation — and 0 otherwise.
     """
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -228,6 +232,7 @@ class RunConfig:
     compile: bool = False
     progress: bool = True
     time_budget_s: float | None = None
+    precise_bn_batches: int | None = None
 
     def __post_init__(self) -> None:
         for name, cls in (("data", DataConfig), ("model", ModelConfig), ("optim", OptimConfig)):
@@ -250,12 +255,19 @@ class RunConfig:
         _check_integer("num_workers", self.num_workers, allow_zero=True)
         _check_integer("threads", self.threads, allow_none=True)
         _check_positive("time_budget_s", self.time_budget_s, allow_none=True)
+        _check_integer("precise_bn_batches", self.precise_bn_batches, allow_none=True, allow_zero=True)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         _check_choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
             raise ValueError(f"device={self.device!r} is not valid; use auto, cpu, cuda or cuda:N")
         return self
+
+    def resolved_precise_bn_batches(self) -> int:
+        """:attr:`precise_bn_batches` with its default resolved (20 for uniform sampling, else 0)."""
+        if self.precise_bn_batches is not None:
+            return self.precise_bn_batches
+        return 20 if self.model.sampling == "uniform" and self.model.group != "Z2" else 0
 
     def model_kwargs(self) -> dict[str, Any]:
         """``build_model`` arguments without loading data: :meth:`ModelConfig.build_kwargs` with
@@ -313,8 +325,9 @@ class RunConfig:
             values.pop(key, None)
         values["data"].pop("root", None)
         values["data"].pop("stand_in_for", None)
-        if values.get("time_budget_s") is None:  # runs without a budget hash as before the option existed
-            values.pop("time_budget_s", None)
+        for key in ("time_budget_s", "precise_bn_batches"):  # unset: hash as before the option existed
+            if values.get(key) is None:
+                values.pop(key, None)
         return values
 
     def config_hash(self, length: int = 8) -> str:

@@ -18,6 +18,7 @@ falls back to ``resource.getrusage().ru_maxrss``, the process's lifetime peak.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import random
@@ -48,6 +49,7 @@ from gsepconv.experiments.distributed import (
 from gsepconv.experiments.io import atomic_torch_save, atomic_write_json, git_commit
 from gsepconv.groups import num_elements_text
 from gsepconv.models import count_parameters
+from gsepconv.nn import precise_batch_norm
 
 __all__ = [
     "ConfigError",
@@ -499,6 +501,7 @@ def _train(
             if clock is not None:
                 clock.spent_before += record["time_s"]
                 state.budget_exhausted = clock.spent_before >= clock.budget_s
+            _precise_batch_norm(config, model, train_ds, epoch, local_bs, device, cast)
             if env.enabled:  # every process evaluates with rank 0's BatchNorm statistics
                 for buffer in model.buffers():
                     torch.distributed.broadcast(buffer, src=0)
@@ -626,6 +629,22 @@ def _train_epoch(
             "lr": optimizer.param_groups[0]["lr"]}
 
 
+def _precise_batch_norm(config: RunConfig, model: nn.Module, train_ds: Dataset, epoch: int, local_bs: int,
+                        device: torch.device, cast: torch.dtype | None) -> None:
+    """Re-estimate the batch-norm statistics on the evaluation grid from
+    ``config.resolved_precise_bn_batches()`` training batches (their own seeded order, so the
+    training batches and every random generator are untouched)."""
+    count = config.resolved_precise_bn_batches()
+    if count <= 0:
+        return
+    generator = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch) + 1)
+    loader = DataLoader(train_ds, batch_size=local_bs, sampler=RandomSampler(train_ds, generator=generator),
+                        num_workers=config.num_workers, worker_init_fn=_seed_worker, generator=generator)
+    batches = (x.to(device) for x, _ in itertools.islice(loader, count))
+    with autocast_to(device, cast):
+        precise_batch_norm(model, batches)
+
+
 def _budget_spent(clock: _BudgetClock, device: torch.device, env: DistEnv) -> bool:
     """Whether the time budget is spent (every process stops at the same step under DDP: rank 0
     decides). On CUDA the clock is read after a synchronisation, so queued work counts."""
@@ -679,6 +698,7 @@ def _metrics(
         + (f" x{env.world_size}" if env.enabled else ""),
         "world_size": env.world_size,
         "precision": "fp32" if autocast_dtype(config.precision, device) is None else config.precision,
+        "precise_bn_batches": config.resolved_precise_bn_batches(),
         "train_size": len(datasets["train"]),  # type: ignore[arg-type]
         "val_size": len(datasets["val"]),  # type: ignore[arg-type]
         "test_size": len(datasets["test"]),  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .conv import ExportedConv, GroupConv, LiftingConv, export, kernel_cache
 from .grid import SAMPLINGS, GroupGrid
 from .implementations import IMPLEMENTATIONS, Implementation, memory_format
-from .layers import GroupBatchNorm, GroupPool, InvariantPool, PlanarConv, SpatialMaxPool
+from .layers import GroupBatchNorm, GroupPool, InvariantPool, PlanarConv, SpatialMaxPool, precise_batch_norm
 
 __all__ = [
     "IMPLEMENTATIONS",
@@ -23,4 +23,5 @@ __all__ = [
     "export",
     "kernel_cache",
     "memory_format",
+    "precise_batch_norm",
 ]

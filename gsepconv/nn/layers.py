@@ -7,6 +7,7 @@ with different roles, so they commute with the group action (rolling ``N`` and r
 from __future__ import annotations
 
 import warnings
+from typing import Iterable
 
 import torch
 from torch import Tensor, nn
@@ -260,3 +261,36 @@ class PlanarConv(nn.Module):
             raise ValueError(f"PlanarConv expects [B, C, H, W] or [B, C, 1, H, W], got {tuple(x.shape)}")
         check_floating(x, "PlanarConv")
         return self.conv(x[:, :, 0].contiguous(memory_format=torch.channels_last))[:, :, None]
+
+
+_BATCH_NORMS = (GroupBatchNorm, nn.modules.batchnorm._BatchNorm)
+
+
+@torch.no_grad()
+def precise_batch_norm(model: nn.Module, batches: Iterable[Tensor]) -> int:
+    """Re-estimate every batch norm's running statistics as the exact average over ``batches``
+    of the statistics it sees with the rest of ``model`` in ``eval()`` mode (fixed group grid,
+    cached kernels, no dropout) — "precise BN" (Wu & Johnson 2021). After training with
+    ``sampling="uniform"`` the running statistics average over randomly offset grids and do not
+    fit the fixed grid used for evaluation; this pass makes them fit. Returns the number of
+    batches used; the model's training flags and the norms' momenta are restored."""
+    norms = [m for m in model.modules() if isinstance(m, _BATCH_NORMS)]
+    modes = {m: m.training for m in model.modules()}
+    momenta = [m.momentum for m in norms]
+    model.eval()
+    for m in norms:
+        m.train()
+        m.running_mean.zero_()
+        m.running_var.fill_(1.0)
+    count = 0
+    try:
+        for count, x in enumerate(batches, start=1):
+            for m in norms:  # momentum 1/k: the running value is the mean of the k batches so far
+                m.momentum = 1.0 / count
+            model(x)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        for m, mode in modes.items():
+            m.training = mode
+    return count
