@@ -329,14 +329,14 @@ def test_make_all_writes_every_product_and_redraws_from_the_csvs(tmp_path: Path)
     out = make_all(PROFILE, tmp_path)
     figures = {p.name for p in PRODUCTS if p.kind == "figure"}
     tables = {p.name for p in PRODUCTS if p.kind == "table"} - {"cifar100", "galaxy10", "cifar100_summary",
-                                                                  "galaxy10_summary"}
+                                                                  "galaxy10_summary", "fidelity"}
     assert set(out["figures"]) == figures and set(out["tables"]) == tables
     for name in figures:
         for fmt in ("png", "svg"):
             path = folder / "figures" / f"{name}.{fmt}"
             assert path.stat().st_size > 1000, path
     assert set(out["skipped"]) == {"table:cifar100", "table:galaxy10", "table:cifar100_summary",
-                                   "table:galaxy10_summary"}
+                                   "table:galaxy10_summary", "table:fidelity"}  # optional inputs absent
     table = pd.read_csv(folder / "tables" / "mnist_rot.csv", keep_default_na=False).set_index("model")
     assert table.loc["SE(2) separable, N=8", "test_acc"] == "96.00 ± 0.50"
     summary = pd.read_csv(folder / "tables" / "mnist_rot_summary.csv").set_index("model")
@@ -406,3 +406,18 @@ def test_original_comparison_keeps_the_rows_timed_against_the_original() -> None
     assert table["over_limit"].tolist() == [round(500 / 480, 2), round(4000 / 3600, 2)]
     assert table["bf16_speedup"].tolist() == [round(500 / 1100, 2), 0.8]
     assert "Sim(2)" in table["model"].iloc[1]
+
+
+def test_fidelity_table_pairs_the_codes_by_seed():
+    from gsepconv.report import fidelity_table
+
+    rows = [dict(model="SE2 separable", code=code, seed=s, test_acc=acc)
+            for code, accs in (("ours", (86.0, 88.0, 87.0)), ("original", (85.0, 86.0, 87.0)))
+            for s, acc in enumerate(accs)]
+    rows.append(dict(model="SE2 separable", code="ours", seed=7, test_acc=10.0))  # unpaired: left out
+    table = fidelity_table(pd.DataFrame(rows))
+    row = table.iloc[0]
+    assert row["seeds"] == 3
+    assert row["ours (% test)"] == "87.00 ± 1.00" and row["original (% test)"] == "86.00 ± 1.00"
+    # differences 1, 2, 0: mean 1, sd 1, t(0.975, 2) = 4.303 -> ± 2.48
+    assert row["ours − original [95 % CI]"] == "+1.00 [-1.48, +3.48]"

@@ -38,13 +38,12 @@ MASKS = ("hard", "smooth", "soft_square", "none")
 #:     head weights of variance ``2 / (hidden · C_in · k²)``: ``C_in`` counted only when the
 #:     factor depends on the input channel, ``k²`` (the identity window, mask ignored) only for
 #:     spatial factors, and the number of input group elements ``N_in`` never. This is the
-#:     convention of the paper's code. Every layer is followed by batch norm, so the scale of a
-#:     sampled kernel does not change the forward pass; it sets how far one Adam step (about
-#:     ``lr`` per head weight, whatever their size) moves each kernel factor *relative to its
-#:     size*. Counting ``N_in`` makes the subgroup factor of a separable layer ``√N`` times
-#:     smaller, so Adam moves it ``√N`` times further per step; at ``lr = 3·10⁻³`` and 252 steps
-#:     that cost the separable SE(2) model 9-10 points of test accuracy under one identical loop
-#:     (``gsepconv compare``; the measurement is in chapter 4 of the book).
+#:     convention of the paper's code. Batch norm follows every convolution of the models, so the
+#:     scale of a sampled kernel does not change what a normalised layer computes; it does change
+#:     what is *not* normalised — the residual 1×1 skips added to a normalised branch — and the
+#:     balance of the factors of a separable kernel under the optimiser. Which convention trains
+#:     better is an empirical question, measured under one identical loop against the original
+#:     code (``gsepconv compare``; chapters 4 and 5 of the book).
 #: ``"fan_in"``
 #:     the sampled kernel's variance is ``gain / fan_in`` with the full fan-in ``C_in · N_in ·
 #:     (taps kept by the mask)`` and the hidden features' measured mean square: unit-scale

@@ -65,6 +65,9 @@ INPUTS: dict[str, InputSpec] = {s.name: s for s in (
               description="equivariance errors per group and implementation"),
     InputSpec("redundancy", ("redundancy.csv",), "python -m gsepconv.analysis --profile {profile}",
               description="energy share of kernel slices along the subgroup axis"),
+    InputSpec("fidelity", ("fidelity.csv",),
+              "gsepconv compare --against <a checkout of the original code> --profile {profile}", required=False,
+              description="our models and the original code's trained under one identical loop, a row per run"),
 )}
 
 

@@ -140,6 +140,7 @@ def _products(root: str | Path | None) -> list[Product]:
         Product("efficiency", "table", ("efficiency",), lambda d, p: T.efficiency_table(d["efficiency"])),
         Product("efficiency_speedups", "table", ("efficiency",), lambda d, p: T.speedups(d["efficiency"])),
         Product("efficiency_vs_original", "table", ("efficiency",), lambda d, p: T.original_comparison(d["efficiency"])),
+        Product("fidelity", "table", ("fidelity",), lambda d, p: T.fidelity_table(d["fidelity"])),
         Product("efficiency_sweep", "table", ("efficiency_sweep",), lambda d, p: T.sweep_table(d["efficiency_sweep"])),
         Product("equivariance", "table", ("equivariance",), lambda d, p: T.equivariance_table(d["equivariance"])),
         Product("redundancy", "table", ("redundancy",), lambda d, p: T.redundancy_summary(d["redundancy"])),
