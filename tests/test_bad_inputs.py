@@ -618,15 +618,11 @@ OPEN: set[str] = {
     "api-zero-row-image", "set-malformed-yaml", "set-malformed-mapping", "set-no-equals", "set-empty-key",
     "profile-typo", "unknown-argument", "experiment-dotdot", "experiment-absolute", "experiment-space",
     "experiment-empty", "profile-dotdot", "set-profile-dotdot", "device-mps-missing", "loss-nonfinite",
-    "checkpoint-crafted", "checkpoint-truncated", "checkpoint-empty", "metrics-corrupt",
-    "metrics-not-a-mapping", "metrics-acc-out-of-range", "config-newer", "reuse-other-config",
-    "run-dir-user-config", "force-foreign-config", "run-folder-busy", "predict-crafted-weights",
-    "predict-truncated-weights", "predict-empty-weights", "predict-corrupt-metrics", "predict-newer-config",
-    "api-load-run-truncated", "api-load-run-crafted", "api-load-run-newer-config", "results-not-a-number",
-    "results-percent-out-of-range", "results-duplicate-run", "results-short-row", "results-long-row",
-    "results-acc-plus-err", "results-missing-column", "results-empty-file", "figures-bad-table",
-    "api-read-results-percent", "api-report-inputs-bad", "results-read-only", "results-symlink",
-    "mirror-missing-folder", "data-mirror-missing-folder", "data-lock-held",
+    "reuse-other-config", "run-dir-user-config", "force-foreign-config", "run-folder-busy",
+    "results-not-a-number", "results-percent-out-of-range", "results-duplicate-run", "results-short-row",
+    "results-long-row", "results-acc-plus-err", "results-missing-column", "results-empty-file",
+    "figures-bad-table", "api-read-results-percent", "api-report-inputs-bad", "results-read-only",
+    "results-symlink", "mirror-missing-folder", "data-mirror-missing-folder", "data-lock-held",
 }
 
 

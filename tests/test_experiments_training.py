@@ -102,13 +102,13 @@ def test_kill_and_resume_gives_the_uninterrupted_result(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_one(config, run_dir=killed, dataset_factory=blobs_factory, callbacks=[kill_after_first_epoch])
     assert (killed / "checkpoint.pt").is_file() and not (killed / "metrics.json").exists()
-    assert torch.load(killed / "checkpoint.pt", weights_only=False)["state"]["epoch"] == 1
+    assert torch.load(killed / "checkpoint.pt", weights_only=True)["state"]["epoch"] == 1
     resumed = run_one(config, run_dir=killed, dataset_factory=blobs_factory)
 
     assert _comparable(resumed) == _comparable(straight)
     for name in ("model_best.pt",):
         assert _same_state(torch.load(tmp_path / "straight" / name), torch.load(killed / name))
-    final = [torch.load(d / "checkpoint.pt", weights_only=False)["model"] for d in (tmp_path / "straight", killed)]
+    final = [torch.load(d / "checkpoint.pt", weights_only=True)["model"] for d in (tmp_path / "straight", killed)]
     assert _same_state(*final)
     assert json.loads((killed / "metrics.json").read_text())["test_acc"] == straight["test_acc"]
 
@@ -155,6 +155,51 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
     train(tiny_config(), tmp_path, dataset_factory=blobs_factory, max_epochs_this_call=1)
     with pytest.raises(ConfigError, match="another configuration"):
         train(tiny_config(seed=5), tmp_path, dataset_factory=blobs_factory)
+
+
+class _Payload:
+    """Unpickling this object creates ``path``: what a malicious checkpoint would do."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
+    """A checkpoint is data: resuming reads it with weights_only=True, so a pickle whose
+    __reduce__ would create a file is refused, with a message naming it, and nothing runs."""
+    from gsepconv.experiments.runfolder import RunFolderError
+
+    config = tiny_config()
+    folder = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_one(config, run_dir=folder, dataset_factory=blobs_factory,
+                callbacks=[lambda record: (_ for _ in ()).throw(KeyboardInterrupt)])
+    real = torch.load(folder / "checkpoint.pt", weights_only=True)
+    marker = tmp_path / "PWNED"
+    torch.save({**real, "state": {"payload": _Payload(marker)}}, folder / "checkpoint.pt")
+    with pytest.raises(RunFolderError, match=r"checkpoint.pt was not loaded.*--force"):
+        run_one(config, run_dir=folder, dataset_factory=blobs_factory)
+    with pytest.raises(RunFolderError, match=r"checkpoint.pt was not loaded"):
+        train(config, folder, dataset_factory=blobs_factory)
+    assert not marker.exists()
+    assert (folder / "checkpoint.pt").is_file() and not (folder / "metrics.json").exists()
+
+
+def test_the_config_is_compared_before_the_checkpoint_is_opened(tmp_path, monkeypatch):
+    from gsepconv.experiments import training as training_module
+
+    train(tiny_config(), tmp_path, dataset_factory=blobs_factory, max_epochs_this_call=1)
+    from gsepconv.experiments.config import save_config
+
+    save_config(tiny_config(), tmp_path / "config.yaml")
+    opened = []
+    monkeypatch.setattr(training_module, "load_checkpoint", lambda *a: opened.append(a))
+    with pytest.raises(ConfigError, match=r"config.yaml belongs to another configuration"):
+        train(tiny_config(seed=5), tmp_path, dataset_factory=blobs_factory)
+    assert opened == []
 
 
 @pytest.mark.parametrize("changes, message", [

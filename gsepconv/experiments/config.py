@@ -351,13 +351,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class UnknownKeyError(ValueError):
+    """A configuration has keys this version of gsepconv does not know (a typo, or a newer version's)."""
+
+
 def _from_mapping(cls: type, values: Mapping[str, Any], where: str) -> Any:
     if not isinstance(values, Mapping):
         raise ValueError(f"{where} must be a mapping, got {type(values).__name__}")
     valid = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(values) - set(valid))
     if unknown:
-        raise ValueError(
+        raise UnknownKeyError(
             f"unknown key(s) in {where}: {', '.join(map(str, unknown))}; valid keys: {', '.join(valid)}"
         )
     return cls(**dict(values))
@@ -400,4 +404,10 @@ def load_config(path: str | Path) -> RunConfig:
     if not isinstance(values, Mapping):
         raise ValueError(f"config file {path} must hold a mapping (data:, model:, optim:, epochs: …), "
                          f"got {type(values).__name__}")
-    return RunConfig.from_dict(values)
+    try:
+        return RunConfig.from_dict(values)
+    except UnknownKeyError as err:
+        raise UnknownKeyError(f"config file {path}: {err} (written by a newer gsepconv? upgrade gsepconv, "
+                              f"or remove the key)") from None
+    except ValueError as err:
+        raise type(err)(f"config file {path}: {err}") from None

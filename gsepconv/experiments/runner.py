@@ -15,7 +15,6 @@ its checkpoint, ``force=True`` retrains from scratch.
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import sys
 import traceback
@@ -26,11 +25,12 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import yaml
 
-from gsepconv.experiments.config import RunConfig, load_config, save_config
+from gsepconv.experiments.config import RunConfig, save_config
 from gsepconv.experiments.distributed import distributed_env
 from gsepconv.experiments.io import runs_root
 from gsepconv.groups import num_elements_text
 from gsepconv.experiments.registry import get_profile, get_runs
+from gsepconv.experiments.runfolder import read_metrics, read_run_config
 from gsepconv.experiments.results import history_frame, history_path, results_path, rows_to_frame, write_results
 from gsepconv.experiments.training import (
     CONFIG_FILE,
@@ -60,11 +60,9 @@ def run_dir_for(config: RunConfig, root: str | Path | None = None) -> Path:
 
 
 def load_metrics(run_dir: str | Path) -> dict[str, Any] | None:
-    """The stored metrics of a finished run, or ``None``."""
-    path = Path(run_dir) / METRICS
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text())
+    """The stored (validated) metrics of a finished run, or ``None``; a damaged ``metrics.json``
+    is a :class:`~gsepconv.experiments.runfolder.RunFolderError` naming it."""
+    return read_metrics(run_dir)
 
 
 def run_one(
@@ -94,10 +92,11 @@ def run_one(
     if main:
         config_path = folder / CONFIG_FILE
         if config_path.is_file() and not force:
-            old = load_config(config_path)
+            old = read_run_config(folder)
             if old.config_hash() != config.config_hash():
                 raise ValueError(f"{folder} holds another configuration; use --force to replace it")
-        save_config(config, config_path)
+        else:  # an existing config.yaml of this configuration stays as it is
+            save_config(config, config_path)
     try:
         metrics = train(config, folder, dataset_factory=dataset_factory, callbacks=callbacks,
                         max_epochs_this_call=max_epochs_this_call, resume=not force, log=log)

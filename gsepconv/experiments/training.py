@@ -5,7 +5,8 @@ weights are kept), and the test split is evaluated **once**, on the selected wei
 
 Resumability: after every epoch, ``checkpoint.pt`` in the run folder is replaced atomically. It
 holds the model, optimiser, scheduler, GradScaler, the best-validation weights, the per-epoch
-history and all RNG states (python, numpy, torch CPU/CUDA). Batch order is a pure function of
+history and all RNG states (python, numpy, torch CPU/CUDA), as tensors and plain lists only: it
+is read back with ``torch.load(weights_only=True)``, so a crafted checkpoint cannot run code. Batch order is a pure function of
 ``(seed, epoch)``, so an interrupted run resumed from its last checkpoint reproduces the
 uninterrupted run exactly (same device and thread count). ``metrics.json`` marks a finished run.
 
@@ -46,6 +47,15 @@ from gsepconv.experiments.distributed import (
     init_distributed,
 )
 from gsepconv.experiments.io import atomic_torch_save, atomic_write_json, git_commit
+from gsepconv.experiments.runfolder import (
+    BEST_WEIGHTS,
+    CHECKPOINT,
+    CONFIG_FILE,
+    METRICS,
+    RunFolderError,
+    load_checkpoint,
+    read_run_config,
+)
 from gsepconv.groups import num_elements_text
 from gsepconv.models import count_parameters
 
@@ -63,11 +73,8 @@ __all__ = [
     "CONFIG_FILE",
 ]
 
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.json"
-CONFIG_FILE = "config.yaml"
-BEST_WEIGHTS = "model_best.pt"
-CHECKPOINT_FORMAT = 1
+#: 2: RNG states as plain lists and tensors (loadable with ``weights_only=True``).
+CHECKPOINT_FORMAT = 2
 
 #: ``factory(name, split, data_config) -> Dataset`` of ``(image [C,H,W], label)``.
 DatasetFactory = Callable[[str, str, DataConfig], Dataset]
@@ -121,9 +128,13 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def _rng_state() -> dict[str, Any]:
+    """Every generator's state as tensors, lists and numbers (no numpy arrays, no tuples of
+    objects), so that the checkpoint loads with ``weights_only=True``."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
     state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": [version, list(internal), gauss],
+        "numpy": [name, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(cached)],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -132,8 +143,10 @@ def _rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -552,14 +565,31 @@ def _save_checkpoint(path: Path, config: RunConfig, trainables: dict[str, Any], 
 
 def _resume(path: Path, config: RunConfig, trainables: dict[str, Any]) -> _State:
     """Load a checkpoint of ``config`` into the model, optimiser, scheduler and scaler; restore
-    the random generators; return the training state."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    the random generators; return the training state.
+
+    The folder's ``config.yaml`` (when there is one) is compared with ``config`` before the
+    checkpoint is opened, and the checkpoint is read as data (:func:`load_checkpoint`)."""
+    fix = "delete it to restart the run from epoch 0, or use --force"
+    stored = read_run_config(path.parent)
+    if stored is not None and stored.config_hash() != config.config_hash():
+        raise ConfigError(f"{path.parent / CONFIG_FILE} belongs to another configuration ({stored.run_id()}, "
+                          f"not {config.run_id()}); use another run folder, or --force to replace it")
+    ckpt = load_checkpoint(path, fix)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        newer = isinstance(found, int) and found > CHECKPOINT_FORMAT
+        raise RunFolderError(f"{path} has checkpoint format {found!r}, this gsepconv reads format {CHECKPOINT_FORMAT}"
+                             + (" (written by a newer gsepconv: upgrade it)" if newer else "") + f" — {fix}")
     if ckpt.get("config_hash") != config.config_hash():
         raise ConfigError(f"{path} belongs to another configuration; delete the folder or use --force")
-    for name, obj in trainables.items():
-        obj.load_state_dict(ckpt[name])
-    _set_rng_state(ckpt["rng"])
-    return _State(**ckpt["state"])
+    try:
+        for name, obj in trainables.items():
+            obj.load_state_dict(ckpt[name])
+        _set_rng_state(ckpt["rng"])
+        return _State(**ckpt["state"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise RunFolderError(f"{path} does not hold a complete checkpoint ({type(err).__name__}: "
+                             f"{str(err).splitlines()[0] if str(err) else ''}) — {fix}") from None
 
 
 def _train_epoch(
