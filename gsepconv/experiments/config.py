@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,14 +52,15 @@ def _check_integer(name: str, value: Any, allow_none: bool = False, allow_zero: 
 
 def _check_positive(name: str, value: Any, allow_none: bool = False, allow_zero: bool = False) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    _check_bound(name, value, ok, "a number", allow_none, allow_zero)
+    _check_bound(name, value, ok, "a finite number", allow_none, allow_zero)
 
 
 def _check_bound(name: str, value: Any, typed: bool, kind: str, allow_none: bool, allow_zero: bool) -> None:
-    """``name`` must be ``kind`` (``typed`` says whether it is) above 0 (or at least 0), or null if allowed."""
+    """``name`` must be ``kind`` (``typed`` says whether it is), finite, above 0 (or at least 0), or
+    null if allowed."""
     if value is None and allow_none:
         return
-    if not (typed and (value >= 0 if allow_zero else value > 0)):
+    if not (typed and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be {kind} {bound}{' or null' if allow_none else ''}, got {value!r}")
 

@@ -30,7 +30,7 @@ from gsepconv.experiments.distributed import distributed_env
 from gsepconv.experiments.io import runs_root
 from gsepconv.groups import num_elements_text
 from gsepconv.experiments.registry import get_profile, get_runs
-from gsepconv.experiments.runfolder import read_metrics, read_run_config
+from gsepconv.experiments.runfolder import RunFolderError, read_metrics, read_run_config
 from gsepconv.experiments.results import history_frame, history_path, results_path, rows_to_frame, write_results
 from gsepconv.experiments.training import (
     CONFIG_FILE,
@@ -86,6 +86,12 @@ def run_one(
     if not force:
         stored = load_metrics(folder)
         if stored is not None:
+            old = read_run_config(folder)
+            stored_id = old.run_id() if old is not None else stored["run_id"]
+            if stored_id != config.run_id() or stored["run_id"] != config.run_id():
+                raise RunFolderError(
+                    f"{folder} holds a finished run of another configuration ({stored_id}), not the one asked "
+                    f"for ({config.run_id()}); give another run folder (--run-dir), or --force to replace it")
             return {**stored, "reused": True}
     main = distributed_env().is_main
     created = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 import gsepconv
+from gsepconv.errors import GsepconvError
 from gsepconv.experiments.config import DataConfig, RunConfig
 from gsepconv.experiments.distributed import (
     DistEnv,
@@ -61,6 +62,7 @@ from gsepconv.models import count_parameters
 
 __all__ = [
     "ConfigError",
+    "TrainingDiverged",
     "DatasetFactory",
     "default_dataset_factory",
     "resolve_device",
@@ -81,8 +83,12 @@ DatasetFactory = Callable[[str, str, DataConfig], Dataset]
 EpochCallback = Callable[[dict[str, Any]], None]
 
 
-class ConfigError(ValueError):
+class ConfigError(GsepconvError, ValueError):
     """The configuration cannot be trained (invalid model, data that does not fit the model, ...)."""
+
+
+class TrainingDiverged(GsepconvError, RuntimeError):
+    """A loss became NaN or infinite: the run stops and nothing is stored as finished."""
 
 
 # ---------------------------------------------------------------------------------------- setup
@@ -98,6 +104,8 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     if spec == "auto":
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
     device = torch.device(spec)
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"device={spec!r} but MPS (Apple GPU) is not available here; use --device cpu or auto")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"device={spec!r} but CUDA is not available here; use --device cpu or auto")
@@ -152,8 +160,13 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _subset(ds: Dataset, size: int | None, seed: int) -> Dataset:
+def _subset(ds: Dataset, size: int | None, seed: int, what: str = "subset") -> Dataset:
+    """``size`` examples of ``ds`` (a fixed permutation drawn with ``seed``); more than ``ds`` holds
+    is a :class:`ConfigError` (it would silently train on less than asked)."""
     n = len(ds)  # type: ignore[arg-type]
+    if size is not None and size > n:
+        raise ConfigError(f"{what}={size} asks for more than the {n} images of the split; leave it out "
+                          f"(null) to use the whole split, or give at most {n}")
     if size is None or size >= n:
         return ds
     g = torch.Generator().manual_seed(seed)
@@ -168,7 +181,7 @@ def load_splits(config: RunConfig, factory: DatasetFactory | None = None) -> dic
     sizes = {"train": d.train_subset, "val": d.val_subset, "test": d.test_subset}
     out = {}
     for i, (split, size) in enumerate(sizes.items()):
-        out[split] = _subset(factory(d.name, split, d), size, d.subset_seed + i)
+        out[split] = _subset(factory(d.name, split, d), size, d.subset_seed + i, f"data.{split}_subset")
     return out
 
 
@@ -504,6 +517,7 @@ def _train(
                 break
             record = _train_epoch(config, train_model, model, optimizer, scheduler, scaler,
                                   train_ds, epoch, local_bs, drop_last, device, env, cast, progress, clock)
+            _check_finite(config, epoch, "training", record["train_loss"], state)
             if clock is not None:
                 clock.spent_before += record["time_s"]
                 state.budget_exhausted = clock.spent_before >= clock.budget_s
@@ -513,6 +527,7 @@ def _train(
             t0 = time.perf_counter()
             val_loss, val_acc = _evaluate(model, datasets["val"], eval_bs, device, env, cast,
                                           progress, f"val {epoch + 1}")
+            _check_finite(config, epoch, "validation", val_loss, state)
             record.update(val_loss=val_loss, val_acc=val_acc,
                           eval_time_s=time.perf_counter() - t0)
             if val_acc > state.best_val_acc:
@@ -549,6 +564,17 @@ def _train(
         atomic_write_json(run_dir / METRICS, metrics)
     barrier()
     return metrics
+
+
+def _check_finite(config: RunConfig, epoch: int, which: str, loss: float, state: _State) -> None:
+    """Stop a diverged run before its epoch is checkpointed or anything is stored as finished."""
+    if math.isfinite(loss):
+        return
+    kept = (f"the checkpoint of epoch {state.epoch} is kept" if state.epoch else "no checkpoint was written")
+    raise TrainingDiverged(
+        f"training diverged: the {which} loss of epoch {epoch + 1} is {loss} (optim.lr={config.optim.lr:g}); "
+        f"lower the learning rate (--lr) or clip the gradients (--set optim.grad_clip=1.0) — nothing was "
+        f"stored as finished and {kept}")
 
 
 def _save_checkpoint(path: Path, config: RunConfig, trainables: dict[str, Any], state: _State) -> None:
