@@ -626,7 +626,6 @@ CASES: list[Case] = [
 OPEN: set[str] = {
     "widths-empty", "train-subset-float-text", "num-elements-half-pair", "widths-empty-item",
     "set-malformed-yaml", "set-malformed-mapping", "set-no-equals", "set-empty-key", "unknown-argument",
-    "experiment-dotdot", "experiment-absolute", "experiment-space", "experiment-empty", "set-profile-dotdot",
     "run-dir-user-config", "force-foreign-config", "run-folder-busy", "results-read-only", "results-symlink",
     "mirror-missing-folder", "data-mirror-missing-folder", "data-lock-held",
 }

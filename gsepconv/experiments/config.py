@@ -257,6 +257,10 @@ class RunConfig:
         _check_choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
             raise ValueError(f"device={self.device!r} is not valid; use auto, cpu, cuda or cuda:N")
+        from gsepconv.experiments.io import check_name
+
+        check_name(self.experiment, "experiment")  # each names one folder level of the run folder
+        check_name(self.profile, "profile")
         return self
 
     def model_kwargs(self) -> dict[str, Any]:

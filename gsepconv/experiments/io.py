@@ -10,10 +10,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
+
+from gsepconv.errors import GsepconvError
 
 __all__ = [
     "atomic_write_bytes",
@@ -22,6 +25,10 @@ __all__ = [
     "atomic_torch_save",
     "runs_root",
     "results_root",
+    "SAFE_NAME",
+    "PathError",
+    "check_name",
+    "inside",
     "check_writable",
     "write_table",
     "git_commit",
@@ -125,6 +132,32 @@ def write_table(path: str | Path, text: str, what: str) -> Path:
             f.write(text)
         raise OSError(f"could not write {what} to {path} ({err.strerror or err}); it was saved to {kept} "
                       f"instead — move it to {path} once the folder is writable") from None
+
+
+#: Experiment, profile and run names: one safe character set, so that a name is exactly one
+#: folder (or file) level below the folder the user named — never ``..``, ``/`` or an absolute path.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+class PathError(GsepconvError, ValueError):
+    """A name or path that would put a file outside the folder the user named."""
+
+
+def check_name(value: Any, what: str) -> str:
+    """``value`` if it is a safe name (:data:`SAFE_NAME`), else a :class:`PathError` naming ``what``."""
+    if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
+        raise PathError(f"{what}={value!r} is not a valid name: use letters, digits, '_', '.' and '-', starting "
+                        f"with a letter or digit (at most 100 characters); it names one folder or file under "
+                        f"the runs or results folder")
+    return value
+
+
+def inside(root: str | Path, *names: str) -> Path:
+    """``root / name / …`` after checking every name (:func:`check_name`): the path stays under ``root``."""
+    path = Path(root)
+    for name in names:
+        path = path / check_name(name, "name")
+    return path
 
 
 def runs_root(path: str | Path | None = None) -> Path:

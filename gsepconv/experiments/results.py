@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from gsepconv.errors import GsepconvError
-from gsepconv.experiments.io import atomic_write_text, results_root
+from gsepconv.experiments.io import atomic_write_text, check_name, results_root
 
 __all__ = [
     "COLUMNS",
@@ -53,8 +53,9 @@ _PER_RUN = ("seed", "best_epoch", "device", "torch_version", "gsepconv_version",
 
 
 def results_path(experiment: str, profile: str, root: str | Path | None = None) -> Path:
-    """``<root>/<profile>/<experiment>.csv`` (root: argument, ``GSEPCONV_RESULTS``, ``./results``)."""
-    return results_root(root) / profile / f"{experiment}.csv"
+    """``<root>/<profile>/<experiment>.csv`` (root: argument, ``GSEPCONV_RESULTS``, ``./results``);
+    both names are checked (:func:`~gsepconv.experiments.io.check_name`), so the table stays under root."""
+    return results_root(root) / check_name(profile, "profile") / f"{check_name(experiment, 'experiment')}.csv"
 
 
 #: Columns of the per-epoch history CSV (``results/<profile>/<experiment>_history.csv``): the run's
@@ -67,8 +68,8 @@ HISTORY_COLUMNS: tuple[str, ...] = (
 
 
 def history_path(experiment: str, profile: str, root: str | Path | None = None) -> Path:
-    """``<root>/<profile>/<experiment>_history.csv``."""
-    return results_root(root) / profile / f"{experiment}_history.csv"
+    """``<root>/<profile>/<experiment>_history.csv`` (names checked as in :func:`results_path`)."""
+    return results_root(root) / check_name(profile, "profile") / f"{check_name(experiment, 'experiment')}_history.csv"
 
 
 def history_frame(metrics: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

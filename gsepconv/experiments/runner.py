@@ -27,7 +27,7 @@ import yaml
 
 from gsepconv.experiments.config import RunConfig, save_config
 from gsepconv.experiments.distributed import distributed_env
-from gsepconv.experiments.io import runs_root
+from gsepconv.experiments.io import check_name, inside, runs_root
 from gsepconv.groups import num_elements_text
 from gsepconv.experiments.registry import get_profile, get_runs
 from gsepconv.experiments.runfolder import RunFolderError, read_metrics, read_run_config
@@ -55,8 +55,9 @@ def _stderr(msg: str) -> None:
 
 
 def run_dir_for(config: RunConfig, root: str | Path | None = None) -> Path:
-    """``<runs>/<profile>/<experiment>/<run_id>``."""
-    return runs_root(root) / config.profile / config.experiment / config.run_id()
+    """``<runs>/<profile>/<experiment>/<run_id>``; every name is checked, so it stays under ``<runs>``."""
+    return inside(runs_root(root), check_name(config.profile, "profile"), check_name(config.experiment, "experiment"),
+                  config.run_id())
 
 
 def load_metrics(run_dir: str | Path) -> dict[str, Any] | None:
@@ -332,7 +333,7 @@ def train_profile(
 def _plan_frame(plan: Sequence[RunConfig], root: Path) -> pd.DataFrame:
     rows = []
     for c in plan:
-        folder = root / c.profile / c.experiment / c.run_id()
+        folder = run_dir_for(c, root)
         status = ("finished" if (folder / METRICS).is_file()
                   else "partial" if (folder / "checkpoint.pt").is_file() else "new")
         ne = c.model.num_elements
