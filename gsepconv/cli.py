@@ -417,14 +417,16 @@ def _print_metrics(metrics: dict[str, Any], folder: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from gsepconv.experiments.io import check_writable, runs_root
-    from gsepconv.experiments.results import format_summary, results_path, summarise
+    from gsepconv.experiments.io import check_replaceable, check_writable, runs_root
+    from gsepconv.experiments.results import format_summary, history_path, results_path, summarise
     from gsepconv.experiments.runner import describe_plan, run_experiment
 
     progress = False if args.no_progress else None
     if not args.dry_run:  # fail before hours of training, not after
         check_writable(results_path(args.experiment, args.profile, args.results).parent, "the results table", "--results")
         check_writable(runs_root(args.runs), "the run folders", "--runs")
+        check_replaceable(results_path(args.experiment, args.profile, args.results))
+        check_replaceable(history_path(args.experiment, args.profile, args.results))
     frame = run_experiment(args.experiment, args.profile, runs=args.runs, results=args.results,
                            force=args.force, devices=args.devices, dry_run=args.dry_run,
                            progress=progress, threads=args.threads)

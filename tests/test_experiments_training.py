@@ -236,6 +236,30 @@ def test_a_run_that_fails_before_training_leaves_no_folder(tmp_path):
     assert mine.is_dir()  # it was there before: only what this call created goes
 
 
+def test_a_failed_run_removes_only_what_it_created(tmp_path):
+    """Two writers used to share a folder: the one that failed deleted the other's config.yaml. Now
+    a failing call removes only the files and folders it created, and a second writer is refused."""
+    from gsepconv.data.storage import file_lock
+    from gsepconv.data.errors import LockHeld
+    from gsepconv.experiments.runfolder import write_run_config
+
+    def no_data(name, split, data):
+        raise FileNotFoundError("no such dataset here")
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    write_run_config(tiny_config(), folder)  # written earlier, e.g. by another process
+    before = (folder / "config.yaml").read_bytes()
+    with pytest.raises(FileNotFoundError):
+        run_one(tiny_config(), run_dir=folder, dataset_factory=no_data)
+    assert (folder / "config.yaml").read_bytes() == before
+    with file_lock(folder, "a test holds it"):  # another writer is training here
+        with pytest.raises(LockHeld, match=r"another gsepconv process is training in this run folder.*--run-dir"):
+            run_one(tiny_config(), run_dir=folder, dataset_factory=blobs_factory)
+    assert sorted(p.name for p in folder.iterdir()) == ["config.yaml"]
+    assert run_one(tiny_config(epochs=1), run_dir=tmp_path / "free", dataset_factory=blobs_factory)["status"] == "finished"
+
+
 def test_amp_on_cpu_falls_back_to_fp32(tmp_path):
     logs: list[str] = []
     metrics = train(tiny_config(epochs=1, precision="amp", **{"model.group": "Z2"}), None,

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from gsepconv.errors import GsepconvError
-from gsepconv.experiments.io import atomic_write_text, check_name, results_root
+from gsepconv.experiments.io import check_name, results_root, write_table
 
 __all__ = [
     "COLUMNS",
@@ -92,11 +92,13 @@ def rows_to_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def write_results(rows: Iterable[Mapping[str, Any]] | pd.DataFrame, path: str | Path) -> Path:
-    """Write the CSV atomically: the previous file stays intact if anything fails midway."""
+    """Write the CSV atomically: the previous file stays intact if anything fails midway, and the
+    new table is then kept in the temporary folder, named in the ``OSError``
+    (:func:`~gsepconv.experiments.io.write_table`); a read-only or symlinked file is not replaced."""
     frame = rows if isinstance(rows, pd.DataFrame) else rows_to_frame(rows)
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
-    return atomic_write_text(path, buffer.getvalue())
+    return write_table(path, buffer.getvalue(), "the results table")
 
 
 class ResultsError(GsepconvError, ValueError):

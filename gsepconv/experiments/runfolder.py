@@ -30,6 +30,9 @@ __all__ = [
     "load_checkpoint",
     "read_metrics",
     "read_run_config",
+    "write_run_config",
+    "check_ours",
+    "RUN_CONFIG_HEADER",
 ]
 
 CHECKPOINT = "checkpoint.pt"
@@ -103,6 +106,40 @@ def read_metrics(folder: str | Path) -> dict[str, Any] | None:
     if problems:
         raise RunFolderError(f"{path} holds invalid metrics ({'; '.join(problems)}) — {REWRITE}")
     return metrics
+
+
+#: First line of every config.yaml gsepconv writes into a run folder: a config.yaml without it is
+#: someone else's file (e.g. ``--run-dir .`` in a project folder) and is never replaced.
+RUN_CONFIG_HEADER = "# gsepconv run configuration (written by gsepconv train/run for this run folder)"
+
+
+def write_run_config(config: Any, folder: str | Path) -> Path:
+    """Write ``folder/config.yaml`` atomically, marked with :data:`RUN_CONFIG_HEADER`."""
+    import yaml
+
+    from gsepconv.experiments.io import atomic_write_text
+
+    return atomic_write_text(Path(folder) / CONFIG_FILE,
+                             RUN_CONFIG_HEADER + "\n" + yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def check_ours(folder: str | Path) -> None:
+    """Refuse a folder whose ``config.yaml`` gsepconv did not write (no :data:`RUN_CONFIG_HEADER`,
+    and no checkpoint or metrics of an older gsepconv beside it): it is never overwritten, not
+    even with ``--force``."""
+    folder = Path(folder)
+    path = folder / CONFIG_FILE
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_file() and not path.is_symlink():
+        with open(path, encoding="utf-8", errors="replace") as f:
+            if f.readline().rstrip("\n") == RUN_CONFIG_HEADER:
+                return
+        if any((folder / name).is_file() for name in (CHECKPOINT, METRICS)):
+            return  # a run folder of a gsepconv from before the header
+    raise RunFolderError(f"{path} was not written by gsepconv (a run folder's config.yaml starts with "
+                         f"{RUN_CONFIG_HEADER!r}); it is left as it is, even with --force — give another run "
+                         f"folder (--run-dir), a new or empty one")
 
 
 def read_run_config(folder: str | Path) -> Any:
