@@ -44,6 +44,14 @@ is read from $GSEPCONV_MIRROR. An interrupted run resumes when you repeat the co
 
 
 # --------------------------------------------------------------------------------- helpers
+class _Parser(argparse.ArgumentParser):
+    """argparse with gsepconv's error format: one ``error:`` paragraph naming the option and
+    pointing at ``--help`` (no usage block), exit status 2. Sub-command parsers are this class too."""
+
+    def error(self, message: str) -> Any:  # noqa: D102 - argparse's hook
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def _int_or_pair(text: str) -> int | tuple[int, int]:
     parts = text.replace("x", ",").split(",")
     try:
@@ -148,7 +156,7 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (``data`` and ``bench`` are attached if their modules import)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gsepconv",
         description="Separable group convolutional networks on Lie groups (Knigge, Romero & Bekkers, "
                     "ICML 2022): train models, run the paper's experiments, read their results.",
@@ -305,29 +313,19 @@ def _add_companion(sub: Any) -> None:
     p.set_defaults(func=cmd_publish_notebooks)
 
 
-def _companion_errors(func: Callable[[], Any]) -> int:
-    from gsepconv.companion.reproduce import ReproduceError
-
-    try:
-        func()
-    except ReproduceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    return 0
-
-
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from gsepconv.companion.reproduce import reproduce
 
-    return _companion_errors(lambda: reproduce(
-        args.profile, args.device, args.train, notebooks=args.notebooks, book=args.book, results=args.results,
-        out=args.out, runs=args.runs, force=args.force, log=lambda m: print(m, flush=True)))
+    reproduce(args.profile, args.device, args.train, notebooks=args.notebooks, book=args.book, results=args.results,
+              out=args.out, runs=args.runs, force=args.force, log=lambda m: print(m, flush=True))
+    return 0
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
     from gsepconv.companion.reproduce import figures
 
-    return _companion_errors(lambda: figures(args.profile, results=args.results))
+    figures(args.profile, results=args.results)
+    return 0
 
 
 def cmd_publish_notebooks(args: argparse.Namespace) -> int:
@@ -339,8 +337,10 @@ def cmd_publish_notebooks(args: argparse.Namespace) -> int:
         print("error: give --remote URL (publish to its branch) or --export DIR (write the files only)", file=sys.stderr)
         return 2
     if args.export:
-        return _companion_errors(lambda: print(f"wrote {len(export_notebooks(root, args.export))} notebooks to {args.export}"))
-    return _companion_errors(lambda: publish_notebooks(root, args.remote, branch=args.branch, message=args.message))
+        print(f"wrote {len(export_notebooks(root, args.export))} notebooks to {args.export}")
+    else:
+        publish_notebooks(root, args.remote, branch=args.branch, message=args.message)
+    return 0
 
 
 def _attach(sub: Any, name: str, module: str, summary: str) -> None:
@@ -494,7 +494,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------- main
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 1 failed runs, 2 usage/config error, 130 interrupted)."""
+    """Entry point; returns the exit status (0 ok, 1 failed runs or a file that could not be
+    written, 2 usage/config/data error, 130 interrupted). Errors are mapped by type: a
+    :class:`~gsepconv.errors.GsepconvError` exits with its ``exit_code``; ``ValueError`` and
+    ``FileNotFoundError`` (the API's documented errors for bad arguments) with 2.
+    Every failure is one ``error:`` paragraph on stderr, never a traceback of these; argparse's
+    own usage errors (and ``--help``) end with ``SystemExit`` as usual."""
     if list(sys.argv[1:] if argv is None else argv) == ["--version"]:  # without importing torch (seconds)
         import gsepconv
 
@@ -541,11 +546,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # e.g. a table that could not be written (write_table says where it went)
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except RuntimeError as err:
-        if type(err).__module__.startswith("gsepconv.data"):  # missing/corrupt data: says what to do
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -622,13 +622,6 @@ CASES: list[Case] = [
 ]
 
 
-#: Cases not fixed yet (strict xfail: a fixed case must leave this set). Empty when issue 19 is done.
-OPEN: set[str] = {
-    "widths-empty", "train-subset-float-text", "num-elements-half-pair", "widths-empty-item",
-    "set-malformed-yaml", "set-malformed-mapping", "set-no-equals", "set-empty-key", "unknown-argument",
-}
-
-
 def _edit_metrics(ws: Workspace, **changes: Any) -> dict:
     folder = finished_run(ws)
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -748,8 +741,7 @@ def catalogue_env(tmp_path_factory):
     _TEMPLATE.clear()
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="open"))
-                                  if c.id in OPEN else c for c in CASES], ids=[c.id for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case, catalogue_env, tmp_path, monkeypatch):
     outcome = run_case(case, tmp_path / "ws", monkeypatch)
     assert outcome.verdict == "ok", f"{case.id}: {outcome.verdict}\n{outcome.detail}"
@@ -788,7 +780,6 @@ def _values():
     return st.one_of(numbers, names, text)
 
 
-@pytest.mark.xfail(strict=True, reason="open: argparse errors print usage")
 def test_random_options_exit_0_or_2_never_a_traceback(catalogue_env, tmp_path, monkeypatch):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st

@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 import gsepconv
 from gsepconv.errors import GsepconvError
-from gsepconv.experiments.config import DataConfig, RunConfig
+from gsepconv.experiments.config import ConfigError, DataConfig, RunConfig
 from gsepconv.experiments.distributed import (
     DistEnv,
     all_reduce_sums,
@@ -81,10 +81,6 @@ CHECKPOINT_FORMAT = 2
 #: ``factory(name, split, data_config) -> Dataset`` of ``(image [C,H,W], label)``.
 DatasetFactory = Callable[[str, str, DataConfig], Dataset]
 EpochCallback = Callable[[dict[str, Any]], None]
-
-
-class ConfigError(GsepconvError, ValueError):
-    """The configuration cannot be trained (invalid model, data that does not fit the model, ...)."""
 
 
 class TrainingDiverged(GsepconvError, RuntimeError):
