@@ -73,25 +73,10 @@ class Workspace:
     root: Path
     names: dict = field(default_factory=dict)  # what the case's setup returned (e.g. "run")
 
-    @property
-    def runs(self) -> Path:
-        return self.root / "runs"
-
-    @property
-    def results(self) -> Path:
-        return self.root / "results"
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def cwd(self) -> Path:
-        return self.root / "cwd"
-
-    @property
-    def outside(self) -> Path:
-        return self.root / "outside"
+    def __post_init__(self) -> None:
+        # the folders a case may name: runs, results, data, the current folder, and one nobody may touch
+        self.runs, self.results, self.data, self.cwd, self.outside = (
+            self.root / name for name in ("runs", "results", "data", "cwd", "outside"))
 
     def snapshot(self) -> dict[str, tuple]:
         out = {}
