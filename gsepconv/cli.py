@@ -361,9 +361,8 @@ def _attach(sub: Any, name: str, module: str, summary: str) -> None:
 
 # ------------------------------------------------------------------------------ commands
 def _train_config(args: argparse.Namespace) -> Any:
-    from gsepconv.experiments.config import RunConfig, load_config
+    from gsepconv.experiments.config import ConfigError, RunConfig, load_config
     from gsepconv.experiments.registry import PROFILES, profile_run
-    from gsepconv.experiments.training import ConfigError
 
     changes: dict[str, Any] = {}
     for key, value in vars(args).items():

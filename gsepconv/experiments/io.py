@@ -28,7 +28,6 @@ __all__ = [
     "SAFE_NAME",
     "PathError",
     "check_name",
-    "inside",
     "check_writable",
     "check_replaceable",
     "WriteRefused",
@@ -170,14 +169,6 @@ def check_name(value: Any, what: str) -> str:
                         f"with a letter or digit (at most 100 characters); it names one folder or file under "
                         f"the runs or results folder")
     return value
-
-
-def inside(root: str | Path, *names: str) -> Path:
-    """``root / name / …`` after checking every name (:func:`check_name`): the path stays under ``root``."""
-    path = Path(root)
-    for name in names:
-        path = path / check_name(name, "name")
-    return path
 
 
 def runs_root(path: str | Path | None = None) -> Path:

@@ -27,7 +27,7 @@ import yaml
 
 from gsepconv.experiments.config import RunConfig
 from gsepconv.experiments.distributed import distributed_env
-from gsepconv.experiments.io import check_name, inside, runs_root
+from gsepconv.experiments.io import check_name, runs_root
 from gsepconv.groups import num_elements_text
 from gsepconv.experiments.registry import get_profile, get_runs
 from gsepconv.experiments.runfolder import RunFolderError, check_ours, read_metrics, read_run_config, write_run_config
@@ -56,8 +56,8 @@ def _stderr(msg: str) -> None:
 
 def run_dir_for(config: RunConfig, root: str | Path | None = None) -> Path:
     """``<runs>/<profile>/<experiment>/<run_id>``; every name is checked, so it stays under ``<runs>``."""
-    return inside(runs_root(root), check_name(config.profile, "profile"), check_name(config.experiment, "experiment"),
-                  config.run_id())
+    return (runs_root(root) / check_name(config.profile, "profile") / check_name(config.experiment, "experiment")
+            / check_name(config.run_id(), "run id"))
 
 
 def load_metrics(run_dir: str | Path) -> dict[str, Any] | None:

@@ -6,9 +6,10 @@ weights are kept), and the test split is evaluated **once**, on the selected wei
 Resumability: after every epoch, ``checkpoint.pt`` in the run folder is replaced atomically. It
 holds the model, optimiser, scheduler, GradScaler, the best-validation weights, the per-epoch
 history and all RNG states (python, numpy, torch CPU/CUDA), as tensors and plain lists only: it
-is read back with ``torch.load(weights_only=True)``, so a crafted checkpoint cannot run code. Batch order is a pure function of
-``(seed, epoch)``, so an interrupted run resumed from its last checkpoint reproduces the
-uninterrupted run exactly (same device and thread count). ``metrics.json`` marks a finished run.
+is read back with ``torch.load(weights_only=True)``, so a crafted checkpoint cannot run code.
+Batch order is a pure function of ``(seed, epoch)``, so an interrupted run resumed from its last
+checkpoint reproduces the uninterrupted run exactly (same device and thread count).
+``metrics.json`` marks a finished run.
 
 Memory: ``peak_mem_mb`` is ``torch.cuda.max_memory_allocated`` on CUDA (tensors only, reset at the
 start of the run). On CPU it is the peak resident set size of the process during the run, sampled
