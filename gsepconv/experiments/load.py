@@ -51,7 +51,7 @@ def load_run(folder: str | Path, device: str | torch.device = "cpu") -> TrainedR
     ``metrics.json`` and ``model_best.pt``), rebuilt with the exact model arguments it was trained
     with and moved to ``device``. A missing or unfinished run is a ``FileNotFoundError`` that says
     what is missing and how to finish it; a damaged or foreign file is a ``ValueError``
-    (:class:`~gsepconv.experiments.runfolder.RunFolderError`) naming it. The weights are read as
+    (``gsepconv.experiments.runfolder.RunFolderError``) naming it. The weights are read as
     data (``weights_only=True``): a crafted file cannot run code."""
     from gsepconv.models import build_model
 

@@ -54,7 +54,7 @@ _PER_RUN = ("seed", "best_epoch", "device", "torch_version", "gsepconv_version",
 
 def results_path(experiment: str, profile: str, root: str | Path | None = None) -> Path:
     """``<root>/<profile>/<experiment>.csv`` (root: argument, ``GSEPCONV_RESULTS``, ``./results``);
-    both names are checked (:func:`~gsepconv.experiments.io.check_name`), so the table stays under root."""
+    both names are checked (``gsepconv.experiments.io.check_name``), so the table stays under root."""
     return results_root(root) / check_name(profile, "profile") / f"{check_name(experiment, 'experiment')}.csv"
 
 
@@ -94,7 +94,7 @@ def rows_to_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 def write_results(rows: Iterable[Mapping[str, Any]] | pd.DataFrame, path: str | Path) -> Path:
     """Write the CSV atomically: the previous file stays intact if anything fails midway, and the
     new table is then kept in the temporary folder, named in the ``OSError``
-    (:func:`~gsepconv.experiments.io.write_table`); a read-only or symlinked file is not replaced."""
+    (``gsepconv.experiments.io.write_table``); a read-only or symlinked file is not replaced."""
     frame = rows if isinstance(rows, pd.DataFrame) else rows_to_frame(rows)
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)

@@ -62,7 +62,7 @@ def run_dir_for(config: RunConfig, root: str | Path | None = None) -> Path:
 
 def load_metrics(run_dir: str | Path) -> dict[str, Any] | None:
     """The stored (validated) metrics of a finished run, or ``None``; a damaged ``metrics.json``
-    is a :class:`~gsepconv.experiments.runfolder.RunFolderError` naming it."""
+    is a ``gsepconv.experiments.runfolder.RunFolderError`` naming it."""
     return read_metrics(run_dir)
 
 
@@ -82,7 +82,7 @@ def run_one(
     Returns the metrics (with ``"reused": True`` when they come from an earlier call).
 
     One writer per run folder: the main process holds the folder's lock
-    (:func:`~gsepconv.data.storage.file_lock`) while it checks and trains; a second process is
+    (``gsepconv.data.storage.file_lock``) while it checks and trains; a second process is
     refused. A folder whose ``config.yaml`` gsepconv did not write is refused, even with ``force``;
     a finished run is reused only if it is the configuration asked for.
     """
