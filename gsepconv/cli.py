@@ -44,6 +44,14 @@ is read from $GSEPCONV_MIRROR. An interrupted run resumes when you repeat the co
 
 
 # --------------------------------------------------------------------------------- helpers
+class _Parser(argparse.ArgumentParser):
+    """argparse with gsepconv's error format: one ``error:`` paragraph naming the option and
+    pointing at ``--help`` (no usage block), exit status 2. Sub-command parsers are this class too."""
+
+    def error(self, message: str) -> Any:  # noqa: D102 - argparse's hook
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def _int_or_pair(text: str) -> int | tuple[int, int]:
     parts = text.replace("x", ",").split(",")
     try:
@@ -57,11 +65,22 @@ def _int_or_pair(text: str) -> int | tuple[int, int]:
     raise argparse.ArgumentTypeError(f"expected N or NROTxNSCALE, got {text!r}")
 
 
-def _int_tuple(text: str) -> tuple[int, ...]:
+def _integer(text: str) -> int:
     try:
-        return tuple(int(p) for p in text.split(",") if p.strip())
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers (e.g. 32,32,64), got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer (a whole number such as 1000), got {text!r}") from None
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    parts = text.split(",")
+    try:
+        if not all(p.strip() for p in parts):
+            raise ValueError
+        return tuple(int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers without empty items "
+                                         f"(e.g. 32,32,64), got {text!r}") from None
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -69,8 +88,16 @@ def _key_value(text: str) -> tuple[str, Any]:
 
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. model.kernel_options.omega_0=30), got {text!r}")
-    key, value = text.split("=", 1)
-    return key.strip(), yaml.safe_load(value)
+    key, value = (part.strip() for part in text.split("=", 1))
+    if not key:
+        raise argparse.ArgumentTypeError(f"--set needs a key before '=' (e.g. model.kernel_options.omega_0=30), "
+                                         f"got {text!r}")
+    try:
+        return key, yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or type(err).__name__
+        raise argparse.ArgumentTypeError(f"--set {key}: {value!r} is not a valid YAML value ({problem}); "
+                                         f"close the brackets (e.g. {key}=[32,32,64]) or quote the text") from None
 
 
 def _devices(text: str) -> list[str]:
@@ -92,9 +119,9 @@ def _add_folders(p: argparse.ArgumentParser, runs: bool = True, results: bool = 
 # (flag, dotted config key, argparse keyword arguments)
 _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--dataset", "data.name", {"help": "dataset name (see `gsepconv data list`)"}),
-    ("--train-subset", "data.train_subset", {"type": int, "help": "use N training images"}),
-    ("--val-subset", "data.val_subset", {"type": int, "help": "use N validation images"}),
-    ("--test-subset", "data.test_subset", {"type": int, "help": "use N test images"}),
+    ("--train-subset", "data.train_subset", {"type": _integer, "help": "use N training images"}),
+    ("--val-subset", "data.val_subset", {"type": _integer, "help": "use N validation images"}),
+    ("--test-subset", "data.test_subset", {"type": _integer, "help": "use N test images"}),
     ("--augment", "data.augment", {"action": "store_const", "const": True, "help": "training augmentation"}),
     ("--arch", "model.arch", {"help": "resnet, cnn or allcnnc"}),
     ("--group", "model.group", {"help": "Z2, SE2, R2xRplus or Sim2"}),
@@ -103,31 +130,33 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--num-elements", "model.num_elements", {"type": _int_or_pair, "help": "N, or NROTxNSCALE for Sim2 (16x3)"}),
     ("--sampling", "model.sampling", {"help": "discretise (fixed grid) or uniform (random offset per step)"}),
     ("--widths", "model.widths", {"type": _int_tuple, "help": "channel widths, e.g. 32,32,64"}),
-    ("--kernel-size", "model.kernel_size", {"type": int, "help": "spatial kernel size k"}),
+    ("--kernel-size", "model.kernel_size", {"type": _integer, "help": "spatial kernel size k"}),
     ("--max-scale", "model.max_scale", {"type": float, "help": "largest scale of R2xRplus/Sim2 (e.g. 1.74)"}),
     ("--optimizer", "optim.name", {"help": "adam, adamw or sgd"}),
     ("--lr", "optim.lr", {"type": float, "help": "learning rate"}),
     ("--weight-decay", "optim.weight_decay", {"type": float, "help": "weight decay"}),
     ("--schedule", "optim.schedule", {"help": "cosine or constant"}),
     ("--warmup-epochs", "optim.warmup_epochs", {"type": float, "help": "linear warm-up epochs"}),
-    ("--epochs", "epochs", {"type": int, "help": "number of epochs"}),
-    ("--batch-size", "batch_size", {"type": int, "help": "global batch size"}),
-    ("--seed", "seed", {"type": int, "help": "random seed"}),
+    ("--epochs", "epochs", {"type": _integer, "help": "number of epochs"}),
+    ("--batch-size", "batch_size", {"type": _integer, "help": "global batch size"}),
+    ("--seed", "seed", {"type": _integer, "help": "random seed"}),
     ("--device", "device", {"help": "auto, cpu, cuda or cuda:N"}),
     ("--precision", "precision", {"help": "fp32, amp (CUDA autocast float16) or bf16 (autocast bfloat16, CPU or CUDA)"}),
     ("--compile", "compile", {"action": "store_const", "const": True, "help": "use torch.compile"}),
-    ("--num-workers", "num_workers", {"type": int, "help": "DataLoader worker processes"}),
-    ("--threads", "threads", {"type": int, "help": "CPU threads for torch (default: torch's choice)"}),
+    ("--num-workers", "num_workers", {"type": _integer, "help": "DataLoader worker processes"}),
+    ("--threads", "threads", {"type": _integer, "help": "CPU threads for torch (default: torch's choice)"}),
     ("--experiment", "experiment", {"help": "label: run folder <runs>/<profile>/<experiment>/ (default custom)"}),
     ("--profile", "profile", {"help": "start from that profile's MNIST-rot run of the group (smoke, quick or paper: "
                                       "dataset, subsets, widths, k, epochs, batch, optimiser; flags override; "
                                       "with --config the file is the start); also the run folder's label"}),
+    ("--label", "profile", {"help": "a free label for the run folder in place of the profile: "
+                                    "<runs>/<label>/<experiment>/<run id> (default custom); changes no setting"}),
 ]
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (``data`` and ``bench`` are attached if their modules import)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gsepconv",
         description="Separable group convolutional networks on Lie groups (Knigge, Romero & Bekkers, "
                     "ICML 2022): train models, run the paper's experiments, read their results.",
@@ -169,7 +198,8 @@ def _add_train(sub: Any) -> None:
     for flag, key, kwargs in _TRAIN_FLAGS:
         if "action" not in kwargs:
             kwargs = {"metavar": flag[2:].upper().replace("-", "_"), **kwargs}
-        p.add_argument(flag, dest="cfg:" + key, default=None, **kwargs)
+        dest = flag[2:] if flag in ("--profile", "--label") else "cfg:" + key  # checked in _train_config
+        p.add_argument(flag, dest=dest, default=None, **kwargs)
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", type=_key_value, action="append",
                    default=[], help="override any config field, e.g. model.kernel_options.omega_0=30")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -285,29 +315,19 @@ def _add_companion(sub: Any) -> None:
     p.set_defaults(func=cmd_publish_notebooks)
 
 
-def _companion_errors(func: Callable[[], Any]) -> int:
-    from gsepconv.companion.reproduce import ReproduceError
-
-    try:
-        func()
-    except ReproduceError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    return 0
-
-
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from gsepconv.companion.reproduce import reproduce
 
-    return _companion_errors(lambda: reproduce(
-        args.profile, args.device, args.train, notebooks=args.notebooks, book=args.book, results=args.results,
-        out=args.out, runs=args.runs, force=args.force, log=lambda m: print(m, flush=True)))
+    reproduce(args.profile, args.device, args.train, notebooks=args.notebooks, book=args.book, results=args.results,
+              out=args.out, runs=args.runs, force=args.force, log=lambda m: print(m, flush=True))
+    return 0
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
     from gsepconv.companion.reproduce import figures
 
-    return _companion_errors(lambda: figures(args.profile, results=args.results))
+    figures(args.profile, results=args.results)
+    return 0
 
 
 def cmd_publish_notebooks(args: argparse.Namespace) -> int:
@@ -319,8 +339,10 @@ def cmd_publish_notebooks(args: argparse.Namespace) -> int:
         print("error: give --remote URL (publish to its branch) or --export DIR (write the files only)", file=sys.stderr)
         return 2
     if args.export:
-        return _companion_errors(lambda: print(f"wrote {len(export_notebooks(root, args.export))} notebooks to {args.export}"))
-    return _companion_errors(lambda: publish_notebooks(root, args.remote, branch=args.branch, message=args.message))
+        print(f"wrote {len(export_notebooks(root, args.export))} notebooks to {args.export}")
+    else:
+        publish_notebooks(root, args.remote, branch=args.branch, message=args.message)
+    return 0
 
 
 def _attach(sub: Any, name: str, module: str, summary: str) -> None:
@@ -341,16 +363,23 @@ def _attach(sub: Any, name: str, module: str, summary: str) -> None:
 
 # ------------------------------------------------------------------------------ commands
 def _train_config(args: argparse.Namespace) -> Any:
-    from gsepconv.experiments.config import RunConfig, load_config
+    from gsepconv.experiments.config import ConfigError, RunConfig, load_config
     from gsepconv.experiments.registry import PROFILES, profile_run
 
     changes: dict[str, Any] = {}
     for key, value in vars(args).items():
         if key.startswith("cfg:") and value is not None:
             changes[key[4:]] = value
+    profile = args.profile
+    if profile is not None and profile not in PROFILES:
+        raise ConfigError(f"--profile {profile!r} is not a profile; choose one of {', '.join(PROFILES)} "
+                          f"(a free label for the run folder: --label NAME)")
+    if profile is not None:
+        changes["profile"] = profile  # the run folder's label too, unless --label gives another
+    if args.label is not None:
+        changes["profile"] = args.label
     for key, value in args.overrides:
         changes[key] = value
-    profile = changes.get("profile")
     if args.config:
         config = load_config(args.config)
     elif profile in PROFILES:  # the profile's own run of the group asked for, then the flags
@@ -389,14 +418,16 @@ def _print_metrics(metrics: dict[str, Any], folder: Any) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from gsepconv.experiments.io import check_writable, runs_root
-    from gsepconv.experiments.results import format_summary, results_path, summarise
+    from gsepconv.experiments.io import check_replaceable, check_writable, runs_root
+    from gsepconv.experiments.results import format_summary, history_path, results_path, summarise
     from gsepconv.experiments.runner import describe_plan, run_experiment
 
     progress = False if args.no_progress else None
     if not args.dry_run:  # fail before hours of training, not after
         check_writable(results_path(args.experiment, args.profile, args.results).parent, "the results table", "--results")
         check_writable(runs_root(args.runs), "the run folders", "--runs")
+        check_replaceable(results_path(args.experiment, args.profile, args.results))
+        check_replaceable(history_path(args.experiment, args.profile, args.results))
     frame = run_experiment(args.experiment, args.profile, runs=args.runs, results=args.results,
                            force=args.force, devices=args.devices, dry_run=args.dry_run,
                            progress=progress, threads=args.threads)
@@ -464,7 +495,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------- main
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 1 failed runs, 2 usage/config error, 130 interrupted)."""
+    """Entry point; returns the exit status (0 ok, 1 failed runs or a file that could not be
+    written, 2 usage/config/data error, 130 interrupted). Errors are mapped by type: a
+    :class:`~gsepconv.errors.GsepconvError` exits with its ``exit_code``; ``ValueError`` and
+    ``FileNotFoundError`` (the API's documented errors for bad arguments) with 2.
+    Every failure is one ``error:`` paragraph on stderr, never a traceback of these; argparse's
+    own usage errors (and ``--help``) end with ``SystemExit`` as usual."""
     if list(sys.argv[1:] if argv is None else argv) == ["--version"]:  # without importing torch (seconds)
         import gsepconv
 
@@ -482,6 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from gsepconv.errors import GsepconvError
     from gsepconv.experiments.runner import RunFailed
 
     func: Callable[[argparse.Namespace], int] = args.func
@@ -490,6 +527,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunFailed as err:
         print(f"error: {err}\nfix the cause and repeat the command: finished runs are reused", file=sys.stderr)
         return 1
+    except GsepconvError as err:  # gsepconv's own errors: the message says which file or option, and the fix
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted: repeat the same command to resume from the last finished epoch",
               file=sys.stderr)
@@ -507,11 +547,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as err:  # e.g. a table that could not be written (write_table says where it went)
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except RuntimeError as err:
-        if type(err).__module__.startswith("gsepconv.data"):  # missing/corrupt data: says what to do
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -547,7 +547,9 @@ def test_cli_prepare(monkeypatch, tmp_path, capsys, small_mnist_rot):
     args = p.parse_args(["data", "prepare", "nonsense", "--root", str(tmp_path)])
     assert args.func(args) == 2 and "known datasets" in capsys.readouterr().err
     args = p.parse_args(["data", "prepare", "mnist_rot", "--root", str(tmp_path), "--no-download"])
-    assert args.func(args) == 1 and "mnist_rotation_new.zip" in capsys.readouterr().err
+    assert args.func(args) == 2  # every failure: one `error:` message, exit 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: mnist_rot could not be prepared") and "mnist_rotation_new.zip" in err
     src = tmp_path / "mnist_rotation_new.zip"
     write_amat_zip(src)
     serve(monkeypatch, MNISTRot, src, md5=md5(src))

@@ -194,8 +194,9 @@ def _rows(n_seeds=3):
     for impl, base in (("separable", 97.0), ("nonseparable", 96.0)):
         for seed in range(n_seeds):
             rows.append({c: "x" for c in COLUMNS} | {
+                "kernel_size": 5, "epochs": 2, "time_budget_s": "", "batch_size": 8, "lr": 1e-3, "best_epoch": 1,
                 "experiment": "mnist_rot", "group": "SE2", "implementation": impl, "num_elements": 8,
-                "seed": seed, "val_acc": base + seed, "test_acc": base + seed, "test_err": 3.0 - seed,
+                "seed": seed, "val_acc": base + seed, "test_acc": base + seed, "test_err": 100.0 - (base + seed),
                 "train_time_s": 10.0, "time_per_epoch_s": 1.0 + seed, "peak_mem_mb": 100.0,
                 "timestamp": f"t{seed}", "run_id": f"{impl}{seed}", "device": "cpu", "params": 1000,
             })

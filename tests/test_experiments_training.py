@@ -102,13 +102,13 @@ def test_kill_and_resume_gives_the_uninterrupted_result(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         run_one(config, run_dir=killed, dataset_factory=blobs_factory, callbacks=[kill_after_first_epoch])
     assert (killed / "checkpoint.pt").is_file() and not (killed / "metrics.json").exists()
-    assert torch.load(killed / "checkpoint.pt", weights_only=False)["state"]["epoch"] == 1
+    assert torch.load(killed / "checkpoint.pt", weights_only=True)["state"]["epoch"] == 1
     resumed = run_one(config, run_dir=killed, dataset_factory=blobs_factory)
 
     assert _comparable(resumed) == _comparable(straight)
     for name in ("model_best.pt",):
         assert _same_state(torch.load(tmp_path / "straight" / name), torch.load(killed / name))
-    final = [torch.load(d / "checkpoint.pt", weights_only=False)["model"] for d in (tmp_path / "straight", killed)]
+    final = [torch.load(d / "checkpoint.pt", weights_only=True)["model"] for d in (tmp_path / "straight", killed)]
     assert _same_state(*final)
     assert json.loads((killed / "metrics.json").read_text())["test_acc"] == straight["test_acc"]
 
@@ -157,6 +157,51 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
         train(tiny_config(seed=5), tmp_path, dataset_factory=blobs_factory)
 
 
+class _Payload:
+    """Unpickling this object creates ``path``: what a malicious checkpoint would do."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
+    """A checkpoint is data: resuming reads it with weights_only=True, so a pickle whose
+    __reduce__ would create a file is refused, with a message naming it, and nothing runs."""
+    from gsepconv.experiments.runfolder import RunFolderError
+
+    config = tiny_config()
+    folder = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_one(config, run_dir=folder, dataset_factory=blobs_factory,
+                callbacks=[lambda record: (_ for _ in ()).throw(KeyboardInterrupt)])
+    real = torch.load(folder / "checkpoint.pt", weights_only=True)
+    marker = tmp_path / "PWNED"
+    torch.save({**real, "state": {"payload": _Payload(marker)}}, folder / "checkpoint.pt")
+    with pytest.raises(RunFolderError, match=r"checkpoint.pt was not loaded.*--force"):
+        run_one(config, run_dir=folder, dataset_factory=blobs_factory)
+    with pytest.raises(RunFolderError, match=r"checkpoint.pt was not loaded"):
+        train(config, folder, dataset_factory=blobs_factory)
+    assert not marker.exists()
+    assert (folder / "checkpoint.pt").is_file() and not (folder / "metrics.json").exists()
+
+
+def test_the_config_is_compared_before_the_checkpoint_is_opened(tmp_path, monkeypatch):
+    from gsepconv.experiments import training as training_module
+
+    train(tiny_config(), tmp_path, dataset_factory=blobs_factory, max_epochs_this_call=1)
+    from gsepconv.experiments.config import save_config
+
+    save_config(tiny_config(), tmp_path / "config.yaml")
+    opened = []
+    monkeypatch.setattr(training_module, "load_checkpoint", lambda *a: opened.append(a))
+    with pytest.raises(ConfigError, match=r"config.yaml belongs to another configuration"):
+        train(tiny_config(seed=5), tmp_path, dataset_factory=blobs_factory)
+    assert opened == []
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"model.implementation": "separable2d"}, "cannot build the model"),      # Sim2-only
     ({"model.group": "SO3"}, "cannot build the model.*unknown group"),
@@ -189,6 +234,30 @@ def test_a_run_that_fails_before_training_leaves_no_folder(tmp_path):
     with pytest.raises(FileNotFoundError):
         run_one(tiny_config(), run_dir=mine, dataset_factory=no_data)
     assert mine.is_dir()  # it was there before: only what this call created goes
+
+
+def test_a_failed_run_removes_only_what_it_created(tmp_path):
+    """Two writers used to share a folder: the one that failed deleted the other's config.yaml. Now
+    a failing call removes only the files and folders it created, and a second writer is refused."""
+    from gsepconv.data.storage import file_lock
+    from gsepconv.data.errors import LockHeld
+    from gsepconv.experiments.runfolder import write_run_config
+
+    def no_data(name, split, data):
+        raise FileNotFoundError("no such dataset here")
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    write_run_config(tiny_config(), folder)  # written earlier, e.g. by another process
+    before = (folder / "config.yaml").read_bytes()
+    with pytest.raises(FileNotFoundError):
+        run_one(tiny_config(), run_dir=folder, dataset_factory=no_data)
+    assert (folder / "config.yaml").read_bytes() == before
+    with file_lock(folder, "a test holds it"):  # another writer is training here
+        with pytest.raises(LockHeld, match=r"another gsepconv process is training in this run folder.*--run-dir"):
+            run_one(tiny_config(), run_dir=folder, dataset_factory=blobs_factory)
+    assert sorted(p.name for p in folder.iterdir()) == ["config.yaml"]
+    assert run_one(tiny_config(epochs=1), run_dir=tmp_path / "free", dataset_factory=blobs_factory)["status"] == "finished"
 
 
 def test_amp_on_cpu_falls_back_to_fp32(tmp_path):

@@ -361,8 +361,11 @@ def test_train_profile_starts_from_that_profiles_run_of_the_group(capsys):
     assert printed["model"]["implementation"] == "separable2d" and printed["epochs"] == 2
     assert printed["model"]["widths"] != list(RunConfig().model.widths)  # the profile's, not the paper's
     assert printed["data"]["train_subset"] == profile_run("quick").data.train_subset is not None
-    # any other name stays a label on the defaults
-    assert cli.main(["train", "--profile", "mine", "--print-config"]) == 0
+    # any other name is refused (a typo such as `smok` used to train the paper's 300 epochs);
+    # a free label has its own option and changes no setting
+    assert cli.main(["train", "--profile", "mine", "--print-config"]) == 2
+    assert "--label" in capsys.readouterr().err
+    assert cli.main(["train", "--label", "mine", "--print-config"]) == 0
     label_only = yaml.safe_load(capsys.readouterr().out)
     assert label_only["profile"] == "mine" and label_only["epochs"] == RunConfig().epochs
 

@@ -350,7 +350,7 @@ def test_make_all_writes_every_product_and_redraws_from_the_csvs(tmp_path: Path)
     # redrawn from the CSVs: change a result, the figure and the table change
     before = (folder / "figures" / "mnist_rot_accuracy_vs_params.png").read_bytes()
     mnist = pd.read_csv(folder / "mnist_rot.csv", keep_default_na=False, na_values=[""])
-    mnist.loc[mnist["implementation"] == "separable", "test_acc"] = 50.0
+    mnist.loc[mnist["implementation"] == "separable", ["test_acc", "test_err"]] = 50.0  # a valid table: acc + err = 100
     mnist.to_csv(folder / "mnist_rot.csv", index=False)
     make_all(PROFILE, tmp_path)
     assert (folder / "figures" / "mnist_rot_accuracy_vs_params.png").read_bytes() != before

@@ -20,6 +20,7 @@ from typing import Callable
 import pandas as pd
 
 from gsepconv.companion.paths import repo_root, results_dir
+from gsepconv.errors import GsepconvError
 from gsepconv.experiments.registry import get_runs
 from gsepconv.experiments.results import read_results, results_path
 from gsepconv.experiments.runner import default_devices, run_experiment
@@ -41,7 +42,7 @@ def _produced_since_start(path: Path) -> bool:
         raise ValueError(f"${FRESH_SINCE} must be a time in seconds (time.time()), got {since!r}") from None
 
 
-class MissingResults(RuntimeError):
+class MissingResults(GsepconvError, RuntimeError):
     """Results a notebook needs are missing and ``train="never"`` forbids producing them."""
 
 

@@ -32,7 +32,8 @@ from importlib import metadata, util
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from gsepconv.companion.ensure import FRESH_SINCE, TRAIN_MODES
+from gsepconv.companion.ensure import FRESH_SINCE, TRAIN_MODES, MissingResults
+from gsepconv.errors import GsepconvError
 from gsepconv.companion.paths import ROOT_MARKER
 
 __all__ = [
@@ -87,8 +88,8 @@ Log = Callable[[str], None]
 
 
 # ------------------------------------------------------------------------------------ errors
-class ReproduceError(Exception):
-    """A reproduction that cannot go on; the message says what to do."""
+class ReproduceError(GsepconvError):
+    """A reproduction that cannot go on; the message says what to do (exit status 1)."""
 
     exit_code = 1
 
@@ -715,10 +716,8 @@ def figures(profile: str = "quick", results: str | Path | None = None, log: Log 
                                 f"({err}); update the source tree or reinstall (pip install -e \".[plot]\")") from None
     try:
         report = make_all(profile, results_root=results)
-    except Exception as err:
-        if type(err).__name__ == "MissingInputs":  # names each missing CSV and the command that makes it
-            raise UsageError(f"cannot draw the figures of profile {profile!r}: {err}") from None
-        raise
+    except MissingResults as err:  # report.MissingInputs: names each missing CSV and the command that makes it
+        raise UsageError(f"cannot draw the figures of profile {profile!r}: {err}") from None
     n_fig, n_tab = len(report.get("figures", {})), len(report.get("tables", {}))
     log(f"figures: {n_fig} figures and {n_tab} tables of profile {profile} redrawn in "
         f"{report.get('seconds', 0):.1f} s")

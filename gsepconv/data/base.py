@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Mapping
 
@@ -26,7 +25,7 @@ from torch.utils.data import Dataset
 
 from .augment import build_augmentation, resolve_augmentation
 from .errors import CorruptFileError, DigestMismatchError
-from .storage import RemoteFile, atomic_path, data_root
+from .storage import RemoteFile, atomic_path, data_root, file_lock
 
 __all__ = ["SPLITS", "ImageDataset", "split_digest", "combine_digests", "check_split"]
 
@@ -58,24 +57,6 @@ def combine_digests(split_digests: Mapping[str, str]) -> str:
     """The dataset digest: sha256 of ``"train:<hex>\\nval:<hex>\\ntest:<hex>\\n"``."""
     text = "".join(f"{s}:{split_digests[s]}\n" for s in SPLITS)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@contextmanager
-def _build_lock(path: Path) -> Iterator[None]:
-    """Exclusive inter-process lock (POSIX ``flock``; a no-op where unavailable) so that parallel
-    workers/ranks build a cache once instead of racing."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class ImageDataset(Dataset):
@@ -199,7 +180,7 @@ class ImageDataset(Dataset):
         manifest = ready()
         if manifest is not None:
             return manifest
-        with _build_lock(folder.parent / f".{cls.name}.lock"):
+        with file_lock(folder.parent / f".{cls.name}.lock", f"another process is building {cls.name}"):
             manifest = ready()  # another process may have built it while we waited
             if manifest is not None:
                 return manifest

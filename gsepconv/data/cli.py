@@ -42,7 +42,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    """Prepare each named dataset; exit code 1 if any failed, 2 for an unknown name."""
+    """Prepare each named dataset; exit code 2 (an ``error:`` message per failed dataset) if any
+    failed or a name is unknown."""
     names = list(DATASET_CLASSES) if "all" in args.names else list(args.names)
     try:
         classes = [dataset_class(n) for n in names]
@@ -56,11 +57,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
             manifest = cls.prepare(root, download=not args.no_download)
         except DataError as exc:
             failed += 1
-            print(f"{cls.name}: FAILED\n{exc}", file=sys.stderr)
+            print(f"error: {cls.name} could not be prepared: {exc}", file=sys.stderr)
             continue
         sizes = "/".join(str(manifest["split_sizes"][s]) for s in SPLITS)
         print(f"{cls.name}: ready ({sizes} train/val/test) in {cls.cache_dir(root)} sha256 {manifest['digest']}")
-    return 1 if failed else 0
+    return 2 if failed else 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -1,12 +1,16 @@
 """Exceptions raised by :mod:`gsepconv.data`.
 
-All of them subclass :class:`RuntimeError` (except unknown names/splits, which raise
-:class:`ValueError`), and their messages say what to do next.
+All of them subclass :class:`gsepconv.errors.GsepconvError` and :class:`RuntimeError` (a missing
+dataset also :class:`FileNotFoundError`; unknown names/splits raise :class:`ValueError`), and their
+messages say what to do next.
 """
 
 from __future__ import annotations
 
+from gsepconv.errors import GsepconvError
+
 __all__ = [
+    "LockHeld",
     "DataError",
     "DatasetNotAvailableError",
     "ChecksumError",
@@ -15,11 +19,15 @@ __all__ = [
 ]
 
 
-class DataError(RuntimeError):
+class DataError(GsepconvError, RuntimeError):
     """Base class of the data errors."""
 
 
-class DatasetNotAvailableError(DataError):
+class LockHeld(GsepconvError, RuntimeError):
+    """Another process holds a lock (:func:`gsepconv.data.storage.file_lock`) this one may not wait for."""
+
+
+class DatasetNotAvailableError(DataError, FileNotFoundError):
     """A source file is missing and cannot be fetched (offline, ``download=False``, ...)."""
 
 

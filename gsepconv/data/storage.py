@@ -24,8 +24,10 @@ import os
 import shutil
 import urllib.error
 import urllib.request
+import sys
 import uuid
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -33,7 +35,7 @@ from typing import Callable, Iterator
 from tqdm.auto import tqdm
 
 from ..progress import bars_enabled
-from .errors import ChecksumError, DatasetNotAvailableError
+from .errors import ChecksumError, DatasetNotAvailableError, LockHeld
 
 __all__ = [
     "ENV_DATA",
@@ -47,6 +49,7 @@ __all__ = [
     "ensure_file",
     "atomic_path",
     "locate",
+    "file_lock",
 ]
 
 ENV_DATA = "GSEPCONV_DATA"
@@ -188,6 +191,42 @@ def _quarantine(path: Path, dest: Path) -> Path:
     return bad
 
 
+@contextmanager
+def file_lock(path: Path, holder: str, refuse: str | None = None) -> Iterator[None]:
+    """Exclusive inter-process lock on ``path`` (POSIX ``flock``; a no-op where unavailable): the
+    one lock of gsepconv — the data folder's cache builds, run folders and results tables use it.
+
+    ``path`` is a folder (its own descriptor is locked: nothing is created in it) or a lock file
+    (created if missing). ``holder`` says who holds it (e.g. "another process is building
+    cifar10"). When it is held: with ``refuse`` (what to do instead) raise :class:`LockHeld`;
+    without, say on stderr that this process is waiting, then wait."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path = Path(path)
+    if path.is_dir():
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if refuse is not None:
+                raise LockHeld(f"{path} is in use: {holder}; {refuse}") from None
+            print(f"waiting for {path}: {holder} (this continues when it is released)", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 def fetch_url(url: str, dest: Path, desc: str | None = None, timeout: float = 60.0) -> None:
     """Stream ``url`` into ``dest`` with a tqdm progress bar (``file://`` URLs work too)."""
     with urlopen(url, timeout=timeout) as response:  # type: ignore[attr-defined]
@@ -215,12 +254,18 @@ def locate(res: RemoteFile, root: Path) -> Iterator[tuple[str, Path]]:
 def not_available_message(res: RemoteFile, root: Path, reason: str) -> str:
     dest = root / res.relpath
     urls = "\n".join(f"    {u}" for u in res.urls) or "    (none: this file has no download URL)"
+    value = os.environ.get(ENV_MIRROR)
+    if value and mirror_root() is None:  # set, but ignored: say so rather than "set it"
+        mirror = (f"${ENV_MIRROR}={value} is not a folder, so no mirror was read: point it at the "
+                  f"mirror folder holding {res.relpath} (e.g. ../shared/data) or unset it")
+    else:
+        mirror = f"set ${ENV_MIRROR} to a folder holding {res.relpath}"
     return (
         f"{res.filename} is not available: {reason}.\n"
         f"  expected checksum: {res.describe_checksum()}\n"
         f"  download from:\n{urls}\n"
-        f"  To fix: put the file at {dest} (it is verified on use), or set ${ENV_MIRROR} to a "
-        f"folder holding {res.relpath}, or run with download=True and network access."
+        f"  To fix: put the file at {dest} (it is verified on use), or {mirror}, or run with "
+        f"download=True and network access."
     )
 
 

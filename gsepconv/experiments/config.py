@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,10 @@ from typing import Any, Mapping
 
 import yaml
 
+from gsepconv.errors import GsepconvError
+
 __all__ = [
+    "ConfigError",
     "DataConfig",
     "ModelConfig",
     "OptimConfig",
@@ -38,9 +42,14 @@ SCHEDULES = ("cosine", "constant")
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|mps)$")
 
 
+class ConfigError(GsepconvError, ValueError):
+    """The configuration cannot be trained (invalid field, model or data that does not fit it, ...);
+    the message names the field or file and what is expected."""
+
+
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ValueError(f"{name}={value!r} is not valid; choose one of {', '.join(choices)}")
+        raise ConfigError(f"{name}={value!r} is not valid; choose one of {', '.join(choices)}")
 
 
 def _check_integer(name: str, value: Any, allow_none: bool = False, allow_zero: bool = False) -> None:
@@ -51,16 +60,17 @@ def _check_integer(name: str, value: Any, allow_none: bool = False, allow_zero: 
 
 def _check_positive(name: str, value: Any, allow_none: bool = False, allow_zero: bool = False) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    _check_bound(name, value, ok, "a number", allow_none, allow_zero)
+    _check_bound(name, value, ok, "a finite number", allow_none, allow_zero)
 
 
 def _check_bound(name: str, value: Any, typed: bool, kind: str, allow_none: bool, allow_zero: bool) -> None:
-    """``name`` must be ``kind`` (``typed`` says whether it is) above 0 (or at least 0), or null if allowed."""
+    """``name`` must be ``kind`` (``typed`` says whether it is), finite, above 0 (or at least 0), or
+    null if allowed."""
     if value is None and allow_none:
         return
-    if not (typed and (value >= 0 if allow_zero else value > 0)):
+    if not (typed and math.isfinite(value) and (value >= 0 if allow_zero else value > 0)):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {kind} {bound}{' or null' if allow_none else ''}, got {value!r}")
+        raise ConfigError(f"{name} must be {kind} {bound}{' or null' if allow_none else ''}, got {value!r}")
 
 
 @dataclass
@@ -87,7 +97,7 @@ class DataConfig:
 
     def validate(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"data.name must be a dataset name, got {self.name!r}")
+            raise ConfigError(f"data.name must be a dataset name, got {self.name!r}")
         for key in ("train_subset", "val_subset", "test_subset"):
             _check_integer(f"data.{key}", getattr(self, key), allow_none=True)
 
@@ -125,26 +135,26 @@ class ModelConfig:
     def validate(self) -> None:
         for key in ("arch", "group", "implementation", "sampling"):
             if not isinstance(getattr(self, key), str):
-                raise ValueError(f"model.{key} must be a string, got {getattr(self, key)!r}")
+                raise ConfigError(f"model.{key} must be a string, got {getattr(self, key)!r}")
         if (not isinstance(self.widths, tuple) or not self.widths
                 or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in self.widths)):
-            raise ValueError(f"model.widths must be positive integers, got {self.widths!r}")
+            raise ConfigError(f"model.widths must be positive integers, got {self.widths!r}")
         ne = self.num_elements
         if isinstance(ne, tuple):
             if len(ne) != 2 or not all(isinstance(n, int) and n > 0 for n in ne):
-                raise ValueError(f"model.num_elements must be an int or (n_rot, n_scale), got {ne!r}")
+                raise ConfigError(f"model.num_elements must be an int or (n_rot, n_scale), got {ne!r}")
         elif not (isinstance(ne, int) and not isinstance(ne, bool) and ne > 0):
-            raise ValueError(f"model.num_elements must be a positive int (e.g. 8), or for Sim2 "
+            raise ConfigError(f"model.num_elements must be a positive int (e.g. 8), or for Sim2 "
                              f"[n_rotations, n_scales] (e.g. [4, 2] or \"4x2\"), got {ne!r}")
         _check_integer("model.kernel_size", self.kernel_size)
         _check_positive("model.max_scale", self.max_scale, allow_none=True)
         from gsepconv.groups import SCALE_GROUPS
 
         if self.max_scale is not None and self.group not in SCALE_GROUPS:
-            raise ValueError(f"model.max_scale={self.max_scale!r}: group {self.group} has no scale axis; "
+            raise ConfigError(f"model.max_scale={self.max_scale!r}: group {self.group} has no scale axis; "
                              f"max_scale applies to {' and '.join(SCALE_GROUPS)} only — leave it out")
         if not isinstance(self.kernel_options, dict):
-            raise ValueError(f"model.kernel_options must be a mapping, got {self.kernel_options!r}")
+            raise ConfigError(f"model.kernel_options must be a mapping, got {self.kernel_options!r}")
 
     def build_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``build_model`` (``None`` entries dropped)."""
@@ -240,7 +250,7 @@ class RunConfig:
             if isinstance(value, Mapping):
                 setattr(self, name, _from_mapping(cls, value, name))
             elif not isinstance(value, cls):
-                raise ValueError(f"{name} must be a mapping of {name} settings (e.g. {name}: {{...}} in YAML), "
+                raise ConfigError(f"{name} must be a mapping of {name} settings (e.g. {name}: {{...}} in YAML), "
                                  f"got {type(value).__name__} {value!r}")
 
     # ------------------------------------------------------------------ validation
@@ -257,10 +267,14 @@ class RunConfig:
         _check_positive("time_budget_s", self.time_budget_s, allow_none=True)
         _check_integer("precise_bn_batches", self.precise_bn_batches, allow_none=True, allow_zero=True)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+            raise ConfigError(f"seed must be an integer, got {self.seed!r}")
         _check_choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
-            raise ValueError(f"device={self.device!r} is not valid; use auto, cpu, cuda or cuda:N")
+            raise ConfigError(f"device={self.device!r} is not valid; use auto, cpu, cuda or cuda:N")
+        from gsepconv.experiments.io import check_name
+
+        check_name(self.experiment, "experiment")  # each names one folder level of the run folder
+        check_name(self.profile, "profile")
         return self
 
     def resolved_precise_bn_batches(self) -> int:
@@ -291,7 +305,7 @@ class RunConfig:
         try:
             build_model(**self.model_kwargs())
         except (ValueError, TypeError) as err:
-            raise ValueError(f"model settings {self.model.build_kwargs()} do not build a model: {err}") from None
+            raise ConfigError(f"model settings {self.model.build_kwargs()} do not build a model: {err}") from None
         return self
 
     # ------------------------------------------------------------------ (de)serialisation
@@ -312,7 +326,7 @@ class RunConfig:
             target = values
             for part in parts[:-1]:
                 if part not in target or not isinstance(target[part], dict):
-                    raise ValueError(f"unknown config section {part!r} in {key!r}")
+                    raise ConfigError(f"unknown config section {part!r} in {key!r}")
                 target = target[part]
             target[parts[-1]] = _plain(value)
         return RunConfig.from_dict(values)
@@ -364,13 +378,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class UnknownKeyError(ConfigError):
+    """A configuration has keys this version of gsepconv does not know (a typo, or a newer version's)."""
+
+
 def _from_mapping(cls: type, values: Mapping[str, Any], where: str) -> Any:
     if not isinstance(values, Mapping):
-        raise ValueError(f"{where} must be a mapping, got {type(values).__name__}")
+        raise ConfigError(f"{where} must be a mapping, got {type(values).__name__}")
     valid = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(values) - set(valid))
     if unknown:
-        raise ValueError(
+        raise UnknownKeyError(
             f"unknown key(s) in {where}: {', '.join(map(str, unknown))}; valid keys: {', '.join(valid)}"
         )
     return cls(**dict(values))
@@ -398,7 +416,7 @@ def load_config(path: str | Path) -> RunConfig:
     """Read a YAML or JSON config file (a partial file fills the rest with defaults)."""
     path = Path(path)
     if path.is_dir():
-        raise ValueError(f"config file {path} is a directory; give a .yaml or .json file (a run folder "
+        raise ConfigError(f"config file {path} is a directory; give a .yaml or .json file (a run folder "
                          f"holds one: {path / 'config.yaml'})")
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
@@ -407,10 +425,16 @@ def load_config(path: str | Path) -> RunConfig:
         values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
         kind = "JSON" if path.suffix == ".json" else "YAML"
-        raise ValueError(f"config file {path} is not valid {kind}: {' '.join(str(err).split())}") from None
+        raise ConfigError(f"config file {path} is not valid {kind}: {' '.join(str(err).split())}") from None
     if values is None:
         values = {}
     if not isinstance(values, Mapping):
-        raise ValueError(f"config file {path} must hold a mapping (data:, model:, optim:, epochs: …), "
+        raise ConfigError(f"config file {path} must hold a mapping (data:, model:, optim:, epochs: …), "
                          f"got {type(values).__name__}")
-    return RunConfig.from_dict(values)
+    try:
+        return RunConfig.from_dict(values)
+    except UnknownKeyError as err:
+        raise UnknownKeyError(f"config file {path}: {err} (written by a newer gsepconv? upgrade gsepconv, "
+                              f"or remove the key)") from None
+    except ValueError as err:
+        raise ConfigError(f"config file {path}: {err}") from None

@@ -10,10 +10,13 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
+
+from gsepconv.errors import GsepconvError
 
 __all__ = [
     "atomic_write_bytes",
@@ -22,7 +25,12 @@ __all__ = [
     "atomic_torch_save",
     "runs_root",
     "results_root",
+    "SAFE_NAME",
+    "PathError",
+    "check_name",
     "check_writable",
+    "check_replaceable",
+    "WriteRefused",
     "write_table",
     "git_commit",
 ]
@@ -47,8 +55,26 @@ def _umask() -> int:
     return mask
 
 
-def _atomic_write(path: str | Path, write: Callable[[Any], Any]) -> Path:
+class WriteRefused(GsepconvError, PermissionError):
+    """A file gsepconv would replace is read-only or a symbolic link: reported, never replaced."""
+
+
+def check_replaceable(path: str | Path) -> Path:
+    """``path`` unless it is a symbolic link (an atomic replace would turn it into a plain file) or
+    a read-only file (the user protected it): then a :class:`WriteRefused` that says so."""
     path = Path(path)
+    if path.is_symlink():
+        raise WriteRefused(f"{path} is a symbolic link (to {os.readlink(path)}); gsepconv replaces its files "
+                           f"atomically and would turn the link into a plain file — write to the link's target "
+                           f"folder instead (e.g. --results), or remove the link; nothing was replaced")
+    if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222):
+        raise WriteRefused(f"{path} is read-only; make it writable (chmod u+w {path}) or write elsewhere "
+                           f"(e.g. --results); nothing was replaced")
+    return path
+
+
+def _atomic_write(path: str | Path, write: Callable[[Any], Any]) -> Path:
+    path = check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # mkstemp creates the file 0600; give it the mode an ordinary write would (an existing file
     # keeps its mode, a new one gets 0666 minus the umask), so results are readable on a shared machine
@@ -123,8 +149,26 @@ def write_table(path: str | Path, text: str, what: str) -> Path:
         fd, kept = tempfile.mkstemp(prefix=f"gsepconv-{path.stem}-", suffix=path.suffix)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        raise OSError(f"could not write {what} to {path} ({err.strerror or err}); it was saved to {kept} "
-                      f"instead — move it to {path} once the folder is writable") from None
+        raise type(err)(f"could not write {what} to {path} ({err.strerror or err}); it was saved to {kept} "
+                        f"instead — move it to {path} once the folder is writable") from None
+
+
+#: Experiment, profile and run names: one safe character set, so that a name is exactly one
+#: folder (or file) level below the folder the user named — never ``..``, ``/`` or an absolute path.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+class PathError(GsepconvError, ValueError):
+    """A name or path that would put a file outside the folder the user named."""
+
+
+def check_name(value: Any, what: str) -> str:
+    """``value`` if it is a safe name (:data:`SAFE_NAME`), else a :class:`PathError` naming ``what``."""
+    if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
+        raise PathError(f"{what}={value!r} is not a valid name: use letters, digits, '_', '.' and '-', starting "
+                        f"with a letter or digit (at most 100 characters); it names one folder or file under "
+                        f"the runs or results folder")
+    return value
 
 
 def runs_root(path: str | Path | None = None) -> Path:

@@ -21,8 +21,16 @@ import pandas as pd
 import torch
 from torch import nn
 
-from gsepconv.experiments.config import RunConfig, load_config
-from gsepconv.experiments.training import BEST_WEIGHTS, CONFIG_FILE, METRICS
+from gsepconv.experiments.config import RunConfig
+from gsepconv.experiments.runfolder import (
+    BEST_WEIGHTS,
+    CONFIG_FILE,
+    METRICS,
+    RunFolderError,
+    load_checkpoint,
+    read_metrics,
+    read_run_config,
+)
 
 __all__ = ["TrainedRun", "load_run", "predict"]
 
@@ -42,9 +50,9 @@ def load_run(folder: str | Path, device: str | torch.device = "cpu") -> TrainedR
     """The trained model of the finished run in ``folder`` (a folder holding ``config.yaml``,
     ``metrics.json`` and ``model_best.pt``), rebuilt with the exact model arguments it was trained
     with and moved to ``device``. A missing or unfinished run is a ``FileNotFoundError`` that says
-    what is missing and how to finish it."""
-    import json
-
+    what is missing and how to finish it; a damaged or foreign file is a ``ValueError``
+    (``gsepconv.experiments.runfolder.RunFolderError``) naming it. The weights are read as
+    data (``weights_only=True``): a crafted file cannot run code."""
     from gsepconv.models import build_model
 
     folder = Path(folder)
@@ -56,15 +64,15 @@ def load_run(folder: str | Path, device: str | torch.device = "cpu") -> TrainedR
         hint = (" — the run is unfinished: repeat its `gsepconv train`/`run` command to resume it"
                 if (folder / CONFIG_FILE).is_file() else "")
         raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}{hint}")
-    config = load_config(folder / CONFIG_FILE)
-    metrics = json.loads((folder / METRICS).read_text())
+    config = read_run_config(folder)
+    metrics = read_metrics(folder)
     kwargs = metrics.get("model_kwargs") or config.model.build_kwargs()
     model = build_model(**kwargs)
-    state = torch.load(folder / BEST_WEIGHTS, map_location="cpu", weights_only=True)
+    state = load_checkpoint(folder / BEST_WEIGHTS, "repeat the run's command with --force to train it again")
     try:
         model.load_state_dict(state)
-    except RuntimeError as err:
-        raise ValueError(f"{folder / BEST_WEIGHTS} does not fit the model {kwargs} (was the run folder "
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise RunFolderError(f"{folder / BEST_WEIGHTS} does not fit the model {kwargs} (was the run folder "
                          f"edited by another version of gsepconv?): {str(err).splitlines()[0]}") from None
     return TrainedRun(model.to(device).eval(), config, metrics, folder)
 

@@ -10,12 +10,14 @@ accuracy (the selected epoch); ``test_acc`` is measured once, on the selected we
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from gsepconv.experiments.io import atomic_write_text, results_root
+from gsepconv.errors import GsepconvError
+from gsepconv.experiments.io import check_name, results_root, write_table
 
 __all__ = [
     "COLUMNS",
@@ -27,6 +29,8 @@ __all__ = [
     "history_frame",
     "write_results",
     "read_results",
+    "check_results",
+    "ResultsError",
     "summarise",
     "format_summary",
 ]
@@ -49,8 +53,9 @@ _PER_RUN = ("seed", "best_epoch", "device", "torch_version", "gsepconv_version",
 
 
 def results_path(experiment: str, profile: str, root: str | Path | None = None) -> Path:
-    """``<root>/<profile>/<experiment>.csv`` (root: argument, ``GSEPCONV_RESULTS``, ``./results``)."""
-    return results_root(root) / profile / f"{experiment}.csv"
+    """``<root>/<profile>/<experiment>.csv`` (root: argument, ``GSEPCONV_RESULTS``, ``./results``);
+    both names are checked (``gsepconv.experiments.io.check_name``), so the table stays under root."""
+    return results_root(root) / check_name(profile, "profile") / f"{check_name(experiment, 'experiment')}.csv"
 
 
 #: Columns of the per-epoch history CSV (``results/<profile>/<experiment>_history.csv``): the run's
@@ -63,8 +68,8 @@ HISTORY_COLUMNS: tuple[str, ...] = (
 
 
 def history_path(experiment: str, profile: str, root: str | Path | None = None) -> Path:
-    """``<root>/<profile>/<experiment>_history.csv``."""
-    return results_root(root) / profile / f"{experiment}_history.csv"
+    """``<root>/<profile>/<experiment>_history.csv`` (names checked as in :func:`results_path`)."""
+    return results_root(root) / check_name(profile, "profile") / f"{check_name(experiment, 'experiment')}_history.csv"
 
 
 def history_frame(metrics: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -87,20 +92,93 @@ def rows_to_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def write_results(rows: Iterable[Mapping[str, Any]] | pd.DataFrame, path: str | Path) -> Path:
-    """Write the CSV atomically: the previous file stays intact if anything fails midway."""
+    """Write the CSV atomically: the previous file stays intact if anything fails midway, and the
+    new table is then kept in the temporary folder, named in the ``OSError``
+    (``gsepconv.experiments.io.write_table``); a read-only or symlinked file is not replaced."""
     frame = rows if isinstance(rows, pd.DataFrame) else rows_to_frame(rows)
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False)
-    return atomic_write_text(path, buffer.getvalue())
+    return write_table(path, buffer.getvalue(), "the results table")
+
+
+class ResultsError(GsepconvError, ValueError):
+    """A results table is malformed (columns, types, ranges, duplicate runs); the message names the
+    file and the line."""
+
+
+#: Checks of :func:`check_results`: numeric columns with their allowed range (``None``: unbounded)
+#: and whether an empty cell is allowed.
+_NUMERIC: dict[str, tuple[float | None, float | None, bool]] = {
+    "kernel_size": (1, None, False), "params": (0, None, False), "epochs": (0, None, False),
+    "time_budget_s": (0, None, True), "batch_size": (1, None, False), "lr": (0, None, False),
+    "seed": (None, None, False), "val_acc": (0, 100, False), "test_acc": (0, 100, False),
+    "test_err": (0, 100, False), "best_epoch": (0, None, False), "train_time_s": (0, None, False),
+    "time_per_epoch_s": (0, None, False), "peak_mem_mb": (0, None, False),
+}
+
+
+def check_results(frame: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    """Validate a results table read from ``path``: every column of :data:`COLUMNS`, numbers where
+    numbers belong (finite, in range: accuracies in percent), a unique non-empty ``run_id`` per
+    row and ``test_acc + test_err = 100``. A violation is a :class:`ResultsError` naming the file,
+    the line and the fix; returns ``frame``."""
+    path = Path(path)
+    fix = (f"fix or delete that row, or rewrite the table with `gsepconv run {path.stem} --profile "
+           f"{path.parent.name}`")
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise ResultsError(f"{path} lacks the column(s) {', '.join(missing)} of a gsepconv results table; {fix}")
+    for i, row in enumerate(frame.to_dict("records")):
+        line = f"{path} line {i + 2}"
+        for column, (low, high, optional) in _NUMERIC.items():
+            value = row[column]
+            if isinstance(value, float) and math.isnan(value):
+                if optional:
+                    continue
+                raise ResultsError(f"{line}: {column} is empty (a short row?); {fix}")
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                raise ResultsError(f"{line}: {column}={value!r} is not a number; {fix}") from None
+            if not math.isfinite(number) or (low is not None and number < low) or (high is not None and number > high):
+                bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
+                raise ResultsError(f"{line}: {column}={value!r} is outside {bounds}; {fix}")
+        if abs(float(row["test_acc"]) + float(row["test_err"]) - 100.0) > 1e-6:
+            raise ResultsError(f"{line}: test_acc + test_err = {float(row['test_acc']) + float(row['test_err']):g}, "
+                               f"not 100; {fix}")
+        if not isinstance(row["run_id"], str) or not row["run_id"].strip():
+            raise ResultsError(f"{line}: run_id is empty; {fix}")
+    duplicated = frame["run_id"].duplicated(keep="first")
+    if duplicated.any():
+        i = int(duplicated.to_numpy().nonzero()[0][0])
+        first = int((frame["run_id"] == frame["run_id"].iloc[i]).to_numpy().nonzero()[0][0])
+        raise ResultsError(f"{path} line {i + 2}: run_id {frame['run_id'].iloc[i]!r} repeats line {first + 2} "
+                           f"(one row per run); {fix}")
+    return frame
 
 
 def read_results(path: str | Path) -> pd.DataFrame:
-    """Read a results CSV (``FileNotFoundError`` saying how to produce it)."""
+    """Read and validate (:func:`check_results`) a results CSV; ``FileNotFoundError`` saying how
+    to produce a missing one, :class:`ResultsError` naming the file and line of a malformed one."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} does not exist; produce it with `gsepconv run {path.stem} --profile {path.parent.name}`")
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    return check_results(read_table(path), path)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A CSV as gsepconv writes them (empty fields are missing values, ``"none"`` stays text); an
+    empty or ragged file is a :class:`ResultsError` naming it."""
+    path = Path(path)
+    try:
+        return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        raise ResultsError(f"{path} is empty; delete it and produce it again (its command is in the "
+                           f"chapter or `gsepconv --help`)") from None
+    except pd.errors.ParserError as err:
+        raise ResultsError(f"{path} is malformed: {' '.join(str(err).split())} (a row with more fields than "
+                           f"the header); fix that row, or delete the file and produce it again") from None
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:

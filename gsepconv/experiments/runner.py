@@ -15,7 +15,6 @@ its checkpoint, ``force=True`` retrains from scratch.
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import sys
 import traceback
@@ -26,11 +25,12 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import yaml
 
-from gsepconv.experiments.config import RunConfig, load_config, save_config
+from gsepconv.experiments.config import RunConfig
 from gsepconv.experiments.distributed import distributed_env
-from gsepconv.experiments.io import runs_root
+from gsepconv.experiments.io import check_name, runs_root
 from gsepconv.groups import num_elements_text
 from gsepconv.experiments.registry import get_profile, get_runs
+from gsepconv.experiments.runfolder import RunFolderError, check_ours, read_metrics, read_run_config, write_run_config
 from gsepconv.experiments.results import history_frame, history_path, results_path, rows_to_frame, write_results
 from gsepconv.experiments.training import (
     CONFIG_FILE,
@@ -57,16 +57,15 @@ def _stderr(msg: str) -> None:
 
 
 def run_dir_for(config: RunConfig, root: str | Path | None = None) -> Path:
-    """``<runs>/<profile>/<experiment>/<run_id>``."""
-    return runs_root(root) / config.profile / config.experiment / config.run_id()
+    """``<runs>/<profile>/<experiment>/<run_id>``; every name is checked, so it stays under ``<runs>``."""
+    return (runs_root(root) / check_name(config.profile, "profile") / check_name(config.experiment, "experiment")
+            / check_name(config.run_id(), "run id"))
 
 
 def load_metrics(run_dir: str | Path) -> dict[str, Any] | None:
-    """The stored metrics of a finished run, or ``None``."""
-    path = Path(run_dir) / METRICS
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text())
+    """The stored (validated) metrics of a finished run, or ``None``; a damaged ``metrics.json``
+    is a ``gsepconv.experiments.runfolder.RunFolderError`` naming it."""
+    return read_metrics(run_dir)
 
 
 def run_one(
@@ -82,43 +81,76 @@ def run_one(
     model_builder: ModelBuilder | None = None,
 ) -> dict[str, Any]:
     """Train one run in its folder, reusing stored metrics or resuming a checkpoint
-    (``model_builder``: see :func:`~gsepconv.experiments.training.train`).
+    (``model_builder``: see :func:`~gsepconv.experiments.train`).
 
     Returns the metrics (with ``"reused": True`` when they come from an earlier call).
+
+    One writer per run folder: the main process holds the folder's lock
+    (``gsepconv.data.storage.file_lock``) while it checks and trains; a second process is
+    refused. A folder whose ``config.yaml`` gsepconv did not write is refused, even with ``force``;
+    a finished run is reused only if it is the configuration asked for.
     """
     config.validate()
     log = log or _stderr
     folder = Path(run_dir) if run_dir is not None else run_dir_for(config, runs)
-    if not force:
-        stored = load_metrics(folder)
+    if not distributed_env().is_main:  # rank 0 checks and writes the folder; the others train along
+        stored = None if force else _finished(folder, config)
         if stored is not None:
-            return {**stored, "reused": True}
-    main = distributed_env().is_main
+            return stored
+        return {**train(config, folder, dataset_factory=dataset_factory, callbacks=callbacks,
+                        max_epochs_this_call=max_epochs_this_call, resume=not force, log=log), "reused": False}
+    from gsepconv.data.storage import file_lock
+
     created = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
-    if main:
-        config_path = folder / CONFIG_FILE
-        if config_path.is_file() and not force:
-            old = load_config(config_path)
-            if old.config_hash() != config.config_hash():
-                raise ValueError(f"{folder} holds another configuration; use --force to replace it")
-        save_config(config, config_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    wrote_config = False
     try:
-        metrics = train(config, folder, dataset_factory=dataset_factory, callbacks=callbacks,
-                        max_epochs_this_call=max_epochs_this_call, resume=not force, log=log,
-                        model_builder=model_builder)
+        with file_lock(folder, "another gsepconv process is training in this run folder",
+                       refuse="wait for it to finish (then repeat the command: a finished run is reused), "
+                              "or give another run folder (--run-dir)"):
+            check_ours(folder)
+            stored = None if force else _finished(folder, config)
+            if stored is not None:
+                return stored
+            old = read_run_config(folder)
+            if old is not None and not force and old.config_hash() != config.config_hash():
+                raise RunFolderError(f"{folder} holds a run of another configuration ({old.run_id()}), not "
+                                     f"{config.run_id()}; give another run folder (--run-dir), or --force to replace it")
+            if old is None or force:  # an existing config.yaml of this configuration stays as it is
+                wrote_config = old is None
+                write_run_config(config, folder)
+            metrics = train(config, folder, dataset_factory=dataset_factory, callbacks=callbacks,
+                            max_epochs_this_call=max_epochs_this_call, resume=not force, log=log,
+                            model_builder=model_builder)
     except BaseException:
-        if main and created:
-            _remove_unstarted(folder, created)
+        _remove_unstarted(folder, created, wrote_config)
         raise
     return {**metrics, "reused": False}
 
 
-def _remove_unstarted(folder: Path, created: list[Path]) -> None:
-    """A run that failed before its first checkpoint leaves nothing behind: its config file and
-    the folders this call created go (a run with a checkpoint stays, to be resumed)."""
-    if any(p.name != CONFIG_FILE for p in folder.iterdir()):
+def _finished(folder: Path, config: RunConfig) -> dict[str, Any] | None:
+    """The stored metrics of ``folder`` marked ``reused`` if it holds the finished run of
+    ``config``; ``None`` if unfinished; a :class:`RunFolderError` if it is another configuration's."""
+    stored = load_metrics(folder)
+    if stored is None:
+        return None
+    old = read_run_config(folder)
+    stored_id = old.run_id() if old is not None else stored["run_id"]
+    if stored_id != config.run_id() or stored["run_id"] != config.run_id():
+        raise RunFolderError(
+            f"{folder} holds a finished run of another configuration ({stored_id}), not the one asked "
+            f"for ({config.run_id()}); give another run folder (--run-dir), or --force to replace it")
+    return {**stored, "reused": True}
+
+
+def _remove_unstarted(folder: Path, created: list[Path], wrote_config: bool) -> None:
+    """A run that failed before its first checkpoint leaves nothing behind, and only what this
+    call created goes: its config file (if this call wrote the first one) and the folders it made
+    (a run with a checkpoint stays, to be resumed; another process's or the user's files stay)."""
+    if not folder.is_dir() or any(p.name != CONFIG_FILE for p in folder.iterdir()):
         return
-    (folder / CONFIG_FILE).unlink(missing_ok=True)
+    if wrote_config:
+        (folder / CONFIG_FILE).unlink(missing_ok=True)
     for path in created:
         try:
             path.rmdir()
@@ -228,20 +260,32 @@ def run_experiment(
         metrics, errors = _run_sequential(plan, root, force, dataset_factory, log)
     frame = rows_to_frame(metrics[i] for i in sorted(metrics))
     history = history_frame(metrics[i] for i in sorted(metrics))
-    if keep_rows is not None and not keep_rows.empty:
-        fresh = set(frame["run_id"])
-        kept = keep_rows[~keep_rows["run_id"].isin(fresh)]
-        frame = pd.concat([kept.reindex(columns=frame.columns), frame], ignore_index=True)
-        old_history = history_path(experiment, profile, results)
-        if old_history.is_file():
-            old = pd.read_csv(old_history, keep_default_na=False, na_values=[""])
-            old = old[old["run_id"].isin(set(kept["run_id"]))]
-            history = pd.concat([old, history], ignore_index=True) if not history.empty else old
-    if not frame.empty:
-        path = results_path(experiment, profile, results)
-        write_results(frame, path)
-        write_results(history, history_path(experiment, profile, results))
-        log(f"wrote {path} ({len(frame)} runs) and its per-epoch history")
+    path = results_path(experiment, profile, results)
+    if not frame.empty or (keep_rows is not None and not keep_rows.empty):
+        from gsepconv.data.storage import file_lock
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # one writer per results folder: the old history is read and both tables written under its lock
+        with file_lock(path.parent, f"another gsepconv process is writing the results tables of {path.parent}"):
+            if keep_rows is not None and not keep_rows.empty:
+                fresh = set(frame["run_id"])
+                kept = keep_rows[~keep_rows["run_id"].isin(fresh)]
+                frame = pd.concat([kept.reindex(columns=frame.columns), frame], ignore_index=True)
+                old_history = history_path(experiment, profile, results)
+                if old_history.is_file():
+                    old = pd.read_csv(old_history, keep_default_na=False, na_values=[""])
+                    old = old[old["run_id"].isin(set(kept["run_id"]))]
+                    history = pd.concat([old, history], ignore_index=True) if not history.empty else old
+            if not frame.empty:
+                problems = []  # both tables are attempted: a failed one is kept elsewhere (write_results)
+                for table, target in ((frame, path), (history, history_path(experiment, profile, results))):
+                    try:
+                        write_results(table, target)
+                    except OSError as err:
+                        problems.append(err)
+                if problems:
+                    raise problems[0] if len(problems) == 1 else OSError("; ".join(map(str, problems)))
+                log(f"wrote {path} ({len(frame)} runs) and its per-epoch history")
     if errors:
         lines = [f"  {plan[i].run_id()}: {msg.splitlines()[0]}" for i, msg in sorted(errors.items())]
         raise RunFailed(f"{len(errors)} of {len(plan)} runs failed:\n" + "\n".join(lines))
@@ -344,7 +388,7 @@ def train_runs(
 def _plan_frame(plan: Sequence[RunConfig], root: Path) -> pd.DataFrame:
     rows = []
     for c in plan:
-        folder = root / c.profile / c.experiment / c.run_id()
+        folder = run_dir_for(c, root)
         status = ("finished" if (folder / METRICS).is_file()
                   else "partial" if (folder / "checkpoint.pt").is_file() else "new")
         ne = c.model.num_elements

@@ -5,9 +5,11 @@ weights are kept), and the test split is evaluated **once**, on the selected wei
 
 Resumability: after every epoch, ``checkpoint.pt`` in the run folder is replaced atomically. It
 holds the model, optimiser, scheduler, GradScaler, the best-validation weights, the per-epoch
-history and all RNG states (python, numpy, torch CPU/CUDA). Batch order is a pure function of
-``(seed, epoch)``, so an interrupted run resumed from its last checkpoint reproduces the
-uninterrupted run exactly (same device and thread count). ``metrics.json`` marks a finished run.
+history and all RNG states (python, numpy, torch CPU/CUDA), as tensors and plain lists only: it
+is read back with ``torch.load(weights_only=True)``, so a crafted checkpoint cannot run code.
+Batch order is a pure function of ``(seed, epoch)``, so an interrupted run resumed from its last
+checkpoint reproduces the uninterrupted run exactly (same device and thread count).
+``metrics.json`` marks a finished run.
 
 Memory: ``peak_mem_mb`` is ``torch.cuda.max_memory_allocated`` on CUDA (tensors only, reset at the
 start of the run). On CPU it is the peak resident set size of the process during the run, sampled
@@ -38,7 +40,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
 import gsepconv
-from gsepconv.experiments.config import DataConfig, RunConfig
+from gsepconv.errors import GsepconvError
+from gsepconv.experiments.config import ConfigError, DataConfig, RunConfig
 from gsepconv.experiments.distributed import (
     DistEnv,
     all_reduce_sums,
@@ -47,12 +50,22 @@ from gsepconv.experiments.distributed import (
     init_distributed,
 )
 from gsepconv.experiments.io import atomic_torch_save, atomic_write_json, git_commit
+from gsepconv.experiments.runfolder import (
+    BEST_WEIGHTS,
+    CHECKPOINT,
+    CONFIG_FILE,
+    METRICS,
+    RunFolderError,
+    load_checkpoint,
+    read_run_config,
+)
 from gsepconv.groups import num_elements_text
 from gsepconv.models import count_parameters
 from gsepconv.nn import precise_batch_norm
 
 __all__ = [
     "ConfigError",
+    "TrainingDiverged",
     "DatasetFactory",
     "default_dataset_factory",
     "resolve_device",
@@ -65,11 +78,8 @@ __all__ = [
     "CONFIG_FILE",
 ]
 
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.json"
-CONFIG_FILE = "config.yaml"
-BEST_WEIGHTS = "model_best.pt"
-CHECKPOINT_FORMAT = 1
+#: 2: RNG states as plain lists and tensors (loadable with ``weights_only=True``).
+CHECKPOINT_FORMAT = 2
 
 #: ``factory(name, split, data_config) -> Dataset`` of ``(image [C,H,W], label)``.
 DatasetFactory = Callable[[str, str, DataConfig], Dataset]
@@ -79,8 +89,8 @@ EpochCallback = Callable[[dict[str, Any]], None]
 ModelBuilder = Callable[[RunConfig, dict[str, Dataset], torch.device], tuple[nn.Module, dict[str, Any]]]
 
 
-class ConfigError(ValueError):
-    """The configuration cannot be trained (invalid model, data that does not fit the model, ...)."""
+class TrainingDiverged(GsepconvError, RuntimeError):
+    """A loss became NaN or infinite: the run stops and nothing is stored as finished."""
 
 
 # ---------------------------------------------------------------------------------------- setup
@@ -96,6 +106,8 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     if spec == "auto":
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
     device = torch.device(spec)
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"device={spec!r} but MPS (Apple GPU) is not available here; use --device cpu or auto")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"device={spec!r} but CUDA is not available here; use --device cpu or auto")
@@ -126,9 +138,13 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def _rng_state() -> dict[str, Any]:
+    """Every generator's state as tensors, lists and numbers (no numpy arrays, no tuples of
+    objects), so that the checkpoint loads with ``weights_only=True``."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
     state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "python": [version, list(internal), gauss],
+        "numpy": [name, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(cached)],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -137,15 +153,22 @@ def _rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _subset(ds: Dataset, size: int | None, seed: int) -> Dataset:
+def _subset(ds: Dataset, size: int | None, seed: int, what: str = "subset") -> Dataset:
+    """``size`` examples of ``ds`` (a fixed permutation drawn with ``seed``); more than ``ds`` holds
+    is a :class:`ConfigError` (it would silently train on less than asked)."""
     n = len(ds)  # type: ignore[arg-type]
+    if size is not None and size > n:
+        raise ConfigError(f"{what}={size} asks for more than the {n} images of the split; leave it out "
+                          f"(null) to use the whole split, or give at most {n}")
     if size is None or size >= n:
         return ds
     g = torch.Generator().manual_seed(seed)
@@ -160,7 +183,7 @@ def load_splits(config: RunConfig, factory: DatasetFactory | None = None) -> dic
     sizes = {"train": d.train_subset, "val": d.val_subset, "test": d.test_subset}
     out = {}
     for i, (split, size) in enumerate(sizes.items()):
-        out[split] = _subset(factory(d.name, split, d), size, d.subset_seed + i)
+        out[split] = _subset(factory(d.name, split, d), size, d.subset_seed + i, f"data.{split}_subset")
     return out
 
 
@@ -498,6 +521,7 @@ def _train(
                 break
             record = _train_epoch(config, train_model, model, optimizer, scheduler, scaler,
                                   train_ds, epoch, local_bs, drop_last, device, env, cast, progress, clock)
+            _check_finite(config, epoch, "training", record["train_loss"], state)
             if clock is not None:
                 clock.spent_before += record["time_s"]
                 state.budget_exhausted = clock.spent_before >= clock.budget_s
@@ -508,6 +532,7 @@ def _train(
             t0 = time.perf_counter()
             val_loss, val_acc = _evaluate(model, datasets["val"], eval_bs, device, env, cast,
                                           progress, f"val {epoch + 1}")
+            _check_finite(config, epoch, "validation", val_loss, state)
             record.update(val_loss=val_loss, val_acc=val_acc,
                           eval_time_s=time.perf_counter() - t0)
             if val_acc > state.best_val_acc:
@@ -546,6 +571,17 @@ def _train(
     return metrics
 
 
+def _check_finite(config: RunConfig, epoch: int, which: str, loss: float, state: _State) -> None:
+    """Stop a diverged run before its epoch is checkpointed or anything is stored as finished."""
+    if math.isfinite(loss):
+        return
+    kept = (f"the checkpoint of epoch {state.epoch} is kept" if state.epoch else "no checkpoint was written")
+    raise TrainingDiverged(
+        f"training diverged: the {which} loss of epoch {epoch + 1} is {loss} (optim.lr={config.optim.lr:g}); "
+        f"lower the learning rate (--lr) or clip the gradients (--set optim.grad_clip=1.0) — nothing was "
+        f"stored as finished and {kept}")
+
+
 def _save_checkpoint(path: Path, config: RunConfig, trainables: dict[str, Any], state: _State) -> None:
     """Everything a resumed run needs (atomic: an interrupted write leaves the previous one)."""
     atomic_torch_save({
@@ -560,14 +596,31 @@ def _save_checkpoint(path: Path, config: RunConfig, trainables: dict[str, Any], 
 
 def _resume(path: Path, config: RunConfig, trainables: dict[str, Any]) -> _State:
     """Load a checkpoint of ``config`` into the model, optimiser, scheduler and scaler; restore
-    the random generators; return the training state."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    the random generators; return the training state.
+
+    The folder's ``config.yaml`` (when there is one) is compared with ``config`` before the
+    checkpoint is opened, and the checkpoint is read as data (:func:`load_checkpoint`)."""
+    fix = "delete it to restart the run from epoch 0, or use --force"
+    stored = read_run_config(path.parent)
+    if stored is not None and stored.config_hash() != config.config_hash():
+        raise ConfigError(f"{path.parent / CONFIG_FILE} belongs to another configuration ({stored.run_id()}, "
+                          f"not {config.run_id()}); use another run folder, or --force to replace it")
+    ckpt = load_checkpoint(path, fix)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        newer = isinstance(found, int) and found > CHECKPOINT_FORMAT
+        raise RunFolderError(f"{path} has checkpoint format {found!r}, this gsepconv reads format {CHECKPOINT_FORMAT}"
+                             + (" (written by a newer gsepconv: upgrade it)" if newer else "") + f" — {fix}")
     if ckpt.get("config_hash") != config.config_hash():
         raise ConfigError(f"{path} belongs to another configuration; delete the folder or use --force")
-    for name, obj in trainables.items():
-        obj.load_state_dict(ckpt[name])
-    _set_rng_state(ckpt["rng"])
-    return _State(**ckpt["state"])
+    try:
+        for name, obj in trainables.items():
+            obj.load_state_dict(ckpt[name])
+        _set_rng_state(ckpt["rng"])
+        return _State(**ckpt["state"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise RunFolderError(f"{path} does not hold a complete checkpoint ({type(err).__name__}: "
+                             f"{str(err).splitlines()[0] if str(err) else ''}) — {fix}") from None
 
 
 def _train_epoch(

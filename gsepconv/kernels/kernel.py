@@ -52,6 +52,10 @@ HEAD_INITS = ("channels", "fan_in")
 #: logistic width of the ``soft_square`` mask (slope 2, the shape of the original implementation's mask)
 SOFT_SQUARE_WIDTH = 0.5
 _MASK_TOL = 1e-6
+#: Largest sampled window (taps per side) of a kernel: a memory bound. At 257 taps one output
+#: element's kernel coordinates take ~1 MB in float64; beyond it a large ``max_scale`` would ask
+#: for gigabytes (or, at ``max_scale=1e6``, terabytes) per layer.
+MAX_KERNEL_WINDOW = 257
 
 
 def spatial_grid(kernel_size: int, extent: float) -> Tensor:
@@ -75,7 +79,13 @@ def kernel_window(H: SubGroup, kernel_size: int, num_elements: Any = None, sampl
         return 1, 0.0
     n = num_elements if num_elements is not None else H.default_num_elements
     half = (kernel_size - 1) / 2
-    extra = max(0, math.ceil(half * (H.max_dilation(n, sampling) - 1.0) - 1e-9))
+    dilation = H.max_dilation(n, sampling)
+    if not math.isfinite(dilation) or kernel_size + (kernel_size - 1) * (dilation - 1.0) > MAX_KERNEL_WINDOW:
+        raise ValueError(
+            f"kernel_size={kernel_size} dilated up to {dilation:g} (max_scale) needs a sampled window of about "
+            f"{kernel_size + (kernel_size - 1) * (dilation - 1.0):.3g} taps per side, more than the "
+            f"{MAX_KERNEL_WINDOW} allowed (memory); use a smaller max_scale or kernel_size")
+    extra = max(0, math.ceil(half * (dilation - 1.0) - 1e-9))
     return kernel_size + 2 * extra, 1.0 + extra / half
 
 

@@ -196,6 +196,22 @@ class RandomFourierFeatures(KernelNet):
         return self.layers(torch.cat([torch.sin(proj), torch.cos(proj)], dim=-1))
 
 
+#: Kernel-net options that are counts (with their smallest value) or positive finite numbers.
+_COUNT_OPTIONS = {"hidden_features": 1, "num_hidden": 0}
+_POSITIVE_OPTIONS = ("omega_0", "first_omega_0", "sigma")
+
+
+def check_net_options(name: str, options: dict) -> None:
+    """Counts must be integers in range and frequencies finite and positive: a NaN or negative
+    ``omega_0`` would otherwise fail deep in the initialisation or train on NaN."""
+    for key, value in options.items():
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if key in _COUNT_OPTIONS and not (number and isinstance(value, int) and value >= _COUNT_OPTIONS[key]):
+            raise ValueError(f"{key}={value!r} for kernel_net {name!r} must be an integer >= {_COUNT_OPTIONS[key]}")
+        if key in _POSITIVE_OPTIONS and not (number and math.isfinite(value) and value > 0):
+            raise ValueError(f"{key}={value!r} for kernel_net {name!r} must be a finite number > 0 (e.g. 10)")
+
+
 def make_kernel_net(
     name: str,
     in_features: int,
@@ -208,6 +224,7 @@ def make_kernel_net(
     if name not in KERNEL_NETS:
         raise ValueError(f"unknown kernel_net {name!r}; registered kernel nets: {', '.join(sorted(KERNEL_NETS))}")
     cls = KERNEL_NETS[name]
+    check_net_options(name, options)
     try:
         return cls(in_features, out_features, fan_in=fan_in, gain=gain, **options)
     except TypeError as err:

@@ -24,7 +24,7 @@ from ..groups.affine import AffineGroup, get_group
 from ..kernels.kernel import MASKS, SpatialKernel, kernel_window
 from .grid import GroupGrid
 from .implementations import IMPLEMENTATIONS, Implementation, NonSeparable, Padding, _conv, _unflat
-from .layers import check_floating
+from .layers import check_input
 
 
 def _check_positive_int(name: str, value: Any) -> int:
@@ -277,7 +277,7 @@ class LiftingConv(_SampledConv):
                 f"LiftingConv expects an image batch [B, {self.in_channels}, H, W], got shape {tuple(x.shape)}"
                 + (" (a group feature map? use GroupConv)" if x.dim() == 5 else "")
             )
-        check_floating(x, "LiftingConv")
+        check_input(x, "LiftingConv")
 
 
 def lifting_apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
@@ -359,7 +359,7 @@ class GroupConv(_SampledConv):
                 f"(channels, then {n} group elements), got shape {tuple(x.shape)}"
                 + (" (an image batch? lift it first with LiftingConv)" if x.dim() == 4 else "")
             )
-        check_floating(x, "GroupConv")
+        check_input(x, "GroupConv")
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", implementation={self.implementation!r}"

@@ -6,6 +6,7 @@ with different roles, so they commute with the group action (rolling ``N`` and r
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Iterable
 
@@ -19,12 +20,16 @@ def _check_group_map(x: Tensor, who: str) -> None:
         raise ValueError(f"{who} expects a group feature map [B, C, N, H, W], got shape {tuple(x.shape)}")
 
 
-def check_floating(x: Tensor, who: str) -> None:
-    """Inputs must be floating point: integer pixels (uint8 images, int64 from numpy) would fail
-    deep inside the convolution with a dtype message that does not say what to do."""
+def check_input(x: Tensor, who: str) -> None:
+    """Inputs must be floating point and non-empty: integer pixels (uint8 images, int64 from numpy)
+    or an image without rows or columns would fail deep inside the convolution with a message that
+    does not say what to do."""
     if not x.is_floating_point():
         raise ValueError(f"{who} expects floating-point input, got dtype {x.dtype}; convert it first, "
                          f"e.g. x.float() / 255 for uint8 pixels (the gsepconv datasets also normalise them)")
+    if x.dim() >= 2 and 0 in x.shape[1:]:
+        raise ValueError(f"{who} got an input of shape {tuple(x.shape)} with an empty axis: images need at least "
+                         f"one channel, one row and one column")
 
 
 def _row_blocks(m: int) -> int:
@@ -130,6 +135,12 @@ class GroupBatchNorm(nn.Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, relu: bool = False) -> None:
         super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
+            raise ValueError(f"GroupBatchNorm: num_features must be a positive integer (the channels), got {num_features!r}")
+        if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
+            raise ValueError(f"GroupBatchNorm: eps must be a finite number > 0, got {eps!r}")
+        if not (isinstance(momentum, (int, float)) and 0.0 <= momentum <= 1.0):
+            raise ValueError(f"GroupBatchNorm: momentum must be a number in [0, 1], got {momentum!r}")
         self.num_features, self.eps, self.momentum, self.relu = num_features, eps, momentum, relu
         self.weight = nn.Parameter(torch.ones(num_features))
         self.bias = nn.Parameter(torch.zeros(num_features))
@@ -259,7 +270,7 @@ class PlanarConv(nn.Module):
             x = x[:, :, None]
         if x.dim() != 5 or x.shape[2] != 1:
             raise ValueError(f"PlanarConv expects [B, C, H, W] or [B, C, 1, H, W], got {tuple(x.shape)}")
-        check_floating(x, "PlanarConv")
+        check_input(x, "PlanarConv")
         return self.conv(x[:, :, 0].contiguous(memory_format=torch.channels_last))[:, :, None]
 
 

@@ -14,6 +14,7 @@ from typing import Mapping
 import pandas as pd
 
 from gsepconv.companion import MissingResults, results_dir
+from gsepconv.experiments.results import check_results, read_table
 
 __all__ = ["InputSpec", "INPUTS", "MissingInputs", "input_path", "missing_inputs", "load_inputs", "read_csv"]
 
@@ -32,6 +33,8 @@ class InputSpec:
     command: str
     required: bool = True
     description: str = ""
+    #: a table of training runs (one row per run): validated on read (:func:`check_results`)
+    runs: bool = False
 
     def command_for(self, profile: str) -> str:
         return self.command.format(profile=profile)
@@ -40,22 +43,22 @@ class InputSpec:
 #: Every input of the report, by name.
 INPUTS: dict[str, InputSpec] = {s.name: s for s in (
     InputSpec("mnist_rot", ("mnist_rot.csv",), "gsepconv run mnist_rot --profile {profile}",
-              description="rotated-MNIST grid, a row per run"),
+              description="rotated-MNIST grid, a row per run", runs=True),
     InputSpec("mnist_rot_history", ("mnist_rot_history.csv",), "gsepconv run mnist_rot --profile {profile}",
               description="per-epoch history of the rotated-MNIST runs"),
     InputSpec("mnist_rot_budget", ("mnist_rot_budget.csv",), "gsepconv run mnist_rot_budget --profile {profile}",
-              description="rotated MNIST, every model trained for the same wall-clock time"),
+              description="rotated MNIST, every model trained for the same wall-clock time", runs=True),
     InputSpec("mnist_rot_budget_history", ("mnist_rot_budget_history.csv",),
               "gsepconv run mnist_rot_budget --profile {profile}", required=False,
               description="per-epoch history of the equal-time runs"),
     InputSpec("rotations", ("rotations.csv",), "gsepconv run rotations --profile {profile}",
-              description="SE(2) separable vs non-separable for several numbers of rotations"),
+              description="SE(2) separable vs non-separable for several numbers of rotations", runs=True),
     InputSpec("cifar10", ("cifar10.csv",), "gsepconv run cifar10 --profile {profile}",
-              description="CIFAR-10 (a subset in smoke and quick)"),
+              description="CIFAR-10 (a subset in smoke and quick)", runs=True),
     InputSpec("cifar100", ("cifar100.csv",), "gsepconv run cifar100 --profile {profile}", required=False,
-              description="CIFAR-100 (smoke: a labelled stand-in; paper)"),
+              description="CIFAR-100 (smoke: a labelled stand-in; paper)", runs=True),
     InputSpec("galaxy10", ("galaxy10.csv",), "gsepconv run galaxy10 --profile {profile}", required=False,
-              description="Galaxy10 (smoke: a labelled stand-in; paper)"),
+              description="Galaxy10 (smoke: a labelled stand-in; paper)", runs=True),
     InputSpec("efficiency", ("efficiency.csv", "efficiency-gpu.csv"), "gsepconv bench --profile {profile}",
               description="training/inference time, memory, MACs per model"),
     InputSpec("efficiency_sweep", ("efficiency_sweep.csv", "efficiency_sweep-gpu.csv"),
@@ -109,8 +112,9 @@ def raise_missing(missing: Mapping[str, str], profile: str) -> None:
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
-    """A results CSV as written by gsepconv (empty fields are missing values, ``"none"`` stays text)."""
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    """A results CSV as written by gsepconv (empty fields are missing values, ``"none"`` stays text;
+    an empty or ragged file is a ``ValueError`` naming it)."""
+    return read_table(path)
 
 
 def load_inputs(profile: str, results_root: str | Path | None = None, names: list[str] | None = None,
@@ -124,4 +128,10 @@ def load_inputs(profile: str, results_root: str | Path | None = None, names: lis
     required = {n: m for n, m in missing.items() if INPUTS[n].required}
     if required and not allow_missing:
         raise_missing(required, profile)
-    return {n: read_csv(input_path(n, profile, results_root)) for n in names if n not in missing}
+    tables = {}
+    for n in names:
+        if n in missing:
+            continue
+        path = input_path(n, profile, results_root)
+        tables[n] = check_results(read_table(path), path) if INPUTS[n].runs else read_table(path)
+    return tables
