@@ -6,7 +6,7 @@ original implementation's ``CKGResNet`` of the same settings (widths, kernel siz
 elements, SIREN width, fixed grid, batch norm; :func:`gsepconv.experiments.against.original_model`)
 from a checkout at ``PATH`` that the user cloned. Everything but the model constructor is the
 same code: data subsets, batch order, optimiser, schedule, selection on the validation split and
-one evaluation of the test split (:func:`gsepconv.experiments.training.train` with a
+one evaluation of the test split (:func:`gsepconv.experiments.train` with a
 ``model_builder``). So a difference between the two columns is a difference of the models —
 initialisation, kernel nets, masks — and nothing else.
 
