@@ -167,6 +167,7 @@ def test_max_train_minutes_defaults_and_env(monkeypatch):
 
 
 def test_auto_training_is_announced_and_refused_above_the_limit(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv(en.ENV_MAX_TRAIN_MINUTES, raising=False)
     calls = []
 
     class Started(Exception):
@@ -188,7 +189,13 @@ def test_auto_training_is_announced_and_refused_above_the_limit(tmp_path, capsys
     with pytest.raises(Started):  # allowed: announced first, then the (stubbed) training starts
         en.ensure_results("mnist_rot", "smoke", "auto", results=tmp_path / "results", runs=tmp_path / "runs",
                           max_train_minutes=60)
-    assert len(calls) == 1 and "Producing it now" in capsys.readouterr().out
+    assert len(calls) == 1 and "Producing it now with train='auto': it would take" in capsys.readouterr().out
+
+    # no limit (a terminal, gsepconv reproduce): announced without building models for an estimate
+    monkeypatch.setattr(en, "training_minutes", lambda *a: pytest.fail("estimated without a limit"))
+    with pytest.raises(Started):
+        en.ensure_results("mnist_rot", "smoke", "auto", results=tmp_path / "results", runs=tmp_path / "runs")
+    assert "no time limit applies here" in capsys.readouterr().out
 
 
 def test_a_table_of_unknown_cost_needs_always_on_a_notebook(tmp_path, capsys, monkeypatch):

@@ -11,10 +11,11 @@
     Never train: a missing table or run is a :class:`MissingResults` error saying what to run.
 
 Training is never a surprise: before ``"auto"`` or ``"always"`` trains or measures anything, the
-chapter prints what is missing and a rough estimate of its cost. With ``"auto"`` on a notebook
-front end (Colab, Jupyter, papermill), work estimated above :func:`max_train_minutes` (5 minutes
-unless ``$GSEPCONV_MAX_TRAIN_MINUTES`` says otherwise) or not estimated at all is not started: a
-:class:`TrainingNotStarted` says what it would cost and how to ask for it (``train="always"``).
+chapter prints what is missing; on a notebook front end (Colab, Jupyter, papermill) also a rough
+estimate of its cost, and with ``"auto"`` work estimated above :func:`max_train_minutes` (5
+minutes unless ``$GSEPCONV_MAX_TRAIN_MINUTES`` says otherwise) or not estimated at all is not
+started: a :class:`TrainingNotStarted` says what it would cost and how to ask for it
+(``train="always"``).
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ def max_train_minutes(value: float | None = None) -> float:
 
 def training_minutes(configs: Sequence, devices: Sequence[str] | None) -> float:
     """A rough wall-clock estimate, in minutes, of training ``configs`` on ``devices`` (runs spread
-    over the workers): :func:`~gsepconv.experiments.runner.estimated_cost` summed. It is computed
+    over the workers): the runner's ``estimated_cost`` summed. It is computed
     from multiply–adds at one CPU thread's nominal speed, so real times differ several-fold (and a
     GPU is usually much faster); it says whether a chapter would take minutes or hours."""
     workers = max(1, len(devices)) if devices else 1
@@ -132,16 +133,24 @@ def _cost_text(minutes: float | None, on_gpu: bool = False) -> str:
                                           else " from multiply–adds)")
 
 
-def announce_work(what: str, minutes: float | None, train: str, command: str,
+def announce_work(what: str, minutes: Callable[[], float] | None, train: str, command: str,
                   limit: float | None = None, on_gpu: bool = False, log: Callable[[str], None] | None = None) -> None:
-    """Say what is about to be produced and its estimated cost before anything starts; with
-    ``train="auto"`` refuse (:class:`TrainingNotStarted`) work above :func:`max_train_minutes`
-    ``(limit)``, or of unknown cost under a finite limit. ``command``: the shell command that
-    produces it (quoted in the messages)."""
+    """Say what is about to be produced before anything starts. Where a time limit applies
+    (:func:`max_train_minutes` ``(limit)`` finite: a notebook front end) ``minutes()`` estimates
+    its cost, which is printed, and with ``train="auto"`` work above the limit, or of unknown
+    cost (``minutes`` ``None``), is refused (:class:`TrainingNotStarted`). Without a limit (a
+    terminal, ``gsepconv reproduce``) the estimate, which builds every model once, is skipped.
+    ``command``: the shell command that produces it (quoted in the messages)."""
     log = log or print
-    cost = _cost_text(minutes, on_gpu)
     allowed = max_train_minutes(limit)
-    if train == "auto" and (minutes is None and math.isfinite(allowed) or minutes is not None and minutes > allowed):
+    if not math.isfinite(allowed):
+        log(f"{what}. Producing it now with train='{train}' (no time limit applies here, so its cost is not "
+            f"estimated; ${ENV_MAX_TRAIN_MINUTES} sets one). To stop, interrupt it (finished runs are kept, an "
+            f"interrupted one resumes); the shell command is `{command}`")
+        return
+    estimate = minutes() if minutes is not None else None
+    cost = _cost_text(estimate, on_gpu)
+    if train == "auto" and (estimate is None or estimate > allowed):
         raise TrainingNotStarted(
             f"{what}. Producing it here {cost}: more than this notebook starts unasked "
             f"(max_train_minutes={allowed:g}), so nothing was started. To produce it, set train='always' in the "
@@ -191,7 +200,7 @@ def ensure_results(
         devices = default_devices(profile, device, threads)
         announce_work(f"{path} lacks {len(missing)} of the {len(plan)} runs profile {profile!r} plans for {experiment!r}"
                       if train == "auto" else f"train='always': all {len(plan)} runs of {experiment!r} ({profile})",
-                      training_minutes(todo, devices), train, f"gsepconv run {experiment} --profile {profile}",
+                      lambda: training_minutes(todo, devices), train, f"gsepconv run {experiment} --profile {profile}",
                       max_train_minutes, on_gpu=bool(device and device.startswith("cuda")), log=log)
         run_experiment(experiment, profile, configs=todo, devices=devices,
                        results=results, runs=runs, threads=threads,
@@ -228,8 +237,7 @@ def ensure_table(
                              f"or execute the notebook with train='auto'")
     if (train == "always" and not _produced_since_start(path)) or stale:
         state = "missing" if table is None else "out of date" if stale else "to be remade (train='always')"
-        announce_work(f"{path} is {state}", minutes() if minutes is not None else None, train, command,
-                      max_train_minutes, log=log)
+        announce_work(f"{path} is {state}", minutes, train, command, max_train_minutes, log=log)
         produce()
         if not path.is_file():
             raise RuntimeError(f"`{command}` did not write {path}")
