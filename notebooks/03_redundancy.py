@@ -32,7 +32,7 @@ if importlib.util.find_spec("gsepconv") is None:
 
 # %% tags=["parameters"]
 profile = "quick"  # "smoke" | "quick" | "paper": which trained model is analysed
-device = "cpu"  # where the model is trained if its results are missing
+device = "cpu"  # where the model is trained if its results are missing: "auto" (CUDA when present), "cpu", "cuda", ...
 train = "auto"  # "auto": reuse results/<profile>/redundancy.csv, train only if missing; "always"; "never"
 
 # %%
@@ -51,9 +51,11 @@ from gsepconv.analysis import (
     select_run,
 )
 from gsepconv.analysis.kernels import implementation_kernels
-from gsepconv.companion import ensure_table, save_figure, set_style
+from gsepconv.companion import check_device, committed_results, ensure_table, save_figure, set_style, training_minutes
 
 set_style()
+device = check_device(device)  # "auto": CUDA when present
+BASE = committed_results(profile, train)  # the folder holding results/<profile>/ (fetched where no clone is)
 
 # %% [markdown]
 # ## The measure
@@ -109,10 +111,11 @@ pd.DataFrame({
 # %%
 run = select_run("mnist_rot", profile)
 table = ensure_table(
-    redundancy_path(profile), train,
-    produce=lambda: redundancy_table(profile, device=device),
+    redundancy_path(profile, BASE), train,
+    produce=lambda: redundancy_table(profile, device=device, results=BASE),
     command=f"python -m gsepconv.analysis --profile {profile}",
     is_current=lambda t: redundancy_is_current(t, profile),
+    minutes=lambda: training_minutes([run], None),  # at most: the run is reused when already trained
 )
 first = table[table["component"] == 1]
 info = table.iloc[0]

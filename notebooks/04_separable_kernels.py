@@ -30,7 +30,7 @@ if importlib.util.find_spec("gsepconv") is None:
 
 # %% tags=["parameters"]
 profile = "quick"  # "smoke" | "quick" | "paper": sizes of the per-layer measurement
-device = "cpu"  # where layers are timed
+device = "cpu"  # where layers are timed: "auto" (CUDA when present), "cpu", "cuda", ...
 train = "auto"  # "auto": reuse results/<profile>/layer_costs.csv if its sizes match; "always": re-measure; "never"
 
 # %%
@@ -43,9 +43,11 @@ from gsepconv.analysis import energy_share
 from gsepconv.analysis.costs import LAYER_COST_PROFILES, layer_costs_is_current, layer_costs_path, write_layer_costs
 from gsepconv.analysis.kernels import implementation_kernels, siren_field
 from gsepconv.analysis.plots import crop_to_support, image_grid
-from gsepconv.companion import ensure_table, save_figure, set_style
+from gsepconv.companion import check_device, committed_results, ensure_table, save_figure, set_style
 
 set_style()
+device = check_device(device)  # "auto": CUDA when present
+BASE = committed_results(profile, train)  # the folder holding results/<profile>/ (fetched where no clone is)
 MAX_SCALE = 1.74
 
 # %% [markdown]
@@ -162,8 +164,8 @@ print(f"sizes ({profile}): C = {sizes.channels}, k = {sizes.kernel_size}, {sizes
       f"batch {sizes.batch_size}, SE(2) N = {sizes.se2_elements}, Sim(2) {sizes.sim2_elements}, "
       f"SIREN width {sizes.hidden_features}; best of {sizes.repeats} repeats")
 costs = ensure_table(
-    layer_costs_path(profile), train,
-    produce=lambda: write_layer_costs(profile, device=device),
+    layer_costs_path(profile, BASE), train,
+    produce=lambda: write_layer_costs(profile, BASE, device=device),
     command=f"python -m gsepconv.analysis --table layer_costs --profile {profile}",
     is_current=lambda t: layer_costs_is_current(t, profile),
 )

@@ -1,6 +1,8 @@
 # ---
 # jupyter:
+#   accelerator: GPU
 #   jupytext:
+#     notebook_metadata_filter: accelerator
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -32,7 +34,7 @@ if importlib.util.find_spec("gsepconv") is None:
 
 # %% tags=["parameters"]
 profile = "quick"  # "smoke" (seconds, numbers mean nothing) | "quick" (2 CPU cores) | "paper" (GPUs)
-device = "cpu"  # where missing runs train: "cpu", "cuda", "cuda:0", ...
+device = "cpu"  # where missing runs train: "auto" (CUDA when present), "cpu", "cuda", "cuda:0", ...
 train = "auto"  # "auto": reuse results/<profile>/, train what is missing | "always" | "never"
 
 # %%
@@ -40,13 +42,14 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from gsepconv import report
-from gsepconv.companion import MissingResults, check_train_mode, ensure_results, results_dir, save_figure, set_style
+from gsepconv.companion import MissingResults, check_device, check_train_mode, committed_results, ensure_results, save_figure, set_style
 from gsepconv.experiments import EXPERIMENTS, get_runs
 from gsepconv.report import figures as draw
 
 check_train_mode(train)
 set_style()
-BASE = results_dir(profile).parent  # the folder holding results/<profile>/
+device = check_device(device)  # "auto": CUDA when present
+BASE = committed_results(profile, train)  # the folder holding results/<profile>/ (fetched where no clone is)
 THREADS = 1 if profile == "smoke" else None  # tiny smoke models are overhead-bound: one thread is fastest
 
 # %% [markdown]

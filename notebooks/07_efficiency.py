@@ -35,7 +35,7 @@ if importlib.util.find_spec("gsepconv") is None:
 
 # %% tags=["parameters"]
 profile = "quick"  # "smoke" (seconds) | "quick" (2 CPU cores) | "paper" (GPUs)
-device = "cpu"  # where the benchmark runs: "cpu", "cuda", "cuda:0", ...
+device = "cpu"  # where the benchmark runs: "auto" (CUDA when present), "cpu", "cuda", "cuda:0", ...
 train = "auto"  # "auto": reuse results/<profile>/ when it is current, measure what is missing | "always" | "never"
 
 # %%
@@ -43,7 +43,7 @@ import torch
 from IPython.display import Markdown, display
 
 from gsepconv import report
-from gsepconv.companion import check_train_mode, ensure_table, results_dir, save_figure, set_style
+from gsepconv.companion import check_device, check_train_mode, committed_results, ensure_table, save_figure, set_style
 from gsepconv.experiments.bench import (
     BENCH_PROFILES,
     SWEEP_PROFILES,
@@ -59,7 +59,8 @@ from gsepconv.report import figures as draw
 
 check_train_mode(train)
 set_style()
-BASE = results_dir(profile).parent  # the folder holding results/<profile>/
+device = check_device(device)  # "auto": CUDA when present
+BASE = committed_results(profile, train)  # the folder holding results/<profile>/ (fetched where no clone is)
 if profile == "smoke":
     torch.set_num_threads(1)  # tiny smoke models are overhead-bound: one thread is fastest on a shared CPU
 
@@ -74,7 +75,7 @@ if profile == "smoke":
 # %% tags=["hide-output"]
 efficiency = ensure_table(
     bench_path(profile, device, BASE), train,
-    produce=lambda: run_benchmark(profile, device, bench_path(profile, device, BASE), progress=False),
+    produce=lambda: run_benchmark(profile, device, bench_path(profile, device, BASE)),  # a progress bar
     command=f"gsepconv bench --profile {profile}" + (f" --device {device}" if device != "cpu" else ""),
     is_current=lambda t: bench_is_current(t, profile),
 )
@@ -127,7 +128,7 @@ report.original_comparison(efficiency)
 # %% tags=["hide-output"]
 sweep = ensure_table(
     sweep_path(profile, device, BASE), train,
-    produce=lambda: run_sweep(profile, device, sweep_path(profile, device, BASE), progress=False),
+    produce=lambda: run_sweep(profile, device, sweep_path(profile, device, BASE)),  # a progress bar
     command=f"gsepconv bench --sweep --profile {profile}" + (f" --device {device}" if device != "cpu" else ""),
     is_current=lambda t: sweep_is_current(t, profile),
 )

@@ -30,19 +30,20 @@ if importlib.util.find_spec("gsepconv") is None:
 
 # %% tags=["parameters"]
 profile = "quick"  # "smoke" (seconds, numbers mean nothing) | "quick" (2 CPU cores) | "paper" (GPUs)
-device = "cpu"  # where missing inputs are produced: "cpu", "cuda", "cuda:0", ...
+device = "cpu"  # where missing inputs are produced: "auto" (CUDA when present), "cpu", "cuda", "cuda:0", ...
 train = "auto"  # "auto": reuse results/<profile>/, produce what is missing | "always" | "never"
 
 # %%
 from IPython.display import Image, Markdown, display
 
 from gsepconv import report
-from gsepconv.companion import check_train_mode, results_dir
+from gsepconv.companion import check_device, check_train_mode, committed_results, results_dir
 from gsepconv.experiments import get_profile
 from gsepconv.report.claims import check_separable_accuracy_time, check_sim2
 
 check_train_mode(train)
-BASE = results_dir(profile).parent  # the folder holding results/<profile>/
+device = check_device(device)  # "auto": CUDA when present
+BASE = committed_results(profile, train)  # the folder holding results/<profile>/ (fetched where no clone is)
 THREADS = 1 if profile == "smoke" else None  # tiny smoke models are overhead-bound: one thread is fastest
 
 

@@ -4,6 +4,7 @@ git remote (as the workflow does to GitHub)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -34,12 +35,24 @@ def remote(tmp_path):
     return bare
 
 
+def with_setup(text: str) -> str:
+    head, rest = text.split("\n# %% [markdown]", 1)
+    return f"{head}\n{SETUP}\n# %% [markdown]{rest}"
+
+
+def commit_all(root: Path, message: str = "sources") -> str:
+    git("add", "-A", cwd=root)
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", message, cwd=root)
+    return git("rev-parse", "HEAD", cwd=root).strip()
+
+
 @pytest.fixture
 def book(tmp_path):
-    text = notebook_text("Alpha", "print(profile)")
-    head, rest = text.split("\n# %% [markdown]", 1)
-    root = make_book(tmp_path / "repo", {"01_alpha": f"{head}\n{SETUP}\n# %% [markdown]{rest}",
-                                         "02_beta": notebook_text("Beta", "x = 2")})
+    """A throwaway book in its own git repository (the notebooks are pinned to its commit)."""
+    root = make_book(tmp_path / "repo", {"01_alpha": with_setup(notebook_text("Alpha", "print(profile)")),
+                                         "02_beta": with_setup(notebook_text("Beta", "x = 2"))})
+    git("init", "-q", cwd=root)
+    commit_all(root)
     return root
 
 
@@ -55,14 +68,18 @@ def test_publish_to_a_local_bare_remote(book, remote):
     nb = json.loads(git("show", "notebooks:notebooks/01_alpha.ipynb", cwd=remote))
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
-    # the setup cell comes first and stays hidden; the badge sits under the title and opens this very file
-    assert "remove-cell" in nb["cells"][0]["metadata"]["tags"] and "pip" in "".join(nb["cells"][0]["source"])
+    # the setup cell comes first, hidden (book) and folded (Colab), installing gsepconv at the published
+    # commit; the badge sits under the title and opens this very file
+    head = git("rev-parse", "HEAD", cwd=book).strip()
+    setup = nb["cells"][0]
+    assert "remove-cell" in setup["metadata"]["tags"] and setup["metadata"]["cellView"] == "form"
+    assert f'"{rp.install_spec(book, head)}"' in "".join(setup["source"])
     title = "".join(nb["cells"][1]["source"])
     url = rp.colab_url(book, "01_alpha")
     assert f"({url})" in title and rp.COLAB_BADGE_REMOTE in title
     assert url.split("/blob/notebooks/")[1] in files
     requirements = git("show", "notebooks:requirements.txt", cwd=remote)
-    assert requirements.splitlines()[0] == rp.install_spec(book)
+    assert requirements.splitlines()[0] == rp.install_spec(book, head)
 
     # nothing changed: no new commit
     assert pub.publish_notebooks(book, str(remote), log=lambda m: None) is None
@@ -71,6 +88,7 @@ def test_publish_to_a_local_bare_remote(book, remote):
     # a changed source and a removed chapter: one more commit on top of the history
     (book / "notebooks" / "02_beta.py").unlink()
     (book / "notebooks" / "01_alpha.py").write_text((book / "notebooks" / "01_alpha.py").read_text() + "\n# %%\nx = 3\n")
+    commit_all(book, "second")
     second = pub.publish_notebooks(book, str(remote), message="second", log=lambda m: None)
     assert second and second != commit
     assert git("rev-list", "--count", "notebooks", cwd=remote).strip() == "2"
@@ -83,6 +101,9 @@ def test_publish_refuses_main_and_reports_git_errors(book, tmp_path):
         pub.publish_notebooks(book, str(tmp_path), branch="main", log=lambda m: None)
     with pytest.raises(pub.PublishError, match="git ls-remote"):
         pub.publish_notebooks(book, str(tmp_path / "no-such-remote"), log=lambda m: None)
+    shutil.rmtree(book / ".git")
+    with pytest.raises(pub.PublishError, match="not a git checkout"):
+        pub.publish_notebooks(book, str(tmp_path / "r.git"), log=lambda m: None)
 
 
 def test_export_and_cli(book, tmp_path, monkeypatch, capsys):

@@ -8,14 +8,30 @@ library) and only show, plot and explain.
 * :func:`ensure_results`: an experiment's results table for a profile, trained only as the
   ``train`` mode allows (``"auto"``: reuse ``results/<profile>/<experiment>.csv`` when it covers
   every planned run, train what is missing; ``"always"``: rerun; ``"never"``: fail clearly).
+* :func:`committed_results`: the folder holding ``results/<profile>/`` with the committed tables
+  in it (fetched and checksummed where gsepconv is installed without the repository, e.g. Colab).
+* :func:`check_device`: a chapter's ``device`` parameter (``"auto"``: CUDA when present).
 * :func:`save_figure`: write a figure as PNG and SVG to ``results/<profile>/figures/``.
+
+Before ``train="auto"`` trains anything it prints what is missing and its estimated cost; on a
+notebook front end it starts nothing longer than a few minutes unasked (:class:`TrainingNotStarted`).
 """
 
 from __future__ import annotations
 
 from gsepconv.companion.paths import figures_dir, repo_root, results_dir
 from gsepconv.companion.figures import save_figure, set_style
-from gsepconv.companion.ensure import TRAIN_MODES, MissingResults, check_train_mode, ensure_results, ensure_table
+from gsepconv.companion.ensure import (
+    TRAIN_MODES,
+    MissingResults,
+    TrainingNotStarted,
+    check_device,
+    check_train_mode,
+    ensure_results,
+    ensure_table,
+    training_minutes,
+)
+from gsepconv.companion.committed import ResultsUnavailable, committed_results
 
 __all__ = [
     "repo_root",
@@ -25,6 +41,11 @@ __all__ = [
     "set_style",
     "TRAIN_MODES",
     "MissingResults",
+    "TrainingNotStarted",
+    "ResultsUnavailable",
+    "committed_results",
+    "check_device",
+    "training_minutes",
     "ensure_results",
     "ensure_table",
     "check_train_mode",

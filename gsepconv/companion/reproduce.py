@@ -32,7 +32,7 @@ from importlib import metadata, util
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from gsepconv.companion.ensure import FRESH_SINCE, TRAIN_MODES, MissingResults
+from gsepconv.companion.ensure import ENV_MAX_TRAIN_MINUTES, FRESH_SINCE, TRAIN_MODES, MissingResults
 from gsepconv.errors import GsepconvError
 from gsepconv.companion.paths import ROOT_MARKER
 
@@ -243,9 +243,10 @@ def colab_url(root: str | Path, notebook: str) -> str:
             f"{prefix}{NOTEBOOK_DIR}/{notebook}.ipynb")
 
 
-def install_spec(root: str | Path) -> str:
-    """What the notebooks' setup cell installs on Colab: ``gsepconv @ git+<url>@main``."""
-    return f"gsepconv @ git+{repository(root)['url']}@main"
+def install_spec(root: str | Path, ref: str = "main") -> str:
+    """What the notebooks' setup cell installs on Colab: ``gsepconv @ git+<url>@<ref>`` (the
+    sources say ``main``; the published notebooks pin the commit they were published from)."""
+    return f"gsepconv @ git+{repository(root)['url']}@{ref}"
 
 
 def load_notebook(path: str | Path, root: str | Path, badge: str | None = "local") -> Any:
@@ -455,7 +456,9 @@ def run_notebooks(
     parameters = {"profile": profile, "device": device, "train": train, **(extra_parameters or {})}
     env = {"GSEPCONV_RESULTS": str(results_base), "GSEPCONV_RUNS": str(runs_base),
            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-           "GSEPCONV_PROGRESS": "0"}  # executed notebooks keep the per-epoch lines, not redrawn bars
+           "GSEPCONV_PROGRESS": "0",  # executed notebooks keep the per-epoch lines, not redrawn bars
+           # asked for on the command line, which prints each notebook's progress: no per-notebook limit
+           ENV_MAX_TRAIN_MINUTES: os.environ.get(ENV_MAX_TRAIN_MINUTES, "none")}
     if train == "always":  # a table one chapter produced in this reproduction is not produced again by a later one
         env[FRESH_SINCE] = repr(time.time())
     out.mkdir(parents=True, exist_ok=True)
@@ -687,6 +690,7 @@ def reproduce(
     outcomes = run_notebooks(chosen, root=root, profile=profile, device=device, train=train,
                              out_dir=(book_root / NOTEBOOK_DIR) if out_path else None, results=results,
                              runs=runs, force=force, rerun_out=out_path, log=log)
+    refresh_manifest(root, profile, results, log)
     html = None
     if book:
         if out_path is not None:
@@ -701,6 +705,23 @@ def reproduce(
     log(f"done in {seconds:.0f} s: {ran} notebook(s) executed, {len(outcomes) - ran} unchanged"
         + (f"; book: {html / 'index.html'}" if html else ""))
     return {"notebooks": outcomes, "html": html, "seconds": seconds}
+
+
+def refresh_manifest(root: Path, profile: str, results: str | Path | None, log: Log = print) -> bool:
+    """After notebooks wrote the repository's own ``results/<profile>/`` of a committed profile,
+    record its tables' checksums in the package's manifest (what Colab fetches and verifies;
+    :mod:`gsepconv.companion.committed`). Other roots, results folders and profiles: nothing."""
+    from gsepconv.companion.committed import read_manifest, write_manifest
+
+    package_root = Path(__file__).resolve().parents[2]
+    own = root.resolve() == package_root and Path(results or root / "results").resolve() == (root / "results").resolve()
+    if not own or profile not in read_manifest():
+        return False
+    wrote = write_manifest(root / "results", [profile])
+    if wrote:
+        log(f"results manifest: the checksums of results/{profile}/ changed; commit gsepconv/companion/results_manifest.json "
+            f"with them")
+    return wrote
 
 
 def figures(profile: str = "quick", results: str | Path | None = None, log: Log = print) -> dict[str, Any]:

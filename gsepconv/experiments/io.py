@@ -33,6 +33,7 @@ __all__ = [
     "WriteRefused",
     "write_table",
     "git_commit",
+    "installed_commit",
 ]
 
 
@@ -184,21 +185,47 @@ def results_root(path: str | Path | None = None) -> Path:
 _GIT_COMMIT: str | None = None
 
 
+def installed_commit() -> str | None:
+    """The commit gsepconv was installed from by ``pip install git+…@<ref>`` (Colab's setup cell):
+    ``vcs_info.commit_id`` of the distribution's ``direct_url.json`` (PEP 610), or ``None`` (an
+    install from a folder, a wheel or an index records no commit)."""
+    from importlib import metadata
+
+    try:
+        text = metadata.distribution("gsepconv").read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    try:
+        commit = json.loads(text or "{}").get("vcs_info", {}).get("commit_id")
+    except (ValueError, AttributeError):
+        return None
+    return commit if isinstance(commit, str) and commit else None
+
+
+def _checkout_commit(package: Path) -> str | None:
+    """``<short commit>[+dirty]`` when ``package`` is the ``gsepconv`` folder of a git checkout
+    (not a copy installed into a virtual environment that happens to lie inside one)."""
+    def git(*args: str, cwd: Path) -> str:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+
+    try:
+        top = git("rev-parse", "--show-toplevel", cwd=package)
+        if not top or Path(top).resolve() / "gsepconv" != package:
+            return None
+        sha = git("rev-parse", "--short=12", "HEAD", cwd=package)
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", cwd=package)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return sha + ("+dirty" if dirty else "") if sha else None
+
+
 def git_commit() -> str:
-    """Commit of the gsepconv source tree (``+dirty`` if modified), or ``"unknown"``."""
+    """Commit of the gsepconv source tree (``+dirty`` if modified); for a ``pip install git+…``
+    the commit pip recorded (:func:`installed_commit`, 12 digits); else ``"unknown"``."""
     global _GIT_COMMIT
     if _GIT_COMMIT is None:
-        here = Path(__file__).resolve().parent
-        try:
-            sha = subprocess.run(
-                ["git", "rev-parse", "--short=12", "HEAD"], cwd=here, capture_output=True,
-                text=True, timeout=10, check=True,
-            ).stdout.strip()
-            dirty = subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
-                cwd=here.parent, capture_output=True, text=True, timeout=10,
-            ).stdout.strip()
-            _GIT_COMMIT = sha + ("+dirty" if dirty else "") if sha else "unknown"
-        except (OSError, subprocess.SubprocessError):
-            _GIT_COMMIT = "unknown"
+        package = Path(__file__).resolve().parents[1]
+        installed = installed_commit()
+        _GIT_COMMIT = _checkout_commit(package) or (installed[:12] if installed else "unknown")
     return _GIT_COMMIT

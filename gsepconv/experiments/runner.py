@@ -15,8 +15,13 @@ its checkpoint, ``force=True`` retrains from scratch.
 
 from __future__ import annotations
 
+import _thread
+import json
 import multiprocessing as mp
+import os
 import sys
+import threading
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,8 +171,6 @@ def cpu_devices(profile: str) -> list[str]:
     """The ``devices`` that train a profile's runs on CPU: ``["cpu"] * n`` with ``n`` the profile's
     :attr:`~gsepconv.experiments.registry.Profile.cpu_workers` (at most one per core), so that
     :func:`run_experiment` trains ``n`` runs side by side, the cores split between them."""
-    import os
-
     n = max(1, min(get_profile(profile).cpu_workers, os.cpu_count() or 1))
     return ["cpu"] * n
 
@@ -189,17 +192,51 @@ class _Job:
     model_builder: ModelBuilder | None = None  # picklable (a module-level class or function)
 
 
+#: seconds a worker whose parent died waits for its run to stop at a Python line before it exits hard
+ORPHAN_GRACE_S = 10.0
+
+
+def _watch_parent(label: str, orphaned: threading.Event, grace: float = ORPHAN_GRACE_S) -> threading.Thread | None:
+    """In a worker process: when the process that started it dies (a killed notebook kernel, a
+    killed ``gsepconv`` command), stop. A daemon thread waits on the parent's sentinel, sets
+    ``orphaned``, interrupts the run (``KeyboardInterrupt`` in the main thread: checkpoint writes
+    are atomic, so nothing half-written stays) and exits the process after ``grace`` seconds
+    whatever the run is doing. Without this a worker would train on, writing to its run folder,
+    with nobody to read its results."""
+    parent = mp.parent_process()
+    if parent is None:
+        return None
+
+    def watch() -> None:
+        parent.join()  # returns when the parent is gone
+        orphaned.set()
+        _stderr(f"[{label}] the process that started this worker is gone; stopping")
+        _thread.interrupt_main()
+        time.sleep(grace)
+        os._exit(3)
+
+    thread = threading.Thread(target=watch, name="gsepconv-parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
 def _worker(device: str, label: str, jobs: Any, results: Any, runs: str | None, force: bool,
             factory: DatasetFactory | None, cpu_threads: int) -> None:
-    """One process per device: take jobs until the sentinel, report (index, metrics | error)."""
+    """One process per device: take jobs until the sentinel, report (index, metrics | error);
+    stop when the parent process dies (:func:`_watch_parent`)."""
+    orphaned = threading.Event()
+    _watch_parent(label, orphaned)
     if not device.startswith("cuda"):
         import torch
 
         torch.set_num_threads(cpu_threads)  # CPU workers share the cores instead of oversubscribing
     _stderr(f"[{label}] started")
-    while True:
-        job = jobs.get()
-        if job is None:
+    while not orphaned.is_set():
+        try:
+            job = jobs.get()
+        except KeyboardInterrupt:
+            return
+        if job is None or orphaned.is_set():
             return
         config = RunConfig.from_dict(job.config).replace(device=device)
         try:
@@ -207,6 +244,8 @@ def _worker(device: str, label: str, jobs: Any, results: Any, runs: str | None, 
                               log=lambda m: _stderr(f"[{label}] {m}"), model_builder=job.model_builder)
             results.put((job.index, metrics, None))
         except BaseException as err:  # reported to the parent, which decides
+            if orphaned.is_set():
+                return
             results.put((job.index, None, f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
 
 
@@ -298,6 +337,8 @@ def run_experiment(
 #: non-separable convolutions run fastest per MAC), which is why the estimate orders runs and is
 #: never shown as a time.
 NOMINAL_MACS_PER_S = 1.2e10
+#: forward MACs per image of each model :func:`estimated_cost` has counted (key: model and dataset)
+_FORWARD_MACS: dict[str, int] = {}
 
 
 def estimated_cost(config: RunConfig) -> float:
@@ -318,9 +359,12 @@ def estimated_cost(config: RunConfig) -> float:
         full = sizes.get(split, 10_000)
         return min(subset, full) if subset else full
 
-    with torch.random.fork_rng():
-        model = build_model(**config.model_kwargs()).eval()
-        macs = count_macs(model, torch.zeros(1, cls.in_channels, *cls.image_size))
+    key = json.dumps([config.model_kwargs(), config.data.name], sort_keys=True, default=str)
+    if key not in _FORWARD_MACS:  # seeds of one model share it: count once per process
+        with torch.random.fork_rng():
+            model = build_model(**config.model_kwargs()).eval()
+            _FORWARD_MACS[key] = count_macs(model, torch.zeros(1, cls.in_channels, *cls.image_size))
+    macs = _FORWARD_MACS[key]
     train_images = size("train", config.data.train_subset) * config.epochs
     eval_images = size("val", config.data.val_subset) * config.epochs + size("test", config.data.test_subset)
     train_s = 3 * macs * train_images / NOMINAL_MACS_PER_S
@@ -433,8 +477,6 @@ def _run_parallel(
     plan: Sequence[RunConfig], devices: list[str], root: Path, force: bool,
     factory: DatasetFactory | None, log: Log, builders: Sequence[ModelBuilder | None] | None = None,
 ) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
-    import os
-
     ctx = mp.get_context("spawn")
     cpu_threads = max(1, (os.cpu_count() or 1) // len(devices))
     jobs, results = ctx.Queue(), ctx.Queue()

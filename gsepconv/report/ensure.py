@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from gsepconv.companion import check_train_mode, ensure_results, ensure_table, results_dir
+from gsepconv.companion import check_train_mode, ensure_results, ensure_table, results_dir, training_minutes
 from gsepconv.experiments.io import atomic_write_text
 from gsepconv.report.inputs import INPUTS, input_path, missing_inputs, raise_missing
 
@@ -35,7 +35,7 @@ def ensure_inputs(profile: str, train: str = "auto", *, device: str = "cpu", res
     if train == "never":
         raise_missing(missing_inputs(required, profile, results_root), profile)
         return {n: input_path(n, profile, results_root) for n in required}
-    from gsepconv.analysis import redundancy_is_current, redundancy_table
+    from gsepconv.analysis import redundancy_is_current, redundancy_table, select_run
     from gsepconv.experiments.bench import (
         bench_is_current,
         bench_path,
@@ -55,20 +55,20 @@ def ensure_inputs(profile: str, train: str = "auto", *, device: str = "cpu", res
         atomic_write_text(base / profile / INPUTS["equivariance"].files[0], frame.to_csv(index=False))
 
     tables = [
-        (bench_path(profile, device, base), lambda: run_benchmark(profile, device, bench_path(profile, device, base),
-                                                                  progress=False),
-         lambda t: bench_is_current(t, profile)),
-        (sweep_path(profile, device, base), lambda: run_sweep(profile, device, sweep_path(profile, device, base),
-                                                              progress=False),
-         lambda t: sweep_is_current(t, profile)),
-        (base / profile / INPUTS["equivariance"].files[0], write_equivariance, None),
+        # progress bars where someone watches (a terminal, Colab); none in the book's stored outputs
+        (bench_path(profile, device, base), lambda: run_benchmark(profile, device, bench_path(profile, device, base)),
+         lambda t: bench_is_current(t, profile), None),
+        (sweep_path(profile, device, base), lambda: run_sweep(profile, device, sweep_path(profile, device, base)),
+         lambda t: sweep_is_current(t, profile), None),
+        (base / profile / INPUTS["equivariance"].files[0], write_equivariance, None, None),
         (base / profile / INPUTS["redundancy"].files[0],
          lambda: redundancy_table(profile, device=device, runs=runs, results=base, log=log),
-         lambda t: redundancy_is_current(t, profile)),
+         lambda t: redundancy_is_current(t, profile),
+         lambda: training_minutes([select_run("mnist_rot", profile)], None)),  # at most: a trained run is reused
     ]
     names = ("efficiency", "efficiency_sweep", "equivariance", "redundancy")
-    for name, (path, produce, is_current) in zip(names, tables):
-        ensure_table(path, train, produce, INPUTS[name].command_for(profile), is_current)
+    for name, (path, produce, is_current, minutes) in zip(names, tables):
+        ensure_table(path, train, produce, INPUTS[name].command_for(profile), is_current, minutes=minutes, log=log)
     still = missing_inputs(required, profile, results_root)
     if still:  # e.g. a results table from before per-epoch histories were written
         raise_missing(still, profile)
