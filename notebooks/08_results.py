@@ -39,7 +39,7 @@ from IPython.display import Image, Markdown, display
 from gsepconv import report
 from gsepconv.companion import check_train_mode, results_dir
 from gsepconv.experiments import get_profile
-from gsepconv.report.claims import check_separable_accuracy_time, check_sim2
+from gsepconv.report.claims import VERDICTS, check_separable_accuracy_time, check_sim2
 
 check_train_mode(train)
 BASE = results_dir(profile).parent  # the folder holding results/<profile>/
@@ -184,10 +184,10 @@ if mnist_sim2:
 # Read from the claims table above:
 
 # %%
-groups = {"reproduced": [], "partly": [], "mixed": [], "not reproduced": [], "undetermined or not comparable": []}
+decided = [v for v in VERDICTS if v not in ("undetermined", "not comparable")]  # strongest first
+groups = {**{v: [] for v in decided}, "undetermined or not comparable": []}
 for r in claims.itertuples():
     head = r.verdict.split(";")[0]
-    key = next((k for k in ("reproduced", "partly", "mixed", "not reproduced") if head.startswith(k)),
-               "undetermined or not comparable")
+    key = next((v for v in decided if head.startswith(v)), "undetermined or not comparable")
     groups[key].append(f"claim {r.claim} ({r.verdict})")
 display(Markdown("\n".join(f"* **{k}**: {', '.join(v) if v else 'none'}" for k, v in groups.items())))

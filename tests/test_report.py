@@ -29,7 +29,13 @@ from gsepconv.report import (
     redundancy_summary,
     speedups,
 )
-from gsepconv.report.claims import check_redundancy, check_separable_accuracy_time, combine, comparison_support
+from gsepconv.report.claims import (
+    VERDICTS,
+    check_redundancy,
+    check_separable_accuracy_time,
+    combine,
+    comparison_support,
+)
 
 PROFILE = "smoke"
 # (group, implementation, num_elements, params, test accuracies per seed, time per epoch per seed)
@@ -339,6 +345,8 @@ def test_combine_verdicts() -> None:
     assert combine(["against", "undetermined"]) == "not reproduced where decidable"
     with pytest.raises(ValueError, match="combine takes"):
         combine(["supports", "wins"])
+    outcomes = ("supports", "ties", "against", "undetermined")
+    assert {combine([x, y]).removesuffix(" where decidable") for x in outcomes for y in outcomes} <= set(VERDICTS)
 
 
 def test_a_faster_tie_does_not_reproduce_beat() -> None:

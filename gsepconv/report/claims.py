@@ -43,7 +43,7 @@ from typing import Iterable, Mapping, Sequence
 import pandas as pd
 
 from gsepconv.experiments.config import RunConfig
-from gsepconv.experiments.registry import get_profile, get_runs
+from gsepconv.experiments.registry import PROFILES, get_profile, get_runs
 from gsepconv.experiments.stats import paired_interval
 from gsepconv.report.labels import element_label
 from gsepconv.report.tables import Comparison, compare_models, experiment_summary, is_budget, speedups
@@ -199,7 +199,7 @@ def _training_confounders(results: Mapping[str, pd.DataFrame], used: Sequence[st
     devices = sorted({d for n in used for d in _values(results[n], "device")})
     if devices and cost:
         sharing = ""
-        if profile in ("smoke", "quick", "paper") and any(d.startswith("cpu") for d in devices):
+        if profile in PROFILES and any(d.startswith("cpu") for d in devices):
             workers = get_profile(profile).cpu_workers
             sharing = f", {workers} runs at a time sharing its cores" if workers > 1 else ""
         parts.append(f"cost = time per epoch on {'/'.join(devices)}, one machine{sharing}")
