@@ -128,7 +128,7 @@ pairs = [
     ({"group": "Sim2", "implementation": "separable2d"}, {**SE2, "implementation": "separable"}),
 ]
 lines = [f"* {name}: {c.sentence()}" for name, summary in summaries.items() for a, b in pairs
-         for c in report.compare_models(summary, a, b)]
+         for c in report.compare_models(summary, a, b, runs=results[name])]
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]

@@ -39,7 +39,7 @@ from IPython.display import Image, Markdown, display
 from gsepconv import report
 from gsepconv.companion import check_device, check_train_mode, committed_results, results_dir
 from gsepconv.experiments import get_profile
-from gsepconv.report.claims import check_separable_accuracy_time, check_sim2
+from gsepconv.report.claims import VERDICTS, check_separable_accuracy_time, check_sim2
 
 check_train_mode(train)
 device = check_device(device)  # "auto": CUDA when present
@@ -75,14 +75,20 @@ report.read_csv(drawn["tables"]["provenance"]).fillna("")
 #
 # ## The claims, one by one
 #
-# Verdicts follow fixed rules (`gsepconv.report.claims`): a comparison supports a claim when it goes
-# the claimed way — for accuracy, higher or within two standard errors over seeds; with a single
-# seed there is no noise estimate and the comparison is *undetermined*.
+# Verdicts follow fixed rules (`gsepconv.report.claims`). Both models of a comparison train on the
+# same seeds, so accuracy is compared seed by seed: the 95 % Student-t interval of the per-seed
+# difference says *higher* or *lower* when it excludes 0 and *indistinguishable* (a tie) when it
+# contains 0. Fewer than two paired seeds give no interval, and the comparison is *undetermined*
+# whatever the gap. A claim is *reproduced* when every decided comparison supports it, *partly*
+# when some support it and none goes against it, *mixed* when some support it and some go against
+# it, and *not reproduced* when none supports it; "where decidable" marks a verdict that rests on
+# the decided comparisons alone. Each verdict names its confounders: what else, besides the claim,
+# could explain the numbers.
 
 # %%
 claims = report.read_csv(drawn["tables"]["claims"])
-display(Markdown("\n\n".join(f"**Claim {r.claim}.** {r.statement}  \n*Verdict: {r.verdict}.* {r.evidence}"
-                              for r in claims.itertuples())))
+display(Markdown("\n\n".join(f"**Claim {r.claim}.** {r.statement}  \n*Verdict: {r.verdict}.* {r.evidence}  \n"
+                              f"*Confounders:* {r.confounders}." for r in claims.itertuples())))
 
 # %% [markdown]
 # ### 1. Redundancy along the subgroup axis
@@ -135,10 +141,11 @@ for label, attr in (("epochs", "epochs"), ("training images", "train_subset"), (
 display(Markdown("\n".join(lines)))
 
 # %% [markdown]
-# Where the verdict of claim 4 is *partly* or *not reproduced*, these settings are the first
-# suspects: a few epochs favour models that learn fastest per step, narrow layers can starve the
-# separable kernels (one spatial filter per output channel), and a CPU's time ratios differ from a
-# GPU's. Where it is *undetermined*, more seeds decide it.
+# Where the verdict of claim 4 is *partly*, *mixed* or *not reproduced*, these settings are the first
+# suspects — the claims table names them as confounders: a few epochs favour models that learn
+# fastest per step, narrow layers can starve the separable kernels (one spatial filter per output
+# channel), and a CPU's time ratios differ from a GPU's. Where a comparison is *undetermined*, more
+# seeds decide it.
 #
 # ### 3. Equivariance with continuous kernels
 
@@ -178,10 +185,10 @@ if mnist_sim2:
 # Read from the claims table above:
 
 # %%
-groups = {"reproduced": [], "partly": [], "not reproduced": [], "undetermined or not comparable": []}
+decided = [v for v in VERDICTS if v not in ("undetermined", "not comparable")]  # strongest first
+groups = {**{v: [] for v in decided}, "undetermined or not comparable": []}
 for r in claims.itertuples():
     head = r.verdict.split(";")[0]
-    key = ("reproduced" if head.startswith("reproduced") else "partly" if head == "partly"
-           else "not reproduced" if head.startswith("not reproduced") else "undetermined or not comparable")
+    key = next((v for v in decided if head.startswith(v)), "undetermined or not comparable")
     groups[key].append(f"claim {r.claim} ({r.verdict})")
 display(Markdown("\n".join(f"* **{k}**: {', '.join(v) if v else 'none'}" for k, v in groups.items())))

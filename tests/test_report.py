@@ -29,7 +29,13 @@ from gsepconv.report import (
     redundancy_summary,
     speedups,
 )
-from gsepconv.report.claims import check_redundancy, combine, comparison_support
+from gsepconv.report.claims import (
+    VERDICTS,
+    check_redundancy,
+    check_separable_accuracy_time,
+    combine,
+    comparison_support,
+)
 
 PROFILE = "smoke"
 # (group, implementation, num_elements, params, test accuracies per seed, time per epoch per seed)
@@ -119,19 +125,24 @@ def _equivariance() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _redundancy(trained: float = 0.8, init: float = 0.5, gaussian: float = 0.45) -> pd.DataFrame:
+def _redundancy(trained: float = 0.8, init: float = 0.5, gaussian: float = 0.45, seeds: int = 1) -> pd.DataFrame:
+    """A redundancy table of ``seeds`` trained runs; run ``s``'s trained share is ``trained + 0.01 (s - 1)``
+    (so the paired differences trained − init are ``trained - init - 0.01, …``: sd 0.01 over three runs)."""
     rows = []
-    for state, share in (("trained", trained), ("init", init), ("gaussian", gaussian), ("separable", 1.0)):
-        for layer_index, layer in enumerate(("features.2.body.0", "features.8")):
-            for component in (1, 2):
-                value = share if component == 1 else 1 - share
-                rows.append({"state": state, "layer_index": layer_index, "layer": layer, "kernel_shape": "4x8x4x8x5x5",
-                             "rank_max": 8, "component": component, "energy_fraction_mean": value,
-                             "energy_fraction_std": 0.01, "matrices": 16, "energy_fraction_q10": value - 0.05,
-                             "energy_fraction_q50": value, "energy_fraction_q90": value + 0.05,
-                             "cumulative_energy_mean": value, "uniform_share": 1 / 8, "run_id": "resnet-SE2-x",
-                             "test_acc": 95.0, "profile": PROFILE, "git_commit": "abc123def456",
-                             "timestamp": "2026-11-28T10:00:00+00:00"})
+    for seed in range(seeds):
+        for state, share in (("trained", trained + 0.01 * (seed - 1) * (seeds > 1)), ("init", init),
+                             ("gaussian", gaussian), ("separable", 1.0)):
+            for layer_index, layer in enumerate(("features.2.body.0", "features.8")):
+                for component in (1, 2):
+                    value = share if component == 1 else 1 - share
+                    rows.append({"state": state, "layer_index": layer_index, "layer": layer,
+                                 "kernel_shape": "4x8x4x8x5x5", "rank_max": 8, "component": component,
+                                 "energy_fraction_mean": value, "energy_fraction_std": 0.01, "matrices": 16,
+                                 "energy_fraction_q10": value - 0.05, "energy_fraction_q50": value,
+                                 "energy_fraction_q90": value + 0.05, "cumulative_energy_mean": value,
+                                 "uniform_share": 1 / 8, "experiment": "mnist_rot", "run_id": f"resnet-SE2-x-s{seed}",
+                                 "test_acc": 95.0, "profile": PROFILE, "seed": seed, "git_commit": "abc123def456",
+                                 "timestamp": "2026-11-28T10:00:00+00:00"})
     return pd.DataFrame(rows)
 
 
@@ -206,17 +217,67 @@ def test_labels_tell_apart_widths_of_one_model() -> None:
     assert sorted(table["model"]) == ["SE(2) nonseparable, N=8 [widths=16,16,32]", "SE(2) nonseparable, N=8 [widths=8,8,16]"]
 
 
-def test_compare_models_ratios_and_noise() -> None:
-    summary = experiment_summary(_runs("mnist_rot", MNIST))
-    [c] = compare_models(summary, {"group": "SE2", "implementation": "separable"},
-                         {"group": "SE2", "implementation": "nonseparable"})
+T95_DF2 = 4.302652730  # two-sided 95 % Student-t critical value, 2 degrees of freedom (any table)
+SEP, NONSEP = {"group": "SE2", "implementation": "separable"}, {"group": "SE2", "implementation": "nonseparable"}
+
+
+def test_compare_models_ratios_and_paired_interval() -> None:
+    runs = _runs("mnist_rot", MNIST)
+    summary = experiment_summary(runs)
+    [c] = compare_models(summary, SEP, NONSEP, runs=runs)
     assert c.speedup == pytest.approx(4.0) and c.accuracy_gap == pytest.approx(0.0)
-    assert c.noise == pytest.approx(math.sqrt((0.25 + 1.0) / 3))
-    assert c.accuracy_verdict == "indistinguishable"
-    assert "4.0× faster" in c.sentence() and "96.00 ± 0.50 vs 96.00 ± 1.00" in c.sentence()
-    [z] = compare_models(summary, {"group": "Sim2"}, {"group": "Z2"})
-    assert z.accuracy_gap == pytest.approx(6.5) and z.accuracy_verdict == "higher"
-    assert compare_models(summary, {"group": "R2xRplus"}, {"group": "Z2"}) == []
+    # per seed: 95.5 - 95, 96 - 96, 96.5 - 97 = 0.5, 0, -0.5: mean 0, sd 0.5
+    assert c.paired and c.difference.n == 3 and c.difference.sd == pytest.approx(0.5)
+    assert c.difference.high == pytest.approx(T95_DF2 * 0.5 / math.sqrt(3)) and c.accuracy_verdict == "indistinguishable"
+    sentence = c.sentence()
+    assert "4.0× faster" in sentence and "96.00 ± 0.50 vs 96.00 ± 1.00" in sentence
+    assert "difference +0.0 [-1.2, +1.2] points, 95% t-interval over 3 paired seeds: indistinguishable" in sentence
+    [z] = compare_models(summary, {"group": "Sim2"}, {"group": "Z2"}, runs=runs)
+    assert z.accuracy_gap == pytest.approx(6.5) and z.accuracy_verdict == "higher"  # 7, 6.5, 6 per seed
+    assert compare_models(summary, {"group": "R2xRplus"}, {"group": "Z2"}, runs=runs) == []
+
+
+def test_pairing_by_seed_can_overturn_the_two_standard_error_rule() -> None:
+    """The old rule called a gap real when it exceeded twice the unpaired standard error. Paired by
+    seed, the same numbers can read the other way, both ways round."""
+    def verdicts(sep_accs, nonsep_accs):
+        runs = _runs("mnist_rot", [("SE2", "nonseparable", "8", 5000, nonsep_accs, (40.0,) * 3),
+                                   ("SE2", "separable", "8", 6000, sep_accs, (10.0,) * 3)])
+        [c] = compare_models(experiment_summary(runs), SEP, NONSEP, runs=runs)
+        se = math.sqrt(pd.Series(sep_accs).var() / 3 + pd.Series(nonsep_accs).var() / 3)
+        two_se = "indistinguishable" if abs(c.accuracy_gap) <= 2 * se else "higher"
+        return two_se, c
+    # seeds that are hard for both models: a large spread shared by the seeds, a steady +1 gain
+    two_se, c = verdicts((81.0, 91.0, 96.0), (80.0, 90.0, 95.0))
+    assert two_se == "indistinguishable" and c.accuracy_verdict == "higher"
+    assert (c.difference.low, c.difference.high) == (pytest.approx(1.0), pytest.approx(1.0))  # the same +1 per seed
+    assert comparison_support(c) == "supports"
+    # a gain of 4 that is twice the standard error but varies 2..6 between seeds: t(2 df) = 4.30, not 2
+    two_se, c = verdicts((90.0, 92.0, 94.0), (88.0, 88.0, 88.0))
+    assert two_se == "higher" and c.accuracy_verdict == "indistinguishable"
+    assert c.difference.low == pytest.approx(4 - T95_DF2 * 2 / math.sqrt(3)) and c.difference.low < 0
+    assert comparison_support(c) == "ties"
+
+
+def test_seeds_that_cannot_be_paired() -> None:
+    # one seed in common: no interval, whatever the gap
+    one = _runs("mnist_rot", [("SE2", "nonseparable", "8", 5000, (80.0,), (40.0,)),
+                              ("SE2", "separable", "8", 6000, (95.0, 96.0, 97.0), (10.0,) * 3)])
+    [c] = compare_models(experiment_summary(one), SEP, NONSEP, runs=one)
+    assert c.accuracy_verdict == "one seed" and comparison_support(c) == "undetermined"
+    assert "difference +15.0 (1 seed, no interval): undetermined" in c.sentence()
+    # disjoint seeds, three each: Welch's unpaired interval, and the sentence says why
+    disjoint = _runs("mnist_rot", MNIST[1:3])
+    disjoint.loc[disjoint["implementation"] == "separable", "seed"] += 10
+    [w] = compare_models(experiment_summary(disjoint), SEP, NONSEP, runs=disjoint)
+    assert not w.paired and w.difference.determined and w.accuracy_verdict == "indistinguishable"
+    assert "Welch t-interval, unpaired because the seeds could not be paired" in w.sentence()
+    # without the per-run results only the summary is known: the same fallback
+    [s] = compare_models(experiment_summary(_runs("mnist_rot", MNIST)), SEP, NONSEP)
+    assert not s.paired and (s.difference.low, s.difference.high) == (pytest.approx(w.difference.low),
+                                                                      pytest.approx(w.difference.high))
+    with pytest.raises(ValueError, match="do not match the summary"):
+        compare_models(experiment_summary(_runs("mnist_rot", MNIST)), SEP, NONSEP, runs=one)
 
 
 def test_compare_models_pairs_a_sweep_per_number_of_elements() -> None:
@@ -274,42 +335,84 @@ def test_redundancy_summary_means_over_layers() -> None:
 # ---------------------------------------------------------------------------------------- claims
 def test_combine_verdicts() -> None:
     assert combine(["supports", "supports"]) == "reproduced"
+    assert combine(["supports", "ties"]) == "partly"  # some support, none against
+    assert combine(["supports", "against"]) == "mixed" and combine(["supports", "ties", "against"]) == "mixed"
     assert combine(["against", "against"]) == "not reproduced"
-    assert combine(["supports", "against"]) == "partly"
+    assert combine(["ties", "ties"]) == "not reproduced" and combine(["ties", "against"]) == "not reproduced"  # no win
     assert combine(["undetermined"]) == "undetermined"
     assert combine(["supports", "undetermined"]) == "reproduced where decidable"
-    assert combine(["ties", "ties"]) == "partly" and combine(["supports", "ties"]) == "partly"  # a tie is no win
+    assert combine(["supports", "ties", "undetermined"]) == "partly where decidable"
+    assert combine(["against", "undetermined"]) == "not reproduced where decidable"
+    with pytest.raises(ValueError, match="combine takes"):
+        combine(["supports", "wins"])
+    outcomes = ("supports", "ties", "against", "undetermined")
+    assert {combine([x, y]).removesuffix(" where decidable") for x in outcomes for y in outcomes} <= set(VERDICTS)
 
 
 def test_a_faster_tie_does_not_reproduce_beat() -> None:
     """Claim 4 says separable G-CNNs *beat* non-separable ones: faster at equal accuracy is a tie."""
-    summary = experiment_summary(_runs("mnist_rot", MNIST))
-    [tie] = compare_models(summary, {"group": "SE2", "implementation": "separable"},
-                           {"group": "SE2", "implementation": "nonseparable"})
+    runs = _runs("mnist_rot", MNIST)
+    summary = experiment_summary(runs)
+    [tie] = compare_models(summary, SEP, NONSEP, runs=runs)
     assert tie.accuracy_verdict == "indistinguishable" and tie.speedup > 1
     assert comparison_support(tie) == "ties"
-    [win] = compare_models(summary, {"group": "Sim2"}, {"group": "Z2"})
+    [win] = compare_models(summary, {"group": "Sim2"}, {"group": "Z2"}, runs=runs)
     assert comparison_support(win, need_faster=False) == "supports"
+
+
+def _rotation_runs(separable_accs=(90.0, 91.0)) -> pd.DataFrame:
+    """The rotations sweep: non-separable at 90, 91 % for N = 4, 8; separable 4× faster, at ``separable_accs``."""
+    return _runs("rotations", [("SE2", impl, str(n), p, accs, (t, t)) for n in (4, 8)
+                               for impl, p, accs, t in (("nonseparable", 5000, (90.0, 91.0), 4.0),
+                                                        ("separable", 6000, separable_accs, 1.0))])
 
 
 def test_claims_read_the_numbers() -> None:
     data = {"mnist_rot": _runs("mnist_rot", MNIST), "efficiency": _bench_rows(), "equivariance": _equivariance(),
-            "redundancy": _redundancy(), "rotations": _runs("rotations", [
-                ("SE2", impl, str(n), p, (90.0, 91.0), (t, t)) for n in (4, 8)
-                for impl, p, t in (("nonseparable", 5000, 4.0), ("separable", 6000, 1.0))])}
+            "redundancy": _redundancy(seeds=3), "rotations": _rotation_runs()}
     claims = claims_table(data, "quick").set_index("claim")
-    assert claims.loc[1, "verdict"] == "reproduced" and "0.800 trained" in claims.loc[1, "evidence"]
+    assert list(claims.columns) == ["statement", "verdict", "evidence", "confounders", "inputs"]
+    assert claims.loc[1, "verdict"] == "reproduced" and "0.800 trained (mean over 3 trained runs)" in claims.loc[1, "evidence"]
+    assert "trained − init +0.300 [" in claims.loc[1, "evidence"] and "3 trained runs" in claims.loc[1, "confounders"]
     assert claims.loc[2, "verdict"] == "reproduced" and "N=8: 40.0× fewer MACs, 8.0× faster" in claims.loc[2, "evidence"]
+    assert "one benchmark machine (cpu (x86_64), 2 threads)" in claims.loc[2, "confounders"]
     assert claims.loc[3, "verdict"] == "reproduced" and "3.0e-15" in claims.loc[3, "evidence"]
-    assert claims.loc[4, "verdict"] == "partly"  # 4x faster, but accuracy only within noise: no "beat"
+    assert "freshly initialised" in claims.loc[3, "confounders"]
+    # 4x faster everywhere, but accuracy ties (mnist_rot within its interval, rotations equal per seed): no "beat"
+    assert claims.loc[4, "verdict"] == "not reproduced"
+    four = claims.loc[4, "confounders"]
+    assert "the paper trains 300 epochs" in four and "not in the 'smoke' plan" in four  # synthetic run ids
+    assert "stand-in data: mnist_rot_seeded for mnist_rot" not in four  # _runs leaves stand_in_for empty
+    assert "cost = time per epoch on cpu, one machine" in four
     assert claims.loc[5, "verdict"].startswith("reproduced") and "not comparable" in claims.loc[5, "verdict"]
     ours = 100 - 97.5
     assert f"{ours:.2f} %" in claims.loc[5, "evidence"] and f"{LEADERBOARD_SIM2_MNIST_ROT_ERROR} %" in claims.loc[5, "evidence"]
-    slow = dict(data, mnist_rot=_runs("mnist_rot", [MNIST[1], ("SE2", "separable", "8", 6000, (90.0, 90.5, 91.0),
-                                                                (50.0, 50.0, 50.0))]))
-    assert claims_table(slow, "quick").set_index("claim").loc[4, "verdict"] == "partly"  # rotations still support
-    assert check_redundancy(_redundancy(trained=0.52, init=0.5)).verdict == "partly"
-    assert check_redundancy(_redundancy(trained=0.4, init=0.5)).verdict == "not reproduced"
+    five = claims.loc[5, "confounders"]
+    assert "Sim(2) sampled at N=4×3 (the paper profile: N=16×3)" in five and "not comparable outside the 'paper'" in five
+    assert "cost =" not in five  # the claim is about accuracy
+
+    def claim4(separable_mnist, separable_rotations=(90.0, 91.0)) -> str:
+        mnist = _runs("mnist_rot", [MNIST[1], ("SE2", "separable", "8", 6000, separable_mnist, (10.0,) * 3)])
+        changed = dict(data, mnist_rot=mnist, rotations=_rotation_runs(separable_rotations))
+        return claims_table(changed, "quick").set_index("claim").loc[4, "verdict"]
+    assert claim4((96.0, 97.0, 98.0)) == "partly"  # +1 on every seed, the rotations tie
+    assert claim4((96.0, 97.0, 98.0), (85.0, 85.5)) == "mixed"  # the rotations sweep goes against it
+    assert claim4((90.0, 90.5, 91.0)) == "not reproduced"  # lower, and the rotations tie
+
+    one = check_redundancy(_redundancy())
+    assert one.verdict == "undetermined: rests on one trained seed" and "one trained seed" in one.confounders
+    assert "0.800 trained (resnet-SE2-x-s0, test accuracy 95.00 %)" in one.evidence
+    # trained 0.02 above the initialisation (a tie: below the 0.05 margin), 0.07 above Gaussian matrices
+    assert check_redundancy(_redundancy(trained=0.52, init=0.5, seeds=3)).verdict == "partly"
+    assert check_redundancy(_redundancy(trained=0.4, init=0.5, seeds=3)).verdict == "not reproduced"
+
+
+def test_budget_confounders_name_the_epochs_finished() -> None:
+    check, [c] = check_separable_accuracy_time({"mnist_rot_budget": _budget_runs()})
+    assert c.extra["budget"] and check.verdict == "not reproduced"  # 96.0 vs 96.0 per seed pair: a tie
+    assert ("mnist_rot_budget: 60 s of training per run, epochs finished 6 (SE(2) separable, N=8) vs "
+            "1–2 (SE(2) nonseparable, N=8, no more than its first epoch)") in check.confounders
+    assert "training length" not in check.confounders  # no fixed-epoch experiment here
 
 
 # ---------------------------------------------------------------------------------------- make_all
@@ -345,7 +448,7 @@ def test_make_all_writes_every_product_and_redraws_from_the_csvs(tmp_path: Path)
     assert provenance.loc["mnist_rot", "git_commit"] == "abc123def456" and provenance.loc["mnist_rot", "rows"] == 12
     assert provenance.loc["mnist_rot", "date"] == "2026-11-20 – 2026-11-22"
     claims = pd.read_csv(folder / "tables" / "claims.csv")
-    assert list(claims["claim"]) == [1, 2, 3, 4, 5]
+    assert list(claims["claim"]) == [1, 2, 3, 4, 5] and claims["confounders"].notna().all()
 
     # redrawn from the CSVs: change a result, the figure and the table change
     before = (folder / "figures" / "mnist_rot_accuracy_vs_params.png").read_bytes()

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from gsepconv.experiments.stats import mean_interval, paired_interval, student_t_cdf, t_quantile
+from gsepconv.experiments.stats import mean_interval, paired_interval, student_t_cdf, t_quantile, welch_interval
 
 # two-sided 95 % critical values of Student's t (any statistics table)
 TABLE = {1: 12.706204736, 2: 4.302652730, 4: 2.776445105, 9: 2.262157163, 30: 2.042272456}
@@ -32,3 +32,16 @@ def test_one_value_has_no_interval():
     assert not iv.determined and iv.sign() == 0 and "no interval" in iv.text()
     with pytest.raises(ValueError, match="pairs"):
         paired_interval([1.0, 2.0], [1.0])
+
+
+def test_welch_interval_of_two_samples():
+    # equal variances and sizes: Welch's df is n_a + n_b - 2 = 4, the half width t * sqrt(sd²/n + sd²/n)
+    iv = welch_interval(92.0, 1.0, 3, 90.0, 1.0, 3)
+    half = TABLE[4] * math.sqrt(2 / 3)
+    assert iv.mean == 2.0 and iv.low == pytest.approx(2 - half) and iv.high == pytest.approx(2 + half)
+    assert iv.sign() == 0
+    # one sample without spread: df = n_a - 1 = 2
+    iv = welch_interval(95.0, 2.0, 3, 88.0, 0.0, 3)
+    assert iv.low == pytest.approx(7 - TABLE[2] * 2 / math.sqrt(3)) and iv.sign() == 1
+    assert welch_interval(1.0, 0.0, 2, 0.0, 0.0, 2).sign() == 1  # no spread at all: the point interval
+    assert not welch_interval(92.0, 1.0, 3, 90.0, float("nan"), 1).determined

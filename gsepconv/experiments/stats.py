@@ -11,6 +11,11 @@ which assumes the differences are roughly normal (a handful of seeds cannot chec
 interval is wide when they disagree). With one seed there is no interval at all: the comparison
 is *undetermined*, whatever the difference.
 
+Where seeds cannot be paired (the two models have no two seeds in common, or only their means and
+standard deviations are known) :func:`welch_interval` gives the unpaired interval of the difference
+of the means, with Welch's degrees of freedom. It is wider than the paired one whenever seeds share
+variation, so it is the fallback, not the rule.
+
 The Student-t quantile is computed here (regularised incomplete beta by its continued fraction,
 inverted by bisection) so that the library needs no SciPy; it agrees with SciPy to 1e-9.
 """
@@ -21,7 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-__all__ = ["Interval", "t_quantile", "mean_interval", "paired_interval", "student_t_cdf"]
+__all__ = ["Interval", "t_quantile", "mean_interval", "paired_interval", "welch_interval", "student_t_cdf"]
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -138,3 +143,24 @@ def paired_interval(a: Sequence[float], b: Sequence[float], confidence: float = 
     if len(a) != len(b):
         raise ValueError(f"paired_interval needs pairs: {len(a)} values against {len(b)}")
     return mean_interval([float(x) - float(y) for x, y in zip(a, b)], confidence)
+
+
+def welch_interval(mean_a: float, sd_a: float, n_a: int, mean_b: float, sd_b: float, n_b: int,
+                   confidence: float = 0.95) -> Interval:
+    """Unpaired interval of ``mean_a - mean_b`` from each sample's mean, sample sd and size:
+    Student-t with Welch–Satterthwaite degrees of freedom. There are no per-pair values, so
+    ``n`` is the smaller sample and ``sd`` is NaN; with fewer than two values on either side there
+    is no interval (``low``/``high`` NaN). Equal values on both sides (both sds 0) give the point
+    interval ``[d, d]``."""
+    n_a, n_b = int(n_a), int(n_b)
+    mean = float(mean_a) - float(mean_b)
+    if min(n_a, n_b) < 2:
+        return Interval(min(n_a, n_b), mean, float("nan"), float("nan"), float("nan"), confidence)
+    var_a, var_b = float(sd_a) ** 2 / n_a, float(sd_b) ** 2 / n_b
+    if math.isnan(var_a + var_b):
+        raise ValueError(f"welch_interval needs the standard deviations of both samples, got {sd_a!r} and {sd_b!r}")
+    if var_a + var_b == 0.0:
+        return Interval(min(n_a, n_b), mean, float("nan"), mean, mean, confidence)
+    df = (var_a + var_b) ** 2 / (var_a ** 2 / (n_a - 1) + var_b ** 2 / (n_b - 1))
+    half = t_quantile(0.5 + confidence / 2.0, df) * math.sqrt(var_a + var_b)
+    return Interval(min(n_a, n_b), mean, float("nan"), mean - half, mean + half, confidence)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from gsepconv.experiments.compare import summarise_fidelity
 from gsepconv.experiments.results import METRIC_COLUMNS, format_summary, summarise
+from gsepconv.experiments.stats import Interval, paired_interval, welch_interval
 from gsepconv.report.labels import add_model_labels, element_label, model_order, n_total
 
 __all__ = [
@@ -154,7 +155,11 @@ class Comparison:
     """Model ``a`` against model ``b`` on one results table (means and stds over seeds).
 
     ``speedup``: ``b``'s time per epoch over ``a``'s (> 1: ``a`` is faster);
-    ``accuracy_gap``: ``a``'s mean test accuracy minus ``b``'s, in points."""
+    ``accuracy_gap``: ``a``'s mean test accuracy minus ``b``'s, in points;
+    ``difference``: the 95 % Student-t interval of ``a − b`` (:mod:`gsepconv.experiments.stats`):
+    over the per-seed differences of the seeds both models have when ``paired``, otherwise Welch's
+    unpaired interval from the two means (where seeds cannot be paired); ``None`` when there is
+    neither (one seed and nothing to pair it with)."""
 
     a: str
     b: str
@@ -173,6 +178,8 @@ class Comparison:
     params_b: int
     metric: str = "test_acc"
     extra: dict[str, Any] = field(default_factory=dict)
+    difference: Interval | None = None
+    paired: bool = False
 
     @property
     def speedup(self) -> float:
@@ -183,44 +190,49 @@ class Comparison:
         return self.acc_a - self.acc_b
 
     @property
-    def noise(self) -> float:
-        """Standard error of ``accuracy_gap`` over seeds (NaN with a single seed on either side)."""
-        if self.n_a < 2 or self.n_b < 2:
-            return float("nan")
-        return math.sqrt(self.acc_a_std ** 2 / self.n_a + self.acc_b_std ** 2 / self.n_b)
-
-    @property
     def accuracy_verdict(self) -> str:
-        """``"higher"``/``"lower"`` when ``|gap| > 2 ×`` :attr:`noise`, ``"indistinguishable"``
-        otherwise, ``"one seed"`` when there is no noise estimate."""
-        if math.isnan(self.noise):
+        """``"higher"``/``"lower"`` when the interval of :attr:`difference` excludes 0,
+        ``"indistinguishable"`` when it contains 0, ``"one seed"`` when there is no interval
+        (fewer than two paired seeds, or one seed on a side that cannot be paired)."""
+        if self.difference is None or not self.difference.determined:
             return "one seed"
-        if abs(self.accuracy_gap) <= 2 * self.noise:
-            return "indistinguishable"
-        return "higher" if self.accuracy_gap > 0 else "lower"
+        return {1: "higher", -1: "lower", 0: "indistinguishable"}[self.difference.sign()]
+
+    def difference_text(self) -> str:
+        """The interval in words, e.g. ``"difference -9.3 [-14.1, -4.5] points, 95% t-interval
+        over 3 paired seeds: lower"``."""
+        iv = self.difference
+        if iv is None:
+            return f"difference {self.accuracy_gap:+.1f} points, one seed and no seed to pair: no interval, undetermined"
+        if not iv.determined:
+            return f"difference {iv.text()}: undetermined"
+        kind = (f"t-interval over {iv.n} paired seeds" if self.paired else
+                "Welch t-interval, unpaired because the seeds could not be paired")
+        verdict = {"higher": "higher", "lower": "lower",
+                   "indistinguishable": "indistinguishable, the interval contains 0"}[self.accuracy_verdict]
+        return f"difference {iv.text()} points, {iv.confidence:.0%} {kind}: {verdict}"
 
     def sentence(self) -> str:
         """One sentence with the numbers, e.g. ``"SE(2) separable, N=8 trains 2.1× faster per
         epoch than SE(2) nonseparable, N=8 (17.9 vs 37.9 s) at 88.80 ± 0.50 vs 94.37 ± 0.21 %
-        test accuracy (3 seeds each)."``"""
+        test accuracy (3 seeds each; difference -5.6 [-6.9, -4.2] points, 95% t-interval over 3
+        paired seeds: lower)."``"""
         def acc(mean: float, std: float) -> str:
             return f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
         where = ", ".join(f"{k}={v}" for k, v in self.context.items() if k != "num_elements")  # in the labels
         faster = f"{self.speedup:.1f}× faster" if self.speedup >= 1 else f"{1 / self.speedup:.1f}× slower"
         seeds = f"{self.n_a} seed{'s' * (self.n_a != 1)} each" if self.n_a == self.n_b else f"{self.n_a} and {self.n_b} seeds"
-        verdict = {"higher": "higher beyond seed noise", "lower": "lower beyond seed noise",
-                   "indistinguishable": "indistinguishable within seed noise",
-                   "one seed": "one seed, so no noise estimate"}[self.accuracy_verdict]
         budget = self.extra.get("budget_s", float("nan"))
         if not math.isnan(budget):  # equal wall-clock training: epochs finished, then accuracy
             return (f"With the same {budget:g} s of training{' (' + where + ')' if where else ''}, {self.a} finished "
                     f"{self.extra.get('epochs_a', '?')} epochs against {self.extra.get('epochs_b', '?')} for {self.b} "
                     f"({faster} per epoch), reaching {acc(self.acc_a, self.acc_a_std)} vs "
-                    f"{acc(self.acc_b, self.acc_b_std)} % {self.metric.replace('_acc', '')} accuracy ({seeds}; {verdict}).")
+                    f"{acc(self.acc_b, self.acc_b_std)} % {self.metric.replace('_acc', '')} accuracy "
+                    f"({seeds}; {self.difference_text()}).")
         return (f"{self.a} trains {faster} per epoch than {self.b} ({self.epoch_s_a:.1f} vs {self.epoch_s_b:.1f} s)"
                 f"{' (' + where + ')' if where else ''} at {acc(self.acc_a, self.acc_a_std)} vs "
                 f"{acc(self.acc_b, self.acc_b_std)} % {self.metric.replace('_acc', '')} accuracy "
-                f"({seeds}; {verdict}).")
+                f"({seeds}; {self.difference_text()}).")
 
 
 def _select(summary: pd.DataFrame, criteria: Mapping[str, Any]) -> pd.DataFrame:
@@ -235,19 +247,62 @@ def _select(summary: pd.DataFrame, criteria: Mapping[str, Any]) -> pd.DataFrame:
     return summary[mask]
 
 
+_STATS = frozenset(f"{m}_{s}" for m in METRIC_COLUMNS for s in ("mean", "std"))
+
+
+def _per_seed(runs: pd.DataFrame, summary: pd.DataFrame, metric: str) -> dict[Any, pd.Series]:
+    """``metric`` of every run, indexed by seed, per row of ``summary`` (keyed by the row's index):
+    ``summary`` must be :func:`experiment_summary` of ``runs``, whose configurations it recovers."""
+    if "seed" not in runs.columns:
+        raise ValueError(f"the per-run results have no 'seed' column; columns are {list(runs.columns)}")
+    prepared = _epochs_as_result(runs) if is_budget(runs) else runs
+    keys = [c for c in summary.columns if c not in _STATS and c not in ("model", "n_total", "n_seeds")]
+    absent = [k for k in keys if k not in prepared.columns]
+    if absent:
+        raise ValueError(f"the per-run results lack the summary's columns {absent}: pass the frame the summary came from")
+    labelled = prepared.merge(summary[keys].reset_index(names="_row"), on=keys, how="inner")
+    out = {row: pd.to_numeric(part[metric], errors="coerce").set_axis(part["seed"].astype(int))
+           for row, part in labelled.groupby("_row", sort=False)}
+    wrong = [r for r in summary.index if len(out.get(r, ())) != int(summary.loc[r, "n_seeds"])]
+    if wrong:
+        raise ValueError(f"the per-run results do not match the summary (rows {wrong[:3]}): pass the frame it came from")
+    return out
+
+
+def _difference(r: pd.Series, per_seed: dict[Any, pd.Series] | None, metric: str) -> tuple[Interval | None, bool]:
+    """``(interval of a − b, paired)`` for one merged pair row of :func:`compare_models`."""
+    n_a, n_b = int(r["n_seeds_a"]), int(r["n_seeds_b"])
+    if per_seed is not None:
+        seeds_a, seeds_b = per_seed[r["_row_a"]], per_seed[r["_row_b"]]
+        if not (seeds_a.index.has_duplicates or seeds_b.index.has_duplicates):
+            common = sorted(set(seeds_a.index) & set(seeds_b.index))
+            if len(common) >= 2 or (min(n_a, n_b) < 2 and common):
+                return paired_interval(seeds_a.loc[common].tolist(), seeds_b.loc[common].tolist()), True
+    if min(n_a, n_b) < 2:
+        return None, False
+    return welch_interval(r[f"{metric}_mean_a"], r[f"{metric}_std_a"], n_a,
+                          r[f"{metric}_mean_b"], r[f"{metric}_std_b"], n_b), False
+
+
 def compare_models(summary: pd.DataFrame, a: Mapping[str, Any], b: Mapping[str, Any],
-                   metric: str = "test_acc") -> list[Comparison]:
+                   metric: str = "test_acc", runs: pd.DataFrame | None = None) -> list[Comparison]:
     """Compare the rows of :func:`experiment_summary` matching ``a`` (e.g. ``{"group": "SE2",
     "implementation": "separable"}``) with those matching ``b``.
 
     When either side has several rows (e.g. a sweep over ``num_elements``), rows are paired on the
     settings that vary among them and one :class:`Comparison` is returned per pair; an empty list
-    when either model is absent."""
+    when either model is absent.
+
+    ``runs``: the per-run results ``summary`` was made from (with their ``seed`` column). With
+    them, the accuracy difference is paired by seed (:func:`~gsepconv.experiments.stats.paired_interval`
+    over the seeds both models have); without them, or where the models have fewer than two seeds
+    in common but at least two each, it falls back to Welch's unpaired interval of the means."""
     rows_a, rows_b = _select(summary, a), _select(summary, b)
     if rows_a.empty or rows_b.empty:
         return []
-    stats = {f"{m}_{s}" for m in METRIC_COLUMNS for s in ("mean", "std")}
-    keys = [c for c in summary.columns if c not in stats and c not in a and c not in b
+    per_seed = _per_seed(runs, summary, metric) if runs is not None else None
+    rows_a, rows_b = rows_a.assign(_row=rows_a.index), rows_b.assign(_row=rows_b.index)
+    keys = [c for c in summary.columns if c not in _STATS and c not in a and c not in b
             and c not in ("model", "n_total", "params", "n_seeds", "sampling")
             and (rows_a[c].nunique(dropna=False) > 1 or rows_b[c].nunique(dropna=False) > 1)]
     if keys:
@@ -264,6 +319,7 @@ def compare_models(summary: pd.DataFrame, a: Mapping[str, Any], b: Mapping[str, 
         if budgets[0] == budgets[1] and not math.isnan(budgets[0]):
             extra = {"budget_s": float(budgets[0]), "epochs_a": r.get("epochs_a", r.get("epochs")),
                      "epochs_b": r.get("epochs_b", r.get("epochs"))}
+        difference, paired = _difference(r, per_seed, metric)
         out.append(Comparison(
             a=r["model_a"], b=r["model_b"],
             context={k: (element_label(r[k]) if k == "num_elements" else r[k]) for k in keys},
@@ -273,6 +329,7 @@ def compare_models(summary: pd.DataFrame, a: Mapping[str, Any], b: Mapping[str, 
             epoch_s_a=float(r["time_per_epoch_s_mean_a"]), epoch_s_b=float(r["time_per_epoch_s_mean_b"]),
             train_s_a=float(r["train_time_s_mean_a"]), train_s_b=float(r["train_time_s_mean_b"]),
             params_a=int(r["params_a"]), params_b=int(r["params_b"]), metric=metric, extra=extra,
+            difference=difference, paired=paired,
         ))
     return out
 
