@@ -8,13 +8,14 @@ library) and only show, plot and explain.
 * :func:`ensure_results`: an experiment's results table for a profile, trained only as the
   ``train`` mode allows (``"auto"``: reuse ``results/<profile>/<experiment>.csv`` when it covers
   every planned run, train what is missing; ``"always"``: rerun; ``"never"``: fail clearly).
-* :func:`save_figure`: write a figure as PNG and SVG to ``results/<profile>/figures/``.
+* :func:`save_figure`: write a figure as PNG and SVG to ``results/<profile>/figures/``;
+  :func:`save_animation`: an animation as a GIF beside it.
 """
 
 from __future__ import annotations
 
 from gsepconv.companion.paths import figures_dir, repo_root, results_dir
-from gsepconv.companion.figures import save_figure, set_style
+from gsepconv.companion.figures import save_animation, save_figure, set_style
 from gsepconv.companion.ensure import TRAIN_MODES, MissingResults, check_train_mode, ensure_results, ensure_table
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "results_dir",
     "figures_dir",
     "save_figure",
+    "save_animation",
     "set_style",
     "TRAIN_MODES",
     "MissingResults",
