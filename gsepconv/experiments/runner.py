@@ -82,7 +82,7 @@ def run_one(
     model_builder: ModelBuilder | None = None,
 ) -> dict[str, Any]:
     """Train one run in its folder, reusing stored metrics or resuming a checkpoint
-    (``model_builder``: see :func:`~gsepconv.experiments.training.train`).
+    (``model_builder``: see :func:`~gsepconv.experiments.train`).
 
     Returns the metrics (with ``"reused": True`` when they come from an earlier call).
     """
