@@ -12,7 +12,9 @@ helpers. Every function returns tensors or tidy ``DataFrame``\\ s; notebooks onl
   implementation.
 * :mod:`~gsepconv.analysis.sweeps`: equivariance error against angle and dilation, with a plain-CNN
   control.
-* :mod:`~gsepconv.analysis.plots`: small drawing helpers.
+* :mod:`~gsepconv.analysis.film`: a briefly trained SE(2) G-CNN's and plain CNN's feature maps as
+  the input rotates (the frames of chapter 02's animation) and their measured equivariance error.
+* :mod:`~gsepconv.analysis.plots`: small drawing helpers (and the animation of those frames).
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ from .redundancy import (
 )
 from .costs import cost_formula, layer_costs, layer_costs_is_current, layer_costs_path, write_layer_costs
 from .kernels import implementation_kernels, siren_field
+from .film import (
+    RotationFilm,
+    film_config,
+    film_digit,
+    film_errors,
+    film_features,
+    lift_and_group_conv,
+    oriented_channel,
+    rotation_film,
+)
 from .sweeps import compare_equivariance, demo_image, dilation_factors, lifted_pair, planar_pair
 from .table import (
     REDUNDANCY_FILE,
@@ -46,6 +58,7 @@ from .table import (
 
 __all__ = [
     "REDUNDANCY_FILE",
+    "RotationFilm",
     "STATES",
     "compare_equivariance",
     "cost_formula",
@@ -54,6 +67,10 @@ __all__ = [
     "effective_rank",
     "energy_share",
     "expected_gaussian_share",
+    "film_config",
+    "film_digit",
+    "film_errors",
+    "film_features",
     "gaussian_like",
     "group_conv_layers",
     "implementation_kernels",
@@ -62,11 +79,14 @@ __all__ = [
     "layer_costs",
     "layer_costs_is_current",
     "layer_costs_path",
+    "lift_and_group_conv",
     "lifted_pair",
+    "oriented_channel",
     "planar_pair",
     "redundancy_is_current",
     "redundancy_path",
     "redundancy_table",
+    "rotation_film",
     "sampled_kernels",
     "select_run",
     "singular_spectra",

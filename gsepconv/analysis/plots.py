@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import hashlib
+import re
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import Tensor
 
-__all__ = ["crop_to_support", "image_grid", "letter_f_points"]
+__all__ = ["crop_to_support", "film_animation", "image_grid", "letter_f_points", "offline_jshtml"]
 
 
 def crop_to_support(images: Tensor, tol: float = 0.0) -> Tensor:
@@ -80,3 +82,90 @@ def letter_f_points() -> Tensor:
     pts = [(-0.3, -0.7), (-0.3, 0.7), (0.45, 0.7), (0.45, 0.45), (-0.05, 0.45), (-0.05, 0.15), (0.3, 0.15),
            (0.3, -0.1), (-0.05, -0.1), (-0.05, -0.7), (-0.3, -0.7)]
     return torch.tensor(pts, dtype=torch.float64)
+
+
+def film_animation(film: Any, labels: Mapping[str, str] | None = None, cell: float = 0.8, dpi: int = 72,
+                   interval_ms: int = 150, cmap: str = "magma") -> tuple[Any, Any]:
+    """Animate a :class:`~gsepconv.analysis.film.RotationFilm`: the rotated input on the left,
+    then one row per model with its channel's ``N`` group-axis slices (one colour range per model
+    over all frames, zero black). The slice with the most energy in each frame has an orange
+    frame, so a roll along the group axis is visible at a glance. Returns ``(figure,
+    FuncAnimation)`` (``dpi`` sets the size of the frames it renders; close the figure after
+    rendering, or a notebook shows it once more as a still)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation
+
+    names = list(film.maps)
+    labels = {name: (labels or {}).get(name, name) for name in names}
+    slots = max(m.shape[1] for m in film.maps.values())
+    fig = plt.figure(figsize=(cell * (slots + 2.4) + 0.3, cell * len(names) + 0.75), dpi=dpi)
+    grid = fig.add_gridspec(len(names), slots + 2, width_ratios=[1.0, 1.4] + [1.0] * slots, wspace=0.06, hspace=0.3,
+                            left=0.02, right=0.99, top=1 - 0.55 / (cell * len(names) + 0.75), bottom=0.02)
+    inp = fig.add_subplot(grid[:, 0])
+    shown = inp.imshow(film.images[0].numpy(), cmap="gray", vmin=0.0, vmax=float(film.images.max()) or 1.0)
+    inp.set_title("input", fontsize=9)
+    images, frames = {}, {}
+    for r, name in enumerate(names):
+        maps = film.maps[name]
+        top = float(maps.abs().max()) or 1.0
+        images[name], frames[name] = [], []
+        for a in range(maps.shape[1]):
+            ax = fig.add_subplot(grid[r, 2 + a])
+            images[name].append(ax.imshow(maps[0, a].numpy(), cmap=cmap, vmin=0.0, vmax=top, interpolation="nearest"))
+            if maps.shape[1] > 1:
+                ax.set_title(f"{360 * a / maps.shape[1]:g}°", fontsize=7, pad=2)
+            frames[name].append(ax)
+        frames[name][0].text(-0.08, 0.5, labels[name], transform=frames[name][0].transAxes, ha="right", va="center",
+                             fontsize=8, wrap=True)
+    for ax in fig.axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    caption = fig.suptitle("", fontsize=10)
+
+    def draw(t: int) -> list[Any]:
+        shown.set_data(film.images[t].numpy())
+        changed = [shown, caption]
+        for name in names:
+            maps = film.maps[name][t]
+            brightest = int(maps.flatten(1).norm(dim=1).argmax())
+            for a, (im, ax) in enumerate(zip(images[name], frames[name])):
+                im.set_data(maps[a].numpy())
+                highlight = len(frames[name]) > 1 and a == brightest
+                for spine in ax.spines.values():
+                    spine.set_edgecolor("orange" if highlight else "0.7")
+                    spine.set_linewidth(2.5 if highlight else 0.6)
+                changed.append(im)
+        caption.set_text(f"input rotated by {float(film.angles[t]):g}°")
+        return changed
+
+    draw(0)
+    return fig, FuncAnimation(fig, draw, frames=len(film.angles), interval=interval_ms, blit=False)
+
+
+#: matplotlib's animation buttons use Font Awesome icons from a CDN; offline they are blank, so
+#: they become plain characters (U+FE0E asks for the text form, not an emoji)
+_BUTTON_GLYPHS = {"fa-minus": "\u2212", "fa-fast-backward": "|\u25c0\ufe0e\u25c0\ufe0e",
+                  "fa-step-backward": "|\u25c0\ufe0e", "fa-play fa-flip-horizontal": "\u25c0\ufe0e",
+                  "fa-pause": "\u275a\u275a", "fa-play": "\u25b6\ufe0e", "fa-step-forward": "\u25b6\ufe0e|",
+                  "fa-fast-forward": "\u25b6\ufe0e\u25b6\ufe0e|", "fa-plus": "+"}
+_REMOTE = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
+
+
+def offline_jshtml(animation: Any, fps: float | None = None, default_mode: str = "loop") -> str:
+    """``animation.to_jshtml()`` made to work without a network and to be the same for the same
+    frames: the frames are embedded PNGs; the Font Awesome stylesheet it links from a CDN is
+    dropped and the button icons become plain characters; the random element id becomes a hash of
+    the content. Raises ``RuntimeError`` if anything would still load from the network."""
+    html = animation.to_jshtml(fps=fps, embed_frames=True, default_mode=default_mode)
+    html = re.sub(r"<link\b[^>]*\bhref\s*=\s*[\"']?(?:https?:)?//[^>]*>", "", html, flags=re.IGNORECASE)
+    html = re.sub(r'<i class="fa (fa-[a-z-]+(?: fa-flip-horizontal)?)"></i>',
+                  lambda m: _BUTTON_GLYPHS.get(m.group(1), m.group(1).removeprefix("fa-")), html)
+    ids = set(re.findall(r"_anim_img([0-9a-f]{32})", html))
+    for old in ids:
+        stable = hashlib.sha256(html.replace(old, "").encode()).hexdigest()[:32]
+        html = html.replace(old, stable)
+    remote = _REMOTE.search(html)
+    if remote:
+        start = max(0, remote.start() - 60)
+        raise RuntimeError(f"the animation's HTML would load from the network: ...{html[start:remote.end() + 60]}...")
+    return html

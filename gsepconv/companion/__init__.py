@@ -11,7 +11,8 @@ library) and only show, plot and explain.
 * :func:`committed_results`: the folder holding ``results/<profile>/`` with the committed tables
   in it (fetched and checksummed where gsepconv is installed without the repository, e.g. Colab).
 * :func:`check_device`: a chapter's ``device`` parameter (``"auto"``: CUDA when present).
-* :func:`save_figure`: write a figure as PNG and SVG to ``results/<profile>/figures/``.
+* :func:`save_figure`: write a figure as PNG and SVG to ``results/<profile>/figures/``;
+  :func:`save_animation`: an animation as a GIF beside it.
 
 Before ``train="auto"`` trains anything it prints what is missing and its estimated cost; on a
 notebook front end it starts nothing longer than a few minutes unasked (:class:`TrainingNotStarted`).
@@ -20,7 +21,7 @@ notebook front end it starts nothing longer than a few minutes unasked (:class:`
 from __future__ import annotations
 
 from gsepconv.companion.paths import figures_dir, repo_root, results_dir
-from gsepconv.companion.figures import save_figure, set_style
+from gsepconv.companion.figures import save_animation, save_figure, set_style
 from gsepconv.companion.ensure import (
     TRAIN_MODES,
     MissingResults,
@@ -38,6 +39,7 @@ __all__ = [
     "results_dir",
     "figures_dir",
     "save_figure",
+    "save_animation",
     "set_style",
     "TRAIN_MODES",
     "MissingResults",
