@@ -6,8 +6,6 @@ plumbing; the real checkout is measured by hand (closing note of issue 9)."""
 
 from __future__ import annotations
 
-import sys
-import textwrap
 
 import pandas as pd
 import pytest
@@ -19,60 +17,13 @@ from gsepconv.experiments.bench import BENCH_PROFILES, BenchCase, bench_case
 from gsepconv.models import build_model
 from gsepconv.nn import ExportedConv
 
-STAND_IN = '''
-import torch
-from torch import nn
-
-CALLS = []
-
-
-class CKGResNet(nn.Module):
-    """Stand-in with the original's constructor: a small CNN whose width follows hidden_sizes."""
-
-    def __init__(self, group, in_channels, out_channels, spatial_in_size, implementation, num_group_elem,
-                 kernel_size, bias, padding, hidden_sizes, ck_net_num_hidden, ck_net_hidden_size,
-                 ck_net_implementation, ck_net_first_omega_0, ck_net_omega_0, stride, dropout,
-                 sampling_method, pooling, normalisation, widen_factor):
-        super().__init__()
-        CALLS.append(dict(group=type(group).__name__, implementation=implementation, num_group_elem=num_group_elem,
-                          hidden_sizes=hidden_sizes, kernel_size=kernel_size, sampling_method=sampling_method))
-        self.body = nn.Sequential(nn.Conv2d(in_channels, hidden_sizes[0], kernel_size, padding=kernel_size // 2),
-                                  nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  nn.Linear(hidden_sizes[0], out_channels))
-
-    def forward(self, x):
-        return self.body(x)
-'''
-
-GROUPS = '''
-class SE2:
-    pass
-
-
-class Rplus:
-    def __init__(self, max_scale=3):
-        self.max_scale = max_scale
-
-
-class Sim2:
-    def __init__(self, max_scale=3.0):
-        self.max_scale = max_scale
-'''
-
+from _original_stand_in import forget_checkout, make_checkout
 
 @pytest.fixture
 def checkout(tmp_path):
     """A folder laid out like the original repository, with stand-in modules."""
-    root = tmp_path / "separable-group-convolutional-networks"
-    (root / "ck_g_cnn" / "nn").mkdir(parents=True)
-    (root / "ck_g_cnn" / "groups").mkdir()
-    (root / "ck_g_cnn" / "__init__.py").write_text("")
-    (root / "ck_g_cnn" / "groups" / "__init__.py").write_text(textwrap.dedent(GROUPS))
-    (root / "ck_g_cnn" / "nn" / "__init__.py").write_text("from ck_g_cnn.nn.ck_g_resnet import CKGResNet, CALLS\n")
-    (root / "ck_g_cnn" / "nn" / "ck_g_resnet.py").write_text(textwrap.dedent(STAND_IN))
-    yield root
-    for name in [m for m in sys.modules if m == "ck_g_cnn" or m.startswith("ck_g_cnn.")]:
-        del sys.modules[name]
+    yield make_checkout(tmp_path)
+    forget_checkout()
 
 
 def test_not_a_checkout_says_how_to_get_one(tmp_path):

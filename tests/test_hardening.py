@@ -23,6 +23,8 @@ from gsepconv.models import build_model
 from gsepconv.nn import LiftingConv
 from gsepconv.progress import bars_enabled
 
+from _original_stand_in import forget_checkout, make_checkout
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -152,15 +154,18 @@ def test_every_documented_example_parses_and_its_config_builds(tmp_path, capsys)
     assert len(examples) >= 15 and any("omega_0" in e for e in examples)
     config = tmp_path / "run.yaml"
     save_config(RunConfig(), config)
+    checkout = make_checkout(tmp_path)  # --against PATH: a stand-in checkout of the original code
     for example in examples:
         argv = shlex.split(example)[1:]
         argv = [str(config) if a.endswith((".yaml", ".json")) else a for a in argv]
+        argv = [str(checkout) if i and argv[i - 1] == "--against" else a for i, a in enumerate(argv)]
         args, extra = cli.build_parser().parse_known_args(argv)
         assert not extra, f"{example}: unrecognized {extra}"
         if args.command == "train":
             assert cli.main(argv + ["--print-config"]) == 0, example
         elif args.command in ("list",) or "--dry-run" in argv:
             assert cli.main(argv) == 0, example
+    forget_checkout()
     capsys.readouterr()
 
 

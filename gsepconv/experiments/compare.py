@@ -34,7 +34,7 @@ from gsepconv.experiments.against import has_original, load_original, original_m
 from gsepconv.experiments.config import RunConfig
 from gsepconv.experiments.io import check_writable, runs_root
 from gsepconv.experiments.registry import get_profile, get_runs
-from gsepconv.experiments.results import read_results, results_path, write_results
+from gsepconv.experiments.results import ResultsError, read_table, results_path, write_results
 from gsepconv.experiments.runner import RunFailed, default_devices, load_metrics, run_dir_for, train_runs
 from gsepconv.experiments.stats import mean_interval, paired_interval
 
@@ -158,7 +158,11 @@ def run_compare(against: str | Path, profile: str = "quick", *, models: Sequence
     rows = [_row(plan[i][0], metrics[i], commit) for i in sorted(metrics)]
     frame = pd.DataFrame(rows, columns=list(FIDELITY_COLUMNS))
     if path.is_file():  # keep the rows of runs this plan does not cover
-        old = read_results(path)
+        old = read_table(path)
+        missing = [c for c in FIDELITY_COLUMNS if c not in old.columns]
+        if missing:
+            raise ResultsError(f"{path} lacks the column(s) {', '.join(missing)} of a fidelity table; delete it "
+                               f"(its runs are kept and reused) and run the command again")
         keep = ~old["run_id"].astype(str).add("/" + old["code"].astype(str)).isin(
             frame["run_id"].astype(str) + "/" + frame["code"].astype(str))
         frame = pd.concat([old[keep], frame], ignore_index=True)
