@@ -116,6 +116,39 @@ def test_compare_trains_ours_and_the_original_under_one_loop(checkout, tmp_path,
     before = out.read_bytes()
     assert main(args) == 0  # every run is reused: the same table
     assert out.read_bytes() == before
+    # --vary: our model with a convention changed, a third code paired with ours by seed
+    assert main(args + ["--vary", "hidden_bias=uniform"]) == 0
+    printed = capsys.readouterr().out
+    assert "hidden_bias=uniform" in printed and "variant - ours (val_acc)" in printed
+    table = pd.read_csv(out)
+    assert sorted(table.loc[table["code"] == "ours hidden_bias=uniform", "seed"]) == [0, 1]
+    assert (runs / "smoke" / "fidelity-hidden_bias-uniform").is_dir()
+    variant_runs = table.loc[table["code"] == "ours hidden_bias=uniform", "run_id"]
+    assert not set(variant_runs) & set(table.loc[table["code"] == "ours", "run_id"])  # other runs
+    from gsepconv.experiments.compare import summarise_variants
+
+    summary = summarise_variants(table)
+    assert list(summary["variant"]) == ["hidden_bias=uniform"] and int(summary["seeds"].iloc[0]) == 2
+    pairs = table.pivot(index="seed", columns="code", values="val_acc")
+    assert summary["diff_mean"].iloc[0] == pytest.approx((pairs["ours hidden_bias=uniform"] - pairs["ours"]).mean())
+
+
+def test_compare_variants_are_checked_before_anything_trains(checkout, tmp_path):
+    from gsepconv.experiments.compare import Variant, fidelity_plan
+
+    variant = Variant.parse("hidden_bias=uniform,skip_hidden_ratio=1.0")
+    assert variant.code == "ours hidden_bias=uniform,skip_hidden_ratio=1.0"
+    assert variant.experiment == "fidelity-hidden_bias-uniform-skip_hidden_ratio-1.0"
+    plan = fidelity_plan("smoke", [("SE2", "separable")], [0], [variant])
+    assert [code for code, _ in plan] == ["ours", "original", variant.code]
+    assert plan[2][1].model.kernel_options["skip_hidden_ratio"] == 1.0
+    with pytest.raises(ValueError, match="hidden_bias"):
+        fidelity_plan("smoke", [("SE2", "separable")], [0], [Variant.parse("hidden_bias=gaussian")])
+    for bad in ("hidden_bias", "=x", "a=1,a=2", ""):
+        with pytest.raises(ValueError, match="--vary"):
+            Variant.parse(bad)
+    assert main(["compare", "--against", str(checkout), "--profile", "smoke", "--vary", "nonsense_option=1",
+                 "--runs", str(tmp_path / "runs"), "--dry-run"]) == 2
 
 
 def test_compare_refuses_what_the_original_lacks(checkout, tmp_path):

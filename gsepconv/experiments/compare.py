@@ -15,11 +15,18 @@ Runs live in ``<runs>/<profile>/fidelity/`` (ours) and ``<runs>/<profile>/fideli
 (``model``, ``code``, ``seed``, accuracies, provenance) and is rewritten atomically after the pool.
 :func:`summarise_fidelity` pairs the two codes by seed (Student-t interval of the difference,
 :mod:`gsepconv.experiments.stats`).
+
+``--vary KEY=VALUE[,KEY=VALUE...]`` (repeatable) adds a third kind of row: our model with some of
+its model settings changed (e.g. ``hidden_bias=uniform``, a convention of the kernel networks), in
+``<runs>/<profile>/fidelity-<key>-<value>/`` and with ``code`` ``"ours hidden_bias=uniform"``.
+:func:`summarise_variants` pairs each variant with ``ours`` by seed: which of our conventions
+matter, measured on validation accuracy (the choice is made there, not on the test split).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +34,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 import torch
+import yaml
 from torch import nn
 from torch.utils.data import Dataset
 
@@ -38,8 +46,8 @@ from gsepconv.experiments.results import ResultsError, read_table, results_path,
 from gsepconv.experiments.runner import RunFailed, default_devices, load_metrics, run_dir_for, train_runs
 from gsepconv.experiments.stats import mean_interval, paired_interval
 
-__all__ = ["FIDELITY_MODELS", "FIDELITY_COLUMNS", "OriginalBuilder", "fidelity_plan", "run_compare",
-           "summarise_fidelity", "fidelity_path", "register"]
+__all__ = ["FIDELITY_MODELS", "FIDELITY_COLUMNS", "OriginalBuilder", "Variant", "fidelity_plan", "run_compare",
+           "summarise_fidelity", "summarise_variants", "fidelity_path", "register"]
 
 #: (group, implementation) of the models compared: SE(2) non-separable, separable and
 #: depthwise-separable, R²⋊R⁺ separable, Sim(2) separable over rotations and scales.
@@ -56,6 +64,48 @@ FIDELITY_COLUMNS = (
     "final_train_loss", "params", "epochs", "train_time_s", "run_id", "profile", "dataset", "device",
     "torch_version", "gsepconv_version", "git_commit", "original_commit", "timestamp",
 )
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Our model with some model settings changed: ``settings`` are ``(key, value)`` pairs of
+    :attr:`gsepconv.experiments.config.ModelConfig.kernel_options` (passed to ``build_model``)."""
+
+    settings: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def parse(cls, text: str) -> "Variant":
+        """``"hidden_bias=uniform,skip_hidden_ratio=1.0"``; values read as YAML scalars."""
+        settings = []
+        for item in filter(None, (t.strip() for t in text.split(","))):
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise ValueError(f"--vary expects KEY=VALUE items separated by commas, e.g. hidden_bias=uniform; got {item!r}")
+            parsed = yaml.safe_load(value.strip())
+            if not isinstance(parsed, (str, int, float, bool)):
+                raise ValueError(f"--vary {key.strip()}: {value!r} is not a single value")
+            settings.append((key.strip(), parsed))
+        if not settings:
+            raise ValueError("--vary is empty; give KEY=VALUE, e.g. hidden_bias=uniform")
+        if len({k for k, _ in settings}) != len(settings):
+            raise ValueError(f"--vary {text!r} sets a key twice")
+        return cls(tuple(settings))
+
+    @property
+    def code(self) -> str:
+        """The ``code`` column: ``"ours hidden_bias=uniform"``."""
+        return "ours " + ",".join(f"{k}={v}" for k, v in self.settings)
+
+    @property
+    def experiment(self) -> str:
+        """The runs' experiment folder: ``"fidelity-hidden_bias-uniform"``."""
+        return "fidelity-" + "-".join(f"{k}-{v}" for k, v in self.settings)
+
+    def apply(self, config: RunConfig) -> RunConfig:
+        """``config`` with the settings in its model's ``kernel_options``."""
+        options = {**config.model.kernel_options, **dict(self.settings)}
+        return config.replace(model=dataclasses.replace(config.model, kernel_options=options),
+                              experiment=self.experiment)
 
 
 def model_label(group: str, implementation: str) -> str:
@@ -90,10 +140,11 @@ def fidelity_path(profile: str, results: str | Path | None = None) -> Path:
 
 
 def fidelity_plan(profile: str, models: Sequence[tuple[str, str]] = FIDELITY_MODELS,
-                  seeds: Sequence[int] | None = None) -> list[tuple[str, RunConfig]]:
+                  seeds: Sequence[int] | None = None, variants: Sequence[Variant] = ()) -> list[tuple[str, RunConfig]]:
     """``(code, config)`` for every model × seed × code: the profile's ``mnist_rot`` run of the
-    model with the seed replaced (default seeds: the profile's). ``ValueError`` for a model the
-    profile's grid or the original code lacks."""
+    model with the seed replaced (default seeds: the profile's), then each of ``variants`` of it.
+    ``ValueError`` for a model the profile's grid or the original code lacks, or a variant whose
+    settings do not build a model."""
     grid = {(c.model.group, c.model.implementation): c for c in get_runs("mnist_rot", profile)}
     seeds = tuple(seeds) if seeds is not None else get_profile(profile).seeds
     plan: list[tuple[str, RunConfig]] = []
@@ -106,6 +157,14 @@ def fidelity_plan(profile: str, models: Sequence[tuple[str, str]] = FIDELITY_MOD
         for seed in seeds:
             for code in CODES:
                 plan.append((code, grid[(group, impl)].replace(seed=seed, experiment=EXPERIMENT[code])))
+            for variant in variants:
+                plan.append((variant.code, variant.apply(grid[(group, impl)].replace(seed=seed))))
+    for code, config in plan:
+        if code not in CODES:
+            try:
+                config.check_model()
+            except ValueError as err:
+                raise ValueError(f"--vary {code[len('ours '):]}: {err}") from None
     return plan
 
 
@@ -135,14 +194,15 @@ def _row(code: str, metrics: dict[str, Any], original_commit: str) -> dict[str, 
 
 def run_compare(against: str | Path, profile: str = "quick", *, models: Sequence[tuple[str, str]] = FIDELITY_MODELS,
                 seeds: Sequence[int] | None = None, runs: str | Path | None = None, out: str | Path | None = None,
-                device: str | None = "cpu", force: bool = False, dry_run: bool = False) -> pd.DataFrame:
-    """Train (or reuse) every run of :func:`fidelity_plan` and write the fidelity table to ``out``
+                device: str | None = "cpu", force: bool = False, dry_run: bool = False,
+                variants: Sequence[Variant] = ()) -> pd.DataFrame:
+    """Train (or reuse) every run of :func:`fidelity_plan` (``variants`` included) and write the fidelity table to ``out``
     (default :func:`fidelity_path`); returns it. Rows of an existing table whose runs are not in
     this plan (other models or seeds) are kept, so the table grows model by model. With
     ``dry_run`` nothing trains and nothing is written: the frame lists the plan and each run's
     status."""
     original = load_original(against)  # fails now, with how to get a checkout, not after hours
-    plan = fidelity_plan(profile, models, seeds)
+    plan = fidelity_plan(profile, models, seeds, variants)
     root = runs_root(runs)
     path = Path(out) if out is not None else fidelity_path(profile)
     if dry_run:
@@ -194,6 +254,37 @@ def summarise_fidelity(frame: pd.DataFrame, metric: str = "test_acc") -> pd.Data
     return pd.DataFrame(rows)
 
 
+def summarise_variants(frame: pd.DataFrame, metric: str = "val_acc") -> pd.DataFrame:
+    """Per model and variant (every ``code`` other than ``ours`` and ``original``): the paired
+    difference variant − ours of ``metric`` over the seeds both have (mean and 95 % Student-t
+    interval), and the mean of each. Validation accuracy by default: conventions are chosen there."""
+    rows = []
+    for model, part in frame.groupby("model", sort=False):
+        ours = part[part["code"] == "ours"].set_index("seed")[metric]
+        for code in [c for c in dict.fromkeys(part["code"]) if c not in CODES]:
+            other = part[part["code"] == code].set_index("seed")[metric]
+            seeds = sorted(set(ours.index) & set(other.index))
+            if not seeds:
+                continue
+            diff = paired_interval(other.loc[seeds], ours.loc[seeds])
+            rows.append({"model": model, "variant": code[len("ours "):], "seeds": len(seeds),
+                         "ours_mean": float(ours.loc[seeds].mean()), "variant_mean": float(other.loc[seeds].mean()),
+                         "diff_mean": diff.mean, "diff_low": diff.low, "diff_high": diff.high})
+    return pd.DataFrame(rows, columns=["model", "variant", "seeds", "ours_mean", "variant_mean", "diff_mean",
+                                       "diff_low", "diff_high"])
+
+
+def format_variants(summary: pd.DataFrame, metric: str = "val_acc") -> str:
+    """:func:`summarise_variants` as aligned text (what ``gsepconv compare --vary`` prints)."""
+    lines = [f"{'model':<22} {'variant':<40} {'seeds':>5} {'ours':>7} {'variant':>7}  variant - ours "
+             f"({metric}) [95% t-interval]"]
+    for r in summary.itertuples(index=False):
+        diff = (f"{r.diff_mean:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}]" if r.seeds >= 2
+                else f"{r.diff_mean:+.2f} (one seed: no interval)")
+        lines.append(f"{r.model:<22} {r.variant:<40} {r.seeds:>5} {r.ours_mean:>7.2f} {r.variant_mean:>7.2f}  {diff}")
+    return "\n".join(lines)
+
+
 def format_fidelity(summary: pd.DataFrame) -> str:
     """The summary as aligned text (what ``gsepconv compare`` prints)."""
     lines = [f"{'model':<22} {'seeds':>5} {'ours %':>14} {'original %':>14}  ours - original [95% t-interval]"]
@@ -227,6 +318,13 @@ def _parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def _parse_variant(text: str) -> Variant:
+    try:
+        return Variant.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``gsepconv compare``."""
     default_models = ",".join(f"{g}:{i}" for g, i in FIDELITY_MODELS)
@@ -234,7 +332,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare", help="train our models and the original code's side by side under one identical loop (fidelity.csv)",
         description=__doc__.split("\n\n")[0].replace("``", ""),
         epilog="examples:\n  gsepconv compare --against ../separable-group-convolutional-networks --dry-run\n"
-               "  gsepconv compare --against ../separable-group-convolutional-networks --models SE2:separable --seeds 0,1,2,3,4",
+               "  gsepconv compare --against ../separable-group-convolutional-networks --models SE2:separable --seeds 0,1,2,3,4\n"
+               "  gsepconv compare --against ../separable-group-convolutional-networks --models SE2:separable "
+               "--seeds 0,1,2,3,4 --vary hidden_bias=uniform --vary skip_hidden_ratio=1.0 --dry-run",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--against", metavar="PATH", required=True,
                    help="a checkout of the original implementation (git clone "
@@ -245,6 +345,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu: the profile's CPU workers)")
     p.add_argument("--runs", default=None, help="run folders root (default $GSEPCONV_RUNS or ./runs)")
     p.add_argument("--out", default=None, help="CSV path (default <results>/<profile>/fidelity.csv)")
+    p.add_argument("--vary", type=_parse_variant, action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                   help="also train our model with these model settings changed (repeatable), e.g. "
+                        "hidden_bias=uniform; printed as the paired difference to ours on validation accuracy")
     p.add_argument("--force", action="store_true", help="retrain finished runs")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their status; train nothing")
     p.set_defaults(func=_main)
@@ -252,11 +355,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _main(args: argparse.Namespace) -> int:
     frame = run_compare(args.against, args.profile, models=args.models or FIDELITY_MODELS, seeds=args.seeds,
-                        runs=args.runs, out=args.out, device=args.device, force=args.force, dry_run=args.dry_run)
+                        runs=args.runs, out=args.out, device=args.device, force=args.force, dry_run=args.dry_run,
+                        variants=args.vary)
     if args.dry_run:
         print(frame.to_string(index=False))
         print(f"{len(frame)} runs, {int((frame['status'] != 'finished').sum())} to train; drop --dry-run to train them")
         return 0
     print(format_fidelity(summarise_fidelity(frame)))
+    if args.vary:
+        print(format_variants(summarise_variants(frame)))
     print(f"written to {args.out or fidelity_path(args.profile)}")
     return 0
