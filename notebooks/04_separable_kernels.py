@@ -24,9 +24,9 @@ if importlib.util.find_spec("gsepconv") is None:
 # Every kernel in this library is a small neural network of relative coordinates, a SIREN
 # {cite:p}`sitzmann2020siren`, so its parameter count depends on neither the kernel size nor the
 # number of group elements {cite:p}`knigge2022exploiting`. This chapter shows what a SIREN kernel
-# looks like and how its frequency $\omega_0$ shapes it, draws every factorisation of the group
-# kernel next to the full one, and measures what each costs: parameters, multiply–accumulates
-# and time per layer.
+# looks like and how its frequency $\omega_0$ shapes it, how its nets are initialised and which of
+# those conventions matter in training, draws every factorisation of the group kernel next to the
+# full one, and measures what each costs: parameters, multiply–accumulates and time per layer.
 
 # %% tags=["parameters"]
 profile = "quick"  # "smoke" | "quick" | "paper": sizes of the per-layer measurement
@@ -36,14 +36,19 @@ train = "auto"  # "auto": reuse results/<profile>/layer_costs.csv if its sizes m
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
 import torch
 
 from gsepconv.analysis import energy_share
 from gsepconv.analysis.costs import LAYER_COST_PROFILES, layer_costs_is_current, layer_costs_path, write_layer_costs
-from gsepconv.analysis.kernels import implementation_kernels, siren_field
+from gsepconv.analysis.kernels import implementation_kernels, kernel_net_conventions, siren_field
 from gsepconv.analysis.plots import crop_to_support, image_grid
 from gsepconv.companion import check_device, committed_results, ensure_table, save_figure, set_style
+from gsepconv.experiments import get_runs
+from gsepconv.experiments.compare import summarise_variants
+from gsepconv.models import build_model
+from IPython.display import Markdown, display
 
 set_style()
 device = check_device(device)  # "auto": CUDA when present
@@ -87,6 +92,70 @@ plt.show()
 # and neighbouring rotations of it (chapter 2) share little. $\omega_0 = 10$ sits in between: a few
 # oscillations across the kernel. This is initialisation only; training moves the frequencies, and
 # the figure says nothing about which $\omega_0$ trains best.
+
+# %% [markdown]
+# ## How a kernel net starts
+#
+# A kernel net's output layer sets the scale of the kernel it samples. The library follows the
+# conventions of the paper's code: the head weights have variance $2/(h\,C_\mathrm{in}\,k^2)$ for
+# hidden width $h$, with $C_\mathrm{in}$ counted only when the factor is indexed by the input
+# channel (the subgroup factor $k^H_{oi}$, not the spatial factor $k^{\mathbb{R}^2}_{o}$), $k^2$ only
+# for spatial factors, and the number of group elements $N$ never; the hidden sine layers start
+# with zero biases; and the kernel nets of the $1\times 1$ skip convolutions are half as wide as
+# the others. Batch norm follows every convolution, so a kernel's scale does not change what a
+# normalised layer computes — but the residual skips are added unnormalised, and Adam moves every
+# weight by about its learning rate whatever the weight's size, so the conventions can still
+# change how training goes.
+#
+# *Question: does the profile's SE(2) separable model start as described?*
+
+# %%
+se2_separable = next(c for c in get_runs("mnist_rot", profile)
+                     if (c.model.group, c.model.implementation) == ("SE2", "separable"))
+torch.manual_seed(0)
+conventions = kernel_net_conventions(build_model(**se2_separable.model_kwargs()))
+display(conventions.round(4))
+skip = conventions["layer"].str.contains("skip")
+assert conventions["hidden_bias_zero"].all()  # zero hidden biases
+assert ((conventions["head_std"] / conventions["channels_std"] - 1).abs() < 0.1).all()  # head std as the formula
+assert (conventions.loc[skip, "hidden"] * 2 == conventions.loc[~skip, "hidden"].iloc[0]).all()  # skip nets half as wide
+
+# %% [markdown]
+# Every head's standard deviation is within 10 % of $\sqrt{2/(h\,C_\mathrm{in}\,k^2)}$ (uniform
+# weights of that variance, sampled once), every hidden bias is zero, and the skip nets are half
+# as wide. Each convention has a common alternative, available as an option: a head scaled by
+# the full fan-in, $N$ and the masked taps included (`head_init="fan_in"`, unit-scale activations
+# without batch norm), PyTorch's default hidden biases (`hidden_bias="uniform"`), skip nets as wide
+# as the others (`skip_hidden_ratio=1.0`). With all three alternatives at once, the library trained
+# the separable SE(2) model below the original code under one identical loop; chapter 5 compares
+# the two codes.
+#
+# *Question: which of these conventions matter?* `gsepconv compare --vary` trains our model with
+# one alternative, or all three, on the same seeds as the default, in the loop of chapter 5. Conventions are judged on **validation** accuracy, paired by seed (mean difference and
+# its 95 % Student-t interval); the test split is kept for chapter 5's comparison with the original
+# code.
+
+# %%
+fidelity_file = BASE / profile / "fidelity.csv"
+if fidelity_file.is_file():
+    variants = summarise_variants(pd.read_csv(fidelity_file), "val_acc")
+    display(variants.round(2))
+    lines = []
+    for r in variants.itertuples(index=False):
+        what = f"{r.model}, `{r.variant}`"
+        numbers = f"{r.diff_mean:+.2f} points [{r.diff_low:+.2f}, {r.diff_high:+.2f}], {r.seeds} seeds"
+        if r.seeds < 2:
+            lines.append(f"* {what}: one paired seed, undetermined ({r.diff_mean:+.2f} points).")
+        elif r.diff_high < 0:
+            lines.append(f"* {what}: worse than the default beyond seed noise ({numbers}).")
+        elif r.diff_low > 0:
+            lines.append(f"* {what}: better than the default beyond seed noise ({numbers}).")
+        else:
+            lines.append(f"* {what}: no difference beyond seed noise ({numbers}).")
+    display(Markdown("\n".join(lines) or "No variants in the table."))
+else:
+    print(f"{fidelity_file} is not there: it needs a checkout of the original code, "
+          f"`gsepconv compare --against PATH --profile {profile} --vary hidden_bias=uniform ...` writes it")
 
 # %% [markdown]
 # ## Every factorisation next to the full kernel

@@ -142,10 +142,10 @@ else:
           f"`gsepconv compare --against PATH --profile {profile}` writes it")
 
 # %% [markdown]
-# An earlier version of our kernel networks initialised their output layers for unit-scale
-# activations, counting the number of input group elements in the fan-in; the original code does
-# not. With batch norm after every layer the forward pass does not care, but the optimiser does:
-# chapter 4 explains why, and this comparison is how the difference was found.
+# Our model and the original differ in their code, not only in their maths: how the kernel nets
+# are initialised is one such difference that batch norm does not remove. Chapter 4 lists the
+# conventions the library shares with the original code and measures, with this same loop,
+# which of them change the accuracy.
 #
 # *Question: is accuracy bought with parameters?* Each point is a model (mean over seeds, bars one
 # standard deviation); the x-axis is the number of trainable parameters.

@@ -25,9 +25,10 @@ from gsepconv.analysis import (
     summarise_spectra,
 )
 from gsepconv.analysis.costs import cost_formula, layer_costs
-from gsepconv.analysis.kernels import implementation_kernels, siren_field
+from gsepconv.analysis.kernels import implementation_kernels, kernel_net_conventions, siren_field
 from gsepconv.analysis.plots import image_grid, letter_f_points
 from gsepconv.analysis.sweeps import compare_equivariance, demo_image, dilation_factors, lifted_pair, planar_pair
+from gsepconv.models import build_model
 from gsepconv.nn import GroupConv, LiftingConv
 
 from _helpers import MIRROR, MNIST_RAW, SMALL, require_mirror
@@ -348,3 +349,20 @@ def test_masked_taps_do_not_count_as_directions() -> None:
     assert support_taps(kernel) == 5  # a hard disk of radius 1 on 3x3 taps keeps the centre and 4 neighbours
     frame = kernel_spectra([("final", kernel)])
     assert set(frame["rank_max"]) == {5} and frame["component"].max() == 5
+
+
+def test_kernel_net_conventions_reads_the_init_of_every_kernel_net():
+    """The paper code's conventions by default (head std √(2/(hidden·C_in·k²)), zero hidden
+    biases, skip nets half as wide); each option shows in the table when changed."""
+    torch.manual_seed(0)
+    kwargs = dict(group="SE2", implementation="separable", num_elements=8, widths=(12, 12, 24), kernel_size=5)
+    table = kernel_net_conventions(build_model(**kwargs))
+    assert set(table["factor"]) == {"spatial", "subgroup"} and len(table) == 13
+    assert table["hidden_bias_zero"].all()
+    assert ((table["head_std"] / table["channels_std"] - 1).abs() < 0.1).all()
+    skip = table["layer"].str.contains("skip")
+    assert skip.sum() == 2 and (table.loc[skip, "hidden"] == 32).all() and (table.loc[~skip, "hidden"] == 64).all()
+    other = kernel_net_conventions(build_model(**kwargs, head_init="fan_in", hidden_bias="uniform", skip_hidden_ratio=1.0))
+    assert not other["hidden_bias_zero"].any() and (other["hidden"] == 64).all()
+    subgroup = other["factor"] == "subgroup"  # fan_in counts the N = 8 input elements: a smaller head
+    assert (other.loc[subgroup, "head_std"] < 0.7 * other.loc[subgroup, "channels_std"]).all()

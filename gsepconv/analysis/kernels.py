@@ -1,20 +1,21 @@
 """Kernels to look at: a SIREN sampled on a fine grid for several ``ω₀``, the dense kernel of
-every group-convolution implementation built with the same sizes, and how the kernel nets' head
-initialisation sets the size of each factor of a separable kernel and of one Adam step on it."""
+every group-convolution implementation built with the same sizes, and the initialisation
+conventions of a model's kernel nets."""
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import pandas as pd
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..groups import get_group
-from ..kernels import make_kernel_net, spatial_grid
-from ..nn import GroupBatchNorm, GroupConv, LiftingConv
+from ..kernels import GroupKernel, SineLayer, SpatialKernel, SubgroupKernel, make_kernel_net, spatial_grid
+from ..nn import GroupConv, LiftingConv
 
-__all__ = ["implementation_kernels", "siren_field", "separable_factor_steps"]
+__all__ = ["implementation_kernels", "kernel_net_conventions", "siren_field"]
 
 
 @torch.no_grad()
@@ -58,34 +59,26 @@ def implementation_kernels(group: str = "SE2", kernel_size: int = 7, num_element
     return out
 
 
-def separable_factor_steps(num_elements: Sequence[int] = (4, 8, 16), head_inits: Sequence[str] = ("channels", "fan_in"),
-                           channels: int = 12, kernel_size: int = 5, lr: float = 3e-3, seed: int = 0) -> pd.DataFrame:
-    """For a separable SE(2) layer followed by batch norm: the standard deviation of each sampled
-    factor (``subgroup`` ``k^H_{oi}(v)``, ``spatial`` ``k^{R²}_o(u)``) at initialisation, and how far
-    ONE Adam step (learning rate ``lr``, the gradient of a fixed random linear read-out of the
-    normalised output) moves it relative to its size, ``‖Δk‖ / ‖k‖``.
-
-    Batch norm makes the layer's output independent of the kernels' scale, so the initial scale only
-    changes the second column: Adam moves every head weight by about ``lr`` whatever its size, so a
-    factor initialised small moves further relative to itself. Columns ``head_init, N, factor,
-    std, relative_step``."""
+def kernel_net_conventions(model: nn.Module) -> pd.DataFrame:
+    """One row per kernel net of ``model`` (lifting, group and skip convolutions): ``layer``,
+    ``factor`` (``spatial`` ``k^{R²}(u)``, ``subgroup`` ``k^H(v)``, ``group`` ``k(u, v)``),
+    ``hidden`` (the net's width), ``hidden_bias_zero`` (every hidden sine layer's bias is 0),
+    ``head_std`` (the output layer's weight std) and ``channels_std`` ``√(2 / (hidden · C_in · k²))``,
+    the ``"channels"`` head initialisation (:data:`gsepconv.kernels.kernel.HEAD_INITS`) with ``C_in``
+    counted when the factor is indexed by the input channel and ``k²`` for spatial factors."""
     rows = []
-    for head_init in head_inits:
-        for n in num_elements:
-            torch.manual_seed(seed)
-            conv = GroupConv("SE2", channels, channels, kernel_size, n, implementation="separable", head_init=head_init)
-            norm = GroupBatchNorm(channels)
-            x = torch.randn(8, channels, n, 13, 13)
-            readout = torch.randn(8, channels, n, 13, 13)
-            grid = conv.grid.fixed
-            with torch.no_grad():
-                before = {"subgroup": conv.impl.subgroup(grid, grid).clone(), "spatial": conv.impl.spatial(grid).clone()}
-            optimiser = torch.optim.Adam(conv.parameters(), lr=lr)
-            (norm(conv(x)) * readout).mean().backward()
-            optimiser.step()
-            with torch.no_grad():
-                after = {"subgroup": conv.impl.subgroup(grid, grid), "spatial": conv.impl.spatial(grid)}
-            for factor, k in before.items():
-                rows.append({"head_init": head_init, "N": n, "factor": factor, "std": float(k.std()),
-                             "relative_step": float((after[factor] - k).norm() / k.norm())})
+    for name, module in model.named_modules():
+        if not isinstance(module, (SpatialKernel, SubgroupKernel, GroupKernel)):
+            continue
+        net = module.net
+        sines = [m for m in net.modules() if isinstance(m, SineLayer)]
+        factor = {SpatialKernel: "spatial", SubgroupKernel: "subgroup", GroupKernel: "group"}[type(module)]
+        rows.append({
+            "layer": name.rsplit(".", 1)[0], "factor": factor, "hidden": net.hidden_features,
+            "hidden_bias_zero": all(bool((s.linear.bias == 0).all()) for s in sines[1:]),
+            "head_std": float(net.head.weight.detach().std()),
+            "channels_std": math.sqrt(2.0 / (net.hidden_features * (module.in_channels or 1) * module.taps)),
+        })
     return pd.DataFrame(rows)
+
+

@@ -13,13 +13,14 @@ from .kernel import (
     spatial_grid,
     transformed_offsets,
 )
-from .nets import KERNEL_NETS, MLP, SIREN, KernelNet, RandomFourierFeatures, make_kernel_net, register_kernel_net
+from .nets import KERNEL_NETS, MLP, SIREN, KernelNet, RandomFourierFeatures, SineLayer, make_kernel_net, register_kernel_net
 
 __all__ = [
     "KERNEL_NETS",
     "MASKS",
     "MLP",
     "SIREN",
+    "SineLayer",
     "GroupKernel",
     "KernelNet",
     "RandomFourierFeatures",

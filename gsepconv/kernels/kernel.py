@@ -40,10 +40,9 @@ MASKS = ("hard", "smooth", "soft_square", "none")
 #:     spatial factors, and the number of input group elements ``N_in`` never. This is the
 #:     convention of the paper's code. Batch norm follows every convolution of the models, so the
 #:     scale of a sampled kernel does not change what a normalised layer computes; it does change
-#:     what is *not* normalised — the residual 1×1 skips added to a normalised branch — and the
-#:     balance of the factors of a separable kernel under the optimiser. Which convention trains
-#:     better is an empirical question, measured under one identical loop against the original
-#:     code (``gsepconv compare``; chapters 4 and 5 of the book).
+#:     what is not normalised (the residual 1×1 skips added to a normalised branch) and the size
+#:     of Adam's steps relative to each factor. Whether it matters is measured, not assumed:
+#:     ``gsepconv compare --vary head_init=fan_in`` (chapter 4 of the book).
 #: ``"fan_in"``
 #:     the sampled kernel's variance is ``gain / fan_in`` with the full fan-in ``C_in · N_in ·
 #:     (taps kept by the mask)`` and the hidden features' measured mean square: unit-scale
@@ -189,6 +188,7 @@ class _KernelBase(nn.Module):
         self.out_channels = out_channels
         self.in_channels = in_channels
         self.head_init = check_head_init(head_init)
+        self.taps = taps
         out_features = out_channels * (in_channels or 1)
         self.net: KernelNet = make_kernel_net(kernel_net, in_features, out_features, fan_in=fan_in, gain=gain, **(net_options or {}))
         if head_init == "channels":

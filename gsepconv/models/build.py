@@ -87,7 +87,8 @@ class LayerFactory:
 
     def skip(self, cin: int, cout: int) -> nn.Module:
         """The 1×1 convolution of a residual skip whose width changes. Its kernel nets are
-        ``skip_hidden_ratio`` times as wide as the others (default 0.5, as in the paper's code):
+        ``skip_hidden_ratio`` times as wide as the others (default 0.5, as in the paper's code; its effect: ``gsepconv compare --vary
+            skip_hidden_ratio=1.0``, chapter 4 of the book).
         a pointwise kernel is a function of the subgroup coordinate alone."""
         if self.group is None:
             return self.conv(cin, cout, 1)
@@ -236,7 +237,8 @@ def build_model(
         max_scale: largest dilation of R2xRplus/Sim2 (default 1.74).
         mask_sigma: smooth mask along relative log-scale for R2xRplus/Sim2 (default: none).
         skip_hidden_ratio: width of the residual 1×1 skips' kernel nets relative to the others
-            (default 0.5, as in the paper's code).
+            (default 0.5, as in the paper's code; its effect: ``gsepconv compare --vary
+            skip_hidden_ratio=1.0``, chapter 4 of the book).
         kernel_options: ``kernel_net`` (``"siren"``, ``"mlp"``, ``"rff"``), ``mask`` and the kernel
             net's options (``hidden_features``, ``num_hidden``, ``omega_0``, ``first_omega_0`` …).
     """
