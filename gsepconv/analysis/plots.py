@@ -1,5 +1,5 @@
 """Small drawing helpers shared by the chapters (matplotlib; style from
-:func:`gsepconv.companion.set_style`)."""
+:func:`gsepconv.analysis.style.set_style`)."""
 
 from __future__ import annotations
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from gsepconv.errors import GsepconvError
+from gsepconv.experiments.config import load_config
+from gsepconv.experiments.io import atomic_write_text
 
 __all__ = [
     "CHECKPOINT",
@@ -117,8 +119,6 @@ def write_run_config(config: Any, folder: str | Path) -> Path:
     """Write ``folder/config.yaml`` atomically, marked with :data:`RUN_CONFIG_HEADER`."""
     import yaml
 
-    from gsepconv.experiments.io import atomic_write_text
-
     return atomic_write_text(Path(folder) / CONFIG_FILE,
                              RUN_CONFIG_HEADER + "\n" + yaml.safe_dump(config.to_dict(), sort_keys=False))
 
@@ -145,8 +145,6 @@ def check_ours(folder: str | Path) -> None:
 def read_run_config(folder: str | Path) -> Any:
     """The :class:`~gsepconv.experiments.config.RunConfig` stored in ``folder/config.yaml``, or
     ``None`` when absent; an unreadable one is a :class:`RunFolderError` naming the file."""
-    from gsepconv.experiments.config import load_config
-
     path = Path(folder) / CONFIG_FILE
     if not path.is_file():
         return None

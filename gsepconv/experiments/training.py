@@ -39,7 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 
-import gsepconv
+from gsepconv.data import DATASETS, get_dataset
 from gsepconv.errors import GsepconvError
 from gsepconv.experiments.config import ConfigError, DataConfig, RunConfig
 from gsepconv.experiments.distributed import (
@@ -60,8 +60,10 @@ from gsepconv.experiments.runfolder import (
     read_run_config,
 )
 from gsepconv.groups import num_elements_text
-from gsepconv.models import count_parameters
+from gsepconv.models import build_model, count_parameters
 from gsepconv.nn import precise_batch_norm
+from gsepconv.progress import bars_enabled
+from gsepconv.version import __version__
 
 __all__ = [
     "ConfigError",
@@ -96,8 +98,6 @@ class TrainingDiverged(GsepconvError, RuntimeError):
 # ---------------------------------------------------------------------------------------- setup
 def default_dataset_factory(name: str, split: str, data: DataConfig) -> Dataset:
     """Load a split through :func:`gsepconv.data.get_dataset` (augmentation on the train split only)."""
-    from gsepconv.data import get_dataset
-
     return get_dataset(name, split=split, root=data.root, augment=bool(data.augment and split == "train"))
 
 
@@ -189,8 +189,6 @@ def load_splits(config: RunConfig, factory: DatasetFactory | None = None) -> dic
 
 def _dataset_num_classes(name: str, datasets: dict[str, Dataset]) -> int:
     try:
-        from gsepconv.data import DATASETS
-
         info = DATASETS.get(name)
         if info is not None:
             n = info["num_classes"] if isinstance(info, dict) else getattr(info, "num_classes")
@@ -223,8 +221,6 @@ def build_checked_model(
 
     Returns the model (on ``device``) and the resolved ``build_model`` arguments.
     """
-    from gsepconv.models import build_model
-
     x, _ = _first_batch(datasets["train"])
     kwargs = config.model.build_kwargs()
     kwargs.setdefault("in_channels", int(x.shape[1]))
@@ -347,8 +343,6 @@ def _make_optimizer(config: RunConfig, params: Iterator[nn.Parameter]) -> torch.
 
 
 def _progress(iterable: Any, enabled: bool, desc: str, total: int) -> Any:
-    from gsepconv.progress import bars_enabled
-
     if not bars_enabled(enabled):  # log files get the per-epoch line only
         return iterable
     from tqdm.auto import tqdm
@@ -756,7 +750,7 @@ def _metrics(
         "val_size": len(datasets["val"]),  # type: ignore[arg-type]
         "test_size": len(datasets["test"]),  # type: ignore[arg-type]
         "torch_version": torch.__version__,
-        "gsepconv_version": gsepconv.__version__,
+        "gsepconv_version": __version__,
         "git_commit": git_commit(),
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model_kwargs": {k: (list(v) if isinstance(v, tuple) else v) for k, v in model_kwargs.items()},

@@ -1,7 +1,7 @@
 """Redraw every figure and rewrite every summary table of a profile from its CSVs (no training).
 
 Outputs go to ``results/<profile>/figures/<name>.png`` and ``.svg``
-(:func:`gsepconv.companion.save_figure`) and ``results/<profile>/tables/<name>.csv`` (atomic
+(:func:`gsepconv.analysis.style.save_figure`) and ``results/<profile>/tables/<name>.csv`` (atomic
 writes). Every product names the inputs it is drawn from; a product whose inputs are missing is
 never left behind from an earlier call: :func:`make_all` either refuses (required inputs) or
 deletes its old files (optional inputs, or ``allow_missing=True``).
@@ -17,8 +17,8 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-from gsepconv.companion import figures_dir, results_dir, save_figure, set_style
-from gsepconv.companion.figures import FORMATS
+from gsepconv.analysis.style import FORMATS, save_figure, set_style
+from gsepconv.experiments.folders import figures_dir, results_dir
 from gsepconv.experiments.io import atomic_write_text
 from gsepconv.experiments.registry import get_profile
 from gsepconv.report import figures as F
