@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import urllib.parse
+from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
@@ -99,8 +100,6 @@ def write_manifest(results: str | Path, profiles: list[str], path: str | Path | 
 
 def _repository_url() -> str:
     """``Repository`` of the installed distribution's project URLs (pyproject.toml)."""
-    from importlib import metadata
-
     try:
         urls = metadata.metadata("gsepconv").get_all("Project-URL") or []
     except metadata.PackageNotFoundError:

@@ -22,6 +22,7 @@ imported inside the functions that use them, which first name any that is missin
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import json
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
+import yaml
 
 from gsepconv.companion.committed import read_manifest, write_manifest
 from gsepconv.errors import GsepconvError
@@ -217,8 +219,6 @@ def _require(deps: Sequence[tuple[str, str]], what: str) -> None:
 
 # ----------------------------------------------------------------------------- repository
 def _read_config(root: Path) -> dict[str, Any]:
-    import yaml
-
     path = Path(root) / ROOT_MARKER
     if not path.is_file():
         raise UsageError(f"{path} not found: run from the gsepconv repository (the folder holding {ROOT_MARKER})")
@@ -389,8 +389,6 @@ def _failure(err: Any, nb: Notebook, source_nb: Any, output: Path, command: str)
 
 def _assignments(source: str) -> dict[str, Any] | None:
     """``{name: literal}`` of a cell made only of ``name = <literal>`` lines (``None`` otherwise)."""
-    import ast
-
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -590,8 +588,6 @@ def build_book(book: str | Path, root: str | Path | None = None, log: Log = prin
 
 
 def _missing_chapters(book: Path) -> list[str]:
-    import yaml
-
     toc = yaml.safe_load((book / "_toc.yml").read_text())
     files: list[str] = [toc["root"]]
 

@@ -46,6 +46,8 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+from tqdm.auto import tqdm
 
 from ..groups import SCALE_GROUPS, num_elements_text
 from ..models import build_model, count_parameters
@@ -191,8 +193,6 @@ def _time(fn: Callable[[], Any], warmup: int, repeats: int, device: torch.device
 
 def count_macs(model: nn.Module, x: torch.Tensor) -> int:
     """Multiply–accumulates of one forward pass (PyTorch's flop counter / 2)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     counter = FlopCounterMode(display=False)
     with counter, torch.inference_mode():
         model(x)
@@ -477,8 +477,6 @@ def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = No
         original = load_original(against)
     todo = list(cases if cases is not None else prof.cases)
     rows = []
-    from tqdm.auto import tqdm
-
     if todo:  # one discarded pass: first-call costs (thread pools, oneDNN/cuDNN plans) are not the first case's
         bench_case(todo[0], BenchProfile(**{**prof.__dict__, "warmup": 1, "repeats": 1}), dev)
 
@@ -539,8 +537,6 @@ def run_sweep(profile: str, device: str = "cpu", out: str | Path | None = None, 
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda was requested but CUDA is not available on this machine; use --device cpu")
-    from tqdm.auto import tqdm
-
     path = Path(out) if out is not None else sweep_path(profile, device)
     check_writable(path.parent, "the sweep table", "--out")
     points = [(case, size) for size in prof.image_sizes for case in prof.cases]

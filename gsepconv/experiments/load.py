@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Subset
 
 from gsepconv.experiments.config import RunConfig
 from gsepconv.experiments.runfolder import (
@@ -82,8 +83,6 @@ def predict(run: TrainedRun, split: str = "test", limit: int | None = None, batc
     """Predictions of ``run.model`` on ``split`` of the dataset it was trained on (the first
     ``limit`` images of the run's own subset of that split): one row per image with ``index``,
     ``label``, ``predicted`` and ``confidence`` (softmax probability of the prediction)."""
-    from torch.utils.data import DataLoader, Subset
-
     datasets = load_splits(run.config, dataset_factory)
     if split not in datasets:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(datasets)}")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pandas as pd
+import torch
 import yaml
 
 from gsepconv.data.registry import DATASETS
@@ -234,8 +235,6 @@ def _worker(device: str, label: str, jobs: Any, results: Any, runs: str | None, 
     orphaned = threading.Event()
     _watch_parent(label, orphaned)
     if not device.startswith("cuda"):
-        import torch
-
         torch.set_num_threads(cpu_threads)  # CPU workers share the cores instead of oversubscribing
     _stderr(f"[{label}] started")
     while not orphaned.is_set():
@@ -351,8 +350,6 @@ def estimated_cost(config: RunConfig) -> float:
     (``torch.utils.flop_counter`` on the built model) × (3 × training images + evaluated images)
     / :data:`NOMINAL_MACS_PER_S`; a time-budgeted run costs at most its budget plus evaluation.
     Only the order matters: the estimate is never shown as a time."""
-    import torch
-
     cls = DATASETS[config.data.name]
     sizes = cls.splits or {}
 

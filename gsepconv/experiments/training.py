@@ -37,7 +37,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
+from torch.utils.data.distributed import DistributedSampler
+from tqdm.auto import tqdm
 
 from gsepconv.data import DATASETS, get_dataset
 from gsepconv.errors import GsepconvError
@@ -345,8 +348,6 @@ def _make_optimizer(config: RunConfig, params: Iterator[nn.Parameter]) -> torch.
 def _progress(iterable: Any, enabled: bool, desc: str, total: int) -> Any:
     if not bars_enabled(enabled):  # log files get the per-epoch line only
         return iterable
-    from tqdm.auto import tqdm
-
     return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True, file=sys.stderr)
 
 
@@ -497,8 +498,6 @@ def _train(
 
     train_model: nn.Module = model
     if env.enabled:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
         train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     if config.compile:
         # static shapes: every layer has its own shapes, and automatic dynamic shapes with
@@ -625,8 +624,6 @@ def _train_epoch(
     """One pass over the training set (with a time budget: until the budget is spent)."""
     generator = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
     if env.enabled:
-        from torch.utils.data.distributed import DistributedSampler
-
         sampler: Any = DistributedSampler(train_ds, num_replicas=env.world_size, rank=env.rank,
                                           shuffle=True, seed=config.seed, drop_last=False)
         sampler.set_epoch(epoch)

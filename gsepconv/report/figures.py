@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from gsepconv.report.labels import CONTROL, GROUP_NAMES, add_model_labels, model_order, model_palette
 from gsepconv.report.tables import bench_labels, in_model_order, sweep_table
@@ -52,8 +53,6 @@ def _legend_right(fig: Figure, ax: plt.Axes, **kwargs) -> None:
 
 def _plain_log(ax: plt.Axes, axis: str = "x") -> None:
     """Log-scale tick labels as plain numbers (``20``, ``0.5``), not ``2×10^1``."""
-    from matplotlib.ticker import FuncFormatter, LogLocator
-
     target = ax.xaxis if axis == "x" else ax.yaxis
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     target.set_minor_locator(LogLocator(subs=(2, 5)))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
 from gsepconv.analysis.style import FORMATS, save_figure, set_style
@@ -186,8 +187,6 @@ def make_all(profile: str, results_root: str | Path | None = None, *, allow_miss
     Returns ``{"figures": {name: {"png": path, "svg": path}}, "tables": {name: path},
     "inputs": {name: path}, "skipped": {name: reason}, "seconds": float}``.
     """
-    import matplotlib.pyplot as plt
-
     get_profile(profile)  # ValueError naming the valid profiles
     start = time.perf_counter()
     inputs = load_inputs(profile, results_root, allow_missing=allow_missing)
