@@ -331,8 +331,8 @@ def cmd_figures(args: argparse.Namespace) -> int:
 
 
 def cmd_publish_notebooks(args: argparse.Namespace) -> int:
-    from gsepconv.companion.paths import repo_root
     from gsepconv.companion.publish import export_notebooks, publish_notebooks
+    from gsepconv.experiments.folders import repo_root
 
     root = repo_root()
     if not args.export and not args.remote:
@@ -526,7 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(args) or 0)
     except RunFailed as err:
         print(f"error: {err}\nfix the cause and repeat the command: finished runs are reused", file=sys.stderr)
-        return 1
+        return err.exit_code
     except GsepconvError as err:  # gsepconv's own errors: the message says which file or option, and the fix
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

@@ -377,16 +377,18 @@ def scale_equivariance_error(
     was_training = module.training
     module.eval()
     try:
-        return {f"scale{s:g}": _scale_errors(module, make, s, grid, crop_fraction, interpolation, (exclude_truncation,))[0]
+        modes = (exclude_truncation,)
+        return {f"scale{s:g}": scale_errors(module, make, s, grid, crop_fraction, interpolation, modes)[0]
                 for s in factors}
     finally:
         module.train(was_training)
 
 
-def _scale_errors(module: nn.Module, make, s: float, grid: GroupGrid | None, crop_fraction: float, interpolation: str,
-                  modes: tuple[bool, ...]) -> list[float]:
+def scale_errors(module: nn.Module, make, s: float, grid: GroupGrid | None, crop_fraction: float, interpolation: str,
+                 modes: tuple[bool, ...]) -> list[float]:
     """The error of :func:`scale_equivariance_error` for each ``exclude_truncation`` in ``modes``,
-    sharing the forward passes the modes have in common."""
+    sharing the forward passes the modes have in common: the equivariance report measures both
+    modes of one dilation ``s`` for the cost of one."""
     steps = scale_steps(grid, s)
     if steps is None:
         return [float("nan") for _ in modes]
@@ -603,6 +605,7 @@ __all__ = [
     "random_bumps",
     "rotate",
     "scale_equivariance_error",
+    "scale_errors",
     "scale_steps",
     "smooth_noise",
 ]

@@ -21,7 +21,7 @@ import pytest
 
 from _companion import REPO
 from gsepconv.companion import committed as cm
-from gsepconv.companion import ensure as en
+from gsepconv.experiments import ondemand as en
 from gsepconv.companion import publish as pub
 from gsepconv.companion import reproduce as rp
 from gsepconv.experiments import io

@@ -25,7 +25,7 @@ import pytest
 
 from _companion import REPO
 from gsepconv.companion import committed as cm
-from gsepconv.companion import ensure as en
+from gsepconv.experiments import ondemand as en
 from gsepconv.companion.publish import export_notebooks
 
 pytestmark = [pytest.mark.slow, pytest.mark.book]

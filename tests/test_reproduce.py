@@ -106,9 +106,7 @@ def test_a_failing_notebook_names_cell_line_and_rerun_command(book, tmp_path, ca
 def test_cli_failure_exit_status(book, tmp_path, monkeypatch, capsys):
     (book / "notebooks" / "02_beta.py").write_text(BROKEN)
     monkeypatch.chdir(book)
-    from gsepconv.companion import paths
-
-    monkeypatch.setattr(paths, "repo_root", lambda start=None: book)
+    monkeypatch.setattr(rp, "repo_root", lambda start=None: book)
     code = main(["reproduce", "--profile", "smoke", "--no-book", "--notebooks", "2", "--results",
                  str(tmp_path / "results"), "--runs", str(tmp_path / "runs")])
     captured = capsys.readouterr()
@@ -308,11 +306,9 @@ def test_a_whole_train_always_reproduction_trains_the_profile_as_one_pool_first(
     """With several workers (quick on CPU), `reproduce --train always` trains every run of the
     profile as one pool into the runs folder the notebooks use, before the first notebook; one
     worker, a notebook selection or train='auto' leave training to the notebooks."""
-    from gsepconv.experiments import runner
-
     calls = []
-    monkeypatch.setattr(runner, "train_profile", lambda profile, **kw: calls.append((profile, kw)) or {"runs": 3, "failed": 0})
-    monkeypatch.setattr(runner, "default_devices", lambda profile, device=None, threads=None: ["cpu", "cpu"])
+    monkeypatch.setattr(rp, "train_profile", lambda profile, **kw: calls.append((profile, kw)) or {"runs": 3, "failed": 0})
+    monkeypatch.setattr(rp, "default_devices", lambda profile, device=None, threads=None: ["cpu", "cpu"])
     monkeypatch.delenv("GSEPCONV_RUNS", raising=False)
     rp.reproduce("smoke", "cpu", "always", book=False, root=book, runs=tmp_path / "runs", log=lambda m: None)
     assert len(calls) == 1 and calls[0][0] == "smoke"
@@ -321,7 +317,7 @@ def test_a_whole_train_always_reproduction_trains_the_profile_as_one_pool_first(
                  force=True, log=lambda m: None)
     rp.reproduce("smoke", "cpu", "auto", book=False, root=book, runs=tmp_path / "runs", force=True, log=lambda m: None)
     assert len(calls) == 1
-    monkeypatch.setattr(runner, "default_devices", lambda profile, device=None, threads=None: ["cpu"])
+    monkeypatch.setattr(rp, "default_devices", lambda profile, device=None, threads=None: ["cpu"])
     rp.reproduce("smoke", "cpu", "always", book=False, root=book, runs=tmp_path / "runs", force=True, log=lambda m: None)
     assert len(calls) == 1
 

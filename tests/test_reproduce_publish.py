@@ -107,9 +107,9 @@ def test_publish_refuses_main_and_reports_git_errors(book, tmp_path):
 
 
 def test_export_and_cli(book, tmp_path, monkeypatch, capsys):
-    from gsepconv.companion import paths
+    from gsepconv.experiments import folders
 
-    monkeypatch.setattr(paths, "repo_root", lambda start=None: book)
+    monkeypatch.setattr(folders, "repo_root", lambda start=None: book)
     assert main(["publish-notebooks"]) == 2 and "--remote" in capsys.readouterr().err
     assert main(["publish-notebooks", "--export", str(tmp_path / "export")]) == 0
     assert sorted(p.name for p in (tmp_path / "export" / "notebooks").iterdir()) == ["01_alpha.ipynb", "02_beta.ipynb"]

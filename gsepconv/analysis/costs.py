@@ -28,8 +28,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import __version__
+from ..version import __version__
 from ..experiments.bench import count_macs
+from ..experiments.folders import results_dir
 from ..experiments.io import atomic_write_text, git_commit
 from ..groups import get_group, num_elements_text
 from ..models import count_parameters
@@ -202,8 +203,7 @@ def _layer_costs(prof: LayerCostProfile, profile: str, groups: Sequence[str], im
 
 
 def layer_costs_path(profile: str, results: str | Path | None = None) -> Path:
-    """``results/<profile>/layer_costs.csv`` (see :func:`gsepconv.companion.results_dir`)."""
-    from ..companion import results_dir
+    """``results/<profile>/layer_costs.csv`` (see :func:`gsepconv.experiments.folders.results_dir`)."""
 
     return results_dir(profile, results) / LAYER_COSTS_FILE
 

@@ -31,10 +31,13 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from ..data import dataset_class, get_dataset
 from ..equivariance import check_equivariance, disk, rotate
 from ..experiments.config import DataConfig, ModelConfig, OptimConfig, RunConfig
+from ..experiments.folders import default_runs
 from ..experiments.runner import load_metrics, run_dir_for
-from .table import default_runs, trained_model
+from ..models.build import GResNet, ResidualBlock
+from .table import trained_model
 
 __all__ = ["FILM_DATASET", "FILM_EXPERIMENT", "RotationFilm", "film_config", "film_digit", "film_errors",
            "film_features", "lift_and_group_conv", "oriented_channel", "rotation_film"]
@@ -70,8 +73,6 @@ def lift_and_group_conv(model: nn.Module) -> nn.Sequential:
     """The first two convolutions of a ResNet from :func:`gsepconv.models.build_model`, each with
     the batch norm and ReLU after it: the lifting layer and the first group convolution of the
     first residual block (before any pooling, so exactly equivariant to quarter turns)."""
-    from ..models.build import GResNet, ResidualBlock
-
     if not isinstance(model, GResNet) or not isinstance(model.features[2], ResidualBlock):
         raise ValueError(f"expected a ResNet of build_model(arch='resnet') with at least two widths, got {type(model).__name__}")
     return nn.Sequential(model.features[0], model.features[1], model.features[2].body[0], model.features[2].body[1])
@@ -98,8 +99,6 @@ def film_features(config: RunConfig, *, runs: str | Path | None = None, device: 
     for the plain CNN), float64, ``eval()``; ``metrics`` are the
     run's (``test_acc``, ``train_seconds`` …). Trains the run when the runs folder (default
     ``$GSEPCONV_RUNS`` or ``<repo>/runs``) has no finished one and ``allow_training``."""
-    from ..data import dataset_class
-
     runs = runs if runs is not None else default_runs()
     if not allow_training and load_metrics(run_dir_for(config, runs)) is None:
         raise FileNotFoundError(f"{run_dir_for(config, runs)} holds no finished run of the film's {config.model.group} "
@@ -114,8 +113,6 @@ def film_digit(index: int = 0, size: int = 33, split: str = "test") -> tuple[Ten
     """Digit ``index`` of :data:`FILM_DATASET`'s ``split`` as ``[size, size]`` float64 in ``[0, 1]``
     (the 28×28 image zero-padded to ``size``; odd sizes keep a pixel at the centre of rotation)
     and its label."""
-    from ..data import get_dataset
-
     if size < 28:
         raise ValueError(f"size must be at least the digits' 28 pixels, got {size}")
     ds = get_dataset(FILM_DATASET, split)

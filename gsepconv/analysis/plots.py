@@ -1,5 +1,9 @@
 """Small drawing helpers shared by the chapters (matplotlib; style from
-:func:`gsepconv.companion.set_style`)."""
+:func:`gsepconv.analysis.style.set_style`).
+
+matplotlib comes with the optional ``plot`` extra: it is imported inside the functions that draw,
+so that the analyses, which import this package, need it only to draw.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import hashlib
 import re
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -36,7 +41,6 @@ def image_grid(images: Tensor, row_labels: Sequence[str] = (), col_labels: Seque
     ``share_scale``: ``"all"`` one range for the whole grid, ``"row"`` one per row. The panels are
     drawn as one mosaic image (fast to render and small as SVG even for dozens of panels)."""
     import matplotlib.pyplot as plt
-    import numpy as np
     from matplotlib.patches import Rectangle
 
     if images.dim() != 4:

@@ -17,7 +17,6 @@ Shell: ``python -m gsepconv.analysis --profile quick`` (and ``--table layer_cost
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,12 +26,15 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import __version__
+from ..version import __version__
 from ..experiments.config import RunConfig
+from ..experiments.folders import default_runs, results_dir
 from ..experiments.io import atomic_write_text, git_commit
 from ..experiments.registry import get_runs
 from ..experiments.runner import load_metrics, run_dir_for, run_one
 from ..experiments.training import BEST_WEIGHTS, seed_everything
+from ..models import build_model
+from .costs import layer_costs_path, write_layer_costs
 from .redundancy import gaussian_like, kernel_spectra, sampled_kernels, summarise_spectra
 
 __all__ = [
@@ -79,18 +81,8 @@ def initial_model(config: RunConfig, model_kwargs: dict[str, Any]) -> nn.Module:
     """The model exactly as training started it: ``build_model(**model_kwargs)`` right after
     seeding with ``config.seed`` (what :func:`gsepconv.experiments.train` does). ``model_kwargs``:
     the resolved arguments stored in the run's ``metrics.json`` (``"model_kwargs"``)."""
-    from ..models import build_model
-
     seed_everything(config.seed)
     return build_model(**_plain_kwargs(model_kwargs))
-
-
-def default_runs() -> Path:
-    """``$GSEPCONV_RUNS``, else ``<repo>/runs`` (the folder ``gsepconv run`` uses from the repository
-    root), so a notebook executed in ``notebooks/`` finds the runs trained from the root."""
-    from ..companion import repo_root
-
-    return Path(os.environ["GSEPCONV_RUNS"]) if os.environ.get("GSEPCONV_RUNS") else repo_root() / "runs"
 
 
 def trained_model(config: RunConfig, *, runs: str | Path | None = None, device: str = "cpu",
@@ -117,8 +109,7 @@ def trained_model(config: RunConfig, *, runs: str | Path | None = None, device: 
 
 def redundancy_path(profile: str, results: str | Path | None = None) -> Path:
     """``results/<profile>/redundancy.csv`` (``results``: the folder holding the profile folders;
-    default: :func:`gsepconv.companion.results_dir`)."""
-    from ..companion import results_dir
+    default: :func:`gsepconv.experiments.folders.results_dir`)."""
 
     return results_dir(profile, results) / REDUNDANCY_FILE
 
@@ -211,8 +202,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-train", action="store_true", help="fail instead of training a missing run")
     args = parser.parse_args(argv)
     if args.table == "layer_costs":
-        from .costs import layer_costs_path, write_layer_costs
-
         costs = write_layer_costs(args.profile, args.results, args.device)
         with pd.option_context("display.width", 160):
             print(costs[["group", "implementation", "window", "params", "macs", "macs_formula", "kernel_ms", "conv_ms",

@@ -1,7 +1,12 @@
-"""Support for the companion notebooks and book: where things are, results on demand, figures.
+"""The companion: the notebook runner and book build, and the one import the notebooks need.
 
 The notebooks in ``notebooks/`` stay thin: they call these functions (and the rest of the
-library) and only show, plot and explain.
+library) and only show, plot and explain. This package is the top layer: it runs the notebooks and
+builds the book (:mod:`~gsepconv.companion.reproduce`, :mod:`~gsepconv.companion.publish`), fetches
+the committed results (:mod:`~gsepconv.companion.committed`), and gathers the notebooks' helpers
+that live in the layers below, where the report and the analyses use them too: folders
+(:mod:`gsepconv.experiments.folders`), results on demand (:mod:`gsepconv.experiments.ondemand`),
+figure style and saving (:mod:`gsepconv.analysis.style`).
 
 * :func:`repo_root` / :func:`results_dir` / :func:`figures_dir`: folders, found from the notebook's
   working directory (walk up to ``_config.yml``; on Colab, the current folder).
@@ -20,9 +25,10 @@ notebook front end it starts nothing longer than a few minutes unasked (:class:`
 
 from __future__ import annotations
 
-from gsepconv.companion.paths import figures_dir, repo_root, results_dir
-from gsepconv.companion.figures import save_animation, save_figure, set_style
-from gsepconv.companion.ensure import (
+from gsepconv.analysis.style import save_animation, save_figure, set_style
+from gsepconv.companion.committed import ResultsUnavailable, committed_results
+from gsepconv.experiments.folders import figures_dir, repo_root, results_dir
+from gsepconv.experiments.ondemand import (
     TRAIN_MODES,
     MissingResults,
     TrainingNotStarted,
@@ -32,7 +38,6 @@ from gsepconv.companion.ensure import (
     ensure_table,
     training_minutes,
 )
-from gsepconv.companion.committed import ResultsUnavailable, committed_results
 
 __all__ = [
     "repo_root",

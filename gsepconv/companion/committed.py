@@ -27,12 +27,18 @@ import os
 import re
 import shutil
 import urllib.parse
+from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from gsepconv.companion.ensure import MissingResults, check_train_mode
-from gsepconv.companion.paths import ROOT_MARKER, repo_root, results_dir
+from tqdm.auto import tqdm
+
+from gsepconv.data import storage
+from gsepconv.data.storage import atomic_path
+from gsepconv.experiments.folders import ROOT_MARKER, repo_root, results_dir
 from gsepconv.experiments.io import atomic_write_text, installed_commit
+from gsepconv.experiments.ondemand import MissingResults, check_train_mode
+from gsepconv.progress import bars_enabled
 
 __all__ = ["ENV_SOURCE", "MANIFEST", "ResultsUnavailable", "committed_results", "read_manifest",
            "manifest_entries", "write_manifest", "default_source"]
@@ -94,8 +100,6 @@ def write_manifest(results: str | Path, profiles: list[str], path: str | Path | 
 
 def _repository_url() -> str:
     """``Repository`` of the installed distribution's project URLs (pyproject.toml)."""
-    from importlib import metadata
-
     try:
         urls = metadata.metadata("gsepconv").get_all("Project-URL") or []
     except metadata.PackageNotFoundError:
@@ -130,8 +134,6 @@ def _copy(source: str, profile: str, name: str, dest: Path) -> None:
     """Copy ``<source>/<profile>/<name>`` (a folder or a URL; the tables are small) to ``dest``."""
     scheme = urllib.parse.urlsplit(source).scheme
     if scheme in ("http", "https", "file"):
-        from gsepconv.data import storage
-
         with storage.urlopen(f"{source.rstrip('/')}/{profile}/{urllib.parse.quote(name)}", timeout=30.0) as response:
             dest.write_bytes(response.read())
     else:
@@ -172,12 +174,6 @@ def committed_results(
         source, about = default_source()
     log(f"fetching the {len(missing)} committed result table(s) of profile {profile!r} from {source} ({about}) "
         f"into {folder} …")
-    from gsepconv.data.storage import atomic_path
-
-    from tqdm.auto import tqdm
-
-    from gsepconv.progress import bars_enabled
-
     failed: dict[str, str] = {}
     for name in tqdm(missing, desc="results", unit="file", disable=not bars_enabled(), leave=False):
         tmp = atomic_path(folder / name)

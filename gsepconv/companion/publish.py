@@ -14,6 +14,9 @@ is folded away on Colab (``cellView: form``); ``device = "auto"`` (CUDA when the
 MyST-only markup (``{cite:p}`…```) is written out as text with a link to the book's
 bibliography; a header ``accelerator: GPU`` in the source asks Colab for a GPU runtime. A
 publication that changes nothing makes no commit.
+
+nbformat and pybtex come with the optional ``docs`` extra and are imported inside the functions
+that use them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
+
+import yaml
 
 from gsepconv.companion.reproduce import (
     NOTEBOOK_DIR,
@@ -123,8 +128,6 @@ def colab_notebook(node: Any, root: Path, ref: str, bibliography: dict[str, tupl
 
 def repository_book_url(root: Path) -> str:
     """The website's address (``html.baseurl`` of ``_config.yml``), ending in ``/``."""
-    import yaml
-
     config = yaml.safe_load((root / "_config.yml").read_text()) or {}
     url = str((config.get("html") or {}).get("baseurl") or "").strip()
     if not url:

@@ -14,10 +14,15 @@ whose stamp still matches is skipped.
 On failure the run stops with a :class:`NotebookFailed` naming the notebook, the failing cell (its
 number, line and first line of code) and the command that reruns just that notebook. The book is
 then built with ``jupyter-book build -W -n --keep-going``: any warning fails it.
+
+Jupytext, papermill, nbformat and the book stack come with the optional ``docs`` extra: they are
+imported inside the functions that use them, which first name any that is missing
+(:class:`MissingDependency`).
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import json
@@ -32,9 +37,16 @@ from importlib import metadata, util
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from gsepconv.companion.ensure import ENV_MAX_TRAIN_MINUTES, FRESH_SINCE, TRAIN_MODES, MissingResults
+import torch
+import yaml
+
+from gsepconv.companion.committed import read_manifest, write_manifest
 from gsepconv.errors import GsepconvError
-from gsepconv.companion.paths import ROOT_MARKER
+from gsepconv.experiments.folders import ROOT_MARKER, repo_root
+from gsepconv.experiments.io import atomic_write_text
+from gsepconv.experiments.ondemand import ENV_MAX_TRAIN_MINUTES, FRESH_SINCE, TRAIN_MODES, MissingResults
+from gsepconv.experiments.registry import PROFILES
+from gsepconv.experiments.runner import default_devices, train_profile
 
 __all__ = [
     "ReproduceError",
@@ -184,8 +196,6 @@ def select_notebooks(notebooks: Sequence[Notebook], selection: str | Sequence[st
 
 def check_choices(profile: str, device: str, train: str) -> None:
     """A :class:`UsageError` naming the valid choices for an unknown profile, device or train mode."""
-    from gsepconv.experiments.registry import PROFILES
-
     if profile not in PROFILES:
         raise UsageError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
     if not isinstance(device, str) or not DEVICE_PATTERN.match(device):
@@ -193,8 +203,6 @@ def check_choices(profile: str, device: str, train: str) -> None:
     if train not in TRAIN_MODES:
         raise UsageError(f"unknown train mode {train!r}; valid modes: {', '.join(TRAIN_MODES)}")
     if device.startswith("cuda"):
-        import torch
-
         if not torch.cuda.is_available():
             raise UsageError(f"device {device!r} asked for, but torch sees no CUDA device here; use --device cpu")
         index = int(device.split(":")[1]) if ":" in device else 0
@@ -211,8 +219,6 @@ def _require(deps: Sequence[tuple[str, str]], what: str) -> None:
 
 # ----------------------------------------------------------------------------- repository
 def _read_config(root: Path) -> dict[str, Any]:
-    import yaml
-
     path = Path(root) / ROOT_MARKER
     if not path.is_file():
         raise UsageError(f"{path} not found: run from the gsepconv repository (the folder holding {ROOT_MARKER})")
@@ -383,8 +389,6 @@ def _failure(err: Any, nb: Notebook, source_nb: Any, output: Path, command: str)
 
 def _assignments(source: str) -> dict[str, Any] | None:
     """``{name: literal}`` of a cell made only of ``name = <literal>`` lines (``None`` otherwise)."""
-    import ast
-
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -419,8 +423,6 @@ def hide_repeated_parameters(path: str | Path) -> bool:
     tags = injected.metadata.setdefault("tags", [])
     if "remove-cell" not in tags:
         tags.append("remove-cell")
-        from gsepconv.experiments.io import atomic_write_text
-
         atomic_write_text(path, nbformat.writes(nb))
     return True
 
@@ -586,8 +588,6 @@ def build_book(book: str | Path, root: str | Path | None = None, log: Log = prin
 
 
 def _missing_chapters(book: Path) -> list[str]:
-    import yaml
-
     toc = yaml.safe_load((book / "_toc.yml").read_text())
     files: list[str] = [toc["root"]]
 
@@ -627,8 +627,6 @@ def pretrain(profile: str, device: str, runs: str | Path, log: Log = print) -> N
     workers; the notebooks then find each run finished and only write its table. On one device
     this changes nothing (the notebooks train the same runs in the same time), so it is skipped.
     Failed runs are left for the notebook that needs them to report."""
-    from gsepconv.experiments.runner import default_devices, train_profile
-
     devices = default_devices(profile, device)
     if not devices or len(devices) < 2:
         return
@@ -662,8 +660,6 @@ def reproduce(
     one pool (:func:`pretrain`).
     Returns ``{"notebooks": [Outcome], "html": Path | None, "seconds": float}``."""
     start = time.perf_counter()
-    from gsepconv.companion.paths import repo_root
-
     root = Path(root).resolve() if root else repo_root()
     if not (root / ROOT_MARKER).is_file():
         raise UsageError(f"no {ROOT_MARKER} in {root}: run from the gsepconv repository")
@@ -711,8 +707,6 @@ def refresh_manifest(root: Path, profile: str, results: str | Path | None, log: 
     """After notebooks wrote the repository's own ``results/<profile>/`` of a committed profile,
     record its tables' checksums in the package's manifest (what Colab fetches and verifies;
     :mod:`gsepconv.companion.committed`). Other roots, results folders and profiles: nothing."""
-    from gsepconv.companion.committed import read_manifest, write_manifest
-
     package_root = Path(__file__).resolve().parents[2]
     own = root.resolve() == package_root and Path(results or root / "results").resolve() == (root / "results").resolve()
     if not own or profile not in read_manifest():
@@ -726,10 +720,10 @@ def refresh_manifest(root: Path, profile: str, results: str | Path | None, log: 
 
 def figures(profile: str = "quick", results: str | Path | None = None, log: Log = print) -> dict[str, Any]:
     """Redraw every figure and table of ``profile`` from its CSVs (``gsepconv.report.make_all``)."""
-    from gsepconv.experiments.registry import PROFILES
-
     if profile not in PROFILES:
         raise UsageError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    # gsepconv.report draws with matplotlib (the optional `plot` extra); imported here so that the
+    # notebook runner works without it and a missing extra is a MissingDependency, not a traceback
     try:
         from gsepconv.report import make_all
     except ImportError as err:

@@ -24,6 +24,8 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from gsepconv.nn import ExportedConv, export
+
 __all__ = ["Original", "load_original", "original_model", "conv_only_model", "ORIGINAL_IMPLEMENTATIONS",
            "ORIGINAL_URL", "has_original"]
 
@@ -111,8 +113,6 @@ def conv_only_model(model: nn.Module) -> nn.Module:
     """A copy of ``model`` whose lifting/group convolutions are their exported convolutions with
     the sampled kernels as free, trainable weights: what training costs without kernel nets.
     Everything else (norms, pooling, read-out) is the same module."""
-    from gsepconv.nn import ExportedConv, export
-
     was_training = model.training
     out = export(model)  # eval-mode deep copy; exported kernels are buffers, parameters frozen
     for module in out.modules():

@@ -46,14 +46,16 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+from tqdm.auto import tqdm
 
-from .. import __version__
-from ..groups import SCALE_GROUPS
-from ..progress import bars_enabled
+from ..groups import SCALE_GROUPS, num_elements_text
 from ..models import build_model, count_parameters
-from ..groups import num_elements_text
-from ..nn import export, kernel_cache, memory_format
-from ..nn.conv import _SampledConv
+from ..nn import GroupBatchNorm, export, kernel_cache, memory_format
+from ..nn.conv import SampledConv
+from ..progress import bars_enabled
+from ..version import __version__
+from .against import conv_only_model, has_original, load_original, original_model
 from .io import check_writable, git_commit, results_root, write_table
 from .training import autocast_to
 
@@ -191,8 +193,6 @@ def _time(fn: Callable[[], Any], warmup: int, repeats: int, device: torch.device
 
 def count_macs(model: nn.Module, x: torch.Tensor) -> int:
     """Multiply–accumulates of one forward pass (PyTorch's flop counter / 2)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     counter = FlopCounterMode(display=False)
     with counter, torch.inference_mode():
         model(x)
@@ -334,8 +334,6 @@ def _time_training(case: BenchCase, profile: BenchProfile, device: torch.device,
     """Training-step columns: ours, its conv-only model, the original's model (if given) and our
     bfloat16 step (if asked), timed alternately in one loop — this machine's speed drifts by 2x
     within an hour, so only steps measured side by side compare — and the step's memory."""
-    from .against import conv_only_model, has_original, original_model
-
     model.train()
     if device.type == "cuda":  # peak of our step alone, before the other models exist
         torch.cuda.reset_peak_memory_stats(device)
@@ -398,7 +396,7 @@ def _time_inference(model: nn.Module, frozen: nn.Module, x: torch.Tensor, profil
     def sample_kernels() -> None:
         with torch.inference_mode():
             for layer in model.modules():
-                if isinstance(layer, _SampledConv):
+                if isinstance(layer, SampledConv):
                     layer.sample_weights()
 
     model.eval()
@@ -476,13 +474,9 @@ def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = No
     check_writable(path.parent, "the benchmark table", "--out")
     original = None
     if against is not None:
-        from .against import load_original
-
         original = load_original(against)
     todo = list(cases if cases is not None else prof.cases)
     rows = []
-    from tqdm.auto import tqdm
-
     if todo:  # one discarded pass: first-call costs (thread pools, oneDNN/cuDNN plans) are not the first case's
         bench_case(todo[0], BenchProfile(**{**prof.__dict__, "warmup": 1, "repeats": 1}), dev)
 
@@ -543,8 +537,6 @@ def run_sweep(profile: str, device: str = "cpu", out: str | Path | None = None, 
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda was requested but CUDA is not available on this machine; use --device cpu")
-    from tqdm.auto import tqdm
-
     path = Path(out) if out is not None else sweep_path(profile, device)
     check_writable(path.parent, "the sweep table", "--out")
     points = [(case, size) for size in prof.image_sizes for case in prof.cases]
@@ -666,8 +658,6 @@ def microbench_batch_norm(batch: int = 64, size: int = 28, channels: int = 16, n
       (what NCHW convolutions, as in the original code, hand to it);
     * ``batchnorm3d_channels_last``: the same on the channels-last map the layers produce.
     """
-    from ..nn import GroupBatchNorm
-
     dev = torch.device(device)
     shape = (batch, channels, num_elements, size, size)
     base = torch.randn(shape, device=dev) + 0.5

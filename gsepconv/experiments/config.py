@@ -23,7 +23,11 @@ from typing import Any, Mapping
 
 import yaml
 
+from gsepconv.data.registry import DATASETS
 from gsepconv.errors import GsepconvError
+from gsepconv.experiments.io import atomic_write_text, check_name
+from gsepconv.groups import SCALE_GROUPS, num_elements_text
+from gsepconv.models import build_model
 
 __all__ = [
     "ConfigError",
@@ -148,8 +152,6 @@ class ModelConfig:
                              f"[n_rotations, n_scales] (e.g. [4, 2] or \"4x2\"), got {ne!r}")
         _check_integer("model.kernel_size", self.kernel_size)
         _check_positive("model.max_scale", self.max_scale, allow_none=True)
-        from gsepconv.groups import SCALE_GROUPS
-
         if self.max_scale is not None and self.group not in SCALE_GROUPS:
             raise ConfigError(f"model.max_scale={self.max_scale!r}: group {self.group} has no scale axis; "
                              f"max_scale applies to {' and '.join(SCALE_GROUPS)} only — leave it out")
@@ -271,8 +273,6 @@ class RunConfig:
         _check_choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
             raise ConfigError(f"device={self.device!r} is not valid; use auto, cpu, cuda or cuda:N")
-        from gsepconv.experiments.io import check_name
-
         check_name(self.experiment, "experiment")  # each names one folder level of the run folder
         check_name(self.profile, "profile")
         return self
@@ -287,8 +287,6 @@ class RunConfig:
         """``build_model`` arguments without loading data: :meth:`ModelConfig.build_kwargs` with
         ``in_channels`` / ``num_classes`` from the data registry's entry for ``data.name``
         (where the model config leaves them to the dataset and the dataset is registered)."""
-        from gsepconv.data.registry import DATASETS
-
         kwargs = self.model.build_kwargs()
         info = DATASETS.get(self.data.name)
         if info is not None:
@@ -300,8 +298,6 @@ class RunConfig:
         """Build the model once (CPU, no data: :meth:`model_kwargs`) so that a model or kernel
         option the model rejects is a ``ValueError`` now, naming the option, not after the data
         has loaded. Returns ``self``."""
-        from gsepconv.models import build_model
-
         try:
             build_model(**self.model_kwargs())
         except (ValueError, TypeError) as err:
@@ -355,8 +351,6 @@ class RunConfig:
         parts = [m.arch, m.group]
         if m.group != "Z2":
             ne = m.num_elements
-            from ..groups import num_elements_text  # torch: imported only when a run is named
-
             parts += [m.implementation, f"n{num_elements_text(m.num_elements)}"]
             if m.sampling != "discretise":
                 parts.append(m.sampling)
@@ -401,8 +395,6 @@ def config_from_dict(values: Mapping[str, Any]) -> RunConfig:
 
 def save_config(config: RunConfig, path: str | Path) -> Path:
     """Write ``config`` as YAML (``.yaml``/``.yml``) or JSON (anything else), atomically."""
-    from gsepconv.experiments.io import atomic_write_text
-
     path = Path(path)
     if path.suffix in (".yaml", ".yml"):
         text = yaml.safe_dump(config.to_dict(), sort_keys=False)

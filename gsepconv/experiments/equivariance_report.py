@@ -31,8 +31,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import __version__
-from ..equivariance import _scale_errors, check_equivariance, find_grid, grid_scale_factors, random_bumps
+from ..version import __version__
+from ..equivariance import scale_errors, check_equivariance, find_grid, grid_scale_factors, random_bumps
 from ..groups import SCALE_GROUPS, get_group, num_elements_text
 from ..nn import GroupConv, GroupGrid, LiftingConv
 from .io import check_writable, git_commit, results_root, write_table
@@ -98,7 +98,7 @@ def _measure(model: nn.Module, prof: ReportProfile, step: float, seed: int) -> d
     field = random_bumps(shape, max_factor=step, generator=torch.Generator().manual_seed(seed))
     model.eval()
     with torch.no_grad():
-        scale, truncated = _scale_errors(model, field.render, step, find_grid(model), 0.5, "bicubic", (True, False))
+        scale, truncated = scale_errors(model, field.render, step, find_grid(model), 0.5, "bicubic", (True, False))
     return {"rot90_error": rot["rot90"], "rot45_error": rot["rot45"], "scale_step": step,
             "scale_error": scale, "scale_error_truncated": truncated}
 

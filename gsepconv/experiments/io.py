@@ -13,8 +13,11 @@ import os
 import re
 import subprocess
 import tempfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
+
+import torch
 
 from gsepconv.errors import GsepconvError
 
@@ -112,8 +115,6 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` through an in-memory buffer and an atomic replace."""
-    import torch
-
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return atomic_write_bytes(path, buffer.getvalue())
@@ -189,8 +190,6 @@ def installed_commit() -> str | None:
     """The commit gsepconv was installed from by ``pip install git+…@<ref>`` (Colab's setup cell):
     ``vcs_info.commit_id`` of the distribution's ``direct_url.json`` (PEP 610), or ``None`` (an
     install from a folder, a wheel or an index records no commit)."""
-    from importlib import metadata
-
     try:
         text = metadata.distribution("gsepconv").read_text("direct_url.json")
     except metadata.PackageNotFoundError:

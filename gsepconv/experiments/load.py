@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Subset
 
 from gsepconv.experiments.config import RunConfig
 from gsepconv.experiments.runfolder import (
@@ -31,6 +32,8 @@ from gsepconv.experiments.runfolder import (
     read_metrics,
     read_run_config,
 )
+from gsepconv.experiments.training import load_splits
+from gsepconv.models import build_model
 
 __all__ = ["TrainedRun", "load_run", "predict"]
 
@@ -53,8 +56,6 @@ def load_run(folder: str | Path, device: str | torch.device = "cpu") -> TrainedR
     what is missing and how to finish it; a damaged or foreign file is a ``ValueError``
     (``gsepconv.experiments.runfolder.RunFolderError``) naming it. The weights are read as
     data (``weights_only=True``): a crafted file cannot run code."""
-    from gsepconv.models import build_model
-
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a run folder (expected <runs>/<profile>/<experiment>/<run id>; "
@@ -82,10 +83,6 @@ def predict(run: TrainedRun, split: str = "test", limit: int | None = None, batc
     """Predictions of ``run.model`` on ``split`` of the dataset it was trained on (the first
     ``limit`` images of the run's own subset of that split): one row per image with ``index``,
     ``label``, ``predicted`` and ``confidence`` (softmax probability of the prediction)."""
-    from torch.utils.data import DataLoader, Subset
-
-    from gsepconv.experiments.training import load_splits
-
     datasets = load_splits(run.config, dataset_factory)
     if split not in datasets:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(datasets)}")

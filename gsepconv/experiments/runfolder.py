@@ -19,7 +19,12 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import torch
+import yaml
+
 from gsepconv.errors import GsepconvError
+from gsepconv.experiments.config import load_config
+from gsepconv.experiments.io import atomic_write_text
 
 __all__ = [
     "CHECKPOINT",
@@ -53,8 +58,6 @@ def load_checkpoint(path: str | Path, fix: str) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU: only tensors and plain data are
     unpickled. A truncated, empty or foreign file is a :class:`RunFolderError` naming ``path``
     and ending with ``fix`` (what to do, e.g. delete it or use --force)."""
-    import torch
-
     path = Path(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -115,10 +118,6 @@ RUN_CONFIG_HEADER = "# gsepconv run configuration (written by gsepconv train/run
 
 def write_run_config(config: Any, folder: str | Path) -> Path:
     """Write ``folder/config.yaml`` atomically, marked with :data:`RUN_CONFIG_HEADER`."""
-    import yaml
-
-    from gsepconv.experiments.io import atomic_write_text
-
     return atomic_write_text(Path(folder) / CONFIG_FILE,
                              RUN_CONFIG_HEADER + "\n" + yaml.safe_dump(config.to_dict(), sort_keys=False))
 
@@ -145,8 +144,6 @@ def check_ours(folder: str | Path) -> None:
 def read_run_config(folder: str | Path) -> Any:
     """The :class:`~gsepconv.experiments.config.RunConfig` stored in ``folder/config.yaml``, or
     ``None`` when absent; an unreadable one is a :class:`RunFolderError` naming the file."""
-    from gsepconv.experiments.config import load_config
-
     path = Path(folder) / CONFIG_FILE
     if not path.is_file():
         return None

@@ -28,13 +28,17 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pandas as pd
+import torch
 import yaml
 
+from gsepconv.data.registry import DATASETS
+from gsepconv.data.storage import file_lock
+from gsepconv.errors import GsepconvError
+from gsepconv.experiments.bench import count_macs
 from gsepconv.experiments.config import RunConfig
 from gsepconv.experiments.distributed import distributed_env
 from gsepconv.experiments.io import check_name, runs_root
-from gsepconv.groups import num_elements_text
-from gsepconv.experiments.registry import get_profile, get_runs
+from gsepconv.experiments.registry import EXPERIMENTS, get_profile, get_runs
 from gsepconv.experiments.runfolder import RunFolderError, check_ours, read_metrics, read_run_config, write_run_config
 from gsepconv.experiments.results import history_frame, history_path, results_path, rows_to_frame, write_results
 from gsepconv.experiments.training import (
@@ -46,6 +50,8 @@ from gsepconv.experiments.training import (
     resolve_device,
     train,
 )
+from gsepconv.groups import num_elements_text
+from gsepconv.models import build_model
 
 __all__ = ["run_dir_for", "run_one", "run_experiment", "train_profile", "train_runs", "estimated_cost", "RunFailed",
            "load_metrics"]
@@ -53,8 +59,11 @@ __all__ = ["run_dir_for", "run_one", "run_experiment", "train_profile", "train_r
 Log = Callable[[str], None]
 
 
-class RunFailed(RuntimeError):
-    """One or more runs of a grid failed (the others finished and are in the results)."""
+class RunFailed(GsepconvError, RuntimeError):
+    """One or more runs of a grid failed (the others finished and are in the results); the command
+    line exits with status 1 and says that repeating the command reuses the finished runs."""
+
+    exit_code = 1
 
 
 def _stderr(msg: str) -> None:
@@ -104,7 +113,6 @@ def run_one(
             return stored
         return {**train(config, folder, dataset_factory=dataset_factory, callbacks=callbacks,
                         max_epochs_this_call=max_epochs_this_call, resume=not force, log=log), "reused": False}
-    from gsepconv.data.storage import file_lock
 
     created = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
     folder.mkdir(parents=True, exist_ok=True)
@@ -227,8 +235,6 @@ def _worker(device: str, label: str, jobs: Any, results: Any, runs: str | None, 
     orphaned = threading.Event()
     _watch_parent(label, orphaned)
     if not device.startswith("cuda"):
-        import torch
-
         torch.set_num_threads(cpu_threads)  # CPU workers share the cores instead of oversubscribing
     _stderr(f"[{label}] started")
     while not orphaned.is_set():
@@ -301,8 +307,6 @@ def run_experiment(
     history = history_frame(metrics[i] for i in sorted(metrics))
     path = results_path(experiment, profile, results)
     if not frame.empty or (keep_rows is not None and not keep_rows.empty):
-        from gsepconv.data.storage import file_lock
-
         path.parent.mkdir(parents=True, exist_ok=True)
         # one writer per results folder: the old history is read and both tables written under its lock
         with file_lock(path.parent, f"another gsepconv process is writing the results tables of {path.parent}"):
@@ -346,12 +350,6 @@ def estimated_cost(config: RunConfig) -> float:
     (``torch.utils.flop_counter`` on the built model) × (3 × training images + evaluated images)
     / :data:`NOMINAL_MACS_PER_S`; a time-budgeted run costs at most its budget plus evaluation.
     Only the order matters: the estimate is never shown as a time."""
-    import torch
-
-    from gsepconv.data.registry import DATASETS
-    from gsepconv.experiments.bench import count_macs
-    from gsepconv.models import build_model
-
     cls = DATASETS[config.data.name]
     sizes = cls.splits or {}
 
@@ -394,8 +392,6 @@ def train_profile(
     every worker busy until the last few minutes. Returns ``{"runs": n, "failed": k}``; failed
     runs are logged and left for :func:`run_experiment` to report.
     """
-    from gsepconv.experiments.registry import EXPERIMENTS
-
     log = log or _stderr
     names = list(experiments) if experiments is not None else [
         name for name, e in EXPERIMENTS.items() if profile in e.profiles]

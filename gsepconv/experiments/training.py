@@ -37,9 +37,12 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
+from torch.utils.data.distributed import DistributedSampler
+from tqdm.auto import tqdm
 
-import gsepconv
+from gsepconv.data import DATASETS, get_dataset
 from gsepconv.errors import GsepconvError
 from gsepconv.experiments.config import ConfigError, DataConfig, RunConfig
 from gsepconv.experiments.distributed import (
@@ -60,8 +63,10 @@ from gsepconv.experiments.runfolder import (
     read_run_config,
 )
 from gsepconv.groups import num_elements_text
-from gsepconv.models import count_parameters
+from gsepconv.models import build_model, count_parameters
 from gsepconv.nn import precise_batch_norm
+from gsepconv.progress import bars_enabled
+from gsepconv.version import __version__
 
 __all__ = [
     "ConfigError",
@@ -96,8 +101,6 @@ class TrainingDiverged(GsepconvError, RuntimeError):
 # ---------------------------------------------------------------------------------------- setup
 def default_dataset_factory(name: str, split: str, data: DataConfig) -> Dataset:
     """Load a split through :func:`gsepconv.data.get_dataset` (augmentation on the train split only)."""
-    from gsepconv.data import get_dataset
-
     return get_dataset(name, split=split, root=data.root, augment=bool(data.augment and split == "train"))
 
 
@@ -189,8 +192,6 @@ def load_splits(config: RunConfig, factory: DatasetFactory | None = None) -> dic
 
 def _dataset_num_classes(name: str, datasets: dict[str, Dataset]) -> int:
     try:
-        from gsepconv.data import DATASETS
-
         info = DATASETS.get(name)
         if info is not None:
             n = info["num_classes"] if isinstance(info, dict) else getattr(info, "num_classes")
@@ -223,8 +224,6 @@ def build_checked_model(
 
     Returns the model (on ``device``) and the resolved ``build_model`` arguments.
     """
-    from gsepconv.models import build_model
-
     x, _ = _first_batch(datasets["train"])
     kwargs = config.model.build_kwargs()
     kwargs.setdefault("in_channels", int(x.shape[1]))
@@ -347,12 +346,8 @@ def _make_optimizer(config: RunConfig, params: Iterator[nn.Parameter]) -> torch.
 
 
 def _progress(iterable: Any, enabled: bool, desc: str, total: int) -> Any:
-    from gsepconv.progress import bars_enabled
-
     if not bars_enabled(enabled):  # log files get the per-epoch line only
         return iterable
-    from tqdm.auto import tqdm
-
     return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True, file=sys.stderr)
 
 
@@ -503,8 +498,6 @@ def _train(
 
     train_model: nn.Module = model
     if env.enabled:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
         train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
     if config.compile:
         # static shapes: every layer has its own shapes, and automatic dynamic shapes with
@@ -631,8 +624,6 @@ def _train_epoch(
     """One pass over the training set (with a time budget: until the budget is spent)."""
     generator = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
     if env.enabled:
-        from torch.utils.data.distributed import DistributedSampler
-
         sampler: Any = DistributedSampler(train_ds, num_replicas=env.world_size, rank=env.rank,
                                           shuffle=True, seed=config.seed, drop_last=False)
         sampler.set_epoch(epoch)
@@ -756,7 +747,7 @@ def _metrics(
         "val_size": len(datasets["val"]),  # type: ignore[arg-type]
         "test_size": len(datasets["test"]),  # type: ignore[arg-type]
         "torch_version": torch.__version__,
-        "gsepconv_version": gsepconv.__version__,
+        "gsepconv_version": __version__,
         "git_commit": git_commit(),
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model_kwargs": {k: (list(v) if isinstance(v, tuple) else v) for k, v in model_kwargs.items()},

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from ..groups.affine import AffineGroup, get_group
 from ..kernels.kernel import MASKS, SpatialKernel, kernel_window
 from .grid import GroupGrid
-from .implementations import IMPLEMENTATIONS, Implementation, NonSeparable, Padding, _conv, _unflat
+from .implementations import IMPLEMENTATIONS, Implementation, NonSeparable, Padding, conv2d, unflat
 from .layers import check_input
 
 
@@ -72,8 +72,11 @@ def kernel_cache(enabled: bool) -> Iterator[None]:
         _CACHE_ENABLED.reset(token)
 
 
-class _SampledConv(nn.Module):
-    """Common machinery: grid, bias, eval cache, export, shape checks."""
+class SampledConv(nn.Module):
+    """Base class of :class:`LiftingConv` and :class:`GroupConv`: a convolution whose kernel is
+    sampled from a kernel net on a grid. It holds the machinery both share: grid, bias, eval cache,
+    export, shape checks. ``isinstance(m, SampledConv)`` finds every such layer in a model (the
+    benchmark times their kernel sampling)."""
 
     def __init__(
         self,
@@ -173,7 +176,7 @@ class _SampledConv(nn.Module):
         """Forget the cached ``eval()`` kernels (they are resampled at the next forward)."""
         self._cache = None
 
-    def train(self, mode: bool = True) -> "_SampledConv":
+    def train(self, mode: bool = True) -> "SampledConv":
         self.clear_kernel_cache()
         return super().train(mode)
 
@@ -208,7 +211,7 @@ class _SampledConv(nn.Module):
         return s + ("" if self.bias is not None else ", bias=False")
 
 
-class LiftingConv(_SampledConv):
+class LiftingConv(SampledConv):
     """Lifting convolution ``R² → G``: ``[B, C_i, H, W] → [B, C_o, N, H', W']``.
 
     Args:
@@ -284,10 +287,10 @@ def lifting_apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: 
     """Apply sampled lifting kernels ``[C_o, N, C_i, k, k]`` to ``x: [B, C_i, H, W]``."""
     (k,) = weights
     co, n, ci, kh, kw = k.shape
-    return _unflat(_conv(x, k.reshape(co * n, ci, kh, kw), stride, padding), co)
+    return unflat(conv2d(x, k.reshape(co * n, ci, kh, kw), stride, padding), co)
 
 
-class GroupConv(_SampledConv):
+class GroupConv(SampledConv):
     """Group convolution ``G → G``: ``[B, C_i, N, H, W] → [B, C_o, N, H', W']``.
 
     Args:
@@ -398,15 +401,15 @@ def export(module: nn.Module) -> nn.Module:
     """Deep-copy ``module`` in ``eval()`` mode with every lifting/group convolution replaced by its
     :class:`ExportedConv` (frozen kernels, no kernel nets): same outputs, inference cost only."""
     out = copy.deepcopy(module).eval()
-    if isinstance(out, _SampledConv):
+    if isinstance(out, SampledConv):
         return out.export()
     for name, child in list(out.named_modules()):
         for child_name, grandchild in list(child.named_children()):
-            if isinstance(grandchild, _SampledConv):
+            if isinstance(grandchild, SampledConv):
                 setattr(child, child_name, grandchild.export())
     for p in out.parameters():
         p.requires_grad_(False)
     return out
 
 
-__all__ = ["ExportedConv", "GroupConv", "LiftingConv", "NonSeparable", "export", "lifting_apply"]
+__all__ = ["ExportedConv", "GroupConv", "LiftingConv", "NonSeparable", "SampledConv", "export", "lifting_apply"]

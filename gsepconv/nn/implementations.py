@@ -97,21 +97,24 @@ def memory_format(fmt: torch.memory_format) -> Iterator[None]:
         _MEMORY_FORMAT.reset(token)
 
 
-def _conv(x: Tensor, weight: Tensor, stride: int = 1, padding: Padding = 0, groups: int = 1) -> Tensor:
-    """``F.conv2d`` in channels-last memory (default): the layout in which depthwise and 1×1
-    convolutions are fast on CPU (oneDNN) and GPU (cuDNN). A no-op when already channels-last."""
+def conv2d(x: Tensor, weight: Tensor, stride: int = 1, padding: Padding = 0, groups: int = 1) -> Tensor:
+    """``F.conv2d`` (no bias, no dilation) in the memory format of :func:`memory_format`
+    (channels-last by default): the layout in which depthwise and 1×1 convolutions are fast on CPU
+    (oneDNN) and GPU (cuDNN). A no-op conversion when already in that format. Every
+    implementation and the lifting layer convolve through it."""
     fmt = _MEMORY_FORMAT.get()
     return F.conv2d(x.contiguous(memory_format=fmt), weight.contiguous(memory_format=fmt), None, stride, padding, 1, groups)
 
 
-def _flat(x: Tensor) -> Tensor:
+def flat(x: Tensor) -> Tensor:
     """``[B, C, N, H, W] → [B, C·N, H, W]`` (a view for the layers' own channels-last outputs)."""
     b, c, n, h, w = x.shape
     return x.reshape(b, c * n, h, w)
 
 
-def _unflat(y: Tensor, c: int) -> Tensor:
-    """``[B, C·N, H, W] → [B, C, N, H, W]`` (always a view)."""
+def unflat(y: Tensor, c: int) -> Tensor:
+    """``[B, C·N, H, W] → [B, C, N, H, W]`` (always a view): a flat convolution's output as a
+    function on the group, the inverse of :func:`flat`."""
     return y.view(y.shape[0], c, y.shape[1] // c, *y.shape[-2:])
 
 
@@ -121,7 +124,7 @@ def _channel_projection(x: Tensor, proj: Tensor) -> Tensor:
     Elements are moved into the batch so the projection is one 1×1 convolution with
     ``C_o·C_i`` weights (not a ``N``-times larger block-diagonal one)."""
     b, ci, n, h, w = x.shape
-    z = _conv(x.transpose(1, 2).reshape(b * n, ci, h, w), proj[:, :, None, None])  # [B·N, Co, H, W]
+    z = conv2d(x.transpose(1, 2).reshape(b * n, ci, h, w), proj[:, :, None, None])  # [B·N, Co, H, W]
     return z.view(b, n, -1, h, w).transpose(1, 2).reshape(b, -1, h, w)
 
 
@@ -139,7 +142,7 @@ class NonSeparable(Implementation):
     def apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
         (k,) = weights
         co, no, ci, ni, kh, kw = k.shape
-        return _unflat(_conv(_flat(x), k.reshape(co * no, ci * ni, kh, kw), stride, padding), co)
+        return unflat(conv2d(flat(x), k.reshape(co * no, ci * ni, kh, kw), stride, padding), co)
 
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
@@ -161,8 +164,8 @@ class Separable(Implementation):
     def apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
         a, s = weights
         co, no, ci, ni = a.shape
-        z = _conv(_flat(x), a.reshape(co * no, ci * ni, 1, 1))
-        return _unflat(_conv(z, s.reshape(co * no, 1, *s.shape[-2:]), stride, padding, groups=co * no), co)
+        z = conv2d(flat(x), a.reshape(co * no, ci * ni, 1, 1))
+        return unflat(conv2d(z, s.reshape(co * no, 1, *s.shape[-2:]), stride, padding, groups=co * no), co)
 
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
@@ -203,7 +206,7 @@ class DSeparable(Implementation):
         p, k = weights
         co, no, ni = k.shape[:3]
         z = _channel_projection(x, p)  # [B, Co·Ni, H, W]
-        return _unflat(_conv(z, k.reshape(co * no, ni, *k.shape[-2:]), stride, padding, groups=co), co)
+        return unflat(conv2d(z, k.reshape(co * no, ni, *k.shape[-2:]), stride, padding, groups=co), co)
 
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
@@ -228,8 +231,8 @@ class DGSeparable(Implementation):
         p, a, s = weights
         co, no, ni = a.shape
         z = _channel_projection(x, p)  # [B, Co·Ni, H, W]
-        z = _conv(z, a.reshape(co * no, ni, 1, 1), groups=co)
-        return _unflat(_conv(z, s.reshape(co * no, 1, *s.shape[-2:]), stride, padding, groups=co * no), co)
+        z = conv2d(z, a.reshape(co * no, ni, 1, 1), groups=co)
+        return unflat(conv2d(z, s.reshape(co * no, 1, *s.shape[-2:]), stride, padding, groups=co * no), co)
 
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:

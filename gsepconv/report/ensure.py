@@ -3,8 +3,8 @@ trains.
 
 :func:`ensure_inputs` makes sure every required input of :data:`~gsepconv.report.inputs.INPUTS`
 exists for a profile, producing what ``train`` allows through the same library calls the chapters
-use: :func:`gsepconv.companion.ensure_results` for the training grids (which also write the
-per-epoch histories), :func:`~gsepconv.companion.ensure_table` for the benchmark, the sweep, the
+use: :func:`gsepconv.experiments.ondemand.ensure_results` for the training grids (which also write the
+per-epoch histories), :func:`~gsepconv.experiments.ondemand.ensure_table` for the benchmark, the sweep, the
 equivariance report and the redundancy table.
 """
 
@@ -13,8 +13,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from gsepconv.companion import check_train_mode, ensure_results, ensure_table, results_dir, training_minutes
+from gsepconv.analysis import redundancy_is_current, redundancy_table, select_run
+from gsepconv.experiments.bench import (
+    bench_is_current,
+    bench_path,
+    run_benchmark,
+    run_sweep,
+    sweep_is_current,
+    sweep_path,
+)
+from gsepconv.experiments.equivariance_report import equivariance_report
+from gsepconv.experiments.folders import results_dir
 from gsepconv.experiments.io import atomic_write_text
+from gsepconv.experiments.ondemand import check_train_mode, ensure_results, ensure_table, training_minutes
 from gsepconv.report.inputs import INPUTS, input_path, missing_inputs, raise_missing
 
 __all__ = ["ensure_inputs"]
@@ -35,17 +46,6 @@ def ensure_inputs(profile: str, train: str = "auto", *, device: str = "cpu", res
     if train == "never":
         raise_missing(missing_inputs(required, profile, results_root), profile)
         return {n: input_path(n, profile, results_root) for n in required}
-    from gsepconv.analysis import redundancy_is_current, redundancy_table, select_run
-    from gsepconv.experiments.bench import (
-        bench_is_current,
-        bench_path,
-        run_benchmark,
-        run_sweep,
-        sweep_is_current,
-        sweep_path,
-    )
-    from gsepconv.experiments.equivariance_report import equivariance_report
-
     base = results_dir(profile, results_root).parent
     for experiment in ("mnist_rot", "mnist_rot_budget", "rotations", "cifar10"):
         ensure_results(experiment, profile, train, device=device, results=base, runs=runs, threads=threads, log=log)

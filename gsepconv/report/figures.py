@@ -1,7 +1,7 @@
 """Figures of the report, drawn from the summary tables of :mod:`gsepconv.report.tables`.
 
 Every function returns a matplotlib ``Figure`` (not shown, not saved): notebooks display it,
-:func:`gsepconv.report.make_all` saves it with :func:`gsepconv.companion.save_figure`. The Z2 CNN
+:func:`gsepconv.report.make_all` saves it with :func:`gsepconv.analysis.style.save_figure`. The Z2 CNN
 control is always drawn, in black. Error bars are one standard deviation over seeds (none for a
 single seed).
 """
@@ -15,9 +15,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator
 
 from gsepconv.report.labels import CONTROL, GROUP_NAMES, add_model_labels, model_order, model_palette
-from gsepconv.report.tables import _bench_labels, _ordered, sweep_table
+from gsepconv.report.tables import bench_labels, in_model_order, sweep_table
 
 __all__ = [
     "accuracy_vs",
@@ -52,8 +53,6 @@ def _legend_right(fig: Figure, ax: plt.Axes, **kwargs) -> None:
 
 def _plain_log(ax: plt.Axes, axis: str = "x") -> None:
     """Log-scale tick labels as plain numbers (``20``, ``0.5``), not ``2×10^1``."""
-    from matplotlib.ticker import FuncFormatter, LogLocator
-
     target = ax.xaxis if axis == "x" else ax.yaxis
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     target.set_minor_locator(LogLocator(subs=(2, 5)))
@@ -205,7 +204,7 @@ def natural_images(summaries: Mapping[str, pd.DataFrame], title: str | None = No
 
 def efficiency_bars(frame: pd.DataFrame, title: str | None = None) -> Figure:
     """Training step time and memory of every benchmarked model (``gsepconv bench`` rows), log scale."""
-    labelled = _ordered(_bench_labels(frame))
+    labelled = in_model_order(bench_labels(frame))
     order = list(labelled["model"])
     families = _families(labelled)  # one colour per group x implementation, whatever N
     palette = model_palette(list(dict.fromkeys(families)))
@@ -239,10 +238,10 @@ def _families(frame: pd.DataFrame) -> list[str]:
 def sweep_curves(frame: pd.DataFrame, title: str | None = None) -> Figure:
     """The efficiency sweep: training step time (top) and memory (bottom) against the number of
     group elements, one column per image size, one line per group × implementation (log–log)."""
-    labelled = _bench_labels(frame)
+    labelled = bench_labels(frame)
     labelled["family"] = _families(labelled)
     sizes = sorted(labelled["image_size"].unique())
-    families = list(dict.fromkeys(_families(_ordered(labelled))))
+    families = list(dict.fromkeys(_families(in_model_order(labelled))))
     palette = model_palette(families)
     fig, axes = plt.subplots(2, len(sizes), figsize=(3.6 * len(sizes) + 2.6, 6.2), sharex=True, sharey="row",
                              squeeze=False)

@@ -13,7 +13,8 @@ from typing import Mapping
 
 import pandas as pd
 
-from gsepconv.companion import MissingResults, results_dir
+from gsepconv.experiments.folders import results_dir
+from gsepconv.experiments.ondemand import MissingResults
 from gsepconv.experiments.results import check_results, read_table
 
 __all__ = ["InputSpec", "INPUTS", "MissingInputs", "input_path", "missing_inputs", "load_inputs", "read_csv"]

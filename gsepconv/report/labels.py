@@ -117,7 +117,7 @@ def model_order(frame: pd.DataFrame) -> list[str]:
 
 def model_palette(models: Iterable[str]) -> dict[str, Any]:
     """A colour per model label: black for the Z2 CNN control, the colour-blind palette otherwise."""
-    import seaborn as sns
+    import seaborn as sns  # the optional `plot` extra; slow to import, needed only to draw
 
     models = list(dict.fromkeys(models))
     others = [m for m in models if not m.startswith(CONTROL)]

@@ -1,7 +1,7 @@
 """Redraw every figure and rewrite every summary table of a profile from its CSVs (no training).
 
 Outputs go to ``results/<profile>/figures/<name>.png`` and ``.svg``
-(:func:`gsepconv.companion.save_figure`) and ``results/<profile>/tables/<name>.csv`` (atomic
+(:func:`gsepconv.analysis.style.save_figure`) and ``results/<profile>/tables/<name>.csv`` (atomic
 writes). Every product names the inputs it is drawn from; a product whose inputs are missing is
 never left behind from an earlier call: :func:`make_all` either refuses (required inputs) or
 deletes its old files (optional inputs, or ``allow_missing=True``).
@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
-from gsepconv.companion import figures_dir, results_dir, save_figure, set_style
-from gsepconv.companion.figures import FORMATS
+from gsepconv.analysis.style import FORMATS, save_figure, set_style
+from gsepconv.experiments.folders import figures_dir, results_dir
 from gsepconv.experiments.io import atomic_write_text
 from gsepconv.experiments.registry import get_profile
 from gsepconv.report import figures as F
@@ -186,8 +187,6 @@ def make_all(profile: str, results_root: str | Path | None = None, *, allow_miss
     Returns ``{"figures": {name: {"png": path, "svg": path}}, "tables": {name: path},
     "inputs": {name: path}, "skipped": {name: reason}, "seconds": float}``.
     """
-    import matplotlib.pyplot as plt
-
     get_profile(profile)  # ValueError naming the valid profiles
     start = time.perf_counter()
     inputs = load_inputs(profile, results_root, allow_missing=allow_missing)

@@ -21,6 +21,8 @@ from gsepconv.experiments.stats import Interval, paired_interval, welch_interval
 from gsepconv.report.labels import add_model_labels, element_label, model_order, n_total
 
 __all__ = [
+    "in_model_order",
+    "bench_labels",
     "is_budget",
     "experiment_summary",
     "experiment_table",
@@ -45,7 +47,9 @@ _MODEL_KEYS = ("group", "implementation", "num_elements", "sampling", "widths", 
 _DISPLAY_METRICS = ("test_acc", "test_err", "val_acc", "time_per_epoch_s", "train_time_s", "peak_mem_mb")
 
 
-def _ordered(frame: pd.DataFrame) -> pd.DataFrame:
+def in_model_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of a labelled table (a ``model`` column) in the order the tables and figures show the
+    models (:func:`~gsepconv.report.labels.model_order`), then by ``n_total`` and ``image_size``."""
     order = {m: k for k, m in enumerate(model_order(frame))}
     sort = frame["model"].map(order)
     extra = [c for c in ("n_total", "image_size") if c in frame.columns]
@@ -83,7 +87,7 @@ def experiment_summary(frame: pd.DataFrame) -> pd.DataFrame:
     summary = summarise(_epochs_as_result(frame) if is_budget(frame) else frame)
     summary = add_model_labels(summary)
     summary["n_total"] = [n_total(v) for v in summary["num_elements"]]
-    return _ordered(summary)
+    return in_model_order(summary)
 
 
 def experiment_table(frame: pd.DataFrame, metrics: Sequence[str] = _DISPLAY_METRICS) -> tuple[str, pd.DataFrame]:
@@ -334,7 +338,9 @@ def compare_models(summary: pd.DataFrame, a: Mapping[str, Any], b: Mapping[str, 
     return out
 
 
-def _bench_labels(frame: pd.DataFrame) -> pd.DataFrame:
+def bench_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """Benchmark rows with the labels the efficiency tables and figures share: ``model``,
+    ``elements`` (the group elements as text) and ``n_total``."""
     out = add_model_labels(frame, distinguish=())
     out["elements"] = [element_label(v) for v in out["num_elements"]]
     if "n_total" not in out.columns:
@@ -345,7 +351,7 @@ def _bench_labels(frame: pd.DataFrame) -> pd.DataFrame:
 def efficiency_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Display table of ``gsepconv bench`` rows: model, parameters, GMACs per forward, training
     step (ms, images/s), inference (ms, and its overhead over the bare convolutions) and memory."""
-    out = _ordered(_bench_labels(frame))
+    out = in_model_order(bench_labels(frame))
     table = pd.DataFrame({
         "model": out["model"],
         "params": out["params"].astype(int),
@@ -370,7 +376,7 @@ def original_comparison(frame: pd.DataFrame) -> pd.DataFrame:
     columns = ["model", "train_ms", "original_train_ms", "speedup_vs_original", "conv_only_train_ms", "over_limit"]
     if "original_train_ms" not in frame.columns or frame["original_train_ms"].isna().all():
         return pd.DataFrame(columns=columns)  # a benchmark run without --against
-    out = _ordered(_bench_labels(frame))
+    out = in_model_order(bench_labels(frame))
     out = out[out["original_train_ms"].notna()]
     table = pd.DataFrame({
         "model": out["model"],
@@ -393,7 +399,7 @@ def speedups(frame: pd.DataFrame, keys: Sequence[str] = ("group", "num_elements"
     ``infer_ms``), how many times fewer MACs
     and how much memory it needs relative to the baseline (``memory_ratio``, its MB / baseline MB).
     Columns: ``keys``, ``implementation``, ``model``, the ratios and both training times."""
-    labelled = _bench_labels(frame)
+    labelled = bench_labels(frame)
     labelled["num_elements"] = labelled["elements"]
     base = labelled[labelled["implementation"] == baseline]
     other = labelled[(labelled["implementation"] != baseline) & (labelled["group"] != "Z2")]

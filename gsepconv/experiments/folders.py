@@ -1,4 +1,10 @@
-"""Folders of the companion: the repository root, ``results/<profile>/`` and its ``figures/``."""
+"""Folders found from the repository: its root, ``results/<profile>/``, its ``figures/``, ``runs/``.
+
+The notebooks, the report and the analyses all read and write here; a notebook runs in
+``notebooks/``, so the folders are found by walking up to the repository root, not from the
+working directory. (:func:`gsepconv.experiments.io.results_root` and
+:func:`~gsepconv.experiments.io.runs_root` are the command line's defaults: ``./results``, ``./runs``.)
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import os
 from pathlib import Path
 
 from gsepconv.experiments.registry import get_profile
+
+__all__ = ["ROOT_MARKER", "repo_root", "results_dir", "figures_dir", "default_runs"]
 
 #: the file that marks the repository root (the Jupyter Book config)
 ROOT_MARKER = "_config.yml"
@@ -31,6 +39,12 @@ def results_dir(profile: str, root: str | Path | None = None) -> Path:
     else:
         base = repo_root() / "results"
     return base / profile
+
+
+def default_runs() -> Path:
+    """``$GSEPCONV_RUNS``, else ``<repo>/runs`` (the folder ``gsepconv run`` uses from the repository
+    root), so a notebook executed in ``notebooks/`` finds the runs trained from the root."""
+    return Path(os.environ["GSEPCONV_RUNS"]) if os.environ.get("GSEPCONV_RUNS") else repo_root() / "runs"
 
 
 def figures_dir(profile: str, root: str | Path | None = None) -> Path:

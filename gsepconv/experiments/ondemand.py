@@ -16,6 +16,10 @@ estimate of its cost, and with ``"auto"`` work estimated above :func:`max_train_
 minutes unless ``$GSEPCONV_MAX_TRAIN_MINUTES`` says otherwise) or not estimated at all is not
 started: a :class:`TrainingNotStarted` says what it would cost and how to ask for it
 (``train="always"``).
+
+The report (:func:`gsepconv.report.ensure_inputs`), the analyses and the notebooks (through
+:mod:`gsepconv.companion`) all produce their tables through :func:`ensure_results` and
+:func:`ensure_table`, so this module sits below them, beside the runner it calls.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import pandas as pd
+import torch
 
-from gsepconv.companion.paths import repo_root, results_dir
 from gsepconv.errors import GsepconvError
+from gsepconv.experiments.folders import repo_root, results_dir
 from gsepconv.experiments.registry import get_runs
 from gsepconv.experiments.results import read_results, results_path
 from gsepconv.experiments.runner import default_devices, estimated_cost, run_experiment
@@ -79,8 +84,6 @@ def check_device(device: str) -> str:
     the valid choices, or says that no GPU is visible."""
     if not isinstance(device, str) or not _DEVICE_CHOICE.match(device):
         raise ValueError(f"unknown device {device!r}; choose one of auto, cpu, cuda, cuda:N")
-    import torch
-
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -93,6 +96,7 @@ def on_notebook_front_end() -> bool:
     """Whether this code runs in a Jupyter kernel (Colab, JupyterLab, papermill), not in a terminal."""
     if "ipykernel" not in sys.modules:
         return False
+    # IPython and ipykernel come with the optional `docs` extra; ipykernel is loaded when this is a kernel
     from IPython import get_ipython
     from ipykernel.zmqshell import ZMQInteractiveShell
 

@@ -1,4 +1,9 @@
-"""One look for every figure, and saving it (and animations) next to the tables it is drawn from."""
+"""One look for every figure, and saving it (and animations) next to the tables it is drawn from.
+
+The notebooks (through :mod:`gsepconv.companion`) and the report (:func:`gsepconv.report.make_all`)
+save their figures here. matplotlib and seaborn come with the optional ``plot`` extra, so they are
+imported inside the functions that draw or save: importing this module needs neither.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gsepconv.companion.paths import figures_dir
+from gsepconv.experiments.folders import figures_dir
 from gsepconv.experiments.io import atomic_write_bytes
 
+__all__ = ["FORMATS", "set_style", "save_figure", "save_animation"]
+
+#: the formats :func:`save_figure` writes, by file extension
 FORMATS = ("png", "svg")
 
 
@@ -31,13 +39,13 @@ def save_figure(fig: Any, name: str, profile: str, root: str | Path | None = Non
     ``"mnist_rot_accuracy_vs_params"`` (no folders, no extension)."""
     _check_name(name)
     out = figures_dir(profile, root)
+    import matplotlib as mpl
+
     paths = {}
     for fmt in FORMATS:
         buffer = io.BytesIO()
         # fixed metadata so that redrawing the same data gives the same bytes
         metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-        import matplotlib as mpl
-
         with mpl.rc_context({"svg.hashsalt": "gsepconv"}):  # stable SVG element ids: same data, same bytes
             fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
         paths[fmt] = atomic_write_bytes(out / f"{name}.{fmt}", buffer.getvalue())
