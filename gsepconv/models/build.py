@@ -86,10 +86,10 @@ class LayerFactory:
         )
 
     def skip(self, cin: int, cout: int) -> nn.Module:
-        """The 1×1 convolution of a residual skip whose width changes. Its kernel nets are
-        ``skip_hidden_ratio`` times as wide as the others (default 0.5, as in the paper's code; its effect: ``gsepconv compare --vary
-            skip_hidden_ratio=1.0``, chapter 4 of the book).
-        a pointwise kernel is a function of the subgroup coordinate alone."""
+        """The 1×1 convolution of a residual skip whose width changes (a pointwise kernel is a
+        function of the subgroup coordinate alone). Its kernel nets are ``skip_hidden_ratio`` times
+        as wide as the others: default 0.5, as in the paper's code; chapter 4 of the book and
+        ``gsepconv compare --vary skip_hidden_ratio=1.0`` measure the effect."""
         if self.group is None:
             return self.conv(cin, cout, 1)
         hidden = self.kernel_options.get("hidden_features", 64)
