@@ -37,7 +37,7 @@ if importlib.util.find_spec("gsepconv") is None:
 # %% tags=["parameters"]
 profile = "quick"  # "smoke" | "quick" | "paper": image sizes and how many angles are measured
 device = "cpu"
-train = "auto"  # "auto": reuse the film's two small trained models from the runs folder, train them if missing | "always" | "never"
+train = "auto"  # "auto": reuse the film's two small trained models (committed with the results), train them if missing | "always" | "never"
 
 # %%
 import math
@@ -52,11 +52,11 @@ from IPython.display import HTML, Markdown, display
 from gsepconv.analysis.film import film_config, film_digit, film_errors, film_features, rotation_film
 from gsepconv.analysis.plots import film_animation, image_grid, offline_jshtml
 from gsepconv.analysis.sweeps import compare_equivariance, demo_image, dilation_factors, lifted_pair, planar_pair
-from gsepconv.companion import check_train_mode, save_animation, save_figure, set_style
+from gsepconv.companion import committed_results, save_animation, save_figure, set_style
 from gsepconv.equivariance import check_equivariance
 from gsepconv.nn import GroupConv, LiftingConv
 
-check_train_mode(train)
+BASE = committed_results(profile, train)  # the folder holding results/<profile>/ (fetched where no clone is)
 set_style()
 torch.set_num_threads(1)  # small float64 convolutions: one thread is fastest on a shared CPU
 SIZES = {  # per profile: image size, kernel size, channels, elements for the angle sweep, angle step
@@ -191,8 +191,8 @@ pd.Series(check_equivariance(model, input_shape=(2, 1, SIZES["image"], SIZES["im
 film_names = {"SE2": "SE(2) G-CNN", "Z2": "plain CNN"}
 film_models, film_runs = {}, {}
 for group, name in film_names.items():
-    film_models[name], film_runs[name] = film_features(film_config(group, profile, **FILM["model"]), device=device,
-                                                       allow_training=train != "never")
+    film_models[name], film_runs[name] = film_features(film_config(group, profile, **FILM["model"]), results=BASE, device=device,
+                                                       allow_training=train != "never", use_snapshot=train != "always")
 pd.DataFrame.from_dict({name: {"test accuracy (%)": m["test_acc"], "training digits": m["train_size"],
                                "training time (s)": round(m["train_time_s"], 1), "parameters": m["params"]}
                         for name, m in film_runs.items()}, orient="index")

@@ -49,6 +49,7 @@ def test_the_shipped_manifest_is_the_committed_results():
     assert manifest["quick"] == cm.manifest_entries(REPO / "results", "quick"), \
         "gsepconv/companion/results_manifest.json is stale: run gsepconv.companion.committed.write_manifest('results', ['quick'])"
     assert "mnist_rot.csv" in manifest["quick"] and "layer_costs.csv" in manifest["quick"]
+    assert {"film_SE2.pt", "film_Z2.pt"} <= set(manifest["quick"]), "chapter 02's film models travel with the tables"
 
 
 def test_fetch_from_a_folder_verified_and_only_once(colab):
@@ -146,7 +147,10 @@ def test_write_and_read_manifest_refuse_paths(tmp_path):
     assert cm.write_manifest(REPO / "results", ["quick"], manifest) is True
     assert cm.write_manifest(REPO / "results", ["quick"], manifest) is False
     manifest.write_text(json.dumps({"quick": {"../../etc/passwd": "0" * 64}}))
-    with pytest.raises(ValueError, match="plain CSV names"):
+    with pytest.raises(ValueError, match="plain CSV or .pt names"):
+        cm.read_manifest(manifest)
+    manifest.write_text(json.dumps({"quick": {"setup.py": "0" * 64}}))  # only tables and weights, never code
+    with pytest.raises(ValueError, match="plain CSV or .pt names"):
         cm.read_manifest(manifest)
 
 

@@ -89,3 +89,31 @@ def test_the_animation_renders_offline_and_deterministically(film, tmp_path):
     assert gif == tmp_path / "smoke" / "figures" / "02_film_test.gif" and gif.read_bytes()[:6] == b"GIF89a"
     with pytest.raises(ValueError, match="plain file stem"):
         save_animation(anim, "../x", "smoke", root=tmp_path)
+
+
+def test_film_weights_come_from_the_snapshot_without_runs_or_training(tmp_path):
+    """A trained film model is kept as results/<profile>/film_<group>.pt; a reader with that file and
+    no runs folder (Colab, a fresh clone) gets the same features without training; a snapshot of
+    another run is ignored, a damaged one is reported with what to do."""
+    from gsepconv.analysis.film import film_features, film_snapshot_path
+    from gsepconv.experiments.runfolder import RunFolderError
+
+    config = film_config("Z2", "smoke", widths=(3, 4), train_subset=32, eval_subset=16, batch_size=16)
+    results = tmp_path / "results"
+    trained, metrics = film_features(config, runs=tmp_path / "runs", results=results)
+    snapshot = film_snapshot_path(config, results)
+    assert snapshot == results / "smoke" / "film_Z2.pt" and snapshot.is_file()
+
+    x = torch.rand(2, 1, 29, 29, dtype=torch.float64)
+    again, metrics_again = film_features(config, runs=tmp_path / "no-runs", results=results, allow_training=False)
+    assert not (tmp_path / "no-runs").exists()  # nothing trained, no runs folder made
+    assert metrics_again["test_acc"] == metrics["test_acc"]
+    assert torch.equal(again(x), trained(x))
+
+    other = film_config("Z2", "smoke", widths=(3, 4), train_subset=32, eval_subset=16, batch_size=16, seed=1)
+    with pytest.raises(FileNotFoundError, match="film_Z2.pt"):  # another run's snapshot is not used
+        film_features(other, runs=tmp_path / "no-runs", results=results, allow_training=False)
+
+    snapshot.write_bytes(b"not a checkpoint")
+    with pytest.raises(RunFolderError, match="film_Z2.pt"):
+        film_features(config, runs=tmp_path / "no-runs", results=results, allow_training=False)

@@ -17,11 +17,14 @@ maps are from equivariance is measured, not assumed
 (:func:`~gsepconv.analysis.sweeps.compare_equivariance` with the digit as input).
 
 Training goes through :func:`~gsepconv.analysis.table.trained_model`, so a run is stored in the
-runs folder (``<runs>/<profile>/rotation_film/<run_id>``), reused when finished, and seeded.
+runs folder (``<runs>/<profile>/rotation_film/<run_id>``), reused when finished, and seeded. Its
+weights are also kept beside the profile's tables (:func:`film_snapshot_path`), committed with
+them and fetched on Colab like them: a reader sees the book's film without training anything.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,13 +37,15 @@ from torch import Tensor, nn
 from ..data import dataset_class, get_dataset
 from ..equivariance import check_equivariance, disk, rotate
 from ..experiments.config import DataConfig, ModelConfig, OptimConfig, RunConfig
-from ..experiments.folders import default_runs
+from ..experiments.folders import default_runs, results_dir
+from ..experiments.io import atomic_torch_save
+from ..experiments.runfolder import RunFolderError, load_checkpoint
 from ..experiments.runner import load_metrics, run_dir_for
 from ..models.build import GResNet, ResidualBlock
-from .table import trained_model
+from .table import initial_model, trained_model
 
 __all__ = ["FILM_DATASET", "FILM_EXPERIMENT", "RotationFilm", "film_config", "film_digit", "film_errors",
-           "film_features", "lift_and_group_conv", "oriented_channel", "rotation_film"]
+           "film_features", "film_snapshot_path", "lift_and_group_conv", "oriented_channel", "rotation_film"]
 
 #: the dataset the film's models train on, and the digit comes from (offline mirror)
 FILM_DATASET = "mnist_rot_seeded"
@@ -91,19 +96,59 @@ class _Standardise(nn.Module):
         return (x - self.mean) / self.std
 
 
-def film_features(config: RunConfig, *, runs: str | Path | None = None, device: str = "cpu",
-                  allow_training: bool = True, log: Callable[[str], None] | None = None) -> tuple[nn.Module, dict]:
+def film_snapshot_path(config: RunConfig, results: str | Path | None = None) -> Path:
+    """``results/<profile>/film_<group>.pt``: the trained weights of the film's ``config.model.group``
+    model kept beside the profile's tables, so a reader without the runs folder (a fresh clone,
+    Colab) sees the book's animation without training (``results``: the folder holding the profile
+    folders; default ``results/`` of the repository or ``$GSEPCONV_RESULTS``)."""
+    return results_dir(config.profile, results) / f"film_{config.model.group}.pt"
+
+
+def _read_snapshot(path: Path, config: RunConfig) -> tuple[nn.Module, dict] | None:
+    """``(model, metrics)`` of the snapshot at ``path`` when it holds the run ``config`` (same run
+    id, so the same settings and seed), else ``None``. Read as data (``weights_only=True``)."""
+    data = load_checkpoint(path, f"delete {path} to train the film's model again")
+    if not isinstance(data, dict) or not {"run_id", "metrics", "state"} <= set(data):
+        raise RunFolderError(f"{path} is not a snapshot of a film model (expected run_id, metrics and state); "
+                             f"delete it to train the film's model again")
+    if data["run_id"] != config.run_id():
+        return None
+    metrics = json.loads(data["metrics"])
+    model = initial_model(config, metrics["model_kwargs"])
+    try:
+        model.load_state_dict(data["state"])
+    except (RuntimeError, TypeError, KeyError) as err:
+        raise RunFolderError(f"{path} does not fit the film's {config.model.group} model: "
+                             f"{str(err).splitlines()[0]}; delete it to train the model again") from None
+    return model.eval(), metrics
+
+
+def film_features(config: RunConfig, *, runs: str | Path | None = None, results: str | Path | None = None,
+                  device: str = "cpu", allow_training: bool = True, use_snapshot: bool = True,
+                  log: Callable[[str], None] | None = None) -> tuple[nn.Module, dict]:
     """``(features, metrics)`` of the trained run ``config`` (see :func:`film_config`):
     ``features`` maps images ``[B, 1, H, W]`` in ``[0, 1]`` to the feature maps after the
     model's first group convolution (:func:`lift_and_group_conv`), ``[B, C, N, H, W]`` (``N = 1``
-    for the plain CNN), float64, ``eval()``; ``metrics`` are the
-    run's (``test_acc``, ``train_seconds`` …). Trains the run when the runs folder (default
-    ``$GSEPCONV_RUNS`` or ``<repo>/runs``) has no finished one and ``allow_training``."""
-    runs = runs if runs is not None else default_runs()
-    if not allow_training and load_metrics(run_dir_for(config, runs)) is None:
-        raise FileNotFoundError(f"{run_dir_for(config, runs)} holds no finished run of the film's {config.model.group} "
-                                "model; execute chapter 02 with train='auto' (it trains the model in seconds)")
-    trained, _, metrics = trained_model(config, runs=runs, device=device, allow_training=allow_training, log=log)
+    for the plain CNN), float64, ``eval()``; ``metrics`` are the run's (``test_acc``,
+    ``train_time_s`` …).
+
+    Where the weights come from, first found: the snapshot :func:`film_snapshot_path` of this run
+    (committed with the profile's results; skipped when ``use_snapshot`` is false), the finished
+    run in ``runs`` (default ``$GSEPCONV_RUNS`` or ``<repo>/runs``), or a run trained now when
+    ``allow_training``. Weights taken from a run are written to the snapshot (atomically)."""
+    snapshot = film_snapshot_path(config, results)
+    found = _read_snapshot(snapshot, config) if use_snapshot and snapshot.is_file() else None
+    if found is None:
+        runs = runs if runs is not None else default_runs()
+        if not allow_training and load_metrics(run_dir_for(config, runs)) is None:
+            raise FileNotFoundError(
+                f"neither {snapshot} nor {run_dir_for(config, runs)} holds the trained film's {config.model.group} "
+                "model; execute chapter 02 with train='auto' (it trains the model in seconds)")
+        trained, _, metrics = trained_model(config, runs=runs, device=device, allow_training=allow_training, log=log)
+        atomic_torch_save({"run_id": config.run_id(), "metrics": json.dumps(metrics, default=str),
+                           "state": trained.state_dict()}, snapshot)
+        found = trained, metrics
+    trained, metrics = found
     info = dataset_class(config.data.name)
     features = nn.Sequential(_Standardise(info.mean[0], info.std[0]), *lift_and_group_conv(trained))
     return features.double().eval(), metrics

@@ -5,8 +5,9 @@ wheel or by ``pip install git+…`` (the published notebooks' setup cell, on Col
 carries no results: :func:`committed_results` then fetches the tables of ``results/<profile>/`` into
 ``./results/<profile>/`` (or ``$GSEPCONV_RESULTS/<profile>/``) before the chapter reads them.
 
-* What: every input table (CSV) of ``results/<profile>/``, the derived ``figures/`` and ``tables/``
-  excluded (the chapters redraw those). The package ships their SHA-256 sums for each committed
+* What: every input table (CSV) of ``results/<profile>/`` and the film's model snapshots
+  (``film_*.pt``, read as weights only), the derived ``figures/`` and ``tables/`` excluded (the
+  chapters redraw those). The package ships their SHA-256 sums for each committed
   profile in ``results_manifest.json`` (:func:`write_manifest`, refreshed by ``gsepconv reproduce``
   and checked against ``results/`` by the tests), so a wheel built from a commit knows exactly
   which bytes that commit's results are.
@@ -48,7 +49,9 @@ ENV_SOURCE = "GSEPCONV_RESULTS_SOURCE"
 MANIFEST = Path(__file__).with_name("results_manifest.json")
 #: folders of ``results/<profile>/`` drawn from the tables (not fetched, not in the manifest)
 DERIVED = ("figures", "tables")
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.csv$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.(csv|pt)$")
+#: the files of ``results/<profile>/`` that the manifest lists
+INPUTS = ("*.csv", "film_*.pt")
 Log = Callable[[str], None]
 
 
@@ -65,15 +68,15 @@ def _sha256(path: Path) -> str:
 
 
 def manifest_entries(results: str | Path, profile: str) -> dict[str, str]:
-    """``{file name: sha256}`` of the input tables in ``<results>/<profile>/`` (the CSVs directly in
-    it; ``figures/`` and ``tables/`` are drawn from them)."""
+    """``{file name: sha256}`` of the inputs in ``<results>/<profile>/`` (the CSVs and film snapshots
+    directly in it, ``INPUTS``; ``figures/`` and ``tables/`` are drawn from them)."""
     folder = Path(results) / profile
-    return {p.name: _sha256(p) for p in sorted(folder.glob("*.csv"))}
+    return {p.name: _sha256(p) for p in sorted(q for pattern in INPUTS for q in folder.glob(pattern))}
 
 
 def read_manifest(path: str | Path | None = None) -> dict[str, dict[str, str]]:
     """The shipped manifest (``{}`` when the package has none). File names are checked to be
-    plain ``*.csv`` names: the manifest decides which files are written into the results folder."""
+    plain ``*.csv`` or ``*.pt`` names: the manifest decides which files are written into the results folder."""
     path = Path(path or MANIFEST)
     if not path.is_file():
         return {}
@@ -81,7 +84,7 @@ def read_manifest(path: str | Path | None = None) -> dict[str, dict[str, str]]:
     for profile, files in manifest.items():
         bad = [name for name in files if not _SAFE_NAME.match(name)]
         if bad:
-            raise ValueError(f"{path}: profile {profile!r} names files that are not plain CSV names: {bad}")
+            raise ValueError(f"{path}: profile {profile!r} names files that are not plain CSV or .pt names: {bad}")
     return manifest
 
 
