@@ -75,6 +75,12 @@ table = pd.DataFrame({
     "|g g^-1 - e|": (sim2.product(g, sim2.inverse(g)) - sim2.identity()).abs().amax(-1).numpy(),
     "det g = s^2": sim2.det(g).numpy().round(3),
 })
+back = sim2.log(g)
+wrapped = torch.tensor([0.5, 3.0, 7.0 - 2 * math.pi, -4.0 + 2 * math.pi], dtype=torch.float64)
+assert (back[:, 0] - wrapped).abs().max() < 1e-12, f"log(exp(v)) should wrap the angles into [-pi, pi): got {back[:, 0].tolist()}"
+assert (back[:, 1] - v[:, 1]).abs().max() < 1e-12, "log(exp(v)) should give back the log-scales"
+assert table["|g g^-1 - e|"].max() < 1e-12, f"g g^-1 should be the identity to round-off, got {table['|g g^-1 - e|'].max():.1e}"
+assert (sim2.det(g) - torch.exp(2 * v[:, 1])).abs().max() < 1e-12, "det g should be s^2"
 table
 
 # %% [markdown]
@@ -195,6 +201,13 @@ for ax, values, title, labels in (
 fig.tight_layout()
 save_figure(fig, "01_relative_elements", profile)
 plt.show()
+circulant = (torch.roll(rel_rot, (1, 1), dims=(0, 1)) - rel_rot).abs().max()
+assert circulant < 1e-12, f"the SO(2) matrix should be circulant (rows rolled by one step), off by {circulant:.1e}"
+assert rel_rot.min() >= -math.pi and rel_rot.max() < math.pi, "SO(2) relative elements should wrap into [-pi, pi)"
+toeplitz = (rel_scale[1:, 1:] - rel_scale[:-1, :-1]).abs().max()
+assert toeplitz < 1e-12, f"the dilation matrix should be Toeplitz, off by {toeplitz:.1e}"
+extremes = ((rel_scale.abs() - math.log(MAX_SCALE)).abs() < 1e-12).sum()
+assert extremes == 2 and rel_scale[0, -1] > 0, f"+-log S should occur once each, found {int(extremes)} entries"
 
 # %% [markdown]
 # For rotations the matrix is circulant: each row is the previous one rolled by one step, and the
@@ -239,6 +252,11 @@ axes[0].legend(loc="lower left", fontsize=8)
 fig.tight_layout()
 save_figure(fig, "01_actions", profile)
 plt.show()
+stretch = {name: H.act(elements[:, None, :], shape[None]).norm(dim=-1) / shape.norm(dim=-1) for name, H, elements in cases}
+assert (stretch["SO(2)"] - 1).abs().max() < 1e-12, "rotations should keep distances"
+assert abs(float(stretch["dilations"].max()) - MAX_SCALE) < 1e-12 and float(stretch["dilations"].min()) > 1 - 1e-12, \
+    f"dilations should scale distances by 1 to S = {MAX_SCALE}"
+assert (stretch["Sim(2)"] - stretch["Sim(2)"][:, :1]).abs().max() < 1e-12, "a Sim(2) element scales all distances alike"
 
 # %% [markdown]
 # Each shape is the letter moved by one grid element (numbers = flat index; black outline = the

@@ -49,6 +49,7 @@ from gsepconv.analysis import (
     redundancy_path,
     redundancy_table,
     select_run,
+    support_taps,
 )
 from gsepconv.analysis.kernels import implementation_kernels
 from gsepconv.companion import check_device, committed_results, ensure_table, save_figure, set_style, training_minutes
@@ -79,10 +80,18 @@ BASE = committed_results(profile, train)  # the folder holding results/<profile>
 
 # %%
 kernels = implementation_kernels("SE2", kernel_size=5, num_elements=8, channels=(4, 4), seed=0)
+small = implementation_kernels("SE2", kernel_size=3, num_elements=8, channels=(1, 1), implementations=("nonseparable",))
+taps = {5: support_taps(kernels["nonseparable"]), 3: support_taps(small["nonseparable"])}
+assert taps == {5: 13, 3: 5}, f"the disk mask should keep 13 of 25 taps at k = 5 and 5 of 9 at k = 3, got {taps}"
+shares = {impl: energy_share(k, None) for impl, k in kernels.items()}
+for impl in ("separable", "gseparable", "dgseparable"):
+    assert (shares[impl] - 1).abs().max() < 1e-12, f"{impl} should read E1 = 1 exactly (rank 1), got min {float(shares[impl].min())}"
+for impl in ("dseparable", "nonseparable"):
+    assert shares[impl].mean() < 0.99, f"{impl} is not factorised along H, so its mean E1 should be below 1"
 pd.DataFrame({
     "kernel shape": {impl: "x".join(map(str, k.shape)) for impl, k in kernels.items()},
-    "mean E1": {impl: float(energy_share(k, None).mean()) for impl, k in kernels.items()},
-    "min E1": {impl: float(energy_share(k, None).min()) for impl, k in kernels.items()},
+    "mean E1": {impl: float(s.mean()) for impl, s in shares.items()},
+    "min E1": {impl: float(s.min()) for impl, s in shares.items()},
 }).round(4)
 
 # %% [markdown]
@@ -160,6 +169,12 @@ ax.legend(fontsize=8, ncol=len(STATES), loc="lower center")
 fig.tight_layout()
 save_figure(fig, "03_energy_share", profile)
 plt.show()
+control = table[table["state"] == "separable"]
+if not control.empty:  # the separable control: one non-zero component in every layer
+    lead = control.loc[control["component"] == 1, "energy_fraction_mean"]
+    rest = control.loc[control["component"] > 1, "energy_fraction_mean"]
+    assert (lead - 1).abs().max() < 1e-9, f"the separable control should sit at E1 = 1, got min {lead.min()}"
+    assert rest.max() < 1e-9, f"the separable control's later components should be zero, got up to {rest.max():.1e}"
 means = first.groupby("state")["energy_fraction_mean"].mean()
 print("mean E1 over all layers: " + ", ".join(f"{s} {means[s]:.3f}" for s in STATES if s in means))
 

@@ -34,20 +34,31 @@ device = "cpu"  # where layers are timed: "auto" (CUDA when present), "cpu", "cu
 train = "auto"  # "auto": reuse results/<profile>/layer_costs.csv if its sizes match; "always": re-measure; "never"
 
 # %%
+import inspect
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+import torch.nn.functional as F
 
 from gsepconv.analysis import energy_share
-from gsepconv.analysis.costs import LAYER_COST_PROFILES, layer_costs_is_current, layer_costs_path, write_layer_costs
+from gsepconv.analysis.costs import (
+    LAYER_COST_PROFILES,
+    cost_formula,
+    layer_costs_is_current,
+    layer_costs_path,
+    write_layer_costs,
+)
 from gsepconv.analysis.kernels import implementation_kernels, kernel_net_conventions, siren_field
 from gsepconv.analysis.plots import crop_to_support, image_grid
 from gsepconv.companion import check_device, committed_results, ensure_table, save_figure, set_style
 from gsepconv.experiments import get_runs
 from gsepconv.experiments.compare import summarise_variants
+from gsepconv.kernels import SIREN
 from gsepconv.models import build_model
+from gsepconv.nn import GroupConv
 from IPython.display import Markdown, display
 
 set_style()
@@ -84,6 +95,8 @@ axes[1, 0].set_ylabel("the kernel\n(7×7 taps)")
 fig.tight_layout()
 save_figure(fig, "04_siren_omega0", profile)
 plt.show()
+omega_defaults = {k: p.default for k, p in inspect.signature(SIREN).parameters.items() if "omega" in k}
+assert omega_defaults == {"omega_0": 10.0, "first_omega_0": 10.0}, f"the SIREN default should be ω₀ = 10, got {omega_defaults}"
 
 # %% [markdown]
 # The same random weights (same seed) with four values of $\omega_0$: small $\omega_0$ gives a
@@ -116,9 +129,11 @@ torch.manual_seed(0)
 conventions = kernel_net_conventions(build_model(**se2_separable.model_kwargs()))
 display(conventions.round(4))
 skip = conventions["layer"].str.contains("skip")
-assert conventions["hidden_bias_zero"].all()  # zero hidden biases
-assert ((conventions["head_std"] / conventions["channels_std"] - 1).abs() < 0.1).all()  # head std as the formula
-assert (conventions.loc[skip, "hidden"] * 2 == conventions.loc[~skip, "hidden"].iloc[0]).all()  # skip nets half as wide
+assert conventions["hidden_bias_zero"].all(), "every hidden sine layer should start with zero biases"
+assert ((conventions["head_std"] / conventions["channels_std"] - 1).abs() < 0.1).all(), \
+    "every head's std should be within 10 % of sqrt(2 / (h C_in k²))"
+assert (conventions.loc[skip, "hidden"] * 2 == conventions.loc[~skip, "hidden"].iloc[0]).all(), \
+    "the skip convolutions' kernel nets should be half as wide as the others"
 
 # %% [markdown]
 # Every head's standard deviation is within 10 % of $\sqrt{2/(h\,C_\mathrm{in}\,k^2)}$ (uniform
@@ -187,6 +202,11 @@ fig = image_grid(rows, row_labels=labels, col_labels=[f"b = {b}" for b in range(
                  title="SE(2): K[o=0, a=e, i=0, b] for the 8 input rotations b")
 save_figure(fig, "04_factorisations_se2", profile)
 plt.show()
+se2_share = {impl: float(energy_share(k).mean()) for impl, k in se2.items()}
+for impl in ("separable", "gseparable", "dgseparable"):
+    assert abs(se2_share[impl] - 1) < 1e-12, f"{impl}'s slices should have rank 1 (E1 = 1), got {se2_share[impl]}"
+for impl in ("nonseparable", "dseparable"):
+    assert se2_share[impl] < 0.99, f"{impl} should draw a different pattern per input element (E1 < 1)"
 
 # %% [markdown]
 # In the rows of `separable`, `gseparable` and `dgseparable` every image is the same spatial pattern
@@ -206,6 +226,10 @@ fig = image_grid(rows, row_labels=list(sim2), share_scale="row", cell=0.95,
                  title=f"Sim(2), 4 rotations × 3 scales: K[o=0, a=e, i=0, b] (centre of the {w}×{w} windows)")
 save_figure(fig, "04_factorisations_sim2", profile)
 plt.show()
+sim2_share = {impl: float(energy_share(k).mean()) for impl, k in sim2.items()}
+for impl in ("separable", "separable2d", "gseparable2d"):
+    assert abs(sim2_share[impl] - 1) < 1e-12, f"{impl}'s Sim(2) slices should have rank 1 (E1 = 1), got {sim2_share[impl]}"
+assert sim2_share["nonseparable"] < 0.99, "the full Sim(2) kernel should draw a different pattern per input element"
 
 # %% [markdown]
 # For $\mathrm{Sim}(2)$ the input elements run rotation-major (4 rotations, each at 3 scales).
@@ -216,6 +240,54 @@ plt.show()
 # along the row: dilation appears across output elements, as in chapter 2. The layers sample every
 # kernel on windows sized for the largest dilation; the figure shows their centre, where the
 # identity's kernel lies.
+
+# %% [markdown]
+# ## A separable layer is two small convolutions
+#
+# The `separable` layer never builds its dense kernel. It flattens the input `[B, C_i, N, H, W]`
+# to `[B, C_i·N, H, W]`, so that channels and group elements are one axis. The subgroup factor
+# $k^H_{oi}(v)$, sampled as `[C_o, N, C_i, N]`, is then a $1\times 1$ convolution from `C_i·N` to
+# `C_o·N` channels: at every pixel it mixes all input channels and elements. The spatial factor
+# $k^{\mathbb{R}^2}_{o}(u)$, sampled as `[C_o, N, w, w]`, is one $w\times w$ filter for each of the
+# `C_o·N` output maps: a depthwise convolution (`groups = C_o·N`) of the mixed maps. Per output
+# pixel that is $C_o N \cdot C_i N$ multiply–adds for the mix and $C_o N \cdot w^2$ for the
+# depthwise filters, instead of $C_o N \cdot C_i N \cdot w^2$ for the dense kernel
+# `[C_o, N, C_i, N, w, w]` (`product_kernel()`).
+#
+# *Question: do the two small convolutions compute what one convolution with the dense kernel
+# computes?* One small SE(2) layer in float64, written out with `torch.nn.functional.conv2d`:
+
+# %%
+torch.manual_seed(0)
+c_in, c_out, k, n, size = 3, 2, 5, 8, 12
+layer = GroupConv("SE2", c_in, c_out, k, n, implementation="separable", bias=False).double().eval()
+x = torch.randn(1, c_in, n, size, size, dtype=torch.float64)  # [B, C_i, N, H, W]
+flat_x = x.reshape(1, c_in * n, size, size)  # [B, C_i·N, H, W]
+with torch.no_grad():
+    mix, spatial = layer.sample_weights()  # [C_o, N, C_i, N], [C_o, N, k, k]
+    mixed = F.conv2d(flat_x, mix.reshape(c_out * n, c_in * n, 1, 1))  # 1×1 over C_i·N: [B, C_o·N, H, W]
+    by_hand = F.conv2d(mixed, spatial.reshape(c_out * n, 1, k, k), padding=k // 2, groups=c_out * n)  # depthwise
+    dense_kernel = layer.product_kernel()  # [C_o, N, C_i, N, k, k]
+    dense = F.conv2d(flat_x, dense_kernel.reshape(c_out * n, c_in * n, k, k), padding=k // 2)
+    by_layer = layer(x).reshape(1, c_out * n, size, size)
+hand_vs_dense = float((by_hand - dense).abs().max())
+hand_vs_layer = float((by_hand - by_layer).abs().max())
+print(f"subgroup factor {tuple(mix.shape)}, spatial factor {tuple(spatial.shape)}, dense kernel {tuple(dense_kernel.shape)}")
+print(f"max |1×1 then depthwise − dense| = {hand_vs_dense:.1e}; max |by hand − the layer| = {hand_vs_layer:.1e} "
+      f"(output scale {float(dense.abs().max()):.2f})")
+macs_hand, macs_dense = mix.numel() + spatial.numel(), dense_kernel.numel()  # MACs per output pixel (stride 1)
+print(f"multiply–adds per output pixel: {mix.numel()} + {spatial.numel()} = {macs_hand} by hand, {macs_dense} dense")
+assert hand_vs_dense < 1e-10, f"1×1 then depthwise should equal the dense convolution to round-off, differs by {hand_vs_dense:.1e}"
+assert hand_vs_layer < 1e-10, f"the layer should compute the two convolutions written out here, differs by {hand_vs_layer:.1e}"
+assert macs_hand == cost_formula("separable", c_in, c_out, n, k), "the separable cost formula should count these MACs"
+assert macs_dense == cost_formula("nonseparable", c_in, c_out, n, k), "the dense cost formula should count these MACs"
+
+# %% [markdown]
+# The two agree to round-off, and the layer computes the same two convolutions (in channels-last
+# memory; the second printed difference is round-off too). The saving is in the printed counts:
+# the dense convolution does the mix's $C_o N \cdot C_i N$ multiply–adds once for each of the
+# $w^2$ taps. `gseparable`, whose spatial factor depends on the input channel as well, has no
+# such split: it builds the dense kernel and runs one full convolution.
 
 # %% [markdown]
 # ## What each implementation costs, per layer
@@ -241,6 +313,15 @@ costs = ensure_table(
 print(f"measured on {costs['device'].iloc[0]} with {costs['threads'].iloc[0]} threads, torch {costs['torch_version'].iloc[0]}, "
       f"commit {costs['git_commit'].iloc[0]}")
 print("flop counter equals the formula for every implementation:", bool((costs["macs"] == costs["macs_formula"]).all()))
+assert (costs["macs"] == costs["macs_formula"]).all(), \
+    f"MACs should follow the formulas exactly: {costs.loc[costs['macs'] != costs['macs_formula'], 'implementation'].tolist()}"
+for group, rows in costs.groupby("group"):
+    dense_macs = rows.loc[rows["implementation"].isin(["nonseparable", "gseparable", "gseparable2d"]), "macs"]
+    assert dense_macs.nunique() == 1, f"{group}: nonseparable and the g-variants should run the same dense convolution"
+params = costs.pivot_table(index="group", columns="implementation", values="params")
+for group, p in params.iterrows():
+    assert p["nonseparable"] < p["separable"] < p["gseparable"] and p["dseparable"] == p.min(), \
+        f"{group}: kernel-net parameters should rank nonseparable < separable < gseparable, dseparable fewest: {p.to_dict()}"
 view = costs.set_index(["group", "implementation"])[
     ["num_elements", "window", "params", "macs", "macs_formula", "kernel_ms", "conv_ms", "train_ms"]]
 view.assign(macs=view["macs"] / 1e6, macs_formula=view["macs_formula"] / 1e6).rename(
@@ -276,8 +357,9 @@ plt.show()
 # $C_o$ values, the fewest: separability saves computation, not parameters. MACs follow the formulas exactly: `nonseparable` and the `g`-variants run
 # one dense convolution with $C_o N \cdot C_i N \cdot w^2$ MACs per pixel; `separable` replaces it
 # by a $1\times1$ mix over $(C_i \times N)$ plus a depthwise $w\times w$ convolution,
-# $C_o N (C_i N + w^2)$; `dgseparable` also factorises the channels. The $\mathrm{Sim}(2)$ layers
-# pay for their larger window $w$ (dilated kernels) and their $N = 12$ elements. Times are single
+# $C_o N (C_i N + w^2)$ (as written out above); `dgseparable` also factorises the channels. The
+# $\mathrm{Sim}(2)$ layers pay for their larger window $w$ (dilated kernels) and their larger
+# number of elements $N$ (the rotations × scales printed above the table). Times are single
 # measurements on whatever machine made the table (best of a few repeats; on a shared CPU they
 # are noisy); they rank the implementations but are not a benchmark — chapter 7 measures whole
 # networks.

@@ -63,11 +63,14 @@ THREADS = 1 if profile == "smoke" else None  # tiny smoke models are overhead-bo
 # with the same data, optimiser, schedule and number of epochs.
 
 # %%
+planned = get_runs("mnist_rot", profile)
+shared = {(repr(c.data), repr(c.optim), c.epochs, c.batch_size) for c in planned}
+assert len(shared) == 1, f"every planned run should share data, optimiser, schedule and epochs; found {len(shared)} settings"
 plan = pd.DataFrame([{
     "model": report.model_label(c.model.group, c.model.implementation, c.model.num_elements),
     "widths": ",".join(map(str, c.model.widths)), "kernel_size": c.model.kernel_size, "epochs": c.epochs,
     "train images": c.data.train_subset or "all", "dataset": c.data.name, "seed": c.seed,
-} for c in get_runs("mnist_rot", profile)])
+} for c in planned])
 plan.groupby([c for c in plan.columns if c != "seed"], sort=False)["seed"].apply(list).reset_index()
 
 # %% [markdown]
@@ -95,6 +98,9 @@ table
 # when that interval excludes 0; with one seed there is no interval and nothing is decided.
 
 # %%
+MODEL = ["group", "implementation", "num_elements"]
+seeds = results.groupby(MODEL)["seed"].apply(frozenset)
+assert seeds.nunique() == 1, f"every model should train on the same seeds: {seeds.to_dict()}"
 summary = report.experiment_summary(results)
 SE2 = {"group": "SE2"}
 pairs = [
@@ -164,6 +170,10 @@ save_figure(fig, "mnist_rot_accuracy_vs_params", profile, root=BASE);
 # whole training run.
 
 # %%
+se2_params = results[results["group"] == "SE2"].groupby("implementation")["params"].max()
+if {"separable", "nonseparable"} <= set(se2_params.index):
+    assert se2_params["nonseparable"] <= se2_params["separable"], \
+        f"the non-separable SE(2) model should have no more parameters than the separable one: {se2_params.to_dict()}"
 fig = draw.accuracy_vs(summary, "train_time_s", title=f"Rotated MNIST: test accuracy against training time ({profile})")
 save_figure(fig, "mnist_rot_accuracy_vs_time", profile, root=BASE);
 
@@ -212,6 +222,7 @@ budget_results = ensure_results("mnist_rot_budget", profile, train, device=devic
 
 # %%
 budget_settings, budget_table = report.experiment_table(budget_results)
+assert budget_results["time_budget_s"].nunique() == 1, "every model should be trained for the same time budget"
 print("shared settings:", budget_settings)
 display(budget_table)
 budget_summary = report.experiment_summary(budget_results)
@@ -247,6 +258,8 @@ else:
 rotations = ensure_results("rotations", profile, train, device=device, results=BASE, threads=THREADS)
 
 # %%
+per_n = rotations.groupby("implementation")["params"].nunique()
+assert (per_n == 1).all(), f"the parameter count should not depend on N: {rotations.groupby(['implementation', 'num_elements'])['params'].first().to_dict()}"
 rot_summary = report.experiment_summary(rotations)
 print("shared settings:", report.experiment_table(rotations)[0])
 fig = draw.rotations_sweep(rot_summary, title=f"Rotated MNIST: separable vs non-separable against N ({profile})")

@@ -38,12 +38,14 @@ device = "cpu"  # where missing runs train: "auto" (CUDA when present), "cpu", "
 train = "auto"  # "auto": reuse results/<profile>/, train what is missing | "always" | "never"
 
 # %%
+from dataclasses import replace
+
 import pandas as pd
 from IPython.display import Markdown, display
 
 from gsepconv import report
 from gsepconv.companion import MissingResults, check_device, check_train_mode, committed_results, ensure_results, save_figure, set_style
-from gsepconv.experiments import EXPERIMENTS, get_runs
+from gsepconv.experiments import EXPERIMENTS, PROFILES, get_runs
 from gsepconv.report import figures as draw
 
 check_train_mode(train)
@@ -78,6 +80,18 @@ pd.DataFrame(rows).fillna("")
 # `paper`, where they are the real datasets: `quick` does not define them (the reason is in the
 # table), and in `smoke` they are labelled stand-ins trained on the same CIFAR-10 subset, which
 # would repeat the CIFAR-10 pipeline check; their results are shown here when they already exist.
+
+# %%
+assert set(PROFILES) <= set(EXPERIMENTS["cifar10"].profiles), "CIFAR-10 should be defined for every profile"
+smoke_cifar10 = get_runs("cifar10", "smoke")[0].data
+for name in ("cifar100", "galaxy10"):
+    experiment = EXPERIMENTS[name]
+    assert "quick" not in experiment.profiles and experiment.missing_profile_reason, f"quick should not define {name}, and say why"
+    real = get_runs(name, "paper")[0].data
+    assert real.name == name and real.stand_in_for is None, f"under paper, {name} should train on the real dataset"
+    stand_in = get_runs(name, "smoke")[0].data
+    assert stand_in.stand_in_for == name and replace(stand_in, stand_in_for=None) == replace(smoke_cifar10, stand_in_for=None), \
+        f"under smoke, {name} should be a labelled stand-in trained on the same CIFAR-10 subset as cifar10"
 
 # %% tags=["hide-output"]
 modes = {name: (train if name == "cifar10" or profile == "paper" else "never") for name in report.NATURAL_IMAGES}

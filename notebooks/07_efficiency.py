@@ -92,6 +92,11 @@ report.efficiency_table(efficiency)
 fig = draw.efficiency_bars(efficiency)
 save_figure(fig, "efficiency_models", profile, root=BASE)
 ratios = report.speedups(efficiency)
+macs = efficiency.assign(n=efficiency["num_elements"].astype(str)).set_index(["group", "n", "implementation"])["macs"]
+for group, n, impl in macs.index:
+    if impl == "gseparable" and (group, n, "nonseparable") in macs.index:
+        assert macs[group, n, impl] == macs[group, n, "nonseparable"], \
+            f"{group} gseparable, N={n}, should run the full convolution of nonseparable (the same MACs)"
 display(Markdown("\n".join(f"* {s}" for s in report.describe_speedups(ratios))))
 ratios
 

@@ -152,6 +152,14 @@ display(Markdown("\n".join(lines)))
 # %%
 show("equivariance_errors")
 show("rotations_sweep")
+equivariance = report.read_csv(drawn["inputs"]["equivariance"])
+exact = equivariance[equivariance["group"].isin(["SE2", "Sim2"])]
+assert exact["rot90_error"].max() < 1e-10, \
+    f"SE(2) and Sim(2) should be equivariant to 90° rotations to round-off, got up to {exact['rot90_error'].max():.1e}"
+interpolated = equivariance[["rot45_error", "scale_error"]].stack()  # NaN (not measured) dropped
+assert (interpolated > 1e-6).all(), "45° rotations and scale steps are interpolated: no error should read zero"
+per_n = experiments["rotations"].groupby("implementation")["params"].nunique()
+assert (per_n == 1).all(), "the rotations sweep's parameter count should stay the same as N grows"
 
 # %% [markdown]
 # Exact 90° rotations permute pixels without interpolation, so SE(2) and Sim(2) layers are

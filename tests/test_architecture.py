@@ -15,11 +15,15 @@ model stack may not, and it imports only the leaves. The leaves (``errors``, ``p
 Every import counts: module level and inside functions, ``from x import y`` resolved to the module
 ``x.y`` where that is a module. Besides the order: no cycle between packages, and no name with a
 leading underscore imported from another module.
+
+The pages that describe the layers agree with them: the layer picture of ``book/contributing.md``
+is ``LAYERS`` in order, its table and the README's layout name every package.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -246,3 +250,33 @@ def test_an_upward_import_is_caught(tmp_path):
     assert any("gsepconv.report.labels" in b and "companion is a layer above report" in b for b in bad)
     assert any({"companion", "report"} <= set(c) for c in package_cycles(import_graph(copy)))
     assert any("_HIDDEN" in b for b in private_imports(import_graph(copy)))
+
+
+# ---------------------------------------------------------------- the orientation pages agree
+def _layer_picture(text: str) -> list[frozenset[str]]:
+    """The names at the start of each line of the first code block after the contributing page's
+    "layer by layer" heading, one set per line (``analysis, experiments`` is one layer)."""
+    block = text.split("## The package, layer by layer", 1)[1].split("```\n", 2)[1]
+    found = []
+    for line in block.splitlines():
+        m = re.match(r"^([a-z_]+(?:, [a-z_]+)*)\s{2,}", line)
+        if m:
+            found.append(frozenset(m.group(1).split(", ")))
+    return found
+
+
+def test_the_contributing_page_draws_the_layers_of_this_test():
+    text = (PACKAGE.parent / "book" / "contributing.md").read_text()
+    expected = [frozenset({"gsepconv"}), *LAYERS[1:], frozenset({DATA}), LEAVES]
+    assert _layer_picture(text) == expected, "book/contributing.md's layer picture differs from LAYERS"
+    for name in sorted({unit(m) for m in module_names()} - {"__init__", "__main__", "cli"}):
+        listed = f"`gsepconv.{name}`" in text or f"`{name}.py`" in text
+        assert listed, f"book/contributing.md's table of packages does not name gsepconv.{name}"
+
+
+def test_the_readme_layout_lists_every_package():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    for name in sorted({unit(m) for m in module_names()} - {"__init__", "__main__"}):
+        path = f"gsepconv/{name}" if (PACKAGE / name).is_dir() else f"gsepconv/{name}.py"
+        assert re.search(rf"^{re.escape(path)}\s", layout, re.M), f"the README's layout has no line for {path}"
