@@ -128,3 +128,48 @@ def test_batch_norm_microbench_ways_agree() -> None:
     times = microbench_batch_norm(batch=2, size=6, channels=3, num_elements=4, repeats=1)
     assert set(times) == {"group_batch_norm", "batchnorm3d_contiguous", "batchnorm3d_channels_last"}
     assert all(t > 0 for t in times.values())
+
+
+def test_the_limit_is_the_faster_layout_of_the_conv_only_step() -> None:
+    """``conv_only_train_ms`` is the faster of the conv-only step's two layouts, named in
+    ``limit_layout``; an unmeasured layout (the Z2 CNN has no NCHW variant) does not count."""
+    from gsepconv.experiments.bench import LIMIT_LAYOUTS, conv_only_limit
+
+    assert set(LIMIT_LAYOUTS) == {"channels_last", "nchw"}
+    assert conv_only_limit({"channels_last": 120.0, "nchw": 95.0}) == (95.0, "nchw")
+    assert conv_only_limit({"channels_last": 80.0, "nchw": 95.0}) == (80.0, "channels_last")
+    assert conv_only_limit({"channels_last": 80.0, "nchw": float("nan")}) == (80.0, "channels_last")
+    ms, layout = conv_only_limit({"channels_last": float("nan"), "nchw": float("nan")})
+    assert math.isnan(ms) and layout == ""
+
+
+def test_each_conv_only_step_runs_in_its_layout() -> None:
+    from gsepconv.experiments.bench import LIMIT_LAYOUTS, in_layout
+    from gsepconv.nn.implementations import conv2d
+
+    x, w = torch.randn(2, 3, 6, 6), torch.randn(4, 3, 3, 3)
+    outputs = []
+    step = lambda: outputs.append(conv2d(x, w, padding=1))  # noqa: E731
+    in_layout(step, LIMIT_LAYOUTS["nchw"])()
+    in_layout(step, LIMIT_LAYOUTS["channels_last"])()
+    step()  # outside the wrapper: the default layout again
+    nchw, channels_last, default = outputs
+    assert nchw.is_contiguous() and not nchw.is_contiguous(memory_format=torch.channels_last)
+    assert channels_last.is_contiguous(memory_format=torch.channels_last) and not channels_last.is_contiguous()
+    assert default.stride() == channels_last.stride()
+    assert torch.allclose(nchw, channels_last, atol=1e-5)
+
+
+def test_bench_rows_read_the_overhead_against_the_faster_layout() -> None:
+    from gsepconv.experiments.bench import BenchCase, bench_case
+
+    profile, cpu = BENCH_PROFILES["smoke"], torch.device("cpu")
+    row = bench_case(BenchCase("SE2", "separable", 4), profile, cpu)
+    by_layout = {"channels_last": row["conv_only_train_ms_channels_last"], "nchw": row["conv_only_train_ms_nchw"]}
+    assert all(ms > 0 for ms in by_layout.values())
+    assert row["conv_only_train_ms"] == min(by_layout.values())
+    assert row["limit_layout"] == min(by_layout, key=by_layout.__getitem__)
+    assert row["train_overhead"] == pytest.approx(row["train_ms"] / row["conv_only_train_ms"])
+    plain = bench_case(BenchCase("Z2", "none", None), profile, cpu)  # its own conv-only model, channels-last
+    assert plain["limit_layout"] == "channels_last" and math.isnan(plain["conv_only_train_ms_nchw"])
+    assert plain["conv_only_train_ms"] == plain["train_ms"] and plain["train_overhead"] == 1.0

@@ -4,9 +4,11 @@ group × implementation × number of elements.
 For each case a G-ResNet (the paper's MNIST-rot architecture) is built and timed:
 
 * ``train_ms``: one full step (forward, backward, Adam), median over ``repeats`` after ``warmup``;
-* ``conv_only_train_ms``: the same step of the conv-only model (the same convolutions with free
-  weights, no kernel nets: :func:`gsepconv.experiments.against.conv_only_model`), the float32
-  limit; ``train_overhead = train_ms / conv_only_train_ms``;
+* ``conv_only_train_ms``: the float32 limit of the step on this machine, the faster of the conv-only
+  model's steps (the same convolutions with free weights, no kernel nets:
+  :func:`gsepconv.experiments.against.conv_only_model`) with channels-last and with plain NCHW
+  convolutions (``conv_only_train_ms_channels_last``, ``conv_only_train_ms_nchw``; the faster
+  in ``limit_layout``); ``train_overhead = train_ms / conv_only_train_ms``;
 * with ``--against PATH`` (a checkout of the original implementation): ``original_train_ms``,
   the original code's model of the case timed alternately with ours in the same process, and
   ``speedup_vs_original = original_train_ms / train_ms``;
@@ -279,8 +281,9 @@ def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, see
     plain NCHW convolutions (``train_ms_nchw``), the layout before the channels-last fast path.
     ``original`` (a :class:`gsepconv.experiments.against.Original`): also time the original
     code's model of the case, alternating with ours (``original_train_ms``, ``speedup_vs_original``).
-    Every case also times its conv-only model (``conv_only_train_ms``: the same convolutions
-    with free weights, no kernel nets), the float32 limit of a training step. ``bf16``: also our
+    Every case also times its conv-only model (the same convolutions with free weights, no kernel
+    nets) in both memory layouts; the faster is the float32 limit of a training step
+    (``conv_only_train_ms``, its layout ``limit_layout``). ``bf16``: also our
     step under bfloat16 autocast, in the same loop (``train_ms_bf16``, ``bf16_speedup``)."""
     model, x, y, train_step = _case_setup(case, profile, profile.image_size, device, seed)
     training = _time_training(case, profile, device, model, train_step, x, y, seed, original, bf16)
@@ -328,12 +331,39 @@ def _case_columns(case: BenchCase, profile: BenchProfile | SweepProfile, image_s
     }
 
 
+#: the memory layouts whose conv-only steps bound a training step: the limit is the faster one
+LIMIT_LAYOUTS: dict[str, torch.memory_format] = {"channels_last": torch.channels_last, "nchw": torch.contiguous_format}
+
+
+def in_layout(step: Callable[[], None], fmt: torch.memory_format) -> Callable[[], None]:
+    """``step`` with the layers' convolutions run in the memory format ``fmt`` (``memory_format``
+    of ``gsepconv.nn``) for the duration of each call."""
+
+    def run() -> None:
+        with memory_format(fmt):
+            step()
+
+    return run
+
+
+def conv_only_limit(by_layout: dict[str, float]) -> tuple[float, str]:
+    """The limit of a training step and the layout that gave it: the fastest of the conv-only
+    steps ``{layout: ms}`` (missing, ``nan``, layouts are ignored; ``(nan, "")`` when none was
+    measured). Whichever layout a machine's convolutions prefer, the limit is the machine's best."""
+    measured = {layout: ms for layout, ms in by_layout.items() if ms == ms}
+    if not measured:
+        return float("nan"), ""
+    layout = min(measured, key=measured.__getitem__)
+    return measured[layout], layout
+
+
 def _time_training(case: BenchCase, profile: BenchProfile, device: torch.device, model: nn.Module,
                    train_step: Callable[[], None], x: torch.Tensor, y: torch.Tensor, seed: int,
                    original: Any, bf16: bool) -> dict[str, float]:
-    """Training-step columns: ours, its conv-only model, the original's model (if given) and our
-    bfloat16 step (if asked), timed alternately in one loop — this machine's speed drifts by 2x
-    within an hour, so only steps measured side by side compare — and the step's memory."""
+    """Training-step columns: ours, its conv-only model in each of ``LIMIT_LAYOUTS``, the
+    original's model (if given) and our bfloat16 step (if asked), timed alternately in one loop —
+    this machine's speed drifts by 2x within an hour, so only steps measured side by side
+    compare — and the step's memory."""
     model.train()
     if device.type == "cuda":  # peak of our step alone, before the other models exist
         torch.cuda.reset_peak_memory_stats(device)
@@ -343,8 +373,9 @@ def _time_training(case: BenchCase, profile: BenchProfile, device: torch.device,
     else:
         peak = saved_activation_mb(model, x, y)
     steps = {"ours": train_step}
-    if case.group != "Z2":  # a plain CNN is its own conv-only model
-        steps["conv_only"] = _step(conv_only_model(model).train(), x, y)
+    if case.group != "Z2":  # a plain CNN is its own conv-only model (its convolutions are always channels-last)
+        for layout, fmt in LIMIT_LAYOUTS.items():  # one copy per layout: each with its own Adam state
+            steps[f"conv_only_{layout}"] = in_layout(_step(conv_only_model(model).train(), x, y), fmt)
     original_params = float("nan")
     if original is not None and has_original(case.group, case.implementation):
         torch.manual_seed(seed)
@@ -359,7 +390,12 @@ def _time_training(case: BenchCase, profile: BenchProfile, device: torch.device,
     times = dict(zip(steps, _alternate(list(steps.values()), profile.warmup, profile.repeats, device)))
     steps.clear()  # frees the conv-only and original models
     nan = float("nan")
-    train, conv_only = statistics.median(times["ours"]), statistics.median(times.get("conv_only", times["ours"]))
+    train = statistics.median(times["ours"])
+    by_layout = {layout: statistics.median(times[f"conv_only_{layout}"]) if f"conv_only_{layout}" in times else nan
+                 for layout in LIMIT_LAYOUTS}
+    if case.group == "Z2":
+        by_layout["channels_last"] = train
+    conv_only, limit_layout = conv_only_limit(by_layout)
     original_ms = statistics.median(times["original"]) if "original" in times else nan
     bf16_ms = statistics.median(times["bf16"]) if "bf16" in times else nan
     return {
@@ -369,6 +405,8 @@ def _time_training(case: BenchCase, profile: BenchProfile, device: torch.device,
         "images_per_s": profile.batch_size / (train / 1000.0),
         "train_ms_nchw": nan,
         "conv_only_train_ms": conv_only,
+        "limit_layout": limit_layout,
+        **{f"conv_only_train_ms_{layout}": ms for layout, ms in by_layout.items()},
         "train_overhead": train / conv_only,
         "original_train_ms": original_ms,
         "original_params": original_params,
@@ -429,7 +467,7 @@ def summarise_efficiency(frame: pd.DataFrame) -> str:
         for _, row in frame[frame["speedup_vs_original"].notna()].iterrows():
             lines.append(f"  {row.group:>8} {row.implementation:<13} N={row.num_elements:<7} ours {row.train_ms:8.1f} ms, "
                          f"original {row.original_train_ms:8.1f} ms: ours trains {speed_words(row.speedup_vs_original)} "
-                         f"the original; conv-only limit {row.conv_only_train_ms:7.1f} ms (ours {row.train_overhead:.2f}x it)")
+                         f"the original; conv-only limit {row.conv_only_train_ms:7.1f} ms ({row.limit_layout}; ours {row.train_overhead:.2f}x it)")
     if "bf16_speedup" in frame and frame["bf16_speedup"].notna().any():
         lines.append("bfloat16 autocast (precision=bf16), alternating with float32 in this run:")
         for _, row in frame[frame["bf16_speedup"].notna()].iterrows():
@@ -744,6 +782,7 @@ def _main(args: argparse.Namespace) -> int:
 
 __all__ = [
     "BENCH_PROFILES", "BenchCase", "BenchProfile", "bench_case", "bench_is_current", "bench_path", "count_macs",
+    "LIMIT_LAYOUTS", "conv_only_limit", "in_layout",
     "microbench_batch_norm", "microbench_rotation_scale", "register", "run_benchmark", "summarise_efficiency",
     "SWEEP_PROFILES", "SweepProfile", "run_sweep", "summarise_sweep", "sweep_case", "sweep_is_current", "sweep_path",
 ]
