@@ -15,7 +15,7 @@ For each case a G-ResNet (the paper's MNIST-rot architecture) is built and timed
   ``original_i / ours_i`` summarised by its median ``speedup_vs_original`` and its interquartile
   range ``speedup_vs_original_q25`` … ``speedup_vs_original_q75``, and ``verdict_vs_original``:
   ``"faster"`` or ``"slower"`` only when that whole range lies on one side of 1, else ``"tie"``
-  (:func:`speed_verdict`);
+  (``speed_verdict``);
 * with ``--bf16``: ``train_ms_bf16``, our step under bfloat16 autocast timed in the same loop, and
   ``bf16_speedup = train_ms / train_ms_bf16`` (``speedup_vs_original_bf16`` with ``--against``);
 * ``infer_ms``: ``eval()`` forward under ``torch.inference_mode`` (sampled kernels cached);
@@ -547,7 +547,7 @@ def summarise_efficiency(frame: pd.DataFrame) -> str:
 
 def speed_words(ratio: float, verdict: str | None = None) -> str:
     """``"1.8x faster than"`` / ``"1.7x slower than"`` (never "0.6x faster") / ``"as fast as"``
-    for a time ratio (baseline time / this time). With a ``verdict`` (:func:`speed_verdict` of the
+    for a time ratio (baseline time / this time). With a ``verdict`` (``speed_verdict`` of the
     ratio's rounds) the words follow it: ``"tie"`` is ``"within the noise as fast as"`` whatever
     the ratio, and a ratio near 1 keeps two decimals; without one, a ratio within 5% of 1 is
     ``"as fast as"``."""
@@ -677,7 +677,10 @@ def sweep_is_current(table: pd.DataFrame, profile: str) -> bool:
 
 
 def bench_is_current(table: pd.DataFrame, profile: str) -> bool:
-    """Whether a stored ``efficiency.csv`` covers every case of the benchmark profile with its sizes."""
+    """Whether a stored ``efficiency.csv`` covers every case of the benchmark profile with its sizes.
+    Columns added since (the verdicts against the original code, the limit's layout) do not make a
+    table stale here: a table measured before them still reads, and ``against_is_current``
+    says whether its comparison with the original needs measuring again."""
     prof = BENCH_PROFILES[profile]
     needed = {"group", "implementation", "num_elements", "batch_size", "image_size", "widths", "kernel_size"}
     if table.empty or not needed <= set(table.columns):
@@ -686,6 +689,28 @@ def bench_is_current(table: pd.DataFrame, profile: str) -> bool:
                   and set(table["kernel_size"]) == {prof.kernel_size}
                   and set(table["widths"].astype(str)) == {",".join(map(str, prof.widths))})
     return same_sizes and _planned(prof.cases, [0]) <= _measured(table, sizes=False)
+
+
+#: the columns a comparison with the original code needs for its verdicts (and the limit's layout)
+AGAINST_COLUMNS = ("repeats", "speedup_vs_original_q25", "speedup_vs_original_q75", "verdict_vs_original",
+                   "limit_layout")
+
+
+def against_is_current(table: pd.DataFrame, profile: str) -> bool:
+    """Whether the comparison with the original code in a stored ``efficiency.csv`` can give its
+    verdicts: it has the per-round quartiles and verdicts (``AGAINST_COLUMNS``) and at least
+    ``max(repeats, against_repeats)`` rounds of the benchmark profile for each case timed against
+    the original. A table without the original's timings has nothing to measure again (true).
+    When false, the comparison is measured again with
+    ``gsepconv bench --profile <profile> --against <checkout of the original code>``."""
+    prof = BENCH_PROFILES[profile]
+    if "original_train_ms" not in table.columns or table["original_train_ms"].isna().all():
+        return True
+    if not set(AGAINST_COLUMNS) <= set(table.columns):
+        return False
+    timed = table[table["original_train_ms"].notna()]
+    return bool(timed["repeats"].ge(max(prof.repeats, prof.against_repeats)).all()
+                and timed["verdict_vs_original"].isin(["faster", "slower", "tie"]).all())
 
 
 def summarise_sweep(frame: pd.DataFrame) -> str:
@@ -851,6 +876,7 @@ def _main(args: argparse.Namespace) -> int:
 
 __all__ = [
     "BENCH_PROFILES", "BenchCase", "BenchProfile", "bench_case", "bench_is_current", "bench_path", "count_macs",
+    "AGAINST_COLUMNS", "against_is_current",
     "LIMIT_LAYOUTS", "conv_only_limit", "in_layout",
     "microbench_batch_norm", "microbench_rotation_scale", "register", "run_benchmark", "summarise_efficiency",
     "paired_ratios", "ratio_quartiles", "speed_verdict", "speed_words",
