@@ -121,8 +121,9 @@ BENCH_PROFILES: dict[str, BenchProfile] = {
     # CPU, 2 cores, ~6 min: the targets of the efficiency issue (batch 64, 28×28, k=7, widths 16,16,32).
     # One warm-up and three timed steps, no channels-first comparison: with 2 + 5 steps in both
     # layouts it took 22 min of the quick reproduction (Sim(2) non-separable alone is 24 s a step).
-    # With --against (not part of the reproduction) every case the original has takes 7 rounds, so
-    # that the quartiles of the per-round ratio mean something: expect about three times as long
+    # (measured before the conv-only limit was also timed with NCHW convolutions, one more step a
+    # round). With --against (not part of the reproduction) every case the original has takes 7
+    # rounds, so that the quartiles of the per-round ratio mean something: about twice as long
     "quick": BenchProfile(
         "quick", batch_size=64, image_size=28, widths=(16, 16, 32), kernel_size=7, hidden_features=64, warmup=1, repeats=3,
         against_repeats=7,
