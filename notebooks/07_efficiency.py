@@ -47,6 +47,7 @@ from gsepconv.companion import check_device, check_train_mode, committed_results
 from gsepconv.experiments.bench import (
     BENCH_PROFILES,
     SWEEP_PROFILES,
+    against_is_current,
     bench_is_current,
     bench_path,
     run_benchmark,
@@ -116,8 +117,23 @@ ratios
 # case's step in the original code was timed alternately with ours in the same process, and so was
 # our conv-only limit (the same convolutions with free weights) and, with `--bf16`, our bfloat16
 # step. Without `--against` this table is empty.
+#
+# The machine's speed drifts while it measures, so the ratio is taken round by round: in round $i$
+# both codes step once, one right after the other, and `speedup_vs_original` is the median of
+# original$_i$ / ours$_i$ over the rounds (at least 7 in the quick and paper profiles),
+# `speedup_vs_original_q25` … `speedup_vs_original_q75` its interquartile range. `verdict_vs_original`
+# says `faster` or `slower` only when that whole range lies on one side of 1, otherwise `tie`: a
+# ratio whose middle half of rounds holds 1 is within the machine's noise. `conv_only_train_ms` is
+# the faster of the conv-only step with channels-last and with plain NCHW convolutions
+# (`limit_layout` says which), the best this machine does with these convolutions;
+# `train_overhead` is our step over it.
 
 # %%
+if not against_is_current(efficiency, profile):
+    display(Markdown(
+        "**This comparison was measured before the per-round quartiles and verdicts were recorded, or with "
+        "fewer rounds than the profile asks for: its `verdict_vs_original` is empty or rests on too few rounds. "
+        f"Measure it again with `gsepconv bench --profile {profile} --against <checkout of the original code>`.**"))
 report.original_comparison(efficiency)
 
 # %% [markdown]

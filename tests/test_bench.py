@@ -128,3 +128,141 @@ def test_batch_norm_microbench_ways_agree() -> None:
     times = microbench_batch_norm(batch=2, size=6, channels=3, num_elements=4, repeats=1)
     assert set(times) == {"group_batch_norm", "batchnorm3d_contiguous", "batchnorm3d_channels_last"}
     assert all(t > 0 for t in times.values())
+
+
+def test_the_limit_is_the_faster_layout_of_the_conv_only_step() -> None:
+    """``conv_only_train_ms`` is the faster of the conv-only step's two layouts, named in
+    ``limit_layout``; an unmeasured layout (the Z2 CNN has no NCHW variant) does not count."""
+    from gsepconv.experiments.bench import LIMIT_LAYOUTS, conv_only_limit
+
+    assert set(LIMIT_LAYOUTS) == {"channels_last", "nchw"}
+    assert conv_only_limit({"channels_last": 120.0, "nchw": 95.0}) == (95.0, "nchw")
+    assert conv_only_limit({"channels_last": 80.0, "nchw": 95.0}) == (80.0, "channels_last")
+    assert conv_only_limit({"channels_last": 80.0, "nchw": float("nan")}) == (80.0, "channels_last")
+    ms, layout = conv_only_limit({"channels_last": float("nan"), "nchw": float("nan")})
+    assert math.isnan(ms) and layout == ""
+
+
+def test_each_conv_only_step_runs_in_its_layout() -> None:
+    from gsepconv.experiments.bench import LIMIT_LAYOUTS, in_layout
+    from gsepconv.nn.implementations import conv2d
+
+    x, w = torch.randn(2, 3, 6, 6), torch.randn(4, 3, 3, 3)
+    outputs = []
+    step = lambda: outputs.append(conv2d(x, w, padding=1))  # noqa: E731
+    in_layout(step, LIMIT_LAYOUTS["nchw"])()
+    in_layout(step, LIMIT_LAYOUTS["channels_last"])()
+    step()  # outside the wrapper: the default layout again
+    nchw, channels_last, default = outputs
+    assert nchw.is_contiguous() and not nchw.is_contiguous(memory_format=torch.channels_last)
+    assert channels_last.is_contiguous(memory_format=torch.channels_last) and not channels_last.is_contiguous()
+    assert default.stride() == channels_last.stride()
+    assert torch.allclose(nchw, channels_last, atol=1e-5)
+
+
+def test_bench_rows_read_the_overhead_against_the_faster_layout() -> None:
+    from gsepconv.experiments.bench import BenchCase, bench_case
+
+    profile, cpu = BENCH_PROFILES["smoke"], torch.device("cpu")
+    row = bench_case(BenchCase("SE2", "separable", 4), profile, cpu)
+    by_layout = {"channels_last": row["conv_only_train_ms_channels_last"], "nchw": row["conv_only_train_ms_nchw"]}
+    assert all(ms > 0 for ms in by_layout.values())
+    assert row["conv_only_train_ms"] == min(by_layout.values())
+    assert row["limit_layout"] == min(by_layout, key=by_layout.__getitem__)
+    assert row["train_overhead"] == pytest.approx(row["train_ms"] / row["conv_only_train_ms"])
+    plain = bench_case(BenchCase("Z2", "none", None), profile, cpu)  # its own conv-only model, channels-last
+    assert plain["limit_layout"] == "channels_last" and math.isnan(plain["conv_only_train_ms_nchw"])
+    assert plain["conv_only_train_ms"] == plain["train_ms"] and plain["train_overhead"] == 1.0
+
+
+def test_a_verdict_needs_the_whole_interquartile_range_on_one_side_of_one() -> None:
+    """Synthetic rounds of 7 (ours 100 ms each): the verdict is ``faster`` or ``slower`` only when
+    the quartiles of ``original_i / ours_i`` both lie on one side of 1, else ``tie``."""
+    from gsepconv.experiments.bench import paired_ratios, ratio_quartiles, speed_verdict
+
+    ours = [100.0] * 7
+
+    def verdict(original: list[float]) -> tuple[str | None, tuple[float, float, float]]:
+        quartiles = ratio_quartiles(paired_ratios(original, ours))
+        return speed_verdict(quartiles[0], quartiles[2]), quartiles
+
+    assert verdict([150, 160, 140, 155, 170, 145, 150])[0] == "faster"
+    assert verdict([60, 70, 65, 80, 75, 90, 85])[0] == "slower"
+    tie, (q25, median, q75) = verdict([90, 95, 105, 110, 98, 102, 120])  # ratios 0.90 … 1.20
+    assert tie == "tie" and q25 == pytest.approx(0.965) and median == pytest.approx(1.02) and q75 == pytest.approx(1.075)
+    # the ratio of the medians (1.5) would say faster; half of the rounds say slower: a tie
+    assert verdict([150, 150, 150, 150, 80, 80, 80])[0] == "tie"
+    # one disturbed round moves neither the median nor the verdict
+    assert verdict([150, 160, 140, 155, 170, 145, 30])[0] == "faster"
+    # the boundary: a quartile exactly at 1 is not "wholly on one side"
+    assert speed_verdict(1.0, 1.3) == "tie" and speed_verdict(0.7, 1.0) == "tie"
+    assert speed_verdict(1.001, 1.3) == "faster" and speed_verdict(0.7, 0.999) == "slower"
+    assert speed_verdict(float("nan"), float("nan")) is None  # not measured
+    # quartiles interpolate like numpy.quantile
+    assert ratio_quartiles([4.0, 1.0, 3.0, 2.0]) == pytest.approx((1.75, 2.5, 3.25))
+    assert ratio_quartiles([2.0]) == (2.0, 2.0, 2.0) and all(math.isnan(q) for q in ratio_quartiles([]))
+
+
+def test_the_words_for_a_ratio_follow_its_verdict() -> None:
+    from gsepconv.experiments.bench import speed_words
+
+    assert speed_words(1.4, "tie") == "within the noise as fast as"  # a wide range holding 1
+    assert speed_words(1.04, "faster") == "1.04x faster than"  # a tight range above 1
+    assert speed_words(1.04) == "as fast as"  # no verdict: within 5% of 1
+    assert speed_words(0.5, "slower") == "2.0x slower than" and speed_words(2.31, "faster") == "2.3x faster than"
+    assert speed_words(float("nan"), None) == "at an unknown speed compared with"
+
+
+def test_ratios_pair_the_rounds_of_the_alternating_loop() -> None:
+    """On a machine that is busy every other round both codes slow down together: round by round
+    the original takes 1.2x ours, which only the paired ratio sees."""
+    from gsepconv.experiments.bench import paired_ratios, ratio_quartiles, speed_verdict
+
+    ours = [100.0, 300.0, 100.0, 300.0, 100.0, 300.0, 100.0]
+    original = [1.2 * t for t in ours]
+    ratios = paired_ratios(original, ours)
+    assert ratios == pytest.approx([1.2] * 7)
+    q25, _, q75 = ratio_quartiles(ratios)
+    assert speed_verdict(q25, q75) == "faster"
+    shifted = paired_ratios(original[1:], ours[:-1])  # round i of one against round i+1 of the other
+    q25, _, q75 = ratio_quartiles(shifted)
+    assert speed_verdict(q25, q75) == "tie"
+    with pytest.raises(ValueError, match="as many"):
+        paired_ratios(original, ours[:-1])
+
+
+def test_bench_rows_are_computed_from_the_paired_rounds(monkeypatch, tmp_path) -> None:
+    """``bench_case`` against a (stand-in) original: the loop runs ``max(repeats,
+    against_repeats)`` rounds, the row's ratio columns come from round-by-round pairs and the limit
+    from the faster conv-only layout; the loop's times are replaced by synthetic ones."""
+    from _original_stand_in import forget_checkout, make_checkout
+
+    import gsepconv.experiments.bench as bench
+    from gsepconv.experiments.against import load_original
+
+    profile = BENCH_PROFILES["smoke"]
+    rounds = max(profile.repeats, profile.against_repeats)
+    assert rounds == 3 and BENCH_PROFILES["quick"].against_repeats >= 7 and BENCH_PROFILES["paper"].against_repeats >= 7
+    seen, real_alternate = [], bench._alternate
+
+    def fake_alternate(steps, warmup, repeats, device):
+        if len(steps) == 1:  # the inference timings: measured
+            return real_alternate(steps, warmup, repeats, device)
+        seen.append((len(steps), repeats))
+        ours = [100.0, 300.0, 100.0]  # busy in round 2
+        # the loop's order: ours, conv-only channels-last, conv-only NCHW, the original
+        return [ours, [50.0, 150.0, 50.0], [40.0, 120.0, 40.0], [1.2 * t for t in ours]]
+
+    try:
+        original = load_original(make_checkout(tmp_path))
+        monkeypatch.setattr(bench, "_alternate", fake_alternate)
+        row = bench.bench_case(bench.BenchCase("SE2", "separable", 4), profile, torch.device("cpu"), original=original)
+    finally:
+        forget_checkout()
+    assert seen == [(4, rounds)] and row["repeats"] == rounds
+    assert row["train_ms"] == 100.0 and row["original_train_ms"] == 120.0
+    assert row["speedup_vs_original"] == pytest.approx(1.2)
+    assert row["speedup_vs_original_q25"] == pytest.approx(1.2) == row["speedup_vs_original_q75"]
+    assert row["verdict_vs_original"] == "faster"
+    assert row["conv_only_train_ms"] == 40.0 and row["limit_layout"] == "nchw"
+    assert row["conv_only_train_ms_channels_last"] == 50.0 and row["train_overhead"] == pytest.approx(2.5)

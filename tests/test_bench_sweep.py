@@ -74,3 +74,41 @@ def test_bench_is_current_checks_cases_and_sizes() -> None:
     assert bench_is_current(frame, "smoke")
     assert not bench_is_current(frame.iloc[1:], "smoke")
     assert not bench_is_current(frame.assign(batch_size=prof.batch_size + 1), "smoke")
+
+
+def test_against_is_current_asks_for_the_verdicts_and_enough_rounds() -> None:
+    """A table measured before the per-round verdicts still passes :func:`bench_is_current` (it
+    reads, nothing is re-measured behind the reader's back) but not ``against_is_current``, which
+    asks for ``gsepconv bench --against`` again; so does a table with too few rounds."""
+    from gsepconv.experiments.bench import against_is_current
+
+    quick = BENCH_PROFILES["quick"]
+    rounds = max(quick.repeats, quick.against_repeats)
+    nan = float("nan")
+    now = pd.DataFrame({"group": ["Z2", "SE2"], "original_train_ms": [nan, 400.0], "repeats": [quick.repeats, rounds],
+                        "speedup_vs_original_q25": [nan, 2.2], "speedup_vs_original_q75": [nan, 2.4],
+                        "verdict_vs_original": [None, "faster"], "limit_layout": ["channels_last", "nchw"]})
+    assert against_is_current(now, "quick")
+    assert not against_is_current(now.drop(columns=["verdict_vs_original", "limit_layout"]), "quick")  # older
+    assert not against_is_current(now.assign(repeats=3), "quick")  # three rounds: no quartiles to speak of
+    assert not against_is_current(now.assign(verdict_vs_original=[None, None]), "quick")
+    without = pd.DataFrame({"group": ["SE2"], "original_train_ms": [nan]})  # a bench without --against
+    assert against_is_current(without, "quick") and against_is_current(without.drop(columns="original_train_ms"), "quick")
+
+
+def test_the_committed_quick_benchmark_still_reads() -> None:
+    """results/quick/efficiency.csv as committed: current for the chapter, and its comparison with
+    the original reads with this code's columns (empty verdicts when it predates them)."""
+    from pathlib import Path
+
+    from gsepconv.experiments.bench import against_is_current
+    from gsepconv.experiments.results import read_table
+    from gsepconv.report.tables import ORIGINAL_COMPARISON_COLUMNS, original_comparison
+
+    table = read_table(Path(__file__).resolve().parents[1] / "results" / "quick" / "efficiency.csv")
+    assert bench_is_current(table, "quick")
+    comparison = original_comparison(table)
+    assert tuple(comparison.columns[:len(ORIGINAL_COMPARISON_COLUMNS)]) == ORIGINAL_COMPARISON_COLUMNS
+    assert len(comparison) > 0 and comparison["speedup_vs_original"].gt(0).all()
+    verdicts = comparison["verdict_vs_original"]
+    assert verdicts.isin(["faster", "slower", "tie"]).all() if against_is_current(table, "quick") else verdicts.isna().all()

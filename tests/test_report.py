@@ -489,7 +489,7 @@ def test_every_input_names_a_command() -> None:
         assert spec.command_for("quick").endswith("--profile quick") and spec.files
 
 
-def test_original_comparison_keeps_the_rows_timed_against_the_original() -> None:
+def test_original_comparison_keeps_the_rows_timed_against_the_original(tmp_path) -> None:
     from gsepconv.report.tables import original_comparison
 
     nan = float("nan")
@@ -504,11 +504,31 @@ def test_original_comparison_keeps_the_rows_timed_against_the_original() -> None
     frame["train_overhead"] = frame.train_ms / frame.conv_only_train_ms
     frame["bf16_speedup"] = frame.train_ms / frame.train_ms_bf16
     assert original_comparison(frame.drop(columns=["original_train_ms"])).empty  # a bench without --against
+    # a table measured before the per-round quartiles, verdicts and limit layouts still reads
+    old = original_comparison(frame)
+    assert len(old) == 2 and old["speedup_vs_original"].tolist() == [2.5, 1.5]
+    assert old["train_overhead"].tolist() == [round(500 / 480, 2), round(4000 / 3600, 2)]
+    assert old["bf16_speedup"].tolist() == [round(500 / 1100, 2), 0.8]
+    assert "Sim(2)" in old["model"].iloc[1]
+    for column in ("speedup_vs_original_q25", "speedup_vs_original_q75", "verdict_vs_original", "limit_layout"):
+        assert old[column].isna().all(), column
+    # as measured now: the quartiles of the per-round ratio, the verdict, the limit's layout
+    frame["speedup_vs_original_q25"] = [2.41, nan, 0.93]
+    frame["speedup_vs_original_q75"] = [2.62, nan, 1.71]
+    frame["verdict_vs_original"] = ["faster", None, "tie"]
+    frame["limit_layout"] = ["nchw", "channels_last", "channels_last"]
     table = original_comparison(frame)
-    assert len(table) == 2 and table["speedup_vs_original"].tolist() == [2.5, 1.5]
-    assert table["over_limit"].tolist() == [round(500 / 480, 2), round(4000 / 3600, 2)]
-    assert table["bf16_speedup"].tolist() == [round(500 / 1100, 2), 0.8]
-    assert "Sim(2)" in table["model"].iloc[1]
+    assert list(table.columns)[:10] == ["model", "train_ms", "original_train_ms", "speedup_vs_original",
+                                        "speedup_vs_original_q25", "speedup_vs_original_q75", "verdict_vs_original",
+                                        "conv_only_train_ms", "limit_layout", "train_overhead"]
+    assert table["verdict_vs_original"].tolist() == ["faster", "tie"]
+    assert table["speedup_vs_original_q25"].tolist() == [2.41, 0.93] and table["limit_layout"].tolist() == ["nchw", "channels_last"]
+    # and through a CSV, as the report reads it
+    path = tmp_path / "efficiency.csv"
+    frame.to_csv(path, index=False)
+    from gsepconv.report.inputs import read_csv
+
+    assert original_comparison(read_csv(path)).equals(table)
 
 
 def test_fidelity_table_pairs_the_codes_by_seed():

@@ -8,7 +8,8 @@ anything (machines differ by 2x and more).
 
 :func:`conv_only_model` is the limit a G-CNN training step can approach in float32: the same
 convolutions, batch norms and read-out with the sampled kernels replaced by free weights (no
-kernel nets, no sampling), channels-last as ours. Its training step is ``conv_only_train_ms``.
+kernel nets, no sampling). The benchmark times its training step with channels-last (as ours)
+and with plain NCHW convolutions; the faster of the two is ``conv_only_train_ms``.
 """
 
 from __future__ import annotations

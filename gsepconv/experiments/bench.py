@@ -4,12 +4,18 @@ group × implementation × number of elements.
 For each case a G-ResNet (the paper's MNIST-rot architecture) is built and timed:
 
 * ``train_ms``: one full step (forward, backward, Adam), median over ``repeats`` after ``warmup``;
-* ``conv_only_train_ms``: the same step of the conv-only model (the same convolutions with free
-  weights, no kernel nets: :func:`gsepconv.experiments.against.conv_only_model`), the float32
-  limit; ``train_overhead = train_ms / conv_only_train_ms``;
+* ``conv_only_train_ms``: the float32 limit of the step on this machine, the faster of the conv-only
+  model's steps (the same convolutions with free weights, no kernel nets:
+  :func:`gsepconv.experiments.against.conv_only_model`) with channels-last and with plain NCHW
+  convolutions (``conv_only_train_ms_channels_last``, ``conv_only_train_ms_nchw``; the faster
+  in ``limit_layout``); ``train_overhead = train_ms / conv_only_train_ms``;
 * with ``--against PATH`` (a checkout of the original implementation): ``original_train_ms``,
-  the original code's model of the case timed alternately with ours in the same process, and
-  ``speedup_vs_original = original_train_ms / train_ms``;
+  the original code's model of the case timed alternately with ours in the same process (at least
+  ``against_repeats`` rounds: ``repeats``), the ratio of each round's two steps
+  ``original_i / ours_i`` summarised by its median ``speedup_vs_original`` and its interquartile
+  range ``speedup_vs_original_q25`` … ``speedup_vs_original_q75``, and ``verdict_vs_original``:
+  ``"faster"`` or ``"slower"`` only when that whole range lies on one side of 1, else ``"tie"``
+  (``speed_verdict``);
 * with ``--bf16``: ``train_ms_bf16``, our step under bfloat16 autocast timed in the same loop, and
   ``bf16_speedup = train_ms / train_ms_bf16`` (``speedup_vs_original_bf16`` with ``--against``);
 * ``infer_ms``: ``eval()`` forward under ``torch.inference_mode`` (sampled kernels cached);
@@ -77,7 +83,9 @@ class BenchCase:
 
 @dataclass(frozen=True)
 class BenchProfile:
-    """Sizes and the list of cases of one benchmark profile."""
+    """Sizes and the list of cases of one benchmark profile. ``repeats``: timed rounds of the
+    training loop (medians) after ``warmup``; a case timed against the original code gets
+    ``max(repeats, against_repeats)`` rounds, enough for the spread of the per-round ratio."""
 
     name: str
     batch_size: int
@@ -90,6 +98,7 @@ class BenchProfile:
     cases: tuple[BenchCase, ...]
     max_scale: float = 1.74
     compare_layout: bool = False
+    against_repeats: int = 7
 
 
 def _se2_cases(ns: Sequence[int], impls: Sequence[str]) -> list[BenchCase]:
@@ -102,6 +111,7 @@ BENCH_PROFILES: dict[str, BenchProfile] = {
     # seconds: exercised by the test suite
     "smoke": BenchProfile(
         "smoke", batch_size=4, image_size=16, widths=(4, 4, 8), kernel_size=5, hidden_features=16, warmup=1, repeats=2,
+        against_repeats=3,
         cases=(
             BenchCase("Z2", "none", None),
             *_se2_cases([4], ("nonseparable", "separable", "dgseparable")),
@@ -110,9 +120,13 @@ BENCH_PROFILES: dict[str, BenchProfile] = {
     ),
     # CPU, 2 cores, ~6 min: the targets of the efficiency issue (batch 64, 28×28, k=7, widths 16,16,32).
     # One warm-up and three timed steps, no channels-first comparison: with 2 + 5 steps in both
-    # layouts it took 22 min of the quick reproduction (Sim(2) non-separable alone is 24 s a step)
+    # layouts it took 22 min of the quick reproduction (Sim(2) non-separable alone is 24 s a step).
+    # (measured before the conv-only limit was also timed with NCHW convolutions, one more step a
+    # round). With --against (not part of the reproduction) every case the original has takes 7
+    # rounds, so that the quartiles of the per-round ratio mean something: about twice as long
     "quick": BenchProfile(
         "quick", batch_size=64, image_size=28, widths=(16, 16, 32), kernel_size=7, hidden_features=64, warmup=1, repeats=3,
+        against_repeats=7,
         cases=(
             BenchCase("Z2", "none", None),
             *_se2_cases([4, 8, 16], ("nonseparable", "separable")),
@@ -127,6 +141,7 @@ BENCH_PROFILES: dict[str, BenchProfile] = {
     # GPU: the paper's widths
     "paper": BenchProfile(
         "paper", batch_size=64, image_size=28, widths=(32, 32, 64), kernel_size=7, hidden_features=64, warmup=3, repeats=10,
+        against_repeats=10,
         cases=(
             BenchCase("Z2", "none", None),
             *_se2_cases([4, 8, 16], _ALL_SE2),
@@ -279,8 +294,9 @@ def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, see
     plain NCHW convolutions (``train_ms_nchw``), the layout before the channels-last fast path.
     ``original`` (a :class:`gsepconv.experiments.against.Original`): also time the original
     code's model of the case, alternating with ours (``original_train_ms``, ``speedup_vs_original``).
-    Every case also times its conv-only model (``conv_only_train_ms``: the same convolutions
-    with free weights, no kernel nets), the float32 limit of a training step. ``bf16``: also our
+    Every case also times its conv-only model (the same convolutions with free weights, no kernel
+    nets) in both memory layouts; the faster is the float32 limit of a training step
+    (``conv_only_train_ms``, its layout ``limit_layout``). ``bf16``: also our
     step under bfloat16 autocast, in the same loop (``train_ms_bf16``, ``bf16_speedup``)."""
     model, x, y, train_step = _case_setup(case, profile, profile.image_size, device, seed)
     training = _time_training(case, profile, device, model, train_step, x, y, seed, original, bf16)
@@ -328,12 +344,39 @@ def _case_columns(case: BenchCase, profile: BenchProfile | SweepProfile, image_s
     }
 
 
+#: the memory layouts whose conv-only steps bound a training step: the limit is the faster one
+LIMIT_LAYOUTS: dict[str, torch.memory_format] = {"channels_last": torch.channels_last, "nchw": torch.contiguous_format}
+
+
+def in_layout(step: Callable[[], None], fmt: torch.memory_format) -> Callable[[], None]:
+    """``step`` with the layers' convolutions run in the memory format ``fmt`` (``memory_format``
+    of ``gsepconv.nn``) for the duration of each call."""
+
+    def run() -> None:
+        with memory_format(fmt):
+            step()
+
+    return run
+
+
+def conv_only_limit(by_layout: dict[str, float]) -> tuple[float, str]:
+    """The limit of a training step and the layout that gave it: the fastest of the conv-only
+    steps ``{layout: ms}`` (missing, ``nan``, layouts are ignored; ``(nan, "")`` when none was
+    measured). Whichever layout a machine's convolutions prefer, the limit is the machine's best."""
+    measured = {layout: ms for layout, ms in by_layout.items() if ms == ms}
+    if not measured:
+        return float("nan"), ""
+    layout = min(measured, key=measured.__getitem__)
+    return measured[layout], layout
+
+
 def _time_training(case: BenchCase, profile: BenchProfile, device: torch.device, model: nn.Module,
                    train_step: Callable[[], None], x: torch.Tensor, y: torch.Tensor, seed: int,
-                   original: Any, bf16: bool) -> dict[str, float]:
-    """Training-step columns: ours, its conv-only model, the original's model (if given) and our
-    bfloat16 step (if asked), timed alternately in one loop — this machine's speed drifts by 2x
-    within an hour, so only steps measured side by side compare — and the step's memory."""
+                   original: Any, bf16: bool) -> dict[str, Any]:
+    """Training-step columns: ours, its conv-only model in each of ``LIMIT_LAYOUTS``, the
+    original's model (if given) and our bfloat16 step (if asked), timed alternately in one loop —
+    this machine's speed drifts by 2x within an hour, so only steps measured side by side
+    compare — and the step's memory."""
     model.train()
     if device.type == "cuda":  # peak of our step alone, before the other models exist
         torch.cuda.reset_peak_memory_stats(device)
@@ -343,8 +386,9 @@ def _time_training(case: BenchCase, profile: BenchProfile, device: torch.device,
     else:
         peak = saved_activation_mb(model, x, y)
     steps = {"ours": train_step}
-    if case.group != "Z2":  # a plain CNN is its own conv-only model
-        steps["conv_only"] = _step(conv_only_model(model).train(), x, y)
+    if case.group != "Z2":  # a plain CNN is its own conv-only model (its convolutions are always channels-last)
+        for layout, fmt in LIMIT_LAYOUTS.items():  # one copy per layout: each with its own Adam state
+            steps[f"conv_only_{layout}"] = in_layout(_step(conv_only_model(model).train(), x, y), fmt)
     original_params = float("nan")
     if original is not None and has_original(case.group, case.implementation):
         torch.manual_seed(seed)
@@ -356,11 +400,18 @@ def _time_training(case: BenchCase, profile: BenchProfile, device: torch.device,
         del theirs
     if bf16:
         steps["bf16"] = _step(model, x, y, cast=torch.bfloat16)
-    times = dict(zip(steps, _alternate(list(steps.values()), profile.warmup, profile.repeats, device)))
+    repeats = max(profile.repeats, profile.against_repeats) if "original" in steps else profile.repeats
+    times = dict(zip(steps, _alternate(list(steps.values()), profile.warmup, repeats, device)))
     steps.clear()  # frees the conv-only and original models
     nan = float("nan")
-    train, conv_only = statistics.median(times["ours"]), statistics.median(times.get("conv_only", times["ours"]))
+    train = statistics.median(times["ours"])
+    by_layout = {layout: statistics.median(times[f"conv_only_{layout}"]) if f"conv_only_{layout}" in times else nan
+                 for layout in LIMIT_LAYOUTS}
+    if case.group == "Z2":
+        by_layout["channels_last"] = train
+    conv_only, limit_layout = conv_only_limit(by_layout)
     original_ms = statistics.median(times["original"]) if "original" in times else nan
+    q25, speedup, q75 = ratio_quartiles(paired_ratios(times["original"], times["ours"]) if "original" in times else [])
     bf16_ms = statistics.median(times["bf16"]) if "bf16" in times else nan
     return {
         "train_ms": train,
@@ -369,15 +420,59 @@ def _time_training(case: BenchCase, profile: BenchProfile, device: torch.device,
         "images_per_s": profile.batch_size / (train / 1000.0),
         "train_ms_nchw": nan,
         "conv_only_train_ms": conv_only,
+        "limit_layout": limit_layout,
+        **{f"conv_only_train_ms_{layout}": ms for layout, ms in by_layout.items()},
         "train_overhead": train / conv_only,
         "original_train_ms": original_ms,
         "original_params": original_params,
-        "speedup_vs_original": original_ms / train,
+        "speedup_vs_original": speedup,
+        "speedup_vs_original_q25": q25,
+        "speedup_vs_original_q75": q75,
+        "verdict_vs_original": speed_verdict(q25, q75),
         "train_ms_bf16": bf16_ms,
         "bf16_speedup": train / bf16_ms,
         "speedup_vs_original_bf16": original_ms / bf16_ms,
         "peak_mem_mb": peak,
+        "repeats": repeats,
     }
+
+
+def paired_ratios(numerator: Sequence[float], denominator: Sequence[float]) -> list[float]:
+    """``numerator[i] / denominator[i]`` for every round ``i`` of an alternating loop (the two
+    steps of one round saw the same machine state); ``ValueError`` unless both have as many."""
+    if len(numerator) != len(denominator):
+        raise ValueError(f"paired ratios need as many times on both sides, got {len(numerator)} and {len(denominator)}")
+    return [a / b for a, b in zip(numerator, denominator)]
+
+
+def ratio_quartiles(ratios: Sequence[float]) -> tuple[float, float, float]:
+    """``(q25, median, q75)`` of ``ratios``, interpolating linearly between the sorted values (as
+    ``numpy.quantile`` does by default); all ``nan`` when there are none."""
+    if not ratios:
+        return float("nan"), float("nan"), float("nan")
+    ordered = sorted(ratios)
+
+    def quantile(q: float) -> float:
+        position = q * (len(ordered) - 1)
+        low = math.floor(position)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+    return quantile(0.25), quantile(0.5), quantile(0.75)
+
+
+def speed_verdict(q25: float, q75: float) -> str | None:
+    """The verdict on a time ratio (baseline time / this time) from the quartiles of its rounds:
+    ``"faster"`` when the whole interquartile range lies above 1, ``"slower"`` when it lies below
+    1, else ``"tie"`` (a range that holds 1 is within this machine's noise); ``None`` when not
+    measured."""
+    if q25 != q25 or q75 != q75:  # nan
+        return None
+    if q25 > 1.0:
+        return "faster"
+    if q75 < 1.0:
+        return "slower"
+    return "tie"
 
 
 def _time_inference(model: nn.Module, frozen: nn.Module, x: torch.Tensor, profile: BenchProfile,
@@ -425,11 +520,15 @@ def summarise_efficiency(frame: pd.DataFrame) -> str:
             m = by_impl.loc["nonseparable", "macs"] / by_impl.loc["separable", "macs"]
             lines.append(f"SE2 N={n}: separable trains {speed_words(r)} nonseparable ({m:.1f}x fewer MACs)")
     if "speedup_vs_original" in frame and frame["speedup_vs_original"].notna().any():
-        lines.append("side by side with the original implementation (alternating steps, this run):")
+        lines.append("side by side with the original implementation (alternating steps, this run; "
+                     "per round original/ours, median [q25, q75]):")
         for _, row in frame[frame["speedup_vs_original"].notna()].iterrows():
+            words = speed_words(row.speedup_vs_original, row.verdict_vs_original)
             lines.append(f"  {row.group:>8} {row.implementation:<13} N={row.num_elements:<7} ours {row.train_ms:8.1f} ms, "
-                         f"original {row.original_train_ms:8.1f} ms: ours trains {speed_words(row.speedup_vs_original)} "
-                         f"the original; conv-only limit {row.conv_only_train_ms:7.1f} ms (ours {row.train_overhead:.2f}x it)")
+                         f"original {row.original_train_ms:8.1f} ms: ours trains {words} the original "
+                         f"({row.speedup_vs_original:.2f} [{row.speedup_vs_original_q25:.2f}, "
+                         f"{row.speedup_vs_original_q75:.2f}], {row.repeats} rounds); conv-only limit "
+                         f"{row.conv_only_train_ms:7.1f} ms ({row.limit_layout}; ours {row.train_overhead:.2f}x it)")
     if "bf16_speedup" in frame and frame["bf16_speedup"].notna().any():
         lines.append("bfloat16 autocast (precision=bf16), alternating with float32 in this run:")
         for _, row in frame[frame["bf16_speedup"].notna()].iterrows():
@@ -447,14 +546,21 @@ def summarise_efficiency(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def speed_words(ratio: float) -> str:
+def speed_words(ratio: float, verdict: str | None = None) -> str:
     """``"1.8x faster than"`` / ``"1.7x slower than"`` (never "0.6x faster") / ``"as fast as"``
-    for a time ratio (baseline time / this time)."""
+    for a time ratio (baseline time / this time). With a ``verdict`` (``speed_verdict`` of the
+    ratio's rounds) the words follow it: ``"tie"`` is ``"within the noise as fast as"`` whatever
+    the ratio, and a ratio near 1 keeps two decimals; without one, a ratio within 5% of 1 is
+    ``"as fast as"``."""
     if ratio != ratio:  # nan
         return "at an unknown speed compared with"
-    if abs(ratio - 1) < 0.05:
+    if verdict == "tie":
+        return "within the noise as fast as"
+    if verdict is None and abs(ratio - 1) < 0.05:
         return "as fast as"
-    return f"{ratio:.1f}x faster than" if ratio > 1 else f"{1 / ratio:.1f}x slower than"
+    factor = ratio if ratio > 1 else 1 / ratio
+    digits = 2 if verdict is not None and factor < 1.1 else 1
+    return f"{factor:.{digits}f}x {'faster' if ratio > 1 else 'slower'} than"
 
 
 def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = None, cases: Sequence[BenchCase] | None = None,
@@ -572,7 +678,10 @@ def sweep_is_current(table: pd.DataFrame, profile: str) -> bool:
 
 
 def bench_is_current(table: pd.DataFrame, profile: str) -> bool:
-    """Whether a stored ``efficiency.csv`` covers every case of the benchmark profile with its sizes."""
+    """Whether a stored ``efficiency.csv`` covers every case of the benchmark profile with its sizes.
+    Columns added since (the verdicts against the original code, the limit's layout) do not make a
+    table stale here: a table measured before them still reads, and ``against_is_current``
+    says whether its comparison with the original needs measuring again."""
     prof = BENCH_PROFILES[profile]
     needed = {"group", "implementation", "num_elements", "batch_size", "image_size", "widths", "kernel_size"}
     if table.empty or not needed <= set(table.columns):
@@ -581,6 +690,28 @@ def bench_is_current(table: pd.DataFrame, profile: str) -> bool:
                   and set(table["kernel_size"]) == {prof.kernel_size}
                   and set(table["widths"].astype(str)) == {",".join(map(str, prof.widths))})
     return same_sizes and _planned(prof.cases, [0]) <= _measured(table, sizes=False)
+
+
+#: the columns a comparison with the original code needs for its verdicts (and the limit's layout)
+AGAINST_COLUMNS = ("repeats", "speedup_vs_original_q25", "speedup_vs_original_q75", "verdict_vs_original",
+                   "limit_layout")
+
+
+def against_is_current(table: pd.DataFrame, profile: str) -> bool:
+    """Whether the comparison with the original code in a stored ``efficiency.csv`` can give its
+    verdicts: it has the per-round quartiles and verdicts (``AGAINST_COLUMNS``) and at least
+    ``max(repeats, against_repeats)`` rounds of the benchmark profile for each case timed against
+    the original. A table without the original's timings has nothing to measure again (true).
+    When false, the comparison is measured again with
+    ``gsepconv bench --profile <profile> --against <checkout of the original code>``."""
+    prof = BENCH_PROFILES[profile]
+    if "original_train_ms" not in table.columns or table["original_train_ms"].isna().all():
+        return True
+    if not set(AGAINST_COLUMNS) <= set(table.columns):
+        return False
+    timed = table[table["original_train_ms"].notna()]
+    return bool(timed["repeats"].ge(max(prof.repeats, prof.against_repeats)).all()
+                and timed["verdict_vs_original"].isin(["faster", "slower", "tie"]).all())
 
 
 def summarise_sweep(frame: pd.DataFrame) -> str:
@@ -710,7 +841,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--against", metavar="PATH", default=None,
                    help="a checkout of the original implementation (git clone "
                         "https://github.com/david-knigge/separable-group-convolutional-networks): time its model "
-                        "of each case alternately with ours and write the ratio (speedup_vs_original)")
+                        "of each case alternately with ours, at least 7 rounds in quick and paper, and write the "
+                        "median per-round ratio original/ours with its quartiles and a verdict (speedup_vs_original, "
+                        "speedup_vs_original_q25, speedup_vs_original_q75, verdict_vs_original)")
     p.add_argument("--bf16", action="store_true",
                    help="also time our training step under bfloat16 autocast (precision=bf16), alternating with float32 "
                         "(columns train_ms_bf16, bf16_speedup); whether it pays depends on the hardware")
@@ -744,6 +877,9 @@ def _main(args: argparse.Namespace) -> int:
 
 __all__ = [
     "BENCH_PROFILES", "BenchCase", "BenchProfile", "bench_case", "bench_is_current", "bench_path", "count_macs",
+    "AGAINST_COLUMNS", "against_is_current",
+    "LIMIT_LAYOUTS", "conv_only_limit", "in_layout",
     "microbench_batch_norm", "microbench_rotation_scale", "register", "run_benchmark", "summarise_efficiency",
+    "paired_ratios", "ratio_quartiles", "speed_verdict", "speed_words",
     "SWEEP_PROFILES", "SweepProfile", "run_sweep", "summarise_sweep", "sweep_case", "sweep_is_current", "sweep_path",
 ]

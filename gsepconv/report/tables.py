@@ -367,24 +367,40 @@ def efficiency_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+#: columns of ``original_comparison`` (with ``--bf16`` also ``train_ms_bf16``, ``bf16_speedup``)
+ORIGINAL_COMPARISON_COLUMNS = ("model", "train_ms", "original_train_ms", "speedup_vs_original", "speedup_vs_original_q25",
+                               "speedup_vs_original_q75", "verdict_vs_original", "conv_only_train_ms", "limit_layout",
+                               "train_overhead")
+
+
 def original_comparison(frame: pd.DataFrame) -> pd.DataFrame:
     """Rows of a ``gsepconv bench --against`` table that have the original's model (empty for a
-    benchmark run without it): our training step, the
-    original code's, timed alternately in one process, and the limit of ours (its conv-only step:
-    the same convolutions with free weights); with ``--bf16`` also our bfloat16 step. Ratios are
-    times: ``speedup_vs_original`` = original ms / ours, ``over_limit`` = ours / conv-only."""
-    columns = ["model", "train_ms", "original_train_ms", "speedup_vs_original", "conv_only_train_ms", "over_limit"]
+    benchmark run without it): our training step, the original code's, timed alternately in one
+    process (medians), the per-round ratio original ms / ours (``speedup_vs_original``: its median,
+    ``speedup_vs_original_q25`` and ``speedup_vs_original_q75``: its interquartile range), the
+    benchmark's ``verdict_vs_original`` (``faster``/``slower`` only when that whole range lies on
+    one side of 1, else ``tie``), and the limit of ours: its conv-only step (the same convolutions
+    with free weights), the faster of two memory layouts (``limit_layout``), with
+    ``train_overhead`` = ours / that limit. With ``--bf16`` also our bfloat16 step. A table
+    measured before the quartiles, verdicts and layouts were recorded still reads: those columns
+    are empty (``against_is_current`` of ``gsepconv.experiments.bench`` says so)."""
+    columns = list(ORIGINAL_COMPARISON_COLUMNS)
     if "original_train_ms" not in frame.columns or frame["original_train_ms"].isna().all():
         return pd.DataFrame(columns=columns)  # a benchmark run without --against
     out = in_model_order(bench_labels(frame))
     out = out[out["original_train_ms"].notna()]
+    out = out.reindex(columns=[*out.columns, *(c for c in columns if c not in out.columns)])  # empty if older
     table = pd.DataFrame({
         "model": out["model"],
         "train_ms": out["train_ms"].round(1),
         "original_train_ms": out["original_train_ms"].round(1),
         "speedup_vs_original": out["speedup_vs_original"].round(2),
+        "speedup_vs_original_q25": out["speedup_vs_original_q25"].round(2),
+        "speedup_vs_original_q75": out["speedup_vs_original_q75"].round(2),
+        "verdict_vs_original": out["verdict_vs_original"],
         "conv_only_train_ms": out["conv_only_train_ms"].round(1),
-        "over_limit": out["train_overhead"].round(2),
+        "limit_layout": out["limit_layout"],
+        "train_overhead": out["train_overhead"].round(2),
     })
     if "train_ms_bf16" in out.columns and out["train_ms_bf16"].notna().any():
         table["train_ms_bf16"] = out["train_ms_bf16"].round(1)
