@@ -3,10 +3,10 @@
 The notebooks in ``notebooks/`` stay thin: they call these functions (and the rest of the
 library) and only show, plot and explain. This package is the top layer: it runs the notebooks and
 builds the book (:mod:`~gsepconv.companion.reproduce`, :mod:`~gsepconv.companion.publish`), fetches
-the committed results (:mod:`~gsepconv.companion.committed`), and gathers the notebooks' helpers
+the committed results (``gsepconv.companion.committed``), and gathers the notebooks' helpers
 that live in the layers below, where the report and the analyses use them too: folders
-(:mod:`gsepconv.experiments.folders`), results on demand (:mod:`gsepconv.experiments.ondemand`),
-figure style and saving (:mod:`gsepconv.analysis.style`).
+(``gsepconv.experiments.folders``), results on demand (``gsepconv.experiments.ondemand``),
+figure style and saving (``gsepconv.analysis.style``).
 
 * :func:`repo_root` / :func:`results_dir` / :func:`figures_dir`: folders, found from the notebook's
   working directory (walk up to ``_config.yml``; on Colab, the current folder).
