@@ -79,8 +79,9 @@ def _int_tuple(text: str) -> tuple[int, ...]:
             raise ValueError
         return tuple(int(p) for p in parts)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers without empty items "
-                                         f"(e.g. 32,32,64), got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers without empty items (e.g. 32,32,64), got {text!r}"
+        ) from None
 
 
 def _key_value(text: str) -> tuple[str, Any]:
@@ -90,14 +91,17 @@ def _key_value(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. model.kernel_options.omega_0=30), got {text!r}")
     key, value = (part.strip() for part in text.split("=", 1))
     if not key:
-        raise argparse.ArgumentTypeError(f"--set needs a key before '=' (e.g. model.kernel_options.omega_0=30), "
-                                         f"got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--set needs a key before '=' (e.g. model.kernel_options.omega_0=30), got {text!r}"
+        )
     try:
         return key, yaml.safe_load(value)
     except yaml.YAMLError as err:
         problem = getattr(err, "problem", None) or type(err).__name__
-        raise argparse.ArgumentTypeError(f"--set {key}: {value!r} is not a valid YAML value ({problem}); "
-                                         f"close the brackets (e.g. {key}=[32,32,64]) or quote the text") from None
+        raise argparse.ArgumentTypeError(
+            f"--set {key}: {value!r} is not a valid YAML value ({problem}); "
+            f"close the brackets (e.g. {key}=[32,32,64]) or quote the text"
+        ) from None
 
 
 def _devices(text: str) -> list[str]:
@@ -111,8 +115,9 @@ def _add_folders(p: argparse.ArgumentParser, runs: bool = True, results: bool = 
     if runs:
         p.add_argument("--runs", metavar="DIR", help="base folder of run folders (default: $GSEPCONV_RUNS or ./runs)")
     if results:
-        p.add_argument("--results", metavar="DIR",
-                       help="base folder of result tables (default: $GSEPCONV_RESULTS or ./results)")
+        p.add_argument(
+            "--results", metavar="DIR", help="base folder of result tables (default: $GSEPCONV_RESULTS or ./results)"
+        )
 
 
 # ---------------------------------------------------------------------------- the parser
@@ -125,8 +130,11 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--augment", "data.augment", {"action": "store_const", "const": True, "help": "training augmentation"}),
     ("--arch", "model.arch", {"help": "resnet, cnn or allcnnc"}),
     ("--group", "model.group", {"help": "Z2, SE2, R2xRplus or Sim2"}),
-    ("--implementation", "model.implementation",
-     {"help": "nonseparable, separable, gseparable, dseparable, dgseparable, separable2d, gseparable2d"}),
+    (
+        "--implementation",
+        "model.implementation",
+        {"help": "nonseparable, separable, gseparable, dseparable, dgseparable, separable2d, gseparable2d"},
+    ),
     ("--num-elements", "model.num_elements", {"type": _int_or_pair, "help": "N, or NROTxNSCALE for Sim2 (16x3)"}),
     ("--sampling", "model.sampling", {"help": "discretise (fixed grid) or uniform (random offset per step)"}),
     ("--widths", "model.widths", {"type": _int_tuple, "help": "channel widths, e.g. 32,32,64"}),
@@ -141,16 +149,32 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--batch-size", "batch_size", {"type": _integer, "help": "global batch size"}),
     ("--seed", "seed", {"type": _integer, "help": "random seed"}),
     ("--device", "device", {"help": "auto, cpu, cuda or cuda:N"}),
-    ("--precision", "precision", {"help": "fp32, amp (CUDA autocast float16) or bf16 (autocast bfloat16, CPU or CUDA)"}),
+    (
+        "--precision",
+        "precision",
+        {"help": "fp32, amp (CUDA autocast float16) or bf16 (autocast bfloat16, CPU or CUDA)"},
+    ),
     ("--compile", "compile", {"action": "store_const", "const": True, "help": "use torch.compile"}),
     ("--num-workers", "num_workers", {"type": _integer, "help": "DataLoader worker processes"}),
     ("--threads", "threads", {"type": _integer, "help": "CPU threads for torch (default: torch's choice)"}),
     ("--experiment", "experiment", {"help": "label: run folder <runs>/<profile>/<experiment>/ (default custom)"}),
-    ("--profile", "profile", {"help": "start from that profile's MNIST-rot run of the group (smoke, quick or paper: "
-                                      "dataset, subsets, widths, k, epochs, batch, optimiser; flags override; "
-                                      "with --config the file is the start); also the run folder's label"}),
-    ("--label", "profile", {"help": "a free label for the run folder in place of the profile: "
-                                    "<runs>/<label>/<experiment>/<run id> (default custom); changes no setting"}),
+    (
+        "--profile",
+        "profile",
+        {
+            "help": "start from that profile's MNIST-rot run of the group (smoke, quick or paper: "
+            "dataset, subsets, widths, k, epochs, batch, optimiser; flags override; "
+            "with --config the file is the start); also the run folder's label"
+        },
+    ),
+    (
+        "--label",
+        "profile",
+        {
+            "help": "a free label for the run folder in place of the profile: "
+            "<runs>/<label>/<experiment>/<run id> (default custom); changes no setting"
+        },
+    ),
 ]
 
 
@@ -159,8 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="gsepconv",
         description="Separable group convolutional networks on Lie groups (Knigge, Romero & Bekkers, "
-                    "ICML 2022): train models, run the paper's experiments, read their results.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "ICML 2022): train models, run the paper's experiments, read their results.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -170,9 +196,18 @@ def build_parser() -> argparse.ArgumentParser:
     # data and bench, owned by other modules: attach what imports, explain what does not
     _attach(sub, "data", "gsepconv.data.cli", "download, verify and list datasets")
     _attach(sub, "bench", "gsepconv.experiments.bench", "efficiency benchmark (time and memory per step)")
-    _attach(sub, "compare", "gsepconv.experiments.compare",
-            "train our models and the original code's side by side under one loop (fidelity.csv)")
-    _attach(sub, "equivariance", "gsepconv.experiments.equivariance_report", "equivariance errors per group and implementation")
+    _attach(
+        sub,
+        "compare",
+        "gsepconv.experiments.compare",
+        "train our models and the original code's side by side under one loop (fidelity.csv)",
+    )
+    _attach(
+        sub,
+        "equivariance",
+        "gsepconv.experiments.equivariance_report",
+        "equivariance errors per group and implementation",
+    )
     _add_companion(sub)
     return parser
 
@@ -180,28 +215,37 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_train(sub: Any) -> None:
     """``train``: one model from flags and/or a config file."""
     p = sub.add_parser(
-        "train", help="train one model (flags, or a YAML/JSON config file)",
+        "train",
+        help="train one model (flags, or a YAML/JSON config file)",
         description="Train one model. Defaults are the paper's MNIST-rot ResNet (SE2 separable, N=8, "
-                    "widths 32,32,64, k=7, Adam lr 1e-4, wd 1e-4, cosine, 300 epochs, batch 64); with "
-                    "--profile smoke|quick|paper, that profile's run of the group. "
-                    "Flags override the config file; --set overrides anything. The run folder "
-                    "(<runs>/<profile>/<experiment>/<run id>) keeps a checkpoint per epoch: repeat "
-                    "the command to resume, or to get the stored metrics of a finished run. Under "
-                    "torchrun the run is data-parallel (DDP, gloo on CPU, nccl on CUDA).",
+        "widths 32,32,64, k=7, Adam lr 1e-4, wd 1e-4, cosine, 300 epochs, batch 64); with "
+        "--profile smoke|quick|paper, that profile's run of the group. "
+        "Flags override the config file; --set overrides anything. The run folder "
+        "(<runs>/<profile>/<experiment>/<run id>) keeps a checkpoint per epoch: repeat "
+        "the command to resume, or to get the stored metrics of a finished run. Under "
+        "torchrun the run is data-parallel (DDP, gloo on CPU, nccl on CUDA).",
         epilog="examples:\n"
-               "  gsepconv train --dataset mnist_rot_seeded --epochs 5 --widths 8,8,16 --kernel-size 5\n"
-               "  gsepconv train --group Sim2 --implementation separable2d --num-elements 16x3 --max-scale 1.74\n"
-               "  gsepconv train --config run.yaml --set model.kernel_options.omega_0=30 --print-config\n"
-               "  torchrun --nproc_per_node 2 -m gsepconv train --config run.yaml",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "  gsepconv train --dataset mnist_rot_seeded --epochs 5 --widths 8,8,16 --kernel-size 5\n"
+        "  gsepconv train --group Sim2 --implementation separable2d --num-elements 16x3 --max-scale 1.74\n"
+        "  gsepconv train --config run.yaml --set model.kernel_options.omega_0=30 --print-config\n"
+        "  torchrun --nproc_per_node 2 -m gsepconv train --config run.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--config", metavar="FILE", help="YAML or JSON config (see --print-config for the format)")
     for flag, key, kwargs in _TRAIN_FLAGS:
         if "action" not in kwargs:
             kwargs = {"metavar": flag[2:].upper().replace("-", "_"), **kwargs}
         dest = flag[2:] if flag in ("--profile", "--label") else "cfg:" + key  # checked in _train_config
         p.add_argument(flag, dest=dest, default=None, **kwargs)
-    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", type=_key_value, action="append",
-                   default=[], help="override any config field, e.g. model.kernel_options.omega_0=30")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        type=_key_value,
+        action="append",
+        default=[],
+        help="override any config field, e.g. model.kernel_options.omega_0=30",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--run-dir", metavar="DIR", help="run folder (default: <runs>/<profile>/<experiment>/<run id>)")
     _add_folders(p, results=False)
@@ -213,18 +257,24 @@ def _add_train(sub: Any) -> None:
 def _add_run(sub: Any) -> None:
     """``run``: an experiment's grid under a profile."""
     p = sub.add_parser(
-        "run", help="run every model of a named experiment (skips finished runs)",
+        "run",
+        help="run every model of a named experiment (skips finished runs)",
         description="Run an experiment's grid under a profile (smoke: seconds, quick: 2 CPU cores, "
-                    "paper: the paper's settings on GPUs). Finished runs are reused, interrupted "
-                    "ones resume, and the results table is rewritten at the end.",
+        "paper: the paper's settings on GPUs). Finished runs are reused, interrupted "
+        "ones resume, and the results table is rewritten at the end.",
         epilog="examples:\n  gsepconv run mnist_rot --profile smoke\n"
-               "  gsepconv run rotations --profile quick --dry-run\n"
-               "  gsepconv run cifar10 --profile paper --devices cuda:0,cuda:1,cuda:2,cuda:3",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "  gsepconv run rotations --profile quick --dry-run\n"
+        "  gsepconv run cifar10 --profile paper --devices cuda:0,cuda:1,cuda:2,cuda:3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("experiment", help="experiment name (`gsepconv list` shows them)")
     p.add_argument("--profile", default="quick", help="smoke, quick (default) or paper")
-    p.add_argument("--devices", type=_devices, metavar="D1,D2",
-                   help="spread runs over these devices, one worker process each (e.g. cuda:0,cuda:1)")
+    p.add_argument(
+        "--devices",
+        type=_devices,
+        metavar="D1,D2",
+        help="spread runs over these devices, one worker process each (e.g. cuda:0,cuda:1)",
+    )
     p.add_argument("--dry-run", action="store_true", help="list the runs and their status, train nothing")
     p.add_argument("--force", action="store_true", help="retrain runs that already finished")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -235,9 +285,11 @@ def _add_run(sub: Any) -> None:
 
 def _add_results(sub: Any) -> None:
     """``results``: an experiment's summary table."""
-    p = sub.add_parser("results", help="print an experiment's results (mean ± std over seeds)",
-                       description="Print the results table of an experiment: the summary over seeds "
-                                   "(default), or every run (--all).")
+    p = sub.add_parser(
+        "results",
+        help="print an experiment's results (mean ± std over seeds)",
+        description="Print the results table of an experiment: the summary over seeds (default), or every run (--all).",
+    )
     p.add_argument("experiment", help="experiment name")
     p.add_argument("--profile", default="quick", help="smoke, quick (default) or paper")
     p.add_argument("--all", action="store_true", help="one row per run instead of the summary")
@@ -249,12 +301,14 @@ def _add_results(sub: Any) -> None:
 def _add_predict(sub: Any) -> None:
     """``predict``: a trained run on a dataset split."""
     p = sub.add_parser(
-        "predict", help="load a finished run and predict on a split of its dataset",
+        "predict",
+        help="load a finished run and predict on a split of its dataset",
         description="Load the best-validation model of a finished run folder (gsepconv.load_run) and "
-                    "predict on a split of the dataset it was trained on (its own subset of that split).",
+        "predict on a split of the dataset it was trained on (its own subset of that split).",
         epilog="examples:\n  gsepconv predict runs/quick/mnist_rot/RUN_ID --split test --limit 100\n"
-               "  gsepconv predict runs/quick/mnist_rot/RUN_ID --out predictions.csv",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "  gsepconv predict runs/quick/mnist_rot/RUN_ID --out predictions.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("run_folder", help="a run folder holding config.yaml, metrics.json and model_best.pt")
     p.add_argument("--split", default="test", help="train, val or test (default: test)")
     p.add_argument("--limit", type=int, default=None, help="only the first N images of the split")
@@ -267,48 +321,69 @@ def _add_list(sub: Any) -> None:
     p = sub.add_parser("list", help="list the experiments and profiles")
     p.set_defaults(func=cmd_list)
 
+
 def _add_companion(sub: Any) -> None:
     """``reproduce``, ``figures`` and ``publish-notebooks`` (the book and its notebooks)."""
     p = sub.add_parser(
-        "reproduce", help="run the notebooks with papermill, then build the book strictly",
+        "reproduce",
+        help="run the notebooks with papermill, then build the book strictly",
         description="Execute notebooks/NN_name.py in order with papermill (parameters profile, device, "
-                    "train injected) into notebooks/NN_name.ipynb, skipping notebooks whose source, "
-                    "parameters and input tables did not change, then build the book with "
-                    "`jupyter-book build -W -n --keep-going .` (any warning fails). train=auto reuses "
-                    "results/<profile>/, always reruns every experiment (runs in "
-                    "runs/reproduce-<commit>/, so an interrupted reproduction resumes), never fails "
-                    "when a table is missing.",
+        "train injected) into notebooks/NN_name.ipynb, skipping notebooks whose source, "
+        "parameters and input tables did not change, then build the book with "
+        "`jupyter-book build -W -n --keep-going .` (any warning fails). train=auto reuses "
+        "results/<profile>/, always reruns every experiment (runs in "
+        "runs/reproduce-<commit>/, so an interrupted reproduction resumes), never fails "
+        "when a table is missing.",
         epilog="examples:\n  gsepconv reproduce --profile quick                   (make book)\n"
-               "  gsepconv reproduce --profile quick --train always     (make reproduce)\n"
-               "  gsepconv reproduce --profile paper --device cuda --train always\n"
-               "  gsepconv reproduce --profile smoke --notebooks 03,05 --no-book --out /tmp/nb",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "  gsepconv reproduce --profile quick --train always     (make reproduce)\n"
+        "  gsepconv reproduce --profile paper --device cuda --train always\n"
+        "  gsepconv reproduce --profile smoke --notebooks 03,05 --no-book --out /tmp/nb",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--profile", default="quick", help="smoke, quick (default) or paper")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.add_argument("--train", default="auto", help="auto (default), always or never")
     p.add_argument("--notebooks", metavar="LIST", help="only these notebooks, e.g. 03,05 or 05_rotated_mnist")
     p.add_argument("--no-book", dest="book", action="store_false", help="run the notebooks, do not build the book")
     p.add_argument("--force", action="store_true", help="rerun notebooks even if nothing changed")
-    p.add_argument("--results", metavar="DIR", help="base folder of result tables (default: $GSEPCONV_RESULTS or ./results)")
-    p.add_argument("--runs", metavar="DIR",
-                   help="base folder of training runs (default: $GSEPCONV_RUNS, runs/reproduce-<commit> with "
-                        "--train always, else ./runs)")
-    p.add_argument("--out", metavar="DIR",
-                   help="write executed notebooks to DIR/notebooks and build a copy of the book in DIR/_build/html")
+    p.add_argument(
+        "--results", metavar="DIR", help="base folder of result tables (default: $GSEPCONV_RESULTS or ./results)"
+    )
+    p.add_argument(
+        "--runs",
+        metavar="DIR",
+        help="base folder of training runs (default: $GSEPCONV_RUNS, runs/reproduce-<commit> with "
+        "--train always, else ./runs)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write executed notebooks to DIR/notebooks and build a copy of the book in DIR/_build/html",
+    )
     p.set_defaults(func=cmd_reproduce)
 
-    p = sub.add_parser("figures", help="redraw every figure and table from results/<profile>/ CSVs (no training)",
-                       description="Redraw every figure (PNG and SVG, results/<profile>/figures/) and summary "
-                                   "table (results/<profile>/tables/) from the result CSVs in seconds.")
+    p = sub.add_parser(
+        "figures",
+        help="redraw every figure and table from results/<profile>/ CSVs (no training)",
+        description="Redraw every figure (PNG and SVG, results/<profile>/figures/) and summary "
+        "table (results/<profile>/tables/) from the result CSVs in seconds.",
+    )
     p.add_argument("--profile", default="quick", help="smoke, quick (default) or paper")
-    p.add_argument("--results", metavar="DIR", help="base folder of result tables (default: $GSEPCONV_RESULTS or ./results)")
+    p.add_argument(
+        "--results", metavar="DIR", help="base folder of result tables (default: $GSEPCONV_RESULTS or ./results)"
+    )
     p.set_defaults(func=cmd_figures)
 
-    p = sub.add_parser("publish-notebooks", help="publish the .ipynb notebooks Colab opens to a git branch",
-                       description="Generate notebooks/NN_name.ipynb from the Jupytext sources (with a Colab "
-                                   "badge) and commit them to the branch named by repository.branch in "
-                                   "_config.yml of REMOTE; push. No commit when nothing changed.")
-    p.add_argument("--remote", help="git remote URL or path (e.g. an authenticated GitHub URL); required unless --export")
+    p = sub.add_parser(
+        "publish-notebooks",
+        help="publish the .ipynb notebooks Colab opens to a git branch",
+        description="Generate notebooks/NN_name.ipynb from the Jupytext sources (with a Colab "
+        "badge) and commit them to the branch named by repository.branch in "
+        "_config.yml of REMOTE; push. No commit when nothing changed.",
+    )
+    p.add_argument(
+        "--remote", help="git remote URL or path (e.g. an authenticated GitHub URL); required unless --export"
+    )
     p.add_argument("--branch", help="branch to publish to (default: repository.branch of _config.yml)")
     p.add_argument("--message", help="commit message (default: notebooks from <commit>)")
     p.add_argument("--export", metavar="DIR", help="only write the branch's files to DIR; no git")
@@ -318,8 +393,18 @@ def _add_companion(sub: Any) -> None:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from gsepconv.companion.reproduce import reproduce
 
-    reproduce(args.profile, args.device, args.train, notebooks=args.notebooks, book=args.book, results=args.results,
-              out=args.out, runs=args.runs, force=args.force, log=lambda m: print(m, flush=True))
+    reproduce(
+        args.profile,
+        args.device,
+        args.train,
+        notebooks=args.notebooks,
+        book=args.book,
+        results=args.results,
+        out=args.out,
+        runs=args.runs,
+        force=args.force,
+        log=lambda m: print(m, flush=True),
+    )
     return 0
 
 
@@ -336,7 +421,9 @@ def cmd_publish_notebooks(args: argparse.Namespace) -> int:
 
     root = repo_root()
     if not args.export and not args.remote:
-        print("error: give --remote URL (publish to its branch) or --export DIR (write the files only)", file=sys.stderr)
+        print(
+            "error: give --remote URL (publish to its branch) or --export DIR (write the files only)", file=sys.stderr
+        )
         return 2
     if args.export:
         print(f"wrote {len(export_notebooks(root, args.export))} notebooks to {args.export}")
@@ -353,9 +440,11 @@ def _attach(sub: Any, name: str, module: str, summary: str) -> None:
         p = sub.add_parser(name, help=f"{summary} (unavailable: {module} failed to import)")
 
         def unavailable(args: argparse.Namespace, _reason: str = reason) -> int:
-            print(f"error: `gsepconv {name}` is unavailable because {module} could not be imported "
-                  f"({_reason}); check your installation (pip install -e .) or update the source tree",
-                  file=sys.stderr)
+            print(
+                f"error: `gsepconv {name}` is unavailable because {module} could not be imported "
+                f"({_reason}); check your installation (pip install -e .) or update the source tree",
+                file=sys.stderr,
+            )
             return 2
 
         p.set_defaults(func=unavailable, accepts_anything=True)
@@ -372,8 +461,10 @@ def _train_config(args: argparse.Namespace) -> Any:
             changes[key[4:]] = value
     profile = args.profile
     if profile is not None and profile not in PROFILES:
-        raise ConfigError(f"--profile {profile!r} is not a profile; choose one of {', '.join(PROFILES)} "
-                          f"(a free label for the run folder: --label NAME)")
+        raise ConfigError(
+            f"--profile {profile!r} is not a profile; choose one of {', '.join(PROFILES)} "
+            f"(a free label for the run folder: --label NAME)"
+        )
     if profile is not None:
         changes["profile"] = profile  # the run folder's label too, unless --label gives another
     if args.label is not None:
@@ -409,8 +500,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _print_metrics(metrics: dict[str, Any], folder: Any) -> None:
-    keys = ("run_id", "dataset", "group", "implementation", "num_elements", "params", "epochs",
-            "best_epoch", "val_acc", "test_acc", "test_err", "time_per_epoch_s", "peak_mem_mb", "device")
+    keys = (
+        "run_id",
+        "dataset",
+        "group",
+        "implementation",
+        "num_elements",
+        "params",
+        "epochs",
+        "best_epoch",
+        "val_acc",
+        "test_acc",
+        "test_err",
+        "time_per_epoch_s",
+        "peak_mem_mb",
+        "device",
+    )
     shown = {k: metrics[k] for k in keys if k in metrics}
     note = " (reused: finished earlier; --force retrains)" if metrics.get("reused") else ""
     print(f"run folder: {folder}{note}")
@@ -424,18 +529,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     progress = False if args.no_progress else None
     if not args.dry_run:  # fail before hours of training, not after
-        check_writable(results_path(args.experiment, args.profile, args.results).parent, "the results table", "--results")
+        check_writable(
+            results_path(args.experiment, args.profile, args.results).parent, "the results table", "--results"
+        )
         check_writable(runs_root(args.runs), "the run folders", "--runs")
         check_replaceable(results_path(args.experiment, args.profile, args.results))
         check_replaceable(history_path(args.experiment, args.profile, args.results))
-    frame = run_experiment(args.experiment, args.profile, runs=args.runs, results=args.results,
-                           force=args.force, devices=args.devices, dry_run=args.dry_run,
-                           progress=progress, threads=args.threads)
+    frame = run_experiment(
+        args.experiment,
+        args.profile,
+        runs=args.runs,
+        results=args.results,
+        force=args.force,
+        devices=args.devices,
+        dry_run=args.dry_run,
+        progress=progress,
+        threads=args.threads,
+    )
     if args.dry_run:
         print(describe_plan(frame))
         counts = frame["status"].value_counts().to_dict() if not frame.empty else {}
-        print(f"{len(frame)} runs ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
-              f"drop --dry-run to train them")
+        print(f"{len(frame)} runs ({', '.join(f'{v} {k}' for k, v in counts.items())}); drop --dry-run to train them")
         return 0
     header, table = format_summary(summarise(frame))
     print(header)
@@ -452,8 +566,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     run = load_run(args.run_folder)
     table = predict(run, split=args.split, limit=args.limit)
     accuracy = 100.0 * float((table["label"] == table["predicted"]).mean()) if len(table) else float("nan")
-    print(f"{run.config.run_id()}: {len(table)} {args.split} images of {run.config.data.name}, "
-          f"accuracy {accuracy:.2f} % (stored test accuracy of the run: {run.metrics.get('test_acc', float('nan')):.2f} %)")
+    print(
+        f"{run.config.run_id()}: {len(table)} {args.split} images of {run.config.data.name}, "
+        f"accuracy {accuracy:.2f} % (stored test accuracy of the run: {run.metrics.get('test_acc', float('nan')):.2f} %)"
+    )
     if args.out:
         write_table(args.out, table.to_csv(index=False), "the predictions")
         print(f"written to {args.out}")
@@ -531,8 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("\ninterrupted: repeat the same command to resume from the last finished epoch",
-              file=sys.stderr)
+        print("\ninterrupted: repeat the same command to resume from the last finished epoch", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `gsepconv results … | head`: the reader has what it wanted
         try:

@@ -197,12 +197,15 @@ def random_bumps(
     Raises ``ValueError`` when the image is too small for ``sigma`` and ``max_factor``."""
     b, c, h, w = _check_input_shape(input_shape, square=True)
     if not sigma > 0 or not max_factor > 0 or num_bumps < 1:
-        raise ValueError(f"need sigma > 0, max_factor > 0, num_bumps >= 1; got {sigma!r}, {max_factor!r}, {num_bumps!r}")
+        raise ValueError(
+            f"need sigma > 0, max_factor > 0, num_bumps >= 1; got {sigma!r}, {max_factor!r}, {num_bumps!r}"
+        )
     radius = (h - 1) / 2 / max(max_factor, 1.0) - 3 * sigma
     if radius <= 0:
         raise ValueError(
             f"a {h}x{h} image cannot hold bumps of sigma={sigma} px magnified by {max_factor}; "
-            f"use a larger image or a smaller sigma")
+            f"use a larger image or a smaller sigma"
+        )
     r = radius * torch.sqrt(torch.rand(b, c, num_bumps, generator=generator, dtype=torch.float64))
     phi = 2 * math.pi * torch.rand(b, c, num_bumps, generator=generator, dtype=torch.float64)
     centres = torch.stack([r * torch.cos(phi), r * torch.sin(phi)], dim=-1)
@@ -250,7 +253,9 @@ def scale_steps(grid: GroupGrid | None, factor: float) -> int | None:
 
 def _dilation_element(H: SubGroup, log_factor: float) -> Tensor:
     """The element of ``H`` that dilates the plane by ``exp(log_factor)``: ``[dim]`` float64."""
-    parts = [torch.tensor([log_factor], dtype=torch.float64) if isinstance(f, Dilation) else f.identity() for f in H.factors]
+    parts = [
+        torch.tensor([log_factor], dtype=torch.float64) if isinstance(f, Dilation) else f.identity() for f in H.factors
+    ]
     return torch.cat(parts)
 
 
@@ -366,8 +371,13 @@ def scale_equivariance_error(
     _check_choice(interpolation, INTERPOLATIONS, "interpolation")
     if x is None:
         _check_input_shape(input_shape, square=True)
-        field = random_bumps(input_shape, sigma=sigma, num_bumps=num_bumps, max_factor=max(factors + (1.0,)),
-                             generator=torch.Generator().manual_seed(seed))
+        field = random_bumps(
+            input_shape,
+            sigma=sigma,
+            num_bumps=num_bumps,
+            max_factor=max(factors + (1.0,)),
+            generator=torch.Generator().manual_seed(seed),
+        )
         make = field.render
     else:
         if x.dim() != 4:
@@ -378,14 +388,22 @@ def scale_equivariance_error(
     module.eval()
     try:
         modes = (exclude_truncation,)
-        return {f"scale{s:g}": scale_errors(module, make, s, grid, crop_fraction, interpolation, modes)[0]
-                for s in factors}
+        return {
+            f"scale{s:g}": scale_errors(module, make, s, grid, crop_fraction, interpolation, modes)[0] for s in factors
+        }
     finally:
         module.train(was_training)
 
 
-def scale_errors(module: nn.Module, make, s: float, grid: GroupGrid | None, crop_fraction: float, interpolation: str,
-                 modes: tuple[bool, ...]) -> list[float]:
+def scale_errors(
+    module: nn.Module,
+    make,
+    s: float,
+    grid: GroupGrid | None,
+    crop_fraction: float,
+    interpolation: str,
+    modes: tuple[bool, ...],
+) -> list[float]:
     """The error of :func:`scale_equivariance_error` for each ``exclude_truncation`` in ``modes``,
     sharing the forward passes the modes have in common: the equivariance report measures both
     modes of one dilation ``s`` for the cost of one."""
@@ -394,8 +412,10 @@ def scale_errors(module: nn.Module, make, s: float, grid: GroupGrid | None, crop
         return [float("nan") for _ in modes]
     has_axis = grid is not None and _scale_axis(grid.H) is not None and steps != 0
     if has_axis and any(modes) and not any(isinstance(m, GroupGrid) for m in module.modules()):
-        raise ValueError("exclude_truncation=True needs the model's GroupGrid to evaluate it on the dilated grid "
-                         "(an exported model has none); pass exclude_truncation=False")
+        raise ValueError(
+            "exclude_truncation=True needs the model's GroupGrid to evaluate it on the dilated grid "
+            "(an exported model has none); pass exclude_truncation=False"
+        )
     x0, xs = _model_input(module, make(1.0)), _model_input(module, make(s))
     down = -abs(math.log(s))
     outputs: dict[tuple[str, bool], Tensor] = {}
@@ -415,8 +435,17 @@ def scale_errors(module: nn.Module, make, s: float, grid: GroupGrid | None, crop
     return errors
 
 
-def _compare_dilated(y_s: Tensor, y_0: Tensor, s: float, steps: int, grid: GroupGrid | None, crop_fraction: float,
-                     interpolation: str, has_axis: bool, shift_grid: bool) -> float:
+def _compare_dilated(
+    y_s: Tensor,
+    y_0: Tensor,
+    s: float,
+    steps: int,
+    grid: GroupGrid | None,
+    crop_fraction: float,
+    interpolation: str,
+    has_axis: bool,
+    shift_grid: bool,
+) -> float:
     """Relative error between ``y_s = Φ(L_s f)`` and ``L_s y_0`` on the compared region."""
     if y_s.dim() == 2:
         return _relative_error(y_s, y_0)
@@ -473,7 +502,9 @@ def check_equivariance(
     shape = _check_input_shape(input_shape if x is None else tuple(x.shape))
     turns_f = _check_numbers(quarter_turns, "quarter_turns")
     if any(k != round(k) for k in turns_f):
-        raise ValueError(f"quarter_turns must be whole numbers of 90° turns, got {quarter_turns!r}; use angles for others")
+        raise ValueError(
+            f"quarter_turns must be whole numbers of 90° turns, got {quarter_turns!r}; use angles for others"
+        )
     turns = tuple(int(k) for k in turns_f)
     degrees = _check_numbers(angles, "angles")
     factors = _check_numbers(scales, "scales", positive=True)
@@ -490,15 +521,32 @@ def check_equivariance(
                 x_rot = x
             results.update(_rotation_errors(module, x_rot, turns, degrees, grid, crop_fraction))
         if factors:
-            results.update(scale_equivariance_error(
-                module, x, scales=factors, input_shape=shape, crop_fraction=crop_fraction, interpolation=interpolation,
-                exclude_truncation=exclude_truncation, grid=grid, seed=seed))
+            results.update(
+                scale_equivariance_error(
+                    module,
+                    x,
+                    scales=factors,
+                    input_shape=shape,
+                    crop_fraction=crop_fraction,
+                    interpolation=interpolation,
+                    exclude_truncation=exclude_truncation,
+                    grid=grid,
+                    seed=seed,
+                )
+            )
         return results
     finally:
         module.train(was_training)
 
 
-def _rotation_errors(module: nn.Module, x: Tensor, turns: tuple[int, ...], degrees: tuple[float, ...], grid: GroupGrid | None, crop_fraction: float) -> dict[str, float]:
+def _rotation_errors(
+    module: nn.Module,
+    x: Tensor,
+    turns: tuple[int, ...],
+    degrees: tuple[float, ...],
+    grid: GroupGrid | None,
+    crop_fraction: float,
+) -> dict[str, float]:
     """Quarter turns (exact) and other angles (bilinear, on a central crop). With ``degrees`` the
     input is masked to its inscribed disk (nothing is rotated out of the image), and the quarter
     turns reuse that input and its output."""
@@ -570,24 +618,59 @@ def equivariance_sweep(
             turns = deg / 90.0
             exact = abs(turns - round(turns)) < 1e-12
             if exact:
-                errs = check_equivariance(model, input_shape=shape, quarter_turns=(int(round(turns)) % 4,) if round(turns) % 4 else (),
-                                          grid=grid, seed=seed)
+                errs = check_equivariance(
+                    model,
+                    input_shape=shape,
+                    quarter_turns=(int(round(turns)) % 4,) if round(turns) % 4 else (),
+                    grid=grid,
+                    seed=seed,
+                )
                 error = errs.get(f"rot{90 * (int(round(turns)) % 4)}", 0.0)
             else:
-                errs = check_equivariance(model, input_shape=shape, quarter_turns=(), angles=(deg,), grid=grid,
-                                          seed=seed, crop_fraction=crop_fraction)
+                errs = check_equivariance(
+                    model,
+                    input_shape=shape,
+                    quarter_turns=(),
+                    angles=(deg,),
+                    grid=grid,
+                    seed=seed,
+                    crop_fraction=crop_fraction,
+                )
                 error = errs[f"rot{deg:g}"]
             shift = grid.H.rotation_shift(grid.num_elements, math.radians(deg)) if grid is not None else 0
-            rows.append({"transformation": "rotation", "angle": deg, "factor": float("nan"),
-                         "grid_steps": float("nan") if shift is None else shift, "seed": seed, "error": error})
+            rows.append(
+                {
+                    "transformation": "rotation",
+                    "angle": deg,
+                    "factor": float("nan"),
+                    "grid_steps": float("nan") if shift is None else shift,
+                    "seed": seed,
+                    "error": error,
+                }
+            )
         if factors:
-            errs = scale_equivariance_error(model, scales=factors, input_shape=shape, crop_fraction=crop_fraction,
-                                            interpolation=interpolation, exclude_truncation=exclude_truncation,
-                                            grid=grid, seed=seed)
+            errs = scale_equivariance_error(
+                model,
+                scales=factors,
+                input_shape=shape,
+                crop_fraction=crop_fraction,
+                interpolation=interpolation,
+                exclude_truncation=exclude_truncation,
+                grid=grid,
+                seed=seed,
+            )
             for s in factors:
                 steps = scale_steps(grid, s)
-                rows.append({"transformation": "scale", "angle": float("nan"), "factor": s,
-                             "grid_steps": float("nan") if steps is None else steps, "seed": seed, "error": errs[f"scale{s:g}"]})
+                rows.append(
+                    {
+                        "transformation": "scale",
+                        "angle": float("nan"),
+                        "factor": s,
+                        "grid_steps": float("nan") if steps is None else steps,
+                        "seed": seed,
+                        "error": errs[f"scale{s:g}"],
+                    }
+                )
     columns = ["transformation", "angle", "factor", "grid_steps", "seed", "error"]
     return pd.DataFrame(rows, columns=columns)
 

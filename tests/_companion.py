@@ -71,11 +71,16 @@ def make_book(root: Path, notebooks: dict[str, str], pages: dict[str, str] | Non
     for name in ("references.bib", "bibliography.md"):
         shutil.copy2(REPO / "book" / name, root / "book" / name)
     for folder in ("_static", "_ext"):
-        shutil.copytree(REPO / "book" / folder, root / "book" / folder, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("mathjax", "__pycache__"))
+        shutil.copytree(
+            REPO / "book" / folder,
+            root / "book" / folder,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("mathjax", "__pycache__"),
+        )
     (root / "book" / "intro.md").write_text(
         "# A throwaway book\n\nIt cites {cite:p}`knigge2022exploiting` and typesets $x^2$.\n\n"
-        "```{tableofcontents}\n```\n")
+        "```{tableofcontents}\n```\n"
+    )
     (root / "notebooks").mkdir(exist_ok=True)
     for name, text in notebooks.items():
         (root / "notebooks" / f"{name}.py").write_text(text)
@@ -108,10 +113,19 @@ def smoke_book() -> dict[str, Any]:
     lines: list[str] = []
     start = time.perf_counter()
     try:
-        result = reproduce("smoke", "cpu", "auto", out=tmp / "book", results=tmp / "results", runs=tmp / "runs",
-                           root=REPO, log=lines.append)
-        _SMOKE.update(out=tmp / "book", html=result["html"], results=tmp / "results",
-                      outcomes=result["notebooks"], error=None)
+        result = reproduce(
+            "smoke",
+            "cpu",
+            "auto",
+            out=tmp / "book",
+            results=tmp / "results",
+            runs=tmp / "runs",
+            root=REPO,
+            log=lines.append,
+        )
+        _SMOKE.update(
+            out=tmp / "book", html=result["html"], results=tmp / "results", outcomes=result["notebooks"], error=None
+        )
     except Exception as err:  # reported by every test that needs the book
         _SMOKE.update(out=tmp / "book", html=None, results=tmp / "results", outcomes=[], error=err)
     finally:
@@ -125,5 +139,10 @@ def smoke_book() -> dict[str, Any]:
 
 
 def git_status(paths: list[str]) -> str:
-    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", *paths], cwd=REPO,
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all", "--", *paths],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout

@@ -31,8 +31,12 @@ MIRROR = _mirror()
 IN_CI = bool(__import__("os").environ.get("CI"))
 
 #: The mirror files the data-dependent tests read.
-MNIST_RAW = ("MNIST/raw/train-images-idx3-ubyte.gz", "MNIST/raw/train-labels-idx1-ubyte.gz",
-             "MNIST/raw/t10k-images-idx3-ubyte.gz", "MNIST/raw/t10k-labels-idx1-ubyte.gz")
+MNIST_RAW = (
+    "MNIST/raw/train-images-idx3-ubyte.gz",
+    "MNIST/raw/train-labels-idx1-ubyte.gz",
+    "MNIST/raw/t10k-images-idx3-ubyte.gz",
+    "MNIST/raw/t10k-labels-idx1-ubyte.gz",
+)
 CIFAR_SUBSET = ("CIFAR10-subset/cifar10_subset_4000_1000.npz",)
 
 
@@ -40,8 +44,7 @@ def _missing_reason(relpaths: tuple[str, ...]) -> str | None:
     missing = [p for p in relpaths if not (MIRROR / p).is_file()]
     if not missing:
         return None
-    return (f"the offline data mirror {MIRROR} lacks {', '.join(missing)} (set $GSEPCONV_MIRROR, "
-            f"e.g. to ../shared/data)")
+    return f"the offline data mirror {MIRROR} lacks {', '.join(missing)} (set $GSEPCONV_MIRROR, e.g. to ../shared/data)"
 
 
 def require_mirror(*relpaths: str) -> None:
@@ -67,5 +70,7 @@ def needs_mirror(*relpaths: str):
         def wrapper(*args, **kwargs):
             require_mirror(*relpaths)
             return test(*args, **kwargs)
+
         return wrapper
+
     return decorate

@@ -34,7 +34,7 @@ class CKGResNet(nn.Module):
         return self.body(x)
 '''
 
-GROUPS = '''
+GROUPS = """
 class SE2:
     pass
 
@@ -47,7 +47,7 @@ class Rplus:
 class Sim2:
     def __init__(self, max_scale=3.0):
         self.max_scale = max_scale
-'''
+"""
 
 
 def make_checkout(parent: Path) -> Path:

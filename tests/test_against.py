@@ -19,6 +19,7 @@ from gsepconv.nn import ExportedConv
 
 from _original_stand_in import forget_checkout, make_checkout
 
+
 @pytest.fixture
 def checkout(tmp_path):
     """A folder laid out like the original repository, with stand-in modules."""
@@ -27,7 +28,9 @@ def checkout(tmp_path):
 
 
 def test_not_a_checkout_says_how_to_get_one(tmp_path):
-    with pytest.raises(ValueError, match=r"not a checkout of the original implementation.*git clone https://github.com/david-knigge"):
+    with pytest.raises(
+        ValueError, match=r"not a checkout of the original implementation.*git clone https://github.com/david-knigge"
+    ):
         load_original(tmp_path)
     assert main(["bench", "--profile", "smoke", "--against", str(tmp_path), "--out", str(tmp_path / "e.csv")]) == 2
 
@@ -35,11 +38,18 @@ def test_not_a_checkout_says_how_to_get_one(tmp_path):
 def test_original_models_get_the_case_settings(checkout):
     original = load_original(checkout)
     profile = BENCH_PROFILES["smoke"]
-    original_model(original, "Sim2", "separable2d", (4, 2), widths=profile.widths, kernel_size=5, hidden_features=16,
-                   image_size=16)
+    original_model(
+        original, "Sim2", "separable2d", (4, 2), widths=profile.widths, kernel_size=5, hidden_features=16, image_size=16
+    )
     call = original.nn.CALLS[-1]
-    assert call == {"group": "Sim2", "implementation": "separable+2d", "num_group_elem": [4, 2],
-                    "hidden_sizes": list(profile.widths), "kernel_size": 5, "sampling_method": "discretise"}
+    assert call == {
+        "group": "Sim2",
+        "implementation": "separable+2d",
+        "num_group_elem": [4, 2],
+        "hidden_sizes": list(profile.widths),
+        "kernel_size": 5,
+        "sampling_method": "discretise",
+    }
     with pytest.raises(ValueError, match="no Z2"):
         original_model(original, "Z2", "none", None, widths=(4,), kernel_size=3, hidden_features=8, image_size=16)
     assert has_original("SE2", "dgseparable") and not has_original("Z2", "none")
@@ -54,8 +64,9 @@ def test_bench_against_a_checkout_writes_the_ratio_and_the_conv_only_limit(check
     # the median of the per-round ratios within its quartiles, and the verdict that they give
     smoke = BENCH_PROFILES["smoke"]
     assert with_original["repeats"].eq(max(smoke.repeats, smoke.against_repeats)).all()
-    q25, median, q75 = (with_original[c] for c in ("speedup_vs_original_q25", "speedup_vs_original",
-                                                      "speedup_vs_original_q75"))
+    q25, median, q75 = (
+        with_original[c] for c in ("speedup_vs_original_q25", "speedup_vs_original", "speedup_vs_original_q75")
+    )
     assert (q25 > 0).all() and (q25 <= median).all() and (median <= q75).all()
     expected = ["faster" if lo > 1 else "slower" if hi < 1 else "tie" for lo, hi in zip(q25, q75)]
     assert with_original["verdict_vs_original"].tolist() == expected
@@ -95,11 +106,19 @@ def test_alternating_timing_runs_each_step_as_often(checkout):
     counts = {"ours": 0, "theirs": 0}
     from gsepconv.experiments.bench import _alternate
 
-    times = _alternate([lambda: counts.__setitem__("ours", counts["ours"] + 1),
-                        lambda: counts.__setitem__("theirs", counts["theirs"] + 1)], 2, 3, torch.device("cpu"))
+    times = _alternate(
+        [
+            lambda: counts.__setitem__("ours", counts["ours"] + 1),
+            lambda: counts.__setitem__("theirs", counts["theirs"] + 1),
+        ],
+        2,
+        3,
+        torch.device("cpu"),
+    )
     assert counts == {"ours": 5, "theirs": 5} and [len(t) for t in times] == [3, 3]
-    row = bench_case(BenchCase("SE2", "separable", 4), BENCH_PROFILES["smoke"], torch.device("cpu"),
-                     original=load_original(checkout))
+    row = bench_case(
+        BenchCase("SE2", "separable", 4), BENCH_PROFILES["smoke"], torch.device("cpu"), original=load_original(checkout)
+    )
     assert row["original_train_ms"] > 0 and row["conv_only_train_ms"] > 0
 
 
@@ -107,8 +126,21 @@ def test_compare_trains_ours_and_the_original_under_one_loop(checkout, tmp_path,
     """`gsepconv compare`: per seed one run of ours and one of the original's model, the same
     loop; the table pairs them by seed, carries provenance, and a second call reuses the runs."""
     out, runs = tmp_path / "fidelity.csv", tmp_path / "runs"
-    args = ["compare", "--against", str(checkout), "--profile", "smoke", "--models", "SE2:separable",
-            "--seeds", "0,1", "--runs", str(runs), "--out", str(out)]
+    args = [
+        "compare",
+        "--against",
+        str(checkout),
+        "--profile",
+        "smoke",
+        "--models",
+        "SE2:separable",
+        "--seeds",
+        "0,1",
+        "--runs",
+        str(runs),
+        "--out",
+        str(out),
+    ]
     assert main(args + ["--dry-run"]) == 0
     assert "4 runs, 4 to train" in capsys.readouterr().out
     assert main(args) == 0
@@ -123,6 +155,7 @@ def test_compare_trains_ours_and_the_original_under_one_loop(checkout, tmp_path,
     params = table.groupby("code")["params"].first()
     assert params["original"] != params["ours"]
     from ck_g_cnn.nn import CALLS  # the stand-in recorded how it was built
+
     assert CALLS and all(c["implementation"] == "separable" and c["num_group_elem"] == 4 for c in CALLS)
     assert {p.name for p in (runs / "smoke").iterdir()} == {"fidelity", "fidelity-original"}
     before = out.read_bytes()
@@ -159,8 +192,23 @@ def test_compare_variants_are_checked_before_anything_trains(checkout, tmp_path)
     for bad in ("hidden_bias", "=x", "a=1,a=2", ""):
         with pytest.raises(ValueError, match="--vary"):
             Variant.parse(bad)
-    assert main(["compare", "--against", str(checkout), "--profile", "smoke", "--vary", "nonsense_option=1",
-                 "--runs", str(tmp_path / "runs"), "--dry-run"]) == 2
+    assert (
+        main(
+            [
+                "compare",
+                "--against",
+                str(checkout),
+                "--profile",
+                "smoke",
+                "--vary",
+                "nonsense_option=1",
+                "--runs",
+                str(tmp_path / "runs"),
+                "--dry-run",
+            ]
+        )
+        == 2
+    )
 
 
 def test_compare_refuses_what_the_original_lacks(checkout, tmp_path):

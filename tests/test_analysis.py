@@ -125,8 +125,11 @@ def test_nonseparable_layer_is_not_rank_one() -> None:
 def test_kernel_spectra_of_a_model_skips_pointwise_layers_and_normalises() -> None:
     torch.manual_seed(0)
     lift = LiftingConv("SE2", 1, 2, 5, 4, **SMALL)
-    model = nn.Sequential(lift, GroupConv("SE2", 2, 3, 5, 4, implementation="nonseparable", grid=lift.grid, **SMALL),
-                          GroupConv("SE2", 3, 3, 1, 4, implementation="nonseparable", grid=lift.grid, **SMALL))
+    model = nn.Sequential(
+        lift,
+        GroupConv("SE2", 2, 3, 5, 4, implementation="nonseparable", grid=lift.grid, **SMALL),
+        GroupConv("SE2", 3, 3, 1, 4, implementation="nonseparable", grid=lift.grid, **SMALL),
+    )
     frame = kernel_spectra(model, state="init")
     assert set(frame["layer"]) == {"1"}  # the 1x1 layer has nothing to factorise
     assert len(frame) == 3 * 2 * 1 * 4  # Co x Ci x one output element x min(N_in, taps)
@@ -164,7 +167,16 @@ def test_redundancy_table_end_to_end_on_the_smoke_profile(smoke_folders) -> None
     path = results / "smoke" / "redundancy.csv"
     stored = pd.read_csv(path)
     assert len(stored) == len(table) and set(stored["state"]) == set(STATES)
-    for column in ("profile", "seed", "device", "torch_version", "gsepconv_version", "git_commit", "timestamp", "run_id"):
+    for column in (
+        "profile",
+        "seed",
+        "device",
+        "torch_version",
+        "gsepconv_version",
+        "git_commit",
+        "timestamp",
+        "run_id",
+    ):
         assert column in stored.columns and stored[column].notna().all()
     first = stored[stored["component"] == 1]
     sep = first[first["state"] == "separable"]
@@ -172,7 +184,9 @@ def test_redundancy_table_end_to_end_on_the_smoke_profile(smoke_folders) -> None
     for state in ("trained", "init", "gaussian"):
         rows = first[first["state"] == state]
         assert len(rows) == len(sep)
-        assert (rows["energy_fraction_mean"] < 0.999).all() and (rows["energy_fraction_mean"] >= rows["uniform_share"]).all()
+        assert (rows["energy_fraction_mean"] < 0.999).all() and (
+            rows["energy_fraction_mean"] >= rows["uniform_share"]
+        ).all()
     assert redundancy_is_current(stored, "smoke")
     assert not redundancy_is_current(stored.assign(run_id="another-run"), "smoke")
     # a second call reuses the finished run (no training), so it gives the same trained spectra
@@ -362,7 +376,9 @@ def test_kernel_net_conventions_reads_the_init_of_every_kernel_net():
     assert ((table["head_std"] / table["channels_std"] - 1).abs() < 0.1).all()
     skip = table["layer"].str.contains("skip")
     assert skip.sum() == 2 and (table.loc[skip, "hidden"] == 32).all() and (table.loc[~skip, "hidden"] == 64).all()
-    other = kernel_net_conventions(build_model(**kwargs, head_init="fan_in", hidden_bias="uniform", skip_hidden_ratio=1.0))
+    other = kernel_net_conventions(
+        build_model(**kwargs, head_init="fan_in", hidden_bias="uniform", skip_hidden_ratio=1.0)
+    )
     assert not other["hidden_bias_zero"].any() and (other["hidden"] == 64).all()
     subgroup = other["factor"] == "subgroup"  # fan_in counts the N = 8 input elements: a smaller head
     assert (other.loc[subgroup, "head_std"] < 0.7 * other.loc[subgroup, "channels_std"]).all()

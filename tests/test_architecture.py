@@ -195,8 +195,11 @@ def package_cycles(graph: list[Import]) -> list[list[str]]:
 
 def private_imports(graph: list[Import]) -> list[str]:
     """``from x import _name`` where ``x`` is another module than the importer."""
-    return [imp.where() for imp in graph
-            if imp.name and imp.name.startswith("_") and not imp.name.startswith("__") and imp.target != imp.source]
+    return [
+        imp.where()
+        for imp in graph
+        if imp.name and imp.name.startswith("_") and not imp.name.startswith("__") and imp.target != imp.source
+    ]
 
 
 # ----------------------------------------------------------------------------------- tests
@@ -210,8 +213,10 @@ def test_the_graph_is_read(graph):
     pairs = {(unit(i.source), unit(i.target)) for i in graph}
     assert {("nn", "groups"), ("models", "nn"), ("report", "experiments"), ("companion", "report")} <= pairs
     assert any(i.in_function for i in graph)  # imports inside functions are read too
-    assert all(unit(i.source) == "__init__" or rank(unit(i.source)) is not None or unit(i.source) in LEAVES | {DATA}
-               for i in graph)
+    assert all(
+        unit(i.source) == "__init__" or rank(unit(i.source)) is not None or unit(i.source) in LEAVES | {DATA}
+        for i in graph
+    )
 
 
 def test_every_module_has_a_layer():

@@ -39,8 +39,25 @@ from torch.utils.data import Dataset
 REPO = Path(__file__).resolve().parents[1]
 
 # a training run of seconds: the flags every training case starts from
-TINY = ["--dataset", "mnist_rot_seeded", "--epochs", "1", "--widths", "4,4,8", "--kernel-size", "3",
-        "--num-elements", "4", "--batch-size", "8", "--device", "cpu", "--no-progress", "--threads", "1"]
+TINY = [
+    "--dataset",
+    "mnist_rot_seeded",
+    "--epochs",
+    "1",
+    "--widths",
+    "4,4,8",
+    "--kernel-size",
+    "3",
+    "--num-elements",
+    "4",
+    "--batch-size",
+    "8",
+    "--device",
+    "cpu",
+    "--no-progress",
+    "--threads",
+    "1",
+]
 SIM2 = ["--group", "Sim2", "--implementation", "separable2d", "--num-elements", "4x2"]
 
 
@@ -76,7 +93,8 @@ class Workspace:
     def __post_init__(self) -> None:
         # the folders a case may name: runs, results, data, the current folder, and one nobody may touch
         self.runs, self.results, self.data, self.cwd, self.outside = (
-            self.root / name for name in ("runs", "results", "data", "cwd", "outside"))
+            self.root / name for name in ("runs", "results", "data", "cwd", "outside")
+        )
 
     def snapshot(self) -> dict[str, tuple]:
         out = {}
@@ -130,8 +148,12 @@ def partial_run(ws: Workspace, name: str = "run") -> Path:
     return folder
 
 
-def results_table(ws: Workspace, edit: Callable[[list[str]], list[str]] | None = None,
-                  experiment: str = "mnist_rot", profile: str = "quick") -> Path:
+def results_table(
+    ws: Workspace,
+    edit: Callable[[list[str]], list[str]] | None = None,
+    experiment: str = "mnist_rot",
+    profile: str = "quick",
+) -> Path:
     """A copy of the committed results table, with its lines edited."""
     src = REPO / "results" / "quick" / f"{experiment}.csv"
     lines = src.read_text().splitlines()
@@ -163,6 +185,7 @@ def _set_cell(column: str, value: str, row: int = 1):
         cells[_cells(lines[0]).index(column)] = value
         lines[row] = _line(cells)
         return lines
+
     return edit
 
 
@@ -219,11 +242,13 @@ def _pc(*argv: str) -> list[str]:
 
 def _api(path: str, *args: Any, **kwargs: Any) -> Callable[[Workspace], Any]:
     """A call of ``module:attribute`` with these arguments."""
+
     def call(ws: Workspace) -> Any:
         import importlib
 
         module, _, name = path.partition(":")
         return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
     return call
 
 
@@ -233,6 +258,7 @@ def _truncate(name: str, keep: float = 0.5, runner: Callable[[Workspace], Path] 
         data = (folder / name).read_bytes()
         (folder / name).write_bytes(data[: int(len(data) * keep)])
         return {"run": str(folder)}
+
     return setup
 
 
@@ -241,6 +267,7 @@ def _write(name: str, text: str, runner: Callable[[Workspace], Path] = finished_
         folder = runner(ws)
         (folder / name).write_text(text)
         return {"run": str(folder)}
+
     return setup
 
 
@@ -250,6 +277,7 @@ def _newer_config(runner: Callable[[Workspace], Path]):
         text = (folder / "config.yaml").read_text()
         (folder / "config.yaml").write_text(text + "loss_scale_window: 2000\n")  # a key a newer version writes
         return {"run": str(folder)}
+
     return setup
 
 
@@ -340,6 +368,7 @@ def _table(edit) -> Callable[[Workspace], dict]:
     def setup(ws: Workspace) -> dict:
         results_table(ws, edit)
         return {}
+
     return setup
 
 
@@ -351,6 +380,7 @@ def _copy_quick_results(edit) -> Callable[[Workspace], dict]:
             shutil.copy2(csv, target / csv.name)
         results_table(ws, edit)
         return {}
+
     return setup
 
 
@@ -403,6 +433,7 @@ def _bn(n: Any) -> Callable[[Workspace], Any]:
         from gsepconv.nn import GroupBatchNorm
 
         return GroupBatchNorm(n)
+
     return call
 
 
@@ -412,6 +443,7 @@ def _model_on(shape: tuple[int, ...]) -> Callable[[Workspace], Any]:
 
         model = build_model("resnet", "SE2", widths=(4, 4, 8), kernel_size=3, num_elements=4).eval()
         return model(torch.zeros(*shape))
+
     return call
 
 
@@ -420,6 +452,7 @@ def _layer(group: str = "SE2", num_elements: Any = 4, **options: Any) -> Callabl
         from gsepconv.nn import LiftingConv
 
         return LiftingConv(group, 1, 4, 5, num_elements, **options)
+
     return call
 
 
@@ -428,6 +461,7 @@ def _replace(**changes: Any) -> Callable[[Workspace], Any]:
         from gsepconv.experiments.config import RunConfig
 
         return RunConfig().replace(**changes)
+
     return call
 
 
@@ -441,6 +475,7 @@ def _unchanged(rel: str, text: str) -> Callable[[Workspace], str | None]:
     def check(ws: Workspace) -> str | None:
         got = (ws.root / rel).read_text()
         return None if got == text else f"{rel} was rewritten"
+
     return check
 
 
@@ -463,8 +498,11 @@ CASES: list[Case] = [
     cli_case("train-subset-float-text", _pc("--train-subset", "1e8"), r"--train-subset.*integer"),
     cli_case("train-subset-zero", _pc("--train-subset", "0"), r"train_subset"),
     cli_case("train-subset-set-text", _pc("--set", "data.train_subset=1e8"), r"train_subset"),
-    cli_case("train-subset-too-large", ["train", *TINY, "--train-subset", "100000000", "--run-dir", "{root}/r"],
-             r"train_subset=100000000.*16"),
+    cli_case(
+        "train-subset-too-large",
+        ["train", *TINY, "--train-subset", "100000000", "--run-dir", "{root}/r"],
+        r"train_subset=100000000.*16",
+    ),
     cli_case("num-elements-zero", _pc("--num-elements", "0"), r"num_elements"),
     cli_case("num-elements-half-pair", _pc("--num-elements", "4x"), r"--num-elements"),
     cli_case("num-elements-zero-scale", _pc(*SIM2[:4], "--set", "model.num_elements=[4,0]"), r"num_elements"),
@@ -485,13 +523,17 @@ CASES: list[Case] = [
     cli_case("hidden-features-float", _pc("--set", "model.kernel_options.hidden_features=16.5"), r"hidden_features"),
     cli_case("mask-sigma-nan", _pc(*SIM2, "--set", "model.kernel_options.mask_sigma=.nan"), r"mask_sigma"),
     api_case("api-omega-nan", _layer(omega_0=float("nan")), ValueError, r"omega_0"),
-    api_case("api-sim2-max-scale-inf", _api("gsepconv.groups:get_group", "Sim2", float("inf")), ValueError, r"max_scale"),
+    api_case(
+        "api-sim2-max-scale-inf", _api("gsepconv.groups:get_group", "Sim2", float("inf")), ValueError, r"max_scale"
+    ),
     api_case("api-max-scale-huge", _layer("Sim2", (4, 2), max_scale=1e6), ValueError, r"window"),
     api_case("api-batchnorm-zero", _bn(0), ValueError, r"num_features"),
     api_case("api-batchnorm-negative", _bn(-1), ValueError, r"num_features"),
     api_case("api-batchnorm-float", _bn(2.5), (ValueError, TypeError), r"num_features"),
     api_case("api-zero-row-image", _model_on((2, 1, 0, 28)), ValueError, r"image"),
-    api_case("api-widths-empty", _api("gsepconv.models:build_model", "resnet", "SE2", widths=()), ValueError, r"widths"),
+    api_case(
+        "api-widths-empty", _api("gsepconv.models:build_model", "resnet", "SE2", widths=()), ValueError, r"widths"
+    ),
     api_case("api-lr-nan", _replace(**{"optim.lr": float("nan")}), ValueError, r"optim\.lr"),
     # ---- malformed options
     cli_case("set-malformed-yaml", _pc("--set", "model.widths=[4,4"), r"--set.*model\.widths"),
@@ -504,12 +546,21 @@ CASES: list[Case] = [
     cli_case("profile-typo", _pc("--profile", "smok"), r"smok.*smoke"),
     cli_case("unknown-argument", ["list", "--everything"], r"unrecognized"),
     cli_case("results-unknown-experiment", ["results", "nosuch", "--profile", "quick"], r"nosuch"),
-    cli_case("reproduce-outside-repository", ["reproduce", "--train", "sometimes", "--no-book"], r"_config\.yml.*repository"),
+    cli_case(
+        "reproduce-outside-repository", ["reproduce", "--train", "sometimes", "--no-book"], r"_config\.yml.*repository"
+    ),
     cli_case("data-unknown-name", ["data", "prepare", "nosuch"], r"nosuch"),
     # ---- containment: names and paths
-    cli_case("experiment-dotdot", ["train", *TINY, "--experiment", "../../x", "--runs", "{root}/runs"], r"--experiment|experiment"),
-    cli_case("experiment-absolute", ["train", *TINY, "--experiment", "{root}/outside/x", "--runs", "{root}/runs"],
-             r"experiment"),
+    cli_case(
+        "experiment-dotdot",
+        ["train", *TINY, "--experiment", "../../x", "--runs", "{root}/runs"],
+        r"--experiment|experiment",
+    ),
+    cli_case(
+        "experiment-absolute",
+        ["train", *TINY, "--experiment", "{root}/outside/x", "--runs", "{root}/runs"],
+        r"experiment",
+    ),
     cli_case("experiment-space", _pc("--experiment", "my run"), r"experiment"),
     cli_case("experiment-empty", _pc("--experiment", ""), r"experiment"),
     cli_case("profile-dotdot", ["train", *TINY, "--profile", "../x", "--runs", "{root}/runs"], r"profile"),
@@ -519,91 +570,228 @@ CASES: list[Case] = [
     cli_case("results-profile-dotdot", ["results", "mnist_rot", "--profile", "../../quick"], r"profile"),
     cli_case("figures-profile-dotdot", ["figures", "--profile", "../x"], r"profile"),
     # ---- devices
-    *([cli_case("device-mps-missing", ["train", *TINY, "--device", "mps", "--run-dir", "{root}/r"], r"mps.*--device")]
-      if _NO_MPS else []),
-    *([cli_case("device-cuda-missing", ["train", *TINY, "--device", "cuda", "--run-dir", "{root}/r"], r"CUDA.*--device")]
-      if _NO_CUDA else []),
+    *(
+        [cli_case("device-mps-missing", ["train", *TINY, "--device", "mps", "--run-dir", "{root}/r"], r"mps.*--device")]
+        if _NO_MPS
+        else []
+    ),
+    *(
+        [
+            cli_case(
+                "device-cuda-missing", ["train", *TINY, "--device", "cuda", "--run-dir", "{root}/r"], r"CUDA.*--device"
+            )
+        ]
+        if _NO_CUDA
+        else []
+    ),
     # ---- training that diverges
-    cli_case("loss-nonfinite", ["train", *TINY, "--optimizer", "sgd", "--lr", "1e30", "--run-dir", "{root}/r"],
-             r"loss.*(nan|inf).*--lr"),
+    cli_case(
+        "loss-nonfinite",
+        ["train", *TINY, "--optimizer", "sgd", "--lr", "1e30", "--run-dir", "{root}/r"],
+        r"loss.*(nan|inf).*--lr",
+    ),
     # ---- run folders: checkpoints are data, never code
-    cli_case("checkpoint-crafted", ["train", *TINY, "--run-dir", "{run}"], r"checkpoint\.pt", setup=_crafted_checkpoint,
-             forbidden="PWNED"),
-    cli_case("checkpoint-truncated", ["train", *TINY, "--run-dir", "{run}"], r"checkpoint\.pt.*(delete|--force)",
-             setup=_truncate("checkpoint.pt")),
-    cli_case("checkpoint-empty", ["train", *TINY, "--run-dir", "{run}"], r"checkpoint\.pt.*(delete|--force)",
-             setup=_truncate("checkpoint.pt", 0.0)),
-    cli_case("metrics-corrupt", ["train", *TINY, "--run-dir", "{run}"], r"metrics\.json.*delete",
-             setup=_write("metrics.json", '{"status": "finished", "test_a')),
-    cli_case("metrics-not-a-mapping", ["train", *TINY, "--run-dir", "{run}"], r"metrics\.json",
-             setup=_write("metrics.json", "[1, 2]\n")),
-    cli_case("metrics-acc-out-of-range", ["train", *TINY, "--run-dir", "{run}"], r"metrics\.json.*test_acc",
-             setup=lambda ws: _edit_metrics(ws, test_acc=250.0)),
-    cli_case("config-newer", ["train", *TINY, "--run-dir", "{run}"], r"config\.yaml.*newer",
-             setup=_newer_config(partial_run)),
-    cli_case("reuse-other-config", ["train", *TINY, *SIM2, "--run-dir", "{run}"], r"--force.*run folder|run folder.*--force",
-             setup=lambda ws: {"run": str(finished_run(ws))}),
-    cli_case("run-dir-user-config", ["train", *TINY, "--run-dir", "."], r"config\.yaml.*not written by gsepconv",
-             setup=_user_project, check=_unchanged("cwd/config.yaml", "# my own settings\nmodel: {group: SE2}\nepochs: 1\n")),
-    cli_case("force-foreign-config", ["train", *TINY, "--force", "--run-dir", "{run}"], r"config\.yaml.*not written by gsepconv",
-             setup=_foreign_folder),
-    cli_case("run-folder-busy", ["train", *TINY, "--run-dir", "{run}"], r"another gsepconv process.*--run-dir", setup=_held_run_folder),
-    cli_case("predict-crafted-weights", ["predict", "{run}"], r"model_best\.pt", setup=_crafted_weights,
-             forbidden="PWNED"),
-    cli_case("predict-truncated-weights", ["predict", "{run}"], r"model_best\.pt",
-             setup=_truncate("model_best.pt", 0.5, finished_run)),
-    cli_case("predict-empty-weights", ["predict", "{run}"], r"model_best\.pt",
-             setup=_truncate("model_best.pt", 0.0, finished_run)),
-    cli_case("predict-corrupt-metrics", ["predict", "{run}"], r"metrics\.json",
-             setup=_write("metrics.json", "{not json")),
+    cli_case(
+        "checkpoint-crafted",
+        ["train", *TINY, "--run-dir", "{run}"],
+        r"checkpoint\.pt",
+        setup=_crafted_checkpoint,
+        forbidden="PWNED",
+    ),
+    cli_case(
+        "checkpoint-truncated",
+        ["train", *TINY, "--run-dir", "{run}"],
+        r"checkpoint\.pt.*(delete|--force)",
+        setup=_truncate("checkpoint.pt"),
+    ),
+    cli_case(
+        "checkpoint-empty",
+        ["train", *TINY, "--run-dir", "{run}"],
+        r"checkpoint\.pt.*(delete|--force)",
+        setup=_truncate("checkpoint.pt", 0.0),
+    ),
+    cli_case(
+        "metrics-corrupt",
+        ["train", *TINY, "--run-dir", "{run}"],
+        r"metrics\.json.*delete",
+        setup=_write("metrics.json", '{"status": "finished", "test_a'),
+    ),
+    cli_case(
+        "metrics-not-a-mapping",
+        ["train", *TINY, "--run-dir", "{run}"],
+        r"metrics\.json",
+        setup=_write("metrics.json", "[1, 2]\n"),
+    ),
+    cli_case(
+        "metrics-acc-out-of-range",
+        ["train", *TINY, "--run-dir", "{run}"],
+        r"metrics\.json.*test_acc",
+        setup=lambda ws: _edit_metrics(ws, test_acc=250.0),
+    ),
+    cli_case(
+        "config-newer", ["train", *TINY, "--run-dir", "{run}"], r"config\.yaml.*newer", setup=_newer_config(partial_run)
+    ),
+    cli_case(
+        "reuse-other-config",
+        ["train", *TINY, *SIM2, "--run-dir", "{run}"],
+        r"--force.*run folder|run folder.*--force",
+        setup=lambda ws: {"run": str(finished_run(ws))},
+    ),
+    cli_case(
+        "run-dir-user-config",
+        ["train", *TINY, "--run-dir", "."],
+        r"config\.yaml.*not written by gsepconv",
+        setup=_user_project,
+        check=_unchanged("cwd/config.yaml", "# my own settings\nmodel: {group: SE2}\nepochs: 1\n"),
+    ),
+    cli_case(
+        "force-foreign-config",
+        ["train", *TINY, "--force", "--run-dir", "{run}"],
+        r"config\.yaml.*not written by gsepconv",
+        setup=_foreign_folder,
+    ),
+    cli_case(
+        "run-folder-busy",
+        ["train", *TINY, "--run-dir", "{run}"],
+        r"another gsepconv process.*--run-dir",
+        setup=_held_run_folder,
+    ),
+    cli_case(
+        "predict-crafted-weights", ["predict", "{run}"], r"model_best\.pt", setup=_crafted_weights, forbidden="PWNED"
+    ),
+    cli_case(
+        "predict-truncated-weights",
+        ["predict", "{run}"],
+        r"model_best\.pt",
+        setup=_truncate("model_best.pt", 0.5, finished_run),
+    ),
+    cli_case(
+        "predict-empty-weights",
+        ["predict", "{run}"],
+        r"model_best\.pt",
+        setup=_truncate("model_best.pt", 0.0, finished_run),
+    ),
+    cli_case(
+        "predict-corrupt-metrics", ["predict", "{run}"], r"metrics\.json", setup=_write("metrics.json", "{not json")
+    ),
     cli_case("predict-newer-config", ["predict", "{run}"], r"config\.yaml.*newer", setup=_newer_config(finished_run)),
-    cli_case("predict-limit-zero", ["predict", "{run}", "--limit", "0"], r"limit",
-             setup=lambda ws: {"run": str(finished_run(ws))}),
-    cli_case("predict-split-unknown", ["predict", "{run}", "--split", "dev"], r"split",
-             setup=lambda ws: {"run": str(finished_run(ws))}),
-    api_case("api-load-run-truncated", _load_run, ValueError, r"model_best\.pt",
-             setup=_truncate("model_best.pt", 0.5, finished_run)),
-    api_case("api-load-run-crafted", _load_run, ValueError, r"model_best\.pt", setup=_crafted_weights,
-             forbidden="PWNED"),
-    api_case("api-load-run-newer-config", _load_run, ValueError, r"config\.yaml.*newer",
-             setup=_newer_config(finished_run)),
+    cli_case(
+        "predict-limit-zero",
+        ["predict", "{run}", "--limit", "0"],
+        r"limit",
+        setup=lambda ws: {"run": str(finished_run(ws))},
+    ),
+    cli_case(
+        "predict-split-unknown",
+        ["predict", "{run}", "--split", "dev"],
+        r"split",
+        setup=lambda ws: {"run": str(finished_run(ws))},
+    ),
+    api_case(
+        "api-load-run-truncated",
+        _load_run,
+        ValueError,
+        r"model_best\.pt",
+        setup=_truncate("model_best.pt", 0.5, finished_run),
+    ),
+    api_case(
+        "api-load-run-crafted", _load_run, ValueError, r"model_best\.pt", setup=_crafted_weights, forbidden="PWNED"
+    ),
+    api_case(
+        "api-load-run-newer-config", _load_run, ValueError, r"config\.yaml.*newer", setup=_newer_config(finished_run)
+    ),
     # ---- results tables validated on read
-    cli_case("results-not-a-number", ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
-             r"mnist_rot\.csv.*line 2.*test_acc", setup=lambda ws: results_table(ws, _set_cell("test_acc", "abc")) and {}),
-    cli_case("results-percent-out-of-range", ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
-             r"mnist_rot\.csv.*line 2.*test_acc.*250", setup=lambda ws: results_table(
-                 ws, lambda ls: _set_cell("test_err", "-150.0")(_set_cell("test_acc", "250.0")(ls))) and {}),
-    cli_case("results-duplicate-run", ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
-             r"mnist_rot\.csv.*run_id", setup=lambda ws: results_table(ws, lambda ls: ls + [ls[1]]) and {}),
-    cli_case("results-short-row", ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
-             r"mnist_rot\.csv.*line 2", setup=lambda ws: results_table(
-                 ws, lambda ls: [ls[0], _line(_cells(ls[1])[:5])] + ls[2:]) and {}),
-    cli_case("results-long-row", ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
-             r"mnist_rot\.csv.*line 3", setup=lambda ws: results_table(
-                 ws, lambda ls: [ls[0], ls[1], ls[2] + ",extra"] + ls[3:]) and {}),
-    cli_case("results-acc-plus-err", ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
-             r"mnist_rot\.csv.*line 2.*100", setup=lambda ws: results_table(ws, _set_cell("test_err", "5.0")) and {}),
-    cli_case("results-missing-column", ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
-             r"mnist_rot\.csv.*test_acc", setup=lambda ws: results_table(
-                 ws, lambda ls: [_drop_column(line, ls[0], "test_acc") for line in ls]) and {}),
-    cli_case("results-empty-file", ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
-             r"mnist_rot\.csv.*empty", setup=lambda ws: results_table(ws, lambda ls: []) and {}),
-    cli_case("figures-bad-table", ["figures", "--profile", "quick", "--results", "{root}/results"],
-             r"mnist_rot\.csv.*line 2.*test_acc", setup=_copy_quick_results(_set_cell("test_acc", "abc"))),
-    api_case("api-read-results-percent", _read_results, ValueError, r"line 2.*test_acc",
-             setup=_table(_set_cell("test_acc", "250"))),
-    api_case("api-report-inputs-bad", _report_inputs, ValueError, r"mnist_rot\.csv.*run_id",
-             setup=_table(_set_cell("run_id", ""))),
+    cli_case(
+        "results-not-a-number",
+        ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
+        r"mnist_rot\.csv.*line 2.*test_acc",
+        setup=lambda ws: results_table(ws, _set_cell("test_acc", "abc")) and {},
+    ),
+    cli_case(
+        "results-percent-out-of-range",
+        ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
+        r"mnist_rot\.csv.*line 2.*test_acc.*250",
+        setup=lambda ws: (
+            results_table(ws, lambda ls: _set_cell("test_err", "-150.0")(_set_cell("test_acc", "250.0")(ls))) and {}
+        ),
+    ),
+    cli_case(
+        "results-duplicate-run",
+        ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
+        r"mnist_rot\.csv.*run_id",
+        setup=lambda ws: results_table(ws, lambda ls: ls + [ls[1]]) and {},
+    ),
+    cli_case(
+        "results-short-row",
+        ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
+        r"mnist_rot\.csv.*line 2",
+        setup=lambda ws: results_table(ws, lambda ls: [ls[0], _line(_cells(ls[1])[:5])] + ls[2:]) and {},
+    ),
+    cli_case(
+        "results-long-row",
+        ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
+        r"mnist_rot\.csv.*line 3",
+        setup=lambda ws: results_table(ws, lambda ls: [ls[0], ls[1], ls[2] + ",extra"] + ls[3:]) and {},
+    ),
+    cli_case(
+        "results-acc-plus-err",
+        ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
+        r"mnist_rot\.csv.*line 2.*100",
+        setup=lambda ws: results_table(ws, _set_cell("test_err", "5.0")) and {},
+    ),
+    cli_case(
+        "results-missing-column",
+        ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
+        r"mnist_rot\.csv.*test_acc",
+        setup=lambda ws: results_table(ws, lambda ls: [_drop_column(line, ls[0], "test_acc") for line in ls]) and {},
+    ),
+    cli_case(
+        "results-empty-file",
+        ["results", "mnist_rot", "--profile", "quick", "--results", "{root}/results"],
+        r"mnist_rot\.csv.*empty",
+        setup=lambda ws: results_table(ws, lambda ls: []) and {},
+    ),
+    cli_case(
+        "figures-bad-table",
+        ["figures", "--profile", "quick", "--results", "{root}/results"],
+        r"mnist_rot\.csv.*line 2.*test_acc",
+        setup=_copy_quick_results(_set_cell("test_acc", "abc")),
+    ),
+    api_case(
+        "api-read-results-percent",
+        _read_results,
+        ValueError,
+        r"line 2.*test_acc",
+        setup=_table(_set_cell("test_acc", "250")),
+    ),
+    api_case(
+        "api-report-inputs-bad",
+        _report_inputs,
+        ValueError,
+        r"mnist_rot\.csv.*run_id",
+        setup=_table(_set_cell("run_id", "")),
+    ),
     # ---- result files: never silently replaced
     api_case("results-read-only", _write_results, PermissionError, r"read-only", setup=_readonly_results),
     api_case("results-symlink", _write_results, OSError, r"symbolic link", setup=_symlinked_results),
     # ---- data
-    api_case("mirror-missing-folder", _missing_mirror, (FileNotFoundError, RuntimeError), r"GSEPCONV_MIRROR.*no-such-mirror.*not a folder",
-             env={"GSEPCONV_MIRROR": "{root}/no-such-mirror"}),
-    cli_case("data-mirror-missing-folder", ["data", "prepare", "mnist_rot_seeded", "--no-download", "--root", "{root}/data"],
-             r"GSEPCONV_MIRROR.*not a folder", env={"GSEPCONV_MIRROR": "{root}/no-such-mirror"}, writes=("data",)),
-    api_case("data-lock-held", _waits_for_data_lock, _Said, r"waiting.*\.mnist_rot_seeded\.lock",
-             writes=("data/processed",)),
+    api_case(
+        "mirror-missing-folder",
+        _missing_mirror,
+        (FileNotFoundError, RuntimeError),
+        r"GSEPCONV_MIRROR.*no-such-mirror.*not a folder",
+        env={"GSEPCONV_MIRROR": "{root}/no-such-mirror"},
+    ),
+    cli_case(
+        "data-mirror-missing-folder",
+        ["data", "prepare", "mnist_rot_seeded", "--no-download", "--root", "{root}/data"],
+        r"GSEPCONV_MIRROR.*not a folder",
+        env={"GSEPCONV_MIRROR": "{root}/no-such-mirror"},
+        writes=("data",),
+    ),
+    api_case(
+        "data-lock-held", _waits_for_data_lock, _Said, r"waiting.*\.mnist_rot_seeded\.lock", writes=("data/processed",)
+    ),
 ]
 
 
@@ -618,7 +806,7 @@ def _edit_metrics(ws: Workspace, **changes: Any) -> dict:
 def _drop_column(line: str, header: str, column: str) -> str:
     index = _cells(header).index(column)
     cells = _cells(line)
-    return _line(cells[:index] + cells[index + 1:])
+    return _line(cells[:index] + cells[index + 1 :])
 
 
 # ------------------------------------------------------------------------------ running a case
@@ -672,8 +860,11 @@ def run_case(case: Case, root: Path, monkeypatch: Any) -> Outcome:
                     verdict = Outcome("silent", "no exception")
                 except case.raises as exc:  # type: ignore[misc]
                     message = str(exc)
-                    verdict = (Outcome("ok", message) if re.search(case.fragment, message, re.I | re.S)
-                               else Outcome("unclear", f"{type(exc).__name__}: {message}"))
+                    verdict = (
+                        Outcome("ok", message)
+                        if re.search(case.fragment, message, re.I | re.S)
+                        else Outcome("unclear", f"{type(exc).__name__}: {message}")
+                    )
                 except BaseException as exc:  # noqa: BLE001
                     verdict = Outcome("traceback", f"{type(exc).__name__}: {exc}")
     finally:
@@ -682,7 +873,9 @@ def run_case(case: Case, root: Path, monkeypatch: Any) -> Outcome:
         return Outcome("silent", f"{case.forbidden} was created: the injected code ran")
     changed = _changes(before, ws.snapshot(), case.writes)
     if changed:
-        return Outcome("silent", f"files changed that must not: {changed[:6]} ({verdict.verdict}: {verdict.detail[:300]})")
+        return Outcome(
+            "silent", f"files changed that must not: {changed[:6]} ({verdict.verdict}: {verdict.detail[:300]})"
+        )
     if case.check and (problem := case.check(ws)):
         return Outcome("silent", problem)
     return verdict
@@ -739,28 +932,102 @@ def test_the_catalogue_is_large_enough():
 def test_the_catalogue_leaves_the_repository_as_it_was():
     """Runs after the cases (file order): nothing in the checkout changed (no run folder, table or
     figure written into the repository by any case)."""
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", "results", "runs", "notebooks"],
-                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all", "--", "results", "runs", "notebooks"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if status.returncode != 0:
         pytest.skip("not a git checkout")
     assert status.stdout.strip() == "", status.stdout
 
 
 # ------------------------------------------------------------------------------ random options
-_FLAGS = ["--lr", "--epochs", "--widths", "--num-elements", "--kernel-size", "--max-scale", "--train-subset",
-          "--batch-size", "--seed", "--device", "--precision", "--group", "--implementation", "--profile",
-          "--experiment", "--set", "--threads", "--weight-decay", "--warmup-epochs", "--optimizer", "--sampling",
-          "--arch", "--schedule", "--num-workers", "--dataset"]
+_FLAGS = [
+    "--lr",
+    "--epochs",
+    "--widths",
+    "--num-elements",
+    "--kernel-size",
+    "--max-scale",
+    "--train-subset",
+    "--batch-size",
+    "--seed",
+    "--device",
+    "--precision",
+    "--group",
+    "--implementation",
+    "--profile",
+    "--experiment",
+    "--set",
+    "--threads",
+    "--weight-decay",
+    "--warmup-epochs",
+    "--optimizer",
+    "--sampling",
+    "--arch",
+    "--schedule",
+    "--num-workers",
+    "--dataset",
+]
 
 
 def _values():
     from hypothesis import strategies as st
 
-    numbers = st.sampled_from(["0", "-1", "1", "3", "8", "4x2", "16x3", "1e8", "inf", "-inf", "nan", "1e-4",
-                               "0.5", "1.74", "4,4,8", "4,,4", ",", "", "x", "2x"])
-    names = st.sampled_from(["SE2", "Sim2", "Z2", "R2xRplus", "separable", "separable2d", "smoke", "smok",
-                             "../x", "/tmp/x", "cpu", "mps", "cuda:9", "bf16", "adam", "sgd", "resnet", "cnn",
-                             "model.kernel_options.omega_0=-1", "model.widths=[4,4", "epochs=2", "=", "a=b"])
+    numbers = st.sampled_from(
+        [
+            "0",
+            "-1",
+            "1",
+            "3",
+            "8",
+            "4x2",
+            "16x3",
+            "1e8",
+            "inf",
+            "-inf",
+            "nan",
+            "1e-4",
+            "0.5",
+            "1.74",
+            "4,4,8",
+            "4,,4",
+            ",",
+            "",
+            "x",
+            "2x",
+        ]
+    )
+    names = st.sampled_from(
+        [
+            "SE2",
+            "Sim2",
+            "Z2",
+            "R2xRplus",
+            "separable",
+            "separable2d",
+            "smoke",
+            "smok",
+            "../x",
+            "/tmp/x",
+            "cpu",
+            "mps",
+            "cuda:9",
+            "bf16",
+            "adam",
+            "sgd",
+            "resnet",
+            "cnn",
+            "model.kernel_options.omega_0=-1",
+            "model.widths=[4,4",
+            "epochs=2",
+            "=",
+            "a=b",
+        ]
+    )
     text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
     return st.one_of(numbers, names, text)
 
@@ -775,8 +1042,12 @@ def test_random_options_exit_0_or_2_never_a_traceback(catalogue_env, tmp_path, m
     monkeypatch.setenv("GSEPCONV_RUNS", str(tmp_path / "runs"))
     small = ["--widths", "4,4,8", "--kernel-size", "3", "--num-elements", "4"]  # keep any model small
 
-    @settings(max_examples=60, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=60,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(st.lists(st.tuples(st.sampled_from(_FLAGS), _values()), max_size=4))
     def check(pairs):
         argv = ["train", *small]

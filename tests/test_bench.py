@@ -66,7 +66,17 @@ def test_bench_smoke_cli(tmp_path, capsys) -> None:
     assert main(["bench", "--profile", "smoke", "--out", str(out)]) == 0
     frame = pd.read_csv(out)
     assert len(frame) == len(BENCH_PROFILES["smoke"].cases)
-    for column in ("train_ms", "infer_ms", "conv_only_ms", "macs", "params", "peak_mem_mb", "device", "torch_version", "git_commit"):
+    for column in (
+        "train_ms",
+        "infer_ms",
+        "conv_only_ms",
+        "macs",
+        "params",
+        "peak_mem_mb",
+        "device",
+        "torch_version",
+        "git_commit",
+    ):
         assert column in frame.columns
         assert frame[column].notna().all()
     assert (frame.train_ms > 0).all() and (frame.macs > 0).all()
@@ -77,8 +87,9 @@ def test_bench_smoke_cli(tmp_path, capsys) -> None:
 def test_bench_bf16_times_the_bfloat16_step_in_the_same_loop(tmp_path) -> None:
     from gsepconv.experiments.bench import BenchCase, _step, run_benchmark
 
-    frame = run_benchmark("smoke", "cpu", out=tmp_path / "e.csv", cases=[BenchCase("SE2", "separable", 4)],
-                          progress=False, bf16=True)
+    frame = run_benchmark(
+        "smoke", "cpu", out=tmp_path / "e.csv", cases=[BenchCase("SE2", "separable", 4)], progress=False, bf16=True
+    )
     row = frame.iloc[0]
     assert row.train_ms_bf16 > 0 and row.bf16_speedup == pytest.approx(row.train_ms / row.train_ms_bf16)
     assert math.isnan(row.speedup_vs_original_bf16)  # no --against
@@ -189,7 +200,9 @@ def test_a_verdict_needs_the_whole_interquartile_range_on_one_side_of_one() -> N
     assert verdict([150, 160, 140, 155, 170, 145, 150])[0] == "faster"
     assert verdict([60, 70, 65, 80, 75, 90, 85])[0] == "slower"
     tie, (q25, median, q75) = verdict([90, 95, 105, 110, 98, 102, 120])  # ratios 0.90 … 1.20
-    assert tie == "tie" and q25 == pytest.approx(0.965) and median == pytest.approx(1.02) and q75 == pytest.approx(1.075)
+    assert (
+        tie == "tie" and q25 == pytest.approx(0.965) and median == pytest.approx(1.02) and q75 == pytest.approx(1.075)
+    )
     # the ratio of the medians (1.5) would say faster; half of the rounds say slower: a tie
     assert verdict([150, 150, 150, 150, 80, 80, 80])[0] == "tie"
     # one disturbed round moves neither the median nor the verdict

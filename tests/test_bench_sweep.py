@@ -66,10 +66,18 @@ def test_sweep_and_bench_reject_unknown_profiles() -> None:
 
 def test_bench_is_current_checks_cases_and_sizes() -> None:
     prof = BENCH_PROFILES["smoke"]
-    rows = [{"group": c.group, "implementation": c.implementation,
-             "num_elements": num_elements_text(c.num_elements),
-             "batch_size": prof.batch_size, "image_size": prof.image_size,
-             "widths": ",".join(map(str, prof.widths)), "kernel_size": prof.kernel_size} for c in prof.cases]
+    rows = [
+        {
+            "group": c.group,
+            "implementation": c.implementation,
+            "num_elements": num_elements_text(c.num_elements),
+            "batch_size": prof.batch_size,
+            "image_size": prof.image_size,
+            "widths": ",".join(map(str, prof.widths)),
+            "kernel_size": prof.kernel_size,
+        }
+        for c in prof.cases
+    ]
     frame = pd.DataFrame(rows)
     assert bench_is_current(frame, "smoke")
     assert not bench_is_current(frame.iloc[1:], "smoke")
@@ -85,15 +93,25 @@ def test_against_is_current_asks_for_the_verdicts_and_enough_rounds() -> None:
     quick = BENCH_PROFILES["quick"]
     rounds = max(quick.repeats, quick.against_repeats)
     nan = float("nan")
-    now = pd.DataFrame({"group": ["Z2", "SE2"], "original_train_ms": [nan, 400.0], "repeats": [quick.repeats, rounds],
-                        "speedup_vs_original_q25": [nan, 2.2], "speedup_vs_original_q75": [nan, 2.4],
-                        "verdict_vs_original": [None, "faster"], "limit_layout": ["channels_last", "nchw"]})
+    now = pd.DataFrame(
+        {
+            "group": ["Z2", "SE2"],
+            "original_train_ms": [nan, 400.0],
+            "repeats": [quick.repeats, rounds],
+            "speedup_vs_original_q25": [nan, 2.2],
+            "speedup_vs_original_q75": [nan, 2.4],
+            "verdict_vs_original": [None, "faster"],
+            "limit_layout": ["channels_last", "nchw"],
+        }
+    )
     assert against_is_current(now, "quick")
     assert not against_is_current(now.drop(columns=["verdict_vs_original", "limit_layout"]), "quick")  # older
     assert not against_is_current(now.assign(repeats=3), "quick")  # three rounds: no quartiles to speak of
     assert not against_is_current(now.assign(verdict_vs_original=[None, None]), "quick")
     without = pd.DataFrame({"group": ["SE2"], "original_train_ms": [nan]})  # a bench without --against
-    assert against_is_current(without, "quick") and against_is_current(without.drop(columns="original_train_ms"), "quick")
+    assert against_is_current(without, "quick") and against_is_current(
+        without.drop(columns="original_train_ms"), "quick"
+    )
 
 
 def test_the_committed_quick_benchmark_still_reads() -> None:
@@ -108,7 +126,11 @@ def test_the_committed_quick_benchmark_still_reads() -> None:
     table = read_table(Path(__file__).resolve().parents[1] / "results" / "quick" / "efficiency.csv")
     assert bench_is_current(table, "quick")
     comparison = original_comparison(table)
-    assert tuple(comparison.columns[:len(ORIGINAL_COMPARISON_COLUMNS)]) == ORIGINAL_COMPARISON_COLUMNS
+    assert tuple(comparison.columns[: len(ORIGINAL_COMPARISON_COLUMNS)]) == ORIGINAL_COMPARISON_COLUMNS
     assert len(comparison) > 0 and comparison["speedup_vs_original"].gt(0).all()
     verdicts = comparison["verdict_vs_original"]
-    assert verdicts.isin(["faster", "slower", "tie"]).all() if against_is_current(table, "quick") else verdicts.isna().all()
+    assert (
+        verdicts.isin(["faster", "slower", "tie"]).all()
+        if against_is_current(table, "quick")
+        else verdicts.isna().all()
+    )

@@ -21,8 +21,16 @@ CONFIG = yaml.safe_load((REPO / "_config.yml").read_text())
 TOC = yaml.safe_load((REPO / "_toc.yml").read_text())
 URL = CONFIG["repository"]["url"]
 NOTEBOOKS = rp.find_notebooks(REPO)
-CHAPTERS = ["01_lie_groups", "02_group_convolutions", "03_redundancy", "04_separable_kernels",
-            "05_rotated_mnist", "06_natural_images", "07_efficiency", "08_results"]
+CHAPTERS = [
+    "01_lie_groups",
+    "02_group_convolutions",
+    "03_redundancy",
+    "04_separable_kernels",
+    "05_rotated_mnist",
+    "06_natural_images",
+    "07_efficiency",
+    "08_results",
+]
 
 
 def toc_files() -> list[str]:
@@ -53,8 +61,9 @@ def test_notebook_contract(nb):
     assert node.metadata["jupytext"]["text_representation"]["format_name"] == "percent"
 
     setup = node.cells[0]
-    assert setup.cell_type == "code" and setup.metadata.get("tags") == ["remove-cell"], \
+    assert setup.cell_type == "code" and setup.metadata.get("tags") == ["remove-cell"], (
         "the first cell is the hidden (remove-cell) setup cell"
+    )
     source = setup.source
     assert 'find_spec("gsepconv") is None' in source and "subprocess.check_call" in source and "%pip" not in source
     assert f'"{rp.install_spec(REPO)}"' in source, f"the setup cell installs {rp.install_spec(REPO)!r}"
@@ -68,7 +77,7 @@ def test_notebook_contract(nb):
             values[statement.targets[0].id] = ast.literal_eval(statement.value)
     assert values.get("profile") in PROFILES and values.get("train") in TRAIN_MODES
     assert rp.DEVICE_PATTERN.match(values.get("device", ""))
-    titles = [c for c in node.cells[:tagged[0]] if c.cell_type == "markdown"]
+    titles = [c for c in node.cells[: tagged[0]] if c.cell_type == "markdown"]
     assert titles and titles[0].source.startswith("# "), "a markdown title cell (# Title) before the parameters"
 
 
@@ -109,22 +118,52 @@ def test_book_config_keys_that_matter():
 
 
 def test_nothing_generated_is_committed():
-    tracked = subprocess.run(["git", "ls-files", "notebooks", "results/smoke", "book/_static/mathjax", "node_modules"],
-                             cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "notebooks", "results/smoke", "book/_static/mathjax", "node_modules"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert not [p for p in tracked if not p.endswith(".py")], tracked
-    ignored = subprocess.run(["git", "check-ignore", "notebooks/01_lie_groups.ipynb", "notebooks/.stamps/x.json",
-                              "results/smoke/x.csv", "book/_static/mathjax/tex-chtml.js", "node_modules/x",
-                              "_build/html/index.html"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    ignored = subprocess.run(
+        [
+            "git",
+            "check-ignore",
+            "notebooks/01_lie_groups.ipynb",
+            "notebooks/.stamps/x.json",
+            "results/smoke/x.csv",
+            "book/_static/mathjax/tex-chtml.js",
+            "node_modules/x",
+            "_build/html/index.html",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     assert len(ignored) == 6
 
 
 def test_doc_stack_is_pinned():
-    pins = dict(line.split("==") for line in (REPO / "constraints.txt").read_text().splitlines()
-                if "==" in line and not line.startswith("#"))
+    pins = dict(
+        line.split("==")
+        for line in (REPO / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
     pins = {k.lower().replace("_", "-"): v for k, v in pins.items()}
     assert pins["jupyter-book"].startswith("1.")
-    for name in ("sphinx", "myst-nb", "sphinx-book-theme", "sphinxcontrib-bibtex", "jupytext", "papermill",
-                 "nbclient", "ipykernel", "docutils", "playwright"):
+    for name in (
+        "sphinx",
+        "myst-nb",
+        "sphinx-book-theme",
+        "sphinxcontrib-bibtex",
+        "jupytext",
+        "papermill",
+        "nbclient",
+        "ipykernel",
+        "docutils",
+        "playwright",
+    ):
         assert name in pins, f"{name} is not pinned in constraints.txt"
     package = (REPO / "package.json").read_text()
     assert '"mathjax": "3.2.2"' in package and (REPO / "package-lock.json").is_file()
@@ -140,8 +179,12 @@ def test_committed_quick_measurement_tables_are_current():
     from gsepconv.experiments.bench import bench_is_current, sweep_is_current
 
     quick = REPO / "results" / "quick"
-    for name, is_current in (("efficiency", bench_is_current), ("efficiency_sweep", sweep_is_current),
-                             ("layer_costs", layer_costs_is_current), ("redundancy", redundancy_is_current)):
+    for name, is_current in (
+        ("efficiency", bench_is_current),
+        ("efficiency_sweep", sweep_is_current),
+        ("layer_costs", layer_costs_is_current),
+        ("redundancy", redundancy_is_current),
+    ):
         assert is_current(pd.read_csv(quick / f"{name}.csv"), "quick"), f"results/quick/{name}.csv is stale"
 
 
@@ -160,6 +203,8 @@ def test_committed_quick_results_cover_every_planned_run():
             continue
         table = pd.read_csv(REPO / "results" / "quick" / f"{name}.csv")
         planned = {c.run_id() for c in get_runs(name, "quick")}
-        assert planned <= set(table["run_id"]), f"results/quick/{name}.csv lacks {sorted(planned - set(table['run_id']))[:3]}"
+        assert planned <= set(table["run_id"]), (
+            f"results/quick/{name}.csv lacks {sorted(planned - set(table['run_id']))[:3]}"
+        )
         commits |= set(table["git_commit"].astype(str))
     assert len(commits) == 1 and not any("dirty" in c for c in commits), commits

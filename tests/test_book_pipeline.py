@@ -43,8 +43,13 @@ def test_every_notebook_ran_quickly_with_the_smoke_profile(smoke):
     for o in outcomes:
         nb = json.loads(o.output.read_text())
         assert nb["metadata"]["papermill"]["parameters"] == {"profile": "smoke", "device": "cpu", "train": "auto"}
-        errors = [out for c in nb["cells"] if c["cell_type"] == "code" for out in c.get("outputs", [])
-                  if out["output_type"] == "error"]
+        errors = [
+            out
+            for c in nb["cells"]
+            if c["cell_type"] == "code"
+            for out in c.get("outputs", [])
+            if out["output_type"] == "error"
+        ]
         assert not errors
         assert any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), f"{o.notebook} shows nothing"
 
@@ -69,8 +74,12 @@ def test_the_strict_book_has_every_page(smoke):
         assert (html / f"{page}.html").is_file(), f"{page}.html was not built"
     assert (html / "index.html").is_file()
     api = (html / "book" / "api.html").read_text()
-    for name in ("gsepconv.nn.GroupConv", "gsepconv.groups", "gsepconv.companion.ensure_results",
-                 "gsepconv.companion.reproduce.reproduce"):
+    for name in (
+        "gsepconv.nn.GroupConv",
+        "gsepconv.groups",
+        "gsepconv.companion.ensure_results",
+        "gsepconv.companion.reproduce.reproduce",
+    ):
         assert name in api, f"the API page lacks {name}"
     bib = (html / "book" / "bibliography.html").read_text()
     assert "Exploiting Redundancy" in bib and "Knigge" in bib
@@ -82,10 +91,19 @@ def test_no_page_loads_anything_from_the_network(smoke):
     import re
 
     html = smoke["html"]
-    remote = re.compile(r"<(script|img|iframe|source)\b[^>]*\bsrc=\"https?://|<link\b(?![^>]*rel=\"canonical\")[^>]*href=\"https?://")
-    offenders = {str(p.relative_to(html)): m.group(0) for p in html.rglob("*.html")
-                 for m in [remote.search(p.read_text(errors="replace"))] if m}
+    remote = re.compile(
+        r"<(script|img|iframe|source)\b[^>]*\bsrc=\"https?://|<link\b(?![^>]*rel=\"canonical\")[^>]*href=\"https?://"
+    )
+    offenders = {
+        str(p.relative_to(html)): m.group(0)
+        for p in html.rglob("*.html")
+        for m in [remote.search(p.read_text(errors="replace"))]
+        if m
+    }
     assert not offenders, offenders
-    css = {str(p.relative_to(html)) for p in (html / "_static").rglob("*.css")
-           if re.search(r"url\(\s*['\"]?https?://", p.read_text(errors="replace"))}
+    css = {
+        str(p.relative_to(html))
+        for p in (html / "_static").rglob("*.css")
+        if re.search(r"url\(\s*['\"]?https?://", p.read_text(errors="replace"))
+    }
     assert not css, f"stylesheets that fetch from the network: {css}"

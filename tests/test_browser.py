@@ -24,8 +24,15 @@ from gsepconv.companion.publish import export_notebooks
 
 pytestmark = [pytest.mark.slow, pytest.mark.book]
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TOC = yaml.safe_load((REPO / "_toc.yml").read_text())
 PAGES = [TOC["root"]] + [c["file"] for part in TOC["parts"] for c in part["chapters"]]
 CHAPTERS = [p for p in PAGES if p.startswith("notebooks/")]
@@ -67,8 +74,9 @@ def pages(html, tmp_path_factory):
     profile = tmp_path_factory.mktemp("chromium-profile")
     reports = {}
     with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(str(profile), executable_path=executable, headless=True,
-                                                        args=FLAGS)
+        context = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=executable, headless=True, args=FLAGS
+        )
         network: list[str] = []
 
         def route(r):
@@ -83,11 +91,19 @@ def pages(html, tmp_path_factory):
         for name in PAGES:
             page = context.new_page()
             messages: list[str] = []
-            page.on("console", lambda m, out=messages: out.append(f"console.{m.type}: {m.text}")
-                    if m.type in ("error", "warning") else None)
+            page.on(
+                "console",
+                lambda m, out=messages: (
+                    out.append(f"console.{m.type}: {m.text}") if m.type in ("error", "warning") else None
+                ),
+            )
             page.on("pageerror", lambda e, out=messages: out.append(f"page error: {e}"))
-            page.on("requestfailed", lambda r, out=messages: out.append(f"request failed: {r.url} {r.failure}")
-                    if r.url.startswith("file://") else None)
+            page.on(
+                "requestfailed",
+                lambda r, out=messages: (
+                    out.append(f"request failed: {r.url} {r.failure}") if r.url.startswith("file://") else None
+                ),
+            )
             before = len(network)
             page.goto((html / f"{name}.html").as_uri(), wait_until="load")
             has_math = page.evaluate("document.querySelectorAll('.math').length")
@@ -98,10 +114,14 @@ def pages(html, tmp_path_factory):
                 "math": has_math,
                 "mjx": page.evaluate("document.querySelectorAll('mjx-container').length"),
                 "mjx_errors": page.evaluate("document.querySelectorAll('mjx-merror').length"),
-                "h1": page.evaluate("Array.from(document.querySelectorAll('main h1, article h1')).map(h => h.textContent.trim())"),
+                "h1": page.evaluate(
+                    "Array.from(document.querySelectorAll('main h1, article h1')).map(h => h.textContent.trim())"
+                ),
                 "text": page.evaluate("(document.querySelector('main') || document.body).innerText.length"),
-                "images": page.evaluate("Array.from(document.querySelectorAll('main img, article img')).map("
-                                        "i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])"),
+                "images": page.evaluate(
+                    "Array.from(document.querySelectorAll('main img, article img')).map("
+                    "i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])"
+                ),
                 "tables": page.evaluate("document.querySelectorAll('main table, article table').length"),
                 "links": page.evaluate("Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"),
                 "messages": messages,
@@ -133,16 +153,16 @@ def test_math_is_typeset_somewhere(pages):
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_chapter_shows_figures_and_opens_in_colab(pages, published, name):
     report = pages[name]
-    assert [src for src, ok in report["images"] if ok and "colab-badge" not in (src or "")], \
-        f"{name}: no figure"
+    assert [src for src, ok in report["images"] if ok and "colab-badge" not in (src or "")], f"{name}: no figure"
     colab = sorted({u for u in report["links"] if u.startswith(rp.COLAB + "/github/")})
     assert colab, f"{name}: no Colab link"
     branch = yaml.safe_load((REPO / "_config.yml").read_text())["repository"]["branch"]
     for url in colab:
         path = urlparse(url).path.split(f"/blob/{branch}/", 1)
         assert len(path) == 2, f"{url} does not open the {branch} branch"
-        assert path[1] == f"{name}.ipynb" and (published / path[1]).is_file(), \
+        assert path[1] == f"{name}.ipynb" and (published / path[1]).is_file(), (
             f"{url} points at {path[1]}, which the published branch does not hold"
+        )
 
 
 def test_results_page_has_tables_and_figures(pages):

@@ -25,8 +25,18 @@ def test_help_lists_commands_and_examples(capsys):
         cli.main(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for word in ("train", "run", "results", "list", "data", "bench", "examples:", "--profile smoke",
-                 "GSEPCONV_RUNS", "torchrun"):
+    for word in (
+        "train",
+        "run",
+        "results",
+        "list",
+        "data",
+        "bench",
+        "examples:",
+        "--profile smoke",
+        "GSEPCONV_RUNS",
+        "torchrun",
+    ):
         assert word in out, word
 
 
@@ -38,8 +48,7 @@ def test_subcommand_help(command, capsys):
 
 
 def test_python_dash_m_entry_point():
-    proc = subprocess.run([sys.executable, "-m", "gsepconv", "list"], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "gsepconv", "list"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "mnist_rot" in proc.stdout and "paper" in proc.stdout
 
@@ -49,15 +58,18 @@ def test_no_command_prints_help(capsys):
     assert "COMMAND" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["run", "mnist_rott", "--profile", "smoke"], "valid experiments: mnist_rot, mnist_rot_budget, rotations"),
-    (["run", "mnist_rot", "--profile", "fast"], "valid profiles: smoke, quick, paper"),
-    (["run", "galaxy10", "--profile", "quick"], "valid profiles for it: smoke, paper"),
-    (["results", "nope", "--profile", "quick"], "valid experiments"),
-    (["train", "--set", "model.kernal_size=3", "--print-config"], "valid keys:.*kernel_size"),
-    (["train", "--precision", "half", "--print-config"], "fp32, amp"),
-    (["train", "--config", "/nonexistent/run.yaml"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "mnist_rott", "--profile", "smoke"], "valid experiments: mnist_rot, mnist_rot_budget, rotations"),
+        (["run", "mnist_rot", "--profile", "fast"], "valid profiles: smoke, quick, paper"),
+        (["run", "galaxy10", "--profile", "quick"], "valid profiles for it: smoke, paper"),
+        (["results", "nope", "--profile", "quick"], "valid experiments"),
+        (["train", "--set", "model.kernal_size=3", "--print-config"], "valid keys:.*kernel_size"),
+        (["train", "--precision", "half", "--print-config"], "fp32, amp"),
+        (["train", "--config", "/nonexistent/run.yaml"], "does not exist"),
+    ],
+)
 def test_bad_input_lists_valid_choices(argv, message, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
@@ -87,9 +99,25 @@ def test_dry_run_lists_the_quick_grid(tmp_path, capsys):
 def test_print_config_merges_file_flags_and_set(tmp_path, capsys):
     path = tmp_path / "run.yaml"
     path.write_text("epochs: 7\nmodel:\n  group: Sim2\n  implementation: separable2d\n")
-    assert cli.main(["train", "--config", str(path), "--num-elements", "16x3", "--widths", "8,8,16",
-                     "--set", "model.kernel_options.omega_0=30", "--set", "optim.lr=0.001",
-                     "--print-config"]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--config",
+                str(path),
+                "--num-elements",
+                "16x3",
+                "--widths",
+                "8,8,16",
+                "--set",
+                "model.kernel_options.omega_0=30",
+                "--set",
+                "optim.lr=0.001",
+                "--print-config",
+            ]
+        )
+        == 0
+    )
     config = yaml.safe_load(capsys.readouterr().out)
     assert config["epochs"] == 7 and config["model"]["group"] == "Sim2"
     assert config["model"]["num_elements"] == [16, 3] and config["model"]["widths"] == [8, 8, 16]
@@ -100,15 +128,41 @@ def test_train_command_on_offline_data(tmp_path, monkeypatch, capsys):
     require_mirror(*MNIST_RAW)
     monkeypatch.setenv("GSEPCONV_MIRROR", str(MIRROR))
     monkeypatch.setenv("GSEPCONV_DATA", str(tmp_path / "data"))
-    argv = ["train", "--dataset", "mnist_rot_seeded", "--train-subset", "32", "--val-subset", "16",
-            "--test-subset", "16", "--group", "SE2", "--num-elements", "4", "--widths", "4,4,8",
-            "--kernel-size", "3", "--epochs", "1", "--batch-size", "16", "--device", "cpu",
-            "--no-progress", "--runs", str(tmp_path / "runs"), "--experiment", "demo"]
+    argv = [
+        "train",
+        "--dataset",
+        "mnist_rot_seeded",
+        "--train-subset",
+        "32",
+        "--val-subset",
+        "16",
+        "--test-subset",
+        "16",
+        "--group",
+        "SE2",
+        "--num-elements",
+        "4",
+        "--widths",
+        "4,4,8",
+        "--kernel-size",
+        "3",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--experiment",
+        "demo",
+    ]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     folder = Path(out.splitlines()[0].split("run folder: ")[1])
     assert folder.parent == tmp_path / "runs" / "custom" / "demo"
-    shown = json.loads(out[out.index("{"):])
+    shown = json.loads(out[out.index("{") :])
     assert shown == {k: v for k, v in json.loads((folder / "metrics.json").read_text()).items() if k in shown}
     assert cli.main(argv) == 0
     assert "reused" in capsys.readouterr().out

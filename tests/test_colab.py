@@ -46,8 +46,9 @@ def test_the_shipped_manifest_is_the_committed_results():
     change, `gsepconv reproduce` rewrites it (or call write_manifest); commit it with them."""
     manifest = cm.read_manifest()
     assert set(manifest) == {"quick"}
-    assert manifest["quick"] == cm.manifest_entries(REPO / "results", "quick"), \
+    assert manifest["quick"] == cm.manifest_entries(REPO / "results", "quick"), (
         "gsepconv/companion/results_manifest.json is stale: run gsepconv.companion.committed.write_manifest('results', ['quick'])"
+    )
     assert "mnist_rot.csv" in manifest["quick"] and "layer_costs.csv" in manifest["quick"]
     assert {"film_SE2.pt", "film_Z2.pt"} <= set(manifest["quick"]), "chapter 02's film models travel with the tables"
 
@@ -183,16 +184,18 @@ def test_auto_training_is_announced_and_refused_above_the_limit(tmp_path, capsys
 
     monkeypatch.setattr(en, "run_experiment", run_experiment)
     with pytest.raises(en.TrainingNotStarted) as err:
-        en.ensure_results("mnist_rot", "smoke", "auto", results=tmp_path / "results", runs=tmp_path / "runs",
-                          max_train_minutes=0)
+        en.ensure_results(
+            "mnist_rot", "smoke", "auto", results=tmp_path / "results", runs=tmp_path / "runs", max_train_minutes=0
+        )
     text = str(err.value)
     assert "lacks" in text and "would take" in text and "train='always'" in text and en.ENV_MAX_TRAIN_MINUTES in text
     assert "gsepconv run mnist_rot --profile smoke" in text
     assert not calls and not (tmp_path / "runs").exists(), "nothing was started"
 
     with pytest.raises(Started):  # allowed: announced first, then the (stubbed) training starts
-        en.ensure_results("mnist_rot", "smoke", "auto", results=tmp_path / "results", runs=tmp_path / "runs",
-                          max_train_minutes=60)
+        en.ensure_results(
+            "mnist_rot", "smoke", "auto", results=tmp_path / "results", runs=tmp_path / "runs", max_train_minutes=60
+        )
     assert len(calls) == 1 and "Producing it now with train='auto': it would take" in capsys.readouterr().out
 
     # no limit (a terminal, gsepconv reproduce): announced without building models for an estimate
@@ -277,8 +280,9 @@ def test_citations_become_text_and_links():
     link = "https://example.org/book/bibliography.html"
     text = "as shown {cite:p}`knigge2022exploiting,cohen2016group` and by {cite:t}`bekkers2020bspline`; {abbr}`X`"
     out = pub.render_citations(text, bib, link)
-    assert out == (f"as shown ([Knigge et al., 2022; Cohen and Welling, 2016]({link})) and by "
-                   f"[Bekkers (2020)]({link}); `X`")
+    assert out == (
+        f"as shown ([Knigge et al., 2022; Cohen and Welling, 2016]({link})) and by [Bekkers (2020)]({link}); `X`"
+    )
     with pytest.raises(pub.PublishError, match="nosuchkey"):
         pub.render_citations("{cite:p}`nosuchkey`", bib, link)
 
@@ -342,8 +346,9 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(textwrap.dedent(PARENT))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    parent = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         deadline = time.monotonic() + 120
         while len(list(tmp_path.glob("worker-*"))) < 2:

@@ -33,8 +33,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.book]
 CHAPTER_SECONDS = 60
 QUICK = REPO / "results" / "quick"
 #: variables a reader's Colab session does not have (set by `gsepconv reproduce`, the Makefile or CI)
-NOT_ON_COLAB = ("GSEPCONV_RESULTS", "GSEPCONV_RUNS", "GSEPCONV_PROGRESS", en.FRESH_SINCE,
-                en.ENV_MAX_TRAIN_MINUTES, "GSEPCONV_MIRROR")
+NOT_ON_COLAB = (
+    "GSEPCONV_RESULTS",
+    "GSEPCONV_RUNS",
+    "GSEPCONV_PROGRESS",
+    en.FRESH_SINCE,
+    en.ENV_MAX_TRAIN_MINUTES,
+    "GSEPCONV_MIRROR",
+)
 
 
 @contextlib.contextmanager
@@ -59,8 +65,22 @@ def build_wheel(tmp: Path) -> Path:
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(REPO / name, src / name)
     shutil.copytree(REPO / "gsepconv", src / "gsepconv", ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(tmp / "dist"), str(src)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp / "dist"),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = (tmp / "dist").glob("gsepconv-*.whl")
     return wheel
 
@@ -73,31 +93,56 @@ def colab(tmp_path_factory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("colab")
     wheel = build_wheel(tmp)
     site = tmp / "site-packages"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     published = export_notebooks(REPO, tmp / "published")
     content = tmp / "content"  # Colab's working folder: empty, no repository above it
     content.mkdir()
     out = tmp / "executed"
     out.mkdir()
-    env = {"PYTHONPATH": str(site), cm.ENV_SOURCE: (REPO / "results").as_uri(),
-           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    env = {
+        "PYTHONPATH": str(site),
+        cm.ENV_SOURCE: (REPO / "results").as_uri(),
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
     seconds: dict[str, float] = {}
     errors: dict[str, str] = {}
     with colab_environment(env):
-        imported = subprocess.run([sys.executable, "-c", "import gsepconv; print(gsepconv.__file__)"], cwd=content,
-                                  capture_output=True, text=True, check=True).stdout.strip()
+        imported = subprocess.run(
+            [sys.executable, "-c", "import gsepconv; print(gsepconv.__file__)"],
+            cwd=content,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         for path in published:
             start = time.perf_counter()
             try:
-                papermill.execute_notebook(str(path), str(out / path.name), kernel_name="python3", cwd=str(content),
-                                           progress_bar=False, log_output=False)
+                papermill.execute_notebook(
+                    str(path),
+                    str(out / path.name),
+                    kernel_name="python3",
+                    cwd=str(content),
+                    progress_bar=False,
+                    log_output=False,
+                )
             except PapermillExecutionError as err:
                 errors[path.stem] = f"{err.ename}: {err.evalue}"
             seconds[path.stem] = round(time.perf_counter() - start, 1)
     print("\nColab chapter times (s):", json.dumps(seconds))
-    return {"wheel": wheel, "site": site, "imported": imported, "content": content, "out": out,
-            "published": published, "seconds": seconds, "errors": errors}
+    return {
+        "wheel": wheel,
+        "site": site,
+        "imported": imported,
+        "content": content,
+        "out": out,
+        "published": published,
+        "seconds": seconds,
+        "errors": errors,
+    }
 
 
 def outputs(path: Path) -> list[dict[str, Any]]:
@@ -108,8 +153,11 @@ def outputs(path: Path) -> list[dict[str, Any]]:
 def text_of(output: dict[str, Any]) -> str:
     if output["output_type"] == "stream":
         return "".join(output["text"])
-    return "".join("".join(v) if isinstance(v, list) else str(v)
-                   for k, v in output.get("data", {}).items() if k.startswith("text/"))
+    return "".join(
+        "".join(v) if isinstance(v, list) else str(v)
+        for k, v in output.get("data", {}).items()
+        if k.startswith("text/")
+    )
 
 
 def test_the_wheel_is_what_colab_installs(colab):

@@ -72,8 +72,10 @@ def write_amat_zip(path: Path, fmt: str = "%.18e", tv_rows: int = N_TV, corrupt_
     xtv, ytv = amat_rows(tv_rows, 0)
     xte, yte = amat_rows(N_TEST, 1, label_offset=3)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, x, y in (("mnist_all_rotation_normalized_float_train_valid.amat", xtv, ytv),
-                           ("mnist_all_rotation_normalized_float_test.amat", xte, yte)):
+        for name, x, y in (
+            ("mnist_all_rotation_normalized_float_train_valid.amat", xtv, ytv),
+            ("mnist_all_rotation_normalized_float_test.amat", xte, yte),
+        ):
             buf = io.StringIO()
             np.savetxt(buf, np.concatenate([x, y[:, None]], axis=1), fmt=fmt)
             data = buf.getvalue().encode() if corrupt_member is None or "test" in name else corrupt_member
@@ -122,13 +124,16 @@ def test_mnist_rot_wrong_checksum(monkeypatch, tmp_path, small_mnist_rot):
     assert (tmp_path / "root" / "mnist_rot" / "mnist_rotation_new.zip.corrupt").exists()
 
 
-@pytest.mark.parametrize("problem, match", [
-    ("truncated_zip", "not a readable zip"),
-    ("bad_token", "unparsable"),
-    ("wrong_columns", "columns"),
-    ("too_few_rows", "rows, expected"),
-    ("out_of_range", "outside \\[0, 1\\]"),
-])
+@pytest.mark.parametrize(
+    "problem, match",
+    [
+        ("truncated_zip", "not a readable zip"),
+        ("bad_token", "unparsable"),
+        ("wrong_columns", "columns"),
+        ("too_few_rows", "rows, expected"),
+        ("out_of_range", "outside \\[0, 1\\]"),
+    ],
+)
 def test_mnist_rot_corrupt_files(monkeypatch, tmp_path, small_mnist_rot, problem, match):
     src = tmp_path / "mnist_rotation_new.zip"
     if problem == "truncated_zip":
@@ -171,8 +176,12 @@ def test_mnist_rot_from_a_mirror(monkeypatch, tmp_path, small_mnist_rot):
 def batch_bytes(data: np.ndarray, labels: list[int], label_key: str, bytes_keys: bool, legacy_numpy: bool) -> bytes:
     """A CIFAR batch pickle (protocol 2). ``bytes_keys``: keys as the Python-2 pickles decode
     without an encoding; ``legacy_numpy``: reference ``numpy.core`` as the official files do."""
-    batch = {"batch_label": "testing batch 1 of 1", label_key: labels, "data": data,
-             "filenames": [f"img_{i}.png" for i in range(len(labels))]}
+    batch = {
+        "batch_label": "testing batch 1 of 1",
+        label_key: labels,
+        "data": data,
+        "filenames": [f"img_{i}.png" for i in range(len(labels))],
+    }
     if bytes_keys:
         batch = {k.encode(): v for k, v in batch.items()}
     raw = pickle.dumps(batch, protocol=2)
@@ -181,8 +190,16 @@ def batch_bytes(data: np.ndarray, labels: list[int], label_key: str, bytes_keys:
     return raw
 
 
-def write_cifar_archive(path: Path, layout: str, per_batch: int = 4, n_test: int = 6, seed: int = 0,
-                        bytes_keys: bool = False, legacy_numpy: bool = True, extra: dict | None = None) -> dict:
+def write_cifar_archive(
+    path: Path,
+    layout: str,
+    per_batch: int = 4,
+    n_test: int = 6,
+    seed: int = 0,
+    bytes_keys: bool = False,
+    legacy_numpy: bool = True,
+    extra: dict | None = None,
+) -> dict:
     rng = np.random.default_rng(seed)
     if layout == "cifar10":
         folder, label_key, n_classes = "cifar-10-batches-py", "labels", 10
@@ -223,8 +240,9 @@ def small_cifar(monkeypatch):
         monkeypatch.setattr(cls, "split_sizes", {"train": 15, "val": 5, "test": 6})
 
 
-@pytest.mark.parametrize("cls, layout, bytes_keys", [
-    (CIFAR10, "cifar10", False), (CIFAR10, "cifar10", True), (CIFAR100, "cifar100", False)])
+@pytest.mark.parametrize(
+    "cls, layout, bytes_keys", [(CIFAR10, "cifar10", False), (CIFAR10, "cifar10", True), (CIFAR100, "cifar100", False)]
+)
 def test_cifar_end_to_end(monkeypatch, tmp_path, small_cifar, cls, layout, bytes_keys):
     src = tmp_path / cls.resources[0].filename
     ref = write_cifar_archive(src, layout, bytes_keys=bytes_keys)
@@ -293,10 +311,12 @@ def test_cifar_missing_member(monkeypatch, tmp_path, small_cifar):
 # ============================================================================ CIFAR-10 subset
 def subset_arrays(n_train=40, n_test=10, seed=0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {"x_train": rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
-            "y_train": rng.integers(0, 10, n_train).astype(np.int64),
-            "x_test": rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8),
-            "y_test": rng.integers(0, 10, n_test).astype(np.int64)}
+    return {
+        "x_train": rng.integers(0, 256, (n_train, 32, 32, 3), dtype=np.uint8),
+        "y_train": rng.integers(0, 10, n_train).astype(np.int64),
+        "x_test": rng.integers(0, 256, (n_test, 32, 32, 3), dtype=np.uint8),
+        "y_test": rng.integers(0, 10, n_test).astype(np.int64),
+    }
 
 
 @pytest.fixture
@@ -345,8 +365,12 @@ def test_cifar10_subset_built_from_the_full_archive(monkeypatch, tmp_path, small
     src = tmp_path / "cifar-10-python.tar.gz"
     ref = write_cifar_archive(src, "cifar10", per_batch=50, n_test=12)
     serve(monkeypatch, CIFAR10Subset, src, index=1, md5=md5(src))
-    expected = {"x_train": ref["train_x"][:40].transpose(0, 2, 3, 1), "y_train": ref["train_y"][:40],
-                "x_test": ref["test_x"][:10].transpose(0, 2, 3, 1), "y_test": ref["test_y"][:10]}
+    expected = {
+        "x_train": ref["train_x"][:40].transpose(0, 2, 3, 1),
+        "y_train": ref["train_y"][:40],
+        "x_test": ref["test_x"][:10].transpose(0, 2, 3, 1),
+        "y_test": ref["test_y"][:10],
+    }
     monkeypatch.setattr(CIFAR10Subset, "expected_arrays", {k: array_sha256(v) for k, v in expected.items()})
     test = get_dataset("cifar10_subset", "test", root=tmp_path / "root")
     np.testing.assert_array_equal(test.images.numpy(), ref["test_x"][:10])
@@ -424,8 +448,16 @@ def test_galaxy10_checksum_and_corrupt(monkeypatch, tmp_path):
 
 # ============================================================================ registry and items
 def test_registry_contents():
-    expected = {"mnist_rot", "mnist_rot_seeded", "mnist_scale", "mnist_rot_scale", "cifar10", "cifar100",
-                "cifar10_subset", "galaxy10"}
+    expected = {
+        "mnist_rot",
+        "mnist_rot_seeded",
+        "mnist_scale",
+        "mnist_rot_scale",
+        "cifar10",
+        "cifar100",
+        "cifar10_subset",
+        "galaxy10",
+    }
     assert set(DATASETS) == expected
     assert DATASETS["mnist_rot"].splits == {"train": 10000, "val": 2000, "test": 50000}
     assert DATASETS["cifar10_subset"]["splits"] == {"train": 3500, "val": 500, "test": 1000}
@@ -461,8 +493,10 @@ class Toy(ImageDataset):
     def _build(cls, root, download):
         cls.builds += 1
         rng = np.random.default_rng(0)
-        return {s: (rng.integers(0, 256, (n, 3, 8, 8), dtype=np.uint8), np.arange(n) % 4)
-                for s, n in cls.split_sizes.items()}, {}
+        return {
+            s: (rng.integers(0, 256, (n, 3, 8, 8), dtype=np.uint8), np.arange(n) % 4)
+            for s, n in cls.split_sizes.items()
+        }, {}
 
 
 @pytest.fixture
@@ -521,8 +555,16 @@ def test_pinned_digest_mismatch(monkeypatch, tmp_path, toy):
 
 def test_build_with_wrong_sizes_is_refused(monkeypatch, tmp_path, toy):
     monkeypatch.setattr(toy, "split_sizes", {"train": 6, "val": 2, "test": 3})
-    monkeypatch.setattr(toy, "_build", classmethod(lambda cls, root, dl: (
-        {s: (np.zeros((1, 3, 8, 8), np.uint8), np.zeros(1, np.int64)) for s in ("train", "val", "test")}, {})))
+    monkeypatch.setattr(
+        toy,
+        "_build",
+        classmethod(
+            lambda cls, root, dl: (
+                {s: (np.zeros((1, 3, 8, 8), np.uint8), np.zeros(1, np.int64)) for s in ("train", "val", "test")},
+                {},
+            )
+        ),
+    )
     with pytest.raises(CorruptFileError, match="1 images, expected 6"):
         toy(tmp_path, "train")
 

@@ -49,8 +49,7 @@ def _exact_reference(img: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 def test_warp_matches_exact_rational_arithmetic():
     imgs = _images(3, seed=1)
-    mats = np.concatenate([rotation_matrices(np.array([0.7, 4.1])),
-                           rotation_matrices(np.array([2.3])) * (1 / 0.37)])
+    mats = np.concatenate([rotation_matrices(np.array([0.7, 4.1])), rotation_matrices(np.array([2.3])) * (1 / 0.37)])
     got = warp_bilinear(imgs, mats)
     for i in range(3):
         np.testing.assert_array_equal(got[i], _exact_reference(imgs[i], mats[i]))
@@ -112,8 +111,9 @@ def test_amat_conversion_rounds_and_does_not_wrap():
 def test_seeded_build_without_warp_returns_the_drawn_digits():
     imgs = _images(40, seed=5)
     labels = np.arange(40) % 10
-    splits = build_seeded_mnist(imgs, labels, seed=1, rotate=False, scale=False,
-                                n_train=20, n_val=5, n_test=10, progress=False)
+    splits = build_seeded_mnist(
+        imgs, labels, seed=1, rotate=False, scale=False, n_train=20, n_val=5, n_test=10, progress=False
+    )
     order = RandomStream(1).permutation(40)[:35]
     np.testing.assert_array_equal(splits["train"][0][:, 0], imgs[order[:20]])
     np.testing.assert_array_equal(splits["test"][1], labels[order[25:]])

@@ -28,8 +28,13 @@ def _source(tmp_path: Path, payload: bytes = PAYLOAD) -> Path:
 
 
 def _res(src: Path, **kw) -> RemoteFile:
-    fields = dict(relpath="things/blob.bin", urls=(src.as_uri(),), md5=hashlib.md5(PAYLOAD).hexdigest(),
-                  sha256=hashlib.sha256(PAYLOAD).hexdigest(), size=len(PAYLOAD))
+    fields = dict(
+        relpath="things/blob.bin",
+        urls=(src.as_uri(),),
+        md5=hashlib.md5(PAYLOAD).hexdigest(),
+        sha256=hashlib.sha256(PAYLOAD).hexdigest(),
+        size=len(PAYLOAD),
+    )
     fields.update(kw)
     return RemoteFile(**fields)
 
@@ -127,8 +132,14 @@ def test_offline_error_names_file_url_checksum_folder_and_mirror(monkeypatch, tm
     with pytest.raises(DatasetNotAvailableError) as info:
         ensure_file(res, tmp_path / "root")
     msg = str(info.value)
-    for part in ("blob.bin", "https://example.invalid/blob.bin", res.md5, str(tmp_path / "root" / "things"),
-                 "GSEPCONV_MIRROR", "no route to host"):
+    for part in (
+        "blob.bin",
+        "https://example.invalid/blob.bin",
+        res.md5,
+        str(tmp_path / "root" / "things"),
+        "GSEPCONV_MIRROR",
+        "no route to host",
+    ):
         assert part in msg, part
     assert isinstance(info.value, RuntimeError)
 

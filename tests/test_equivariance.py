@@ -32,7 +32,6 @@ from gsepconv.nn import GroupConv, GroupGrid, LiftingConv
 from _helpers import F64, SMALL, rel
 
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
@@ -44,7 +43,12 @@ def _roll_steps(group_name: str, ne, k: int) -> int:
     return k * (n_rot // 4) * n_scale
 
 
-CASES = [("SE2", SE2(), 4), ("SE2", SE2(), 8), ("Sim2", Sim2(max_scale=1.74), (4, 2)), ("Sim2", Sim2(max_scale=1.74), (8, 2))]
+CASES = [
+    ("SE2", SE2(), 4),
+    ("SE2", SE2(), 8),
+    ("Sim2", Sim2(max_scale=1.74), (4, 2)),
+    ("Sim2", Sim2(max_scale=1.74), (8, 2)),
+]
 CASE_IDS = [f"{c[0]}-{c[2]}" for c in CASES]
 
 
@@ -229,7 +233,9 @@ def _pointwise_scale_stack(group=None, ne=3, seed=0) -> nn.Module:
 
 
 @pytest.mark.parametrize("factor", [STEP, 1 / STEP, STEP**2], ids=["magnify", "shrink", "two-steps"])
-@pytest.mark.parametrize("group,ne", [(R2xRplus(max_scale=1.74), 3), (Sim2(max_scale=1.74), (4, 3))], ids=["R2xRplus", "Sim2"])
+@pytest.mark.parametrize(
+    "group,ne", [(R2xRplus(max_scale=1.74), 3), (Sim2(max_scale=1.74), (4, 3))], ids=["R2xRplus", "Sim2"]
+)
 def test_scale_equivariant_construction_has_zero_error_without_truncation(group, ne, factor):
     model = _pointwise_scale_stack(group, ne)
     x = smooth_noise((2, 1, 25, 25), generator=torch.Generator().manual_seed(1)) * disk(25, 12.0, F64)
@@ -281,7 +287,9 @@ def test_scale_error_detects_a_scrambled_scale_axis():
 def _stacks(seed: int, channels: int = 3, k: int = 11) -> dict[str, nn.Module]:
     torch.manual_seed(seed)
     lift = LiftingConv("R2xRplus", 1, channels, k, 3)
-    r2 = nn.Sequential(lift, GroupConv("R2xRplus", channels, channels, k, 3, implementation="separable", grid=lift.grid))
+    r2 = nn.Sequential(
+        lift, GroupConv("R2xRplus", channels, channels, k, 3, implementation="separable", grid=lift.grid)
+    )
     torch.manual_seed(seed)
     z2 = nn.Sequential(nn.Conv2d(1, channels, k, padding=k // 2), nn.Conv2d(channels, channels, k, padding=k // 2))
     torch.manual_seed(seed)
@@ -300,9 +308,14 @@ def test_scale_group_beats_plain_cnn_and_se2_controls_on_smooth_inputs():
         assert step == pytest.approx(STEP)
         key = f"scale{step:g}"
         for name, model in models.items():
-            errors[name].append(scale_equivariance_error(model, scales=(step,), input_shape=(1, 1, 41, 41), seed=seed)[key])
-        errors["R2xRplus_truncated"].append(scale_equivariance_error(
-            models["R2xRplus"], scales=(step,), input_shape=(1, 1, 41, 41), seed=seed, exclude_truncation=False)[key])
+            errors[name].append(
+                scale_equivariance_error(model, scales=(step,), input_shape=(1, 1, 41, 41), seed=seed)[key]
+            )
+        errors["R2xRplus_truncated"].append(
+            scale_equivariance_error(
+                models["R2xRplus"], scales=(step,), input_shape=(1, 1, 41, 41), seed=seed, exclude_truncation=False
+            )[key]
+        )
     mean = {k: sum(v) / len(v) for k, v in errors.items()}
     assert mean["R2xRplus"] < 0.35 * mean["Z2"] and mean["R2xRplus"] < 0.35 * mean["SE2"], errors
     assert all(r < 0.5 * z for r, z in zip(errors["R2xRplus"], errors["Z2"])), errors
@@ -316,7 +329,11 @@ def test_scale_steps_and_factors_come_from_the_grid():
     factors = grid_scale_factors(grid)
     logs = grid.fixed[:, 0]
     assert factors == pytest.approx((math.exp(float(logs[1] - logs[0])), math.exp(float(logs[2] - logs[0]))))
-    assert scale_steps(grid, factors[0]) == 1 and scale_steps(grid, 1 / factors[0]) == -1 and scale_steps(grid, factors[1]) == 2
+    assert (
+        scale_steps(grid, factors[0]) == 1
+        and scale_steps(grid, 1 / factors[0]) == -1
+        and scale_steps(grid, factors[1]) == 2
+    )
     assert scale_steps(grid, 1.1) is None  # between grid steps
     assert scale_steps(GroupGrid(SE2().H, 8), 1.3) == 0 and scale_steps(None, 1.3) == 0
     assert grid_scale_factors(GroupGrid(SE2().H, 8)) == ()
@@ -377,19 +394,33 @@ def test_equivariance_sweep_table():
     assert plain.error.notna().all() and (plain.error > 0.05).all()
 
 
-@pytest.mark.parametrize("call", [
-    lambda m: check_equivariance(m, input_shape=(1, 17, 17)),
-    lambda m: scale_equivariance_error(m, scales=(1.2,), input_shape=(1, 17, 17)),
-    lambda m: equivariance_sweep(m, (1, 17, 17), scales=(1.2,)),
-    lambda m: check_equivariance(m, input_shape=(1, 1, 17, 17), angles="45"),
-    lambda m: equivariance_sweep(m, (1, 1, 17, 17), angles=("45",)),
-    lambda m: check_equivariance(m, input_shape=(1, 1, 17, 17), scales=(0.0,)),
-    lambda m: scale_equivariance_error(m, scales=(-1.3,), input_shape=(1, 1, 17, 17)),
-    lambda m: equivariance_sweep(m, (1, 1, 17, 17), scales=(1.2, 0)),
-    lambda m: scale_equivariance_error(m, scales=(1.2,), input_shape=(1, 1, 17, 17), interpolation="nearest"),
-    lambda m: scale_equivariance_error(m, scales=(1.2,), input_shape=(1, 1, 17, 17), crop_fraction=0.0),
-], ids=["3d-shape", "3d-shape-scale", "3d-shape-sweep", "string-angles", "string-angle", "zero-scale",
-        "negative-scale", "zero-scale-sweep", "interpolation", "crop"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: check_equivariance(m, input_shape=(1, 17, 17)),
+        lambda m: scale_equivariance_error(m, scales=(1.2,), input_shape=(1, 17, 17)),
+        lambda m: equivariance_sweep(m, (1, 17, 17), scales=(1.2,)),
+        lambda m: check_equivariance(m, input_shape=(1, 1, 17, 17), angles="45"),
+        lambda m: equivariance_sweep(m, (1, 1, 17, 17), angles=("45",)),
+        lambda m: check_equivariance(m, input_shape=(1, 1, 17, 17), scales=(0.0,)),
+        lambda m: scale_equivariance_error(m, scales=(-1.3,), input_shape=(1, 1, 17, 17)),
+        lambda m: equivariance_sweep(m, (1, 1, 17, 17), scales=(1.2, 0)),
+        lambda m: scale_equivariance_error(m, scales=(1.2,), input_shape=(1, 1, 17, 17), interpolation="nearest"),
+        lambda m: scale_equivariance_error(m, scales=(1.2,), input_shape=(1, 1, 17, 17), crop_fraction=0.0),
+    ],
+    ids=[
+        "3d-shape",
+        "3d-shape-scale",
+        "3d-shape-sweep",
+        "string-angles",
+        "string-angle",
+        "zero-scale",
+        "negative-scale",
+        "zero-scale-sweep",
+        "interpolation",
+        "crop",
+    ],
+)
 def test_bad_arguments_raise_clear_errors(call):
     with pytest.raises(ValueError, match="input_shape|angles|scales|interpolation|crop_fraction"):
         call(nn.Conv2d(1, 1, 3, padding=1).double())
@@ -399,8 +430,19 @@ def test_report_has_control_rows_role_and_provenance(tmp_path):
     from gsepconv.experiments.equivariance_report import equivariance_report, summarise
 
     frame = equivariance_report("smoke", seeds=(0, 1))
-    for column in ("role", "equivariant_to", "seed", "scale_error", "scale_error_truncated", "profile", "torch_version",
-                   "gsepconv_version", "git_commit", "timestamp", "device"):
+    for column in (
+        "role",
+        "equivariant_to",
+        "seed",
+        "scale_error",
+        "scale_error_truncated",
+        "profile",
+        "torch_version",
+        "gsepconv_version",
+        "git_commit",
+        "timestamp",
+        "device",
+    ):
         assert column in frame.columns, column
     controls = frame[frame.role == "control"]
     assert set(controls.group) == {"Z2"} and sorted(controls.seed) == [0, 1]

@@ -49,10 +49,19 @@ def test_time_budget_hash_is_neutral_when_unset():
 
 
 def test_history_csv_written_beside_the_results(tmp_path):
-    configs = [tiny_config(epochs=2, experiment="blobs_grid", profile="smoke", seed=s,
-                           **{"model.sampling": "discretise"}) for s in (0, 1)]
-    run_experiment("blobs_grid", "smoke", configs=configs, runs=tmp_path / "runs",
-                   results=tmp_path / "results", dataset_factory=blobs_factory, log=lambda m: None)
+    configs = [
+        tiny_config(epochs=2, experiment="blobs_grid", profile="smoke", seed=s, **{"model.sampling": "discretise"})
+        for s in (0, 1)
+    ]
+    run_experiment(
+        "blobs_grid",
+        "smoke",
+        configs=configs,
+        runs=tmp_path / "runs",
+        results=tmp_path / "results",
+        dataset_factory=blobs_factory,
+        log=lambda m: None,
+    )
     table = pd.read_csv(results_path("blobs_grid", "smoke", tmp_path / "results"))
     history = pd.read_csv(history_path("blobs_grid", "smoke", tmp_path / "results"))
     assert list(history.columns) == list(HISTORY_COLUMNS)
@@ -64,8 +73,16 @@ def test_history_csv_written_beside_the_results(tmp_path):
         assert math.isclose(walls[1], (runs["time_s"] + runs["eval_time_s"]).sum(), rel_tol=1e-9)
     # training only what is missing keeps the other rows and their histories
     extra = tiny_config(epochs=2, experiment="blobs_grid", profile="smoke", seed=2, **{"model.sampling": "discretise"})
-    run_experiment("blobs_grid", "smoke", configs=[extra], runs=tmp_path / "runs", results=tmp_path / "results",
-                   dataset_factory=blobs_factory, keep_rows=table, log=lambda m: None)
+    run_experiment(
+        "blobs_grid",
+        "smoke",
+        configs=[extra],
+        runs=tmp_path / "runs",
+        results=tmp_path / "results",
+        dataset_factory=blobs_factory,
+        keep_rows=table,
+        log=lambda m: None,
+    )
     assert len(pd.read_csv(results_path("blobs_grid", "smoke", tmp_path / "results"))) == 3
     assert len(pd.read_csv(history_path("blobs_grid", "smoke", tmp_path / "results"))) == 6
 
@@ -83,7 +100,7 @@ class ScaledBlobs(Blobs):
             half = int(round(2 * s))
             cy, cx = 6 + 12 * r, 6 + 12 * col
             self.images[i] = 0.3 * torch.randn(1, 24, 24, generator=g)
-            self.images[i, :, cy - half: cy + half, cx - half: cx + half] += 1.5
+            self.images[i, :, cy - half : cy + half, cx - half : cx + half] += 1.5
 
 
 def _scaled_factory(name, split, data):
@@ -97,9 +114,17 @@ def _scaled_factory(name, split, data):
 def test_uniform_sampling_on_scale_groups_evaluates_like_it_trains(tmp_path, group, num_elements, impl):
     """Issue 10.1: a scale-group model trained with sampling='uniform' scores on the fixed eval()
     grid about what it scores on grids drawn like the training ones, and far above chance."""
-    config = tiny_config(epochs=4, **{"model.group": group, "model.implementation": impl,
-                                      "model.num_elements": num_elements, "model.sampling": "uniform",
-                                      "model.max_scale": 1.74, "optim.lr": 3e-3})
+    config = tiny_config(
+        epochs=4,
+        **{
+            "model.group": group,
+            "model.implementation": impl,
+            "model.num_elements": num_elements,
+            "model.sampling": "uniform",
+            "model.max_scale": 1.74,
+            "optim.lr": 3e-3,
+        },
+    )
     metrics = run_one(config, run_dir=tmp_path, dataset_factory=_scaled_factory)
     from gsepconv.experiments import build_checked_model, load_splits
 

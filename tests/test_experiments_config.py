@@ -29,10 +29,19 @@ from gsepconv.experiments.results import COLUMNS, format_summary, read_results, 
 def _sim2_config() -> RunConfig:
     return RunConfig(
         data=DataConfig(name="mnist_rot_seeded", train_subset=100, stand_in_for="mnist_rot"),
-        model=ModelConfig(group="Sim2", implementation="separable2d", num_elements=(16, 3),
-                          max_scale=1.74, widths=(8, 8, 16), kernel_options={"omega_0": 30.0}),
+        model=ModelConfig(
+            group="Sim2",
+            implementation="separable2d",
+            num_elements=(16, 3),
+            max_scale=1.74,
+            widths=(8, 8, 16),
+            kernel_options={"omega_0": 30.0},
+        ),
         optim=OptimConfig(lr=3e-3, warmup_epochs=1),
-        epochs=5, seed=2, device="cpu", precision="amp",
+        epochs=5,
+        seed=2,
+        device="cpu",
+        precision="amp",
     )
 
 
@@ -60,12 +69,15 @@ def test_partial_config_file_fills_defaults(tmp_path):
     assert config.epochs == 3 and config.model.group == "Z2" and config.batch_size == 64
 
 
-@pytest.mark.parametrize("values, where", [
-    ({"epochz": 3}, "config"),
-    ({"model": {"groups": "SE2"}}, "model"),
-    ({"optim": {"learning_rate": 1e-3}}, "optim"),
-    ({"data": {"subset": 10}}, "data"),
-])
+@pytest.mark.parametrize(
+    "values, where",
+    [
+        ({"epochz": 3}, "config"),
+        ({"model": {"groups": "SE2"}}, "model"),
+        ({"optim": {"learning_rate": 1e-3}}, "optim"),
+        ({"data": {"subset": 10}}, "data"),
+    ],
+)
 def test_unknown_keys_list_the_valid_ones(values, where):
     with pytest.raises(ValueError, match=f"unknown key.*in {where}.*valid keys:") as info:
         RunConfig.from_dict(values)
@@ -73,17 +85,20 @@ def test_unknown_keys_list_the_valid_ones(values, where):
         assert "implementation" in str(info.value) and "num_elements" in str(info.value)
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"precision": "bf17"}, "fp32, amp"),
-    ({"device": "gpu"}, "auto, cpu, cuda"),
-    ({"epochs": 0}, "epochs"),
-    ({"batch_size": -1}, "batch_size"),
-    ({"optim": {"name": "lbfgs"}}, "adam"),
-    ({"optim": {"schedule": "step"}}, "cosine"),
-    ({"model": {"num_elements": [16, 3, 2]}}, "num_elements"),
-    ({"model": {"widths": [8, 0]}}, "widths"),
-    ({"data": {"train_subset": 0}}, "train_subset"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"precision": "bf17"}, "fp32, amp"),
+        ({"device": "gpu"}, "auto, cpu, cuda"),
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"optim": {"name": "lbfgs"}}, "adam"),
+        ({"optim": {"schedule": "step"}}, "cosine"),
+        ({"model": {"num_elements": [16, 3, 2]}}, "num_elements"),
+        ({"model": {"widths": [8, 0]}}, "widths"),
+        ({"data": {"train_subset": 0}}, "train_subset"),
+    ],
+)
 def test_invalid_values_are_rejected(values, message):
     with pytest.raises(ValueError, match=message):
         RunConfig.from_dict(values)
@@ -93,11 +108,24 @@ def test_run_id_depends_only_on_what_affects_the_result():
     config = _sim2_config()
     run_id = config.run_id()
     assert run_id.startswith("resnet-Sim2-separable2d-n16x3-s2-")
-    for changes in ({"device": "cuda:1"}, {"num_workers": 4}, {"experiment": "x"}, {"profile": "y"},
-                    {"progress": False}, {"compile": True}, {"data.root": "/elsewhere"}):
+    for changes in (
+        {"device": "cuda:1"},
+        {"num_workers": 4},
+        {"experiment": "x"},
+        {"profile": "y"},
+        {"progress": False},
+        {"compile": True},
+        {"data.root": "/elsewhere"},
+    ):
         assert config.replace(**changes).run_id() == run_id, changes
-    for changes in ({"seed": 3}, {"optim.lr": 1e-3}, {"model.widths": [8, 8, 32]}, {"epochs": 6},
-                    {"data.train_subset": 101}, {"model.kernel_options": {"omega_0": 10.0}}):
+    for changes in (
+        {"seed": 3},
+        {"optim.lr": 1e-3},
+        {"model.widths": [8, 8, 32]},
+        {"epochs": 6},
+        {"data.train_subset": 101},
+        {"model.kernel_options": {"omega_0": 10.0}},
+    ):
         assert config.replace(**changes).run_id() != run_id, changes
 
 
@@ -153,8 +181,13 @@ def test_quick_and_smoke_profiles_use_offline_data_and_label_stand_ins():
     assert all(r.data.name == "mnist_rot_seeded" and r.data.train_subset >= 3_000 for r in quick)
     # the headline comparisons have three seeds each, at widths where separable is not starved
     # (width 8 was), trained for 250+ steps (141 left every G-CNN below the plain CNN)
-    for group, impl in (("Z2", "nonseparable"), ("SE2", "nonseparable"), ("SE2", "separable"),
-                        ("SE2", "dseparable"), ("Sim2", "separable2d")):
+    for group, impl in (
+        ("Z2", "nonseparable"),
+        ("SE2", "nonseparable"),
+        ("SE2", "separable"),
+        ("SE2", "dseparable"),
+        ("Sim2", "separable2d"),
+    ):
         runs = [r for r in quick if r.model.group == group and r.model.implementation == impl]
         assert sorted(r.seed for r in runs) == [0, 1, 2], (group, impl)
         assert all(min(r.model.widths) >= 12 for r in runs)
@@ -193,13 +226,32 @@ def _rows(n_seeds=3):
     rows = []
     for impl, base in (("separable", 97.0), ("nonseparable", 96.0)):
         for seed in range(n_seeds):
-            rows.append({c: "x" for c in COLUMNS} | {
-                "kernel_size": 5, "epochs": 2, "time_budget_s": "", "batch_size": 8, "lr": 1e-3, "best_epoch": 1,
-                "experiment": "mnist_rot", "group": "SE2", "implementation": impl, "num_elements": 8,
-                "seed": seed, "val_acc": base + seed, "test_acc": base + seed, "test_err": 100.0 - (base + seed),
-                "train_time_s": 10.0, "time_per_epoch_s": 1.0 + seed, "peak_mem_mb": 100.0,
-                "timestamp": f"t{seed}", "run_id": f"{impl}{seed}", "device": "cpu", "params": 1000,
-            })
+            rows.append(
+                {c: "x" for c in COLUMNS}
+                | {
+                    "kernel_size": 5,
+                    "epochs": 2,
+                    "time_budget_s": "",
+                    "batch_size": 8,
+                    "lr": 1e-3,
+                    "best_epoch": 1,
+                    "experiment": "mnist_rot",
+                    "group": "SE2",
+                    "implementation": impl,
+                    "num_elements": 8,
+                    "seed": seed,
+                    "val_acc": base + seed,
+                    "test_acc": base + seed,
+                    "test_err": 100.0 - (base + seed),
+                    "train_time_s": 10.0,
+                    "time_per_epoch_s": 1.0 + seed,
+                    "peak_mem_mb": 100.0,
+                    "timestamp": f"t{seed}",
+                    "run_id": f"{impl}{seed}",
+                    "device": "cpu",
+                    "params": 1000,
+                }
+            )
     return rows
 
 

@@ -35,8 +35,20 @@ def folders(tmp_path, data_dir, monkeypatch):
 
 
 def _run(experiment, folders, *extra):
-    return cli.main(["run", experiment, "--profile", "smoke", "--runs", str(folders["runs"]),
-                     "--results", str(folders["results"]), "--no-progress", *extra])
+    return cli.main(
+        [
+            "run",
+            experiment,
+            "--profile",
+            "smoke",
+            "--runs",
+            str(folders["runs"]),
+            "--results",
+            str(folders["results"]),
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 @pytest.mark.parametrize("experiment", list(EXPERIMENTS))
@@ -78,8 +90,10 @@ def test_rerun_reuses_finished_runs_and_results_command(folders, capsys):
     assert cli.main(["results", "cifar10", "--profile", "smoke", "--results", str(folders["results"])]) == 0
     out = capsys.readouterr().out
     assert "cifar10.csv: 4 runs" in out and "separable" in out and "test_err" in out
-    assert cli.main(["results", "cifar10", "--profile", "smoke", "--all", "--csv",
-                     "--results", str(folders["results"])]) == 0
+    assert (
+        cli.main(["results", "cifar10", "--profile", "smoke", "--all", "--csv", "--results", str(folders["results"])])
+        == 0
+    )
     assert capsys.readouterr().out.splitlines()[0] == ",".join(COLUMNS)
 
     assert cli.main(["run", "cifar10", "--profile", "smoke", "--dry-run", "--runs", str(folders["runs"])]) == 0
@@ -91,7 +105,11 @@ def test_devices_spread_runs_over_worker_processes(folders, capfd):
     """`--devices cpu,cpu`: two spawned workers share the grid; same table as a sequential run."""
     assert _run("galaxy10", folders, "--devices", "cpu,cpu") == 0
     err = capfd.readouterr().err
-    assert "[worker 0 cpu] started" in err and "[worker 1 cpu] started" in err and err.count("finished resnet-") == len(get_runs("galaxy10", "smoke"))
+    assert (
+        "[worker 0 cpu] started" in err
+        and "[worker 1 cpu] started" in err
+        and err.count("finished resnet-") == len(get_runs("galaxy10", "smoke"))
+    )
     frame = pd.read_csv(folders["results"] / "smoke" / "galaxy10.csv")
     assert sorted(frame["run_id"]) == sorted(r.run_id() for r in get_runs("galaxy10", "smoke"))
     assert set(frame["device"]) == {"cpu"}
@@ -111,7 +129,9 @@ def test_profiles_train_side_by_side_on_cpu(monkeypatch):
     assert runner.default_devices("quick", "cpu", threads=2) == ["cpu"]
     assert runner.default_devices("quick", "cuda:0") == ["cuda:0"]
     seen = {}
-    monkeypatch.setattr(runner, "_run_parallel", lambda plan, devices, *a: seen.setdefault("devices", devices) and ({}, {}))
+    monkeypatch.setattr(
+        runner, "_run_parallel", lambda plan, devices, *a: seen.setdefault("devices", devices) and ({}, {})
+    )
     monkeypatch.setattr(runner, "_cuda_available", lambda: False)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     runner.run_experiment("cifar10", "quick", configs=[], results=None, runs=None)
@@ -127,8 +147,11 @@ def test_train_profile_pools_every_grid_longest_first(folders, capfd, monkeypatc
     plan = [c for n in names for c in get_runs(n, "smoke")]
     costs = {c.run_id(): runner.estimated_cost(c) for c in plan}
     assert all(v > 0 for v in costs.values())
-    nonsep = next(c for c in plan if c.experiment == "cifar10" and c.model.implementation == "nonseparable"
-                  and c.model.group == "SE2")
+    nonsep = next(
+        c
+        for c in plan
+        if c.experiment == "cifar10" and c.model.implementation == "nonseparable" and c.model.group == "SE2"
+    )
     z2 = next(c for c in plan if c.experiment == "cifar10" and c.model.group == "Z2")
     assert costs[nonsep.run_id()] > costs[z2.run_id()]  # N² channel mixing costs more than a plain CNN
 
@@ -143,7 +166,10 @@ def test_train_profile_pools_every_grid_longest_first(folders, capfd, monkeypatc
     err = capfd.readouterr().err
     assert "[worker 0 cpu] started" in err and "[worker 1 cpu] started" in err
 
-    assert runner.train_profile("smoke", names, devices=["cpu", "cpu"], runs=folders["runs"]) == {"runs": 0, "failed": 0}
+    assert runner.train_profile("smoke", names, devices=["cpu", "cpu"], runs=folders["runs"]) == {
+        "runs": 0,
+        "failed": 0,
+    }
     for name in names:  # the grids find every run finished and only write their tables
         assert _run(name, folders) == 0
         assert capfd.readouterr().err.count("reused the finished run") == len(get_runs(name, "smoke"))

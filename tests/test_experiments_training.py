@@ -51,7 +51,7 @@ class Blobs(Dataset):
         self.images = 0.3 * torch.randn(n, channels, size, size, generator=g)
         for i, c in enumerate(self.labels.tolist()):
             r, s = divmod(c, 2)
-            self.images[i, :, 2 + 8 * r: 6 + 8 * r, 2 + 8 * s: 6 + 8 * s] += 1.5
+            self.images[i, :, 2 + 8 * r : 6 + 8 * r, 2 + 8 * s : 6 + 8 * s] += 1.5
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -68,10 +68,21 @@ def blobs_factory(name: str, split: str, data: DataConfig) -> Dataset:
 def tiny_config(**changes) -> RunConfig:
     config = RunConfig(
         data=DataConfig(name="blobs"),
-        model=ModelConfig(arch="resnet", group="SE2", implementation="separable", num_elements=4,
-                          sampling="uniform", widths=(4, 4, 8), kernel_size=3),
+        model=ModelConfig(
+            arch="resnet",
+            group="SE2",
+            implementation="separable",
+            num_elements=4,
+            sampling="uniform",
+            widths=(4, 4, 8),
+            kernel_size=3,
+        ),
         optim=OptimConfig(lr=3e-3, warmup_epochs=0.5),
-        epochs=2, batch_size=8, seed=1, device="cpu", progress=False,
+        epochs=2,
+        batch_size=8,
+        seed=1,
+        device="cpu",
+        progress=False,
     )
     return config.replace(**changes) if changes else config
 
@@ -175,8 +186,12 @@ def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
     config = tiny_config()
     folder = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run_one(config, run_dir=folder, dataset_factory=blobs_factory,
-                callbacks=[lambda record: (_ for _ in ()).throw(KeyboardInterrupt)])
+        run_one(
+            config,
+            run_dir=folder,
+            dataset_factory=blobs_factory,
+            callbacks=[lambda record: (_ for _ in ()).throw(KeyboardInterrupt)],
+        )
     real = torch.load(folder / "checkpoint.pt", weights_only=True)
     marker = tmp_path / "PWNED"
     torch.save({**real, "state": {"payload": _Payload(marker)}}, folder / "checkpoint.pt")
@@ -202,11 +217,14 @@ def test_the_config_is_compared_before_the_checkpoint_is_opened(tmp_path, monkey
     assert opened == []
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"model.implementation": "separable2d"}, "cannot build the model"),      # Sim2-only
-    ({"model.group": "SO3"}, "cannot build the model.*unknown group"),
-    ({"model.in_channels": 3}, "fails on a batch"),                           # data has 1 channel
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"model.implementation": "separable2d"}, "cannot build the model"),  # Sim2-only
+        ({"model.group": "SO3"}, "cannot build the model.*unknown group"),
+        ({"model.in_channels": 3}, "fails on a batch"),  # data has 1 channel
+    ],
+)
 def test_invalid_model_fails_before_training(tmp_path, changes, message):
     with pytest.raises(ConfigError, match=message):
         run_one(tiny_config(**changes), run_dir=tmp_path / "r", dataset_factory=blobs_factory)
@@ -257,13 +275,19 @@ def test_a_failed_run_removes_only_what_it_created(tmp_path):
         with pytest.raises(LockHeld, match=r"another gsepconv process is training in this run folder.*--run-dir"):
             run_one(tiny_config(), run_dir=folder, dataset_factory=blobs_factory)
     assert sorted(p.name for p in folder.iterdir()) == ["config.yaml"]
-    assert run_one(tiny_config(epochs=1), run_dir=tmp_path / "free", dataset_factory=blobs_factory)["status"] == "finished"
+    assert (
+        run_one(tiny_config(epochs=1), run_dir=tmp_path / "free", dataset_factory=blobs_factory)["status"] == "finished"
+    )
 
 
 def test_amp_on_cpu_falls_back_to_fp32(tmp_path):
     logs: list[str] = []
-    metrics = train(tiny_config(epochs=1, precision="amp", **{"model.group": "Z2"}), None,
-                    dataset_factory=blobs_factory, log=logs.append)
+    metrics = train(
+        tiny_config(epochs=1, precision="amp", **{"model.group": "Z2"}),
+        None,
+        dataset_factory=blobs_factory,
+        log=logs.append,
+    )
     assert metrics["precision"] == "fp32" and any("needs CUDA" in m for m in logs)
 
 
@@ -312,11 +336,44 @@ def mnist_env(tmp_path_factory):
 
 def test_torchrun_two_processes_gloo(tmp_path, mnist_env, monkeypatch):
     run_dir = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "gsepconv", "train", "--dataset", "mnist_rot_seeded", "--train-subset", "64",
-           "--val-subset", "30", "--test-subset", "31", "--group", "SE2", "--num-elements", "4",
-           "--widths", "4,4,8", "--kernel-size", "3", "--epochs", "2", "--batch-size", "16",
-           "--lr", "3e-3", "--device", "cpu", "--no-progress", "--run-dir", str(run_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "gsepconv",
+        "train",
+        "--dataset",
+        "mnist_rot_seeded",
+        "--train-subset",
+        "64",
+        "--val-subset",
+        "30",
+        "--test-subset",
+        "31",
+        "--group",
+        "SE2",
+        "--num-elements",
+        "4",
+        "--widths",
+        "4,4,8",
+        "--kernel-size",
+        "3",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--lr",
+        "3e-3",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--run-dir",
+        str(run_dir),
+    ]
     env = {**mnist_env, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -324,8 +381,12 @@ def test_torchrun_two_processes_gloo(tmp_path, mnist_env, monkeypatch):
     assert metrics["world_size"] == 2 and metrics["device"] == "cpu x2"
     assert set(COLUMNS) - {"stand_in_for"} <= set(metrics)
     assert (metrics["val_size"], metrics["test_size"]) == (30, 31)  # odd sizes: no sample dropped or doubled
-    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.json",
-                                                          "model_best.pt"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoint.pt",
+        "config.yaml",
+        "metrics.json",
+        "model_best.pt",
+    ]
     assert proc.stdout.count("run folder:") == 1  # only rank 0 reports
 
     # the all-reduced validation accuracy equals a single-process evaluation of the saved weights

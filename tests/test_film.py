@@ -19,7 +19,9 @@ from gsepconv.models import build_model
 def _stage(group: str) -> torch.nn.Module:
     torch.manual_seed(0)
     extra = {"implementation": "dseparable", "num_elements": 8} if group == "SE2" else {}
-    model = build_model(arch="resnet", group=group, widths=(3, 4), kernel_size=5, in_channels=1, num_classes=10, **extra)
+    model = build_model(
+        arch="resnet", group=group, widths=(3, 4), kernel_size=5, in_channels=1, num_classes=10, **extra
+    )
     return lift_and_group_conv(model).double().eval()
 
 

@@ -332,7 +332,7 @@ def test_sim2_scale_shift_of_a_grid_step():
 def test_max_dilation_embed_mask():
     assert SO2().max_dilation(8) == 1.0 and SO2().max_dilation(8, "uniform") == 1.0
     assert Dilation(1.74).max_dilation(3) == pytest.approx(1.74)
-    assert Dilation(1.74).max_dilation(3, "uniform") == pytest.approx(1.74 * 1.74 ** 0.25)  # + half a step
+    assert Dilation(1.74).max_dilation(3, "uniform") == pytest.approx(1.74 * 1.74**0.25)  # + half a step
     assert Dilation(1.74).max_dilation(1, "uniform") == 1.0  # a single element: the identity, not jittered
     assert Sim2(max_scale=1.74).H.max_dilation((4, 3)) == pytest.approx(1.74)
     v = _t([[0.3], [-2.0]])

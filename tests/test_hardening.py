@@ -46,7 +46,9 @@ def test_unwritable_output_folders_fail_before_any_work(tmp_path, capsys, monkey
     assert "cannot write the results table" in capsys.readouterr().err and not called
     monkeypatch.setattr("gsepconv.experiments.bench.bench_case", lambda *a, **k: called.append(1))
     assert cli.main(["bench", "--profile", "smoke", "--out", str(bad / "efficiency.csv")]) == 2
-    monkeypatch.setattr("gsepconv.experiments.equivariance_report.equivariance_report", lambda *a, **k: called.append(1))
+    monkeypatch.setattr(
+        "gsepconv.experiments.equivariance_report.equivariance_report", lambda *a, **k: called.append(1)
+    )
     assert cli.main(["equivariance", "--profile", "quick", "--out", str(bad / "equivariance.csv")]) == 2
     assert cli.main(["train", "--dataset", "mnist_rot_seeded", "--runs", str(bad)]) == 2
     assert not called  # nothing was computed
@@ -185,13 +187,16 @@ def test_written_files_get_the_mode_an_ordinary_write_would(tmp_path):
 
 
 # ---------------------------------------------------------------- 7. messages, not tracebacks
-@pytest.mark.parametrize("text,message", [
-    ("model: [1, 2\n", r"not valid YAML"),
-    ("model: [1, 2]\n", r"model must be a mapping of model settings"),
-    ("batch_size: 16.5\n", r"batch_size must be an integer > 0, got 16.5"),
-    ("model: {group: Sim2, implementation: separable2d, num_elements: 4x}\n", r"\[4, 2\] or \"4x2\""),
-    ("- a\n- b\n", r"must hold a mapping"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("model: [1, 2\n", r"not valid YAML"),
+        ("model: [1, 2]\n", r"model must be a mapping of model settings"),
+        ("batch_size: 16.5\n", r"batch_size must be an integer > 0, got 16.5"),
+        ("model: {group: Sim2, implementation: separable2d, num_elements: 4x}\n", r"\[4, 2\] or \"4x2\""),
+        ("- a\n- b\n", r"must hold a mapping"),
+    ],
+)
 def test_bad_config_files_get_one_line_messages(tmp_path, capsys, text, message):
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -222,8 +227,14 @@ def test_integer_images_get_a_message_saying_what_dtype_is_expected(group, dtype
 
 def test_a_closed_pipe_ends_quietly():
     """`gsepconv list | head -1`: no BrokenPipeError traceback."""
-    proc = subprocess.run(f"{shlex.quote(sys.executable)} -m gsepconv list | head -1", shell=True,
-                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    proc = subprocess.run(
+        f"{shlex.quote(sys.executable)} -m gsepconv list | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.stdout.strip() and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
 
 

@@ -141,7 +141,9 @@ def test_registering_a_new_kernel_net_needs_no_layer_edits():
 
     try:
         lift = LiftingConv("SE2", 1, 2, 3, 4, kernel_net="_test_linear_tanh")
-        gconv = GroupConv("SE2", 2, 2, 3, 4, implementation="nonseparable", kernel_net="_test_linear_tanh", grid=lift.grid)
+        gconv = GroupConv(
+            "SE2", 2, 2, 3, 4, implementation="nonseparable", kernel_net="_test_linear_tanh", grid=lift.grid
+        )
         y = gconv(lift(torch.randn(1, 1, 9, 9)))
         assert y.shape == (1, 2, 4, 9, 9)
         assert any(isinstance(m, LinearTanh) for m in gconv.modules())
@@ -165,7 +167,9 @@ def _direct_spatial(kernel: SpatialKernel, H, grid_out: torch.Tensor) -> torch.T
     return k if kernel.in_channels is not None else k[:, :, 0]
 
 
-@pytest.mark.parametrize("H", [SO2(), Dilation(1.74), DirectProduct(SO2(), Dilation(1.74))], ids=["SO2", "Rplus", "Sim2"])
+@pytest.mark.parametrize(
+    "H", [SO2(), Dilation(1.74), DirectProduct(SO2(), Dilation(1.74))], ids=["SO2", "Rplus", "Sim2"]
+)
 @pytest.mark.parametrize("in_channels", [None, 3])
 @pytest.mark.parametrize("mask", ["hard", "smooth", "soft_square", "none"])
 def test_spatial_kernel_matches_definition(H, in_channels, mask):
@@ -200,7 +204,11 @@ def test_spatial_kernel_dilation_normalised_by_det():
     assert torch.allclose(out[0, 1], expected, atol=1e-12)
 
 
-@pytest.mark.parametrize("H", [SO2(), Dilation(1.74, mask_sigma=0.4), DirectProduct(SO2(), Dilation(1.74, mask_sigma=0.4))], ids=["SO2", "Rplus", "Sim2"])
+@pytest.mark.parametrize(
+    "H",
+    [SO2(), Dilation(1.74, mask_sigma=0.4), DirectProduct(SO2(), Dilation(1.74, mask_sigma=0.4))],
+    ids=["SO2", "Rplus", "Sim2"],
+)
 @pytest.mark.parametrize("in_channels", [None, 2])
 def test_subgroup_kernel_depends_only_on_relative_elements(H, in_channels):
     """k(log(h_a⁻¹ h_b)) is unchanged when both grids are left-multiplied by the same element."""
@@ -289,7 +297,7 @@ def test_dilated_kernels_fit_their_window(group, ne, k):
         elements = H.grid(ne).clone()
         if sampling == "uniform":  # the largest jitter a random sample can have: just under half a step
             elements[:, -1] += 0.4999 * math.log(1.74) / 2
-        
+
         _, weight = transformed_offsets(H, elements, lift.kernel.offsets, "hard", normalise=False)
         border = torch.ones(lift.window, lift.window, dtype=torch.bool)
         border[1:-1, 1:-1] = False
@@ -302,5 +310,3 @@ def test_kernel_sizes_without_a_support_are_refused():
     with pytest.raises(ValueError, match="kernel_size=2.*single tap or none"):
         LiftingConv("R2xRplus", 1, 1, 2, 3, padding="valid")
     LiftingConv("R2xRplus", 1, 1, 2, 3, padding="valid", mask="none")  # a full 2×2 window is fine without a mask
-
-

@@ -13,7 +13,6 @@ from gsepconv.nn import GroupBatchNorm, GroupConv, LiftingConv, PlanarConv
 from _helpers import F64, SMALL, rel
 
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
@@ -58,7 +57,9 @@ INVARIANCE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("group,ne,impl,arch", INVARIANCE_CASES, ids=[f"{g}-{i}-{a}" for g, _, i, a in INVARIANCE_CASES])
+@pytest.mark.parametrize(
+    "group,ne,impl,arch", INVARIANCE_CASES, ids=[f"{g}-{i}-{a}" for g, _, i, a in INVARIANCE_CASES]
+)
 def test_logits_rot90_invariant_in_eval(group, ne, impl, arch):
     torch.manual_seed(0)
     model, shape = _build(arch, group, impl, ne)
@@ -92,7 +93,11 @@ def test_z2_baseline_builds_and_is_not_invariant(arch):
 @pytest.mark.parametrize("group,nes", [("SE2", (4, 8)), ("Sim2", ((4, 2), (8, 3)))])
 def test_model_parameter_count_independent_of_kernel_size_and_elements(arch, group, nes):
     kw, _ = _arch_kwargs(arch)
-    counts = {count_parameters(build_model(arch, group, "separable", ne, kernel_size=k, **kw, **SMALL)) for ne in nes for k in (3, 5)}
+    counts = {
+        count_parameters(build_model(arch, group, "separable", ne, kernel_size=k, **kw, **SMALL))
+        for ne in nes
+        for k in (3, 5)
+    }
     assert len(counts) == 1, counts
 
 

@@ -41,7 +41,15 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_registries():
-    assert set(IMPLEMENTATIONS) == {"nonseparable", "separable", "gseparable", "dseparable", "dgseparable", "separable2d", "gseparable2d"}
+    assert set(IMPLEMENTATIONS) == {
+        "nonseparable",
+        "separable",
+        "gseparable",
+        "dseparable",
+        "dgseparable",
+        "separable2d",
+        "gseparable2d",
+    }
     assert set(SAMPLINGS) == {"discretise", "uniform"}
     for name, cls in IMPLEMENTATIONS.items():
         assert issubclass(cls, Implementation) and cls.name == name
@@ -70,7 +78,9 @@ def test_group_conv_equals_dense_product_kernel_conv(name, group, ne, impl, stri
     w = layer.window  # k at the identity, grown for scale groups
     assert w == k if name == "SE2" else w > k
     assert pk.shape == (co, n, ci, n, w, w)
-    ref = F.conv2d(x.reshape(2, ci * n, 9, 11), pk.reshape(co * n, ci * n, w, w), stride=stride, padding=_pad_value(padding, w))
+    ref = F.conv2d(
+        x.reshape(2, ci * n, 9, 11), pk.reshape(co * n, ci * n, w, w), stride=stride, padding=_pad_value(padding, w)
+    )
     ref = ref.reshape(2, co, n, *ref.shape[-2:]) + layer.bias.view(1, -1, 1, 1, 1)
     assert y.shape == ref.shape
     assert rel(y, ref) < 1e-10
@@ -283,7 +293,9 @@ def test_wrong_input_rank_and_channels():
         lift(torch.randn(1, 3, 9, 9))
     with pytest.raises(ValueError, match=r"LiftingConv.*\(1, 2, 4, 9, 9\).*use GroupConv"):
         lift(torch.randn(1, 2, 4, 9, 9))
-    with pytest.raises(ValueError, match=r"GroupConv expects a group feature map \[B, 3, 4, H, W\].*\(1, 3, 9, 9\).*LiftingConv"):
+    with pytest.raises(
+        ValueError, match=r"GroupConv expects a group feature map \[B, 3, 4, H, W\].*\(1, 3, 9, 9\).*LiftingConv"
+    ):
         gconv(torch.randn(1, 3, 9, 9))
     with pytest.raises(ValueError, match=r"GroupConv expects.*\[B, 3, 4, H, W\].*\(1, 2, 4, 9, 9\)"):
         gconv(torch.randn(1, 2, 4, 9, 9))
@@ -292,7 +304,12 @@ def test_wrong_input_rank_and_channels():
     exported = gconv.export()
     with pytest.raises(ValueError, match=r"expects a 5-D input"):
         exported(torch.randn(1, 3, 9, 9))
-    for layer, who in ((GroupBatchNorm(2), "GroupBatchNorm"), (SpatialMaxPool(), "SpatialMaxPool"), (GroupPool(), "GroupPool"), (InvariantPool(), "InvariantPool")):
+    for layer, who in (
+        (GroupBatchNorm(2), "GroupBatchNorm"),
+        (SpatialMaxPool(), "SpatialMaxPool"),
+        (GroupPool(), "GroupPool"),
+        (InvariantPool(), "InvariantPool"),
+    ):
         with pytest.raises(ValueError, match=rf"{who} expects a group feature map \[B, C, N, H, W\]"):
             layer(torch.randn(1, 2, 5, 5))
     with pytest.raises(ValueError, match=r"PlanarConv expects"):
@@ -302,7 +319,9 @@ def test_wrong_input_rank_and_channels():
 def test_unknown_names_are_listed():
     with pytest.raises(ValueError, match=r"unknown group 'SO3'.*SE2.*R2xRplus.*Sim2"):
         LiftingConv("SO3", 1, 1, 3)
-    with pytest.raises(ValueError, match=r"unknown implementation 'fast'.*nonseparable.*separable.*dgseparable.*gseparable2d"):
+    with pytest.raises(
+        ValueError, match=r"unknown implementation 'fast'.*nonseparable.*separable.*dgseparable.*gseparable2d"
+    ):
         GroupConv("SE2", 1, 1, 3, 4, implementation="fast")
     with pytest.raises(ValueError, match=r"unknown kernel_net 'gabor'.*mlp.*rff.*siren"):
         LiftingConv("SE2", 1, 1, 3, 4, kernel_net="gabor")
@@ -321,7 +340,10 @@ def test_unknown_names_are_listed():
 @pytest.mark.parametrize("impl", ["separable2d", "gseparable2d"])
 @pytest.mark.parametrize("group", ["SE2", "R2xRplus"])
 def test_product_implementations_rejected_for_simple_groups(group, impl):
-    with pytest.raises(ValueError, match=rf"implementation '{impl}'.*{group} supports nonseparable, separable, gseparable, dseparable, dgseparable"):
+    with pytest.raises(
+        ValueError,
+        match=rf"implementation '{impl}'.*{group} supports nonseparable, separable, gseparable, dseparable, dgseparable",
+    ):
         GroupConv(group, 1, 1, 3, 4, implementation=impl)
     with pytest.raises(ValueError, match=rf"implementation '{impl}'.*{group}.*nonseparable"):
         build_model("cnn", group, impl, 4)
@@ -363,7 +385,9 @@ def test_bad_sizes_and_padding():
         GroupConv("SE2", 1, 1, 3, stride=2)
     with pytest.raises(ValueError, match=r"padding='same' needs an odd kernel_size.*4"):
         LiftingConv("SE2", 1, 1, 4)
-    with pytest.raises(ValueError, match=r"padding must be 'same', 'half', 'valid', a non-negative int or a pair of ints, got -1"):
+    with pytest.raises(
+        ValueError, match=r"padding must be 'same', 'half', 'valid', a non-negative int or a pair of ints, got -1"
+    ):
         LiftingConv("SE2", 1, 1, 3, padding=-1)
 
 
@@ -424,7 +448,9 @@ def test_eval_cache_is_used_and_invalidated_by_optimizer_step():
     opt.step()
     with torch.no_grad():
         y1 = model(x)
-        fresh = gconv.impl.apply(torch.tanh(model[0](x)), original(), gconv.stride, gconv.padding) + gconv.bias.view(1, -1, 1, 1, 1)
+        fresh = gconv.impl.apply(torch.tanh(model[0](x)), original(), gconv.stride, gconv.padding) + gconv.bias.view(
+            1, -1, 1, 1, 1
+        )
     assert not torch.allclose(y0, y1)
     assert torch.allclose(y1, fresh, rtol=1e-12, atol=1e-14)
 

@@ -108,8 +108,9 @@ def test_precise_batch_norm_fits_the_statistics_to_the_evaluation_grid():
     from gsepconv.nn import precise_batch_norm
 
     torch.manual_seed(0)
-    model = build_model(arch="cnn", group="R2xRplus", num_elements=3, sampling="uniform", widths=(4, 6, 6),
-                        kernel_size=3, num_classes=5).double()
+    model = build_model(
+        arch="cnn", group="R2xRplus", num_elements=3, sampling="uniform", widths=(4, 6, 6), kernel_size=3, num_classes=5
+    ).double()
     x = torch.randn(6, 1, 16, 16, dtype=torch.float64)
     model.train()
     with torch.no_grad():

@@ -23,7 +23,6 @@ from gsepconv.nn import GroupConv, LiftingConv
 from _helpers import F64, SMALL, rel
 
 
-
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
@@ -285,7 +284,9 @@ def test_trap5_non_square_model_is_invariant(arch):
 def test_trap6_uniform_sampling_within_max_scale_and_random_scales(group, ne):
     torch.manual_seed(0)
     max_scale = 1.74
-    model = build_model("cnn", group, "separable", ne, sampling="uniform", widths=(2, 2), kernel_size=3, max_scale=max_scale, **SMALL)
+    model = build_model(
+        "cnn", group, "separable", ne, sampling="uniform", widths=(2, 2), kernel_size=3, max_scale=max_scale, **SMALL
+    )
     model.train()
     grid = model.grid
     log_scales = []
@@ -321,7 +322,18 @@ def test_trap7_every_kernel_net_and_bias_work(kernel_net, bias):
     for group, ne, impls in (("SE2", 4, SE2().implementations), ("Sim2", (4, 2), Sim2().implementations)):
         for impl in impls:
             lift = LiftingConv(group, 1, 2, 3, ne, bias=bias, kernel_net=kernel_net, hidden_features=8)
-            gconv = GroupConv(group, 2, 2, 3, ne, implementation=impl, bias=bias, kernel_net=kernel_net, grid=lift.grid, hidden_features=8)
+            gconv = GroupConv(
+                group,
+                2,
+                2,
+                3,
+                ne,
+                implementation=impl,
+                bias=bias,
+                kernel_net=kernel_net,
+                grid=lift.grid,
+                hidden_features=8,
+            )
             model = nn.Sequential(lift, nn.Tanh(), gconv)
             model(torch.randn(2, 1, 9, 9)).square().mean().backward()
             for name, p in model.named_parameters():

@@ -51,16 +51,39 @@ def _runs(experiment: str, spec, dataset: str = "mnist_rot_seeded", arch: str = 
     rows = []
     for group, impl, n, params, accs, times in spec:
         for seed, (acc, t) in enumerate(zip(accs, times)):
-            rows.append({
-                "experiment": experiment, "dataset": dataset, "stand_in_for": "", "arch": arch, "group": group,
-                "implementation": impl, "num_elements": n, "sampling": "none" if group == "Z2" else "discretise",
-                "kernel_size": 5, "widths": "8,8,16", "params": params, "epochs": 3, "batch_size": 64, "lr": 0.003,
-                "seed": seed, "val_acc": acc + 0.1, "test_acc": acc, "test_err": 100 - acc, "best_epoch": 3,
-                "train_time_s": 3 * t, "time_per_epoch_s": t, "peak_mem_mb": 100.0, "device": "cpu",
-                "torch_version": "2.14.1", "gsepconv_version": "0.1.0", "git_commit": "abc123def456",
-                "timestamp": f"2026-11-2{seed}T10:00:00+00:00", "profile": PROFILE,
-                "run_id": f"{arch}-{group}-{impl}-n{n}-s{seed}",
-            })
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "dataset": dataset,
+                    "stand_in_for": "",
+                    "arch": arch,
+                    "group": group,
+                    "implementation": impl,
+                    "num_elements": n,
+                    "sampling": "none" if group == "Z2" else "discretise",
+                    "kernel_size": 5,
+                    "widths": "8,8,16",
+                    "params": params,
+                    "epochs": 3,
+                    "batch_size": 64,
+                    "lr": 0.003,
+                    "seed": seed,
+                    "val_acc": acc + 0.1,
+                    "test_acc": acc,
+                    "test_err": 100 - acc,
+                    "best_epoch": 3,
+                    "train_time_s": 3 * t,
+                    "time_per_epoch_s": t,
+                    "peak_mem_mb": 100.0,
+                    "device": "cpu",
+                    "torch_version": "2.14.1",
+                    "gsepconv_version": "0.1.0",
+                    "git_commit": "abc123def456",
+                    "timestamp": f"2026-11-2{seed}T10:00:00+00:00",
+                    "profile": PROFILE,
+                    "run_id": f"{arch}-{group}-{impl}-n{n}-s{seed}",
+                }
+            )
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
@@ -68,7 +91,12 @@ def _budget_runs() -> pd.DataFrame:
     """Equal wall-clock runs: 60 s each; seeds of one model finish different numbers of epochs."""
     frame = _runs("mnist_rot_budget", MNIST)
     frame["time_budget_s"] = 60.0
-    epochs = {"Z2": (50, 50, 50), "SE2-nonseparable": (1, 2, 2), "SE2-separable": (6, 6, 6), "Sim2-separable2d": (3, 3, 3)}
+    epochs = {
+        "Z2": (50, 50, 50),
+        "SE2-nonseparable": (1, 2, 2),
+        "SE2-separable": (6, 6, 6),
+        "Sim2-separable2d": (3, 3, 3),
+    }
     for key, per_seed in epochs.items():
         group, _, impl = key.partition("-")
         mask = (frame["group"] == group) & ((frame["implementation"] == impl) if impl else True)
@@ -80,11 +108,25 @@ def _history(results: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in results.itertuples():
         for epoch in (1, 2, 3):
-            rows.append({"run_id": r.run_id, "experiment": r.experiment, "profile": r.profile, "group": r.group,
-                         "implementation": r.implementation, "num_elements": r.num_elements, "seed": r.seed,
-                         "epoch": epoch, "train_loss": 1.0 / epoch, "train_acc": r.test_acc - 3 + epoch,
-                         "val_loss": 1.0 / epoch, "val_acc": r.test_acc - 3 + epoch, "time_s": r.time_per_epoch_s,
-                         "eval_time_s": 0.5, "wall_time_s": epoch * (r.time_per_epoch_s + 0.5)})
+            rows.append(
+                {
+                    "run_id": r.run_id,
+                    "experiment": r.experiment,
+                    "profile": r.profile,
+                    "group": r.group,
+                    "implementation": r.implementation,
+                    "num_elements": r.num_elements,
+                    "seed": r.seed,
+                    "epoch": epoch,
+                    "train_loss": 1.0 / epoch,
+                    "train_acc": r.test_acc - 3 + epoch,
+                    "val_loss": 1.0 / epoch,
+                    "val_acc": r.test_acc - 3 + epoch,
+                    "time_s": r.time_per_epoch_s,
+                    "eval_time_s": 0.5,
+                    "wall_time_s": epoch * (r.time_per_epoch_s + 0.5),
+                }
+            )
     return pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
 
 
@@ -101,12 +143,29 @@ def _bench_rows(sizes=(28,), sweep: bool = False) -> pd.DataFrame:
             ("Sim2", "nonseparable", "(4,3)", 12, 900.0, 3.6e11, 150.0),
             ("Sim2", "separable2d", "(4,3)", 12, 90.0, 1.2e10, 120.0),
         ]:
-            row = {"profile": PROFILE, "group": group, "implementation": impl, "num_elements": n, "n_total": nt,
-                   "batch_size": 8, "image_size": size, "widths": "8,8,16", "kernel_size": 5, "params": 1000 * nt,
-                   "macs": macs * scale, "train_ms": ms * scale, "images_per_s": 8 / (ms * scale / 1000),
-                   "peak_mem_mb": mem * scale, "mem_kind": "saved_activations", "device": "cpu (x86_64)",
-                   "threads": 2, "torch_version": "2.14.1", "gsepconv_version": "0.1.0",
-                   "git_commit": "abc123def456", "timestamp": "2026-11-28T10:00:00+00:00"}
+            row = {
+                "profile": PROFILE,
+                "group": group,
+                "implementation": impl,
+                "num_elements": n,
+                "n_total": nt,
+                "batch_size": 8,
+                "image_size": size,
+                "widths": "8,8,16",
+                "kernel_size": 5,
+                "params": 1000 * nt,
+                "macs": macs * scale,
+                "train_ms": ms * scale,
+                "images_per_s": 8 / (ms * scale / 1000),
+                "peak_mem_mb": mem * scale,
+                "mem_kind": "saved_activations",
+                "device": "cpu (x86_64)",
+                "threads": 2,
+                "torch_version": "2.14.1",
+                "gsepconv_version": "0.1.0",
+                "git_commit": "abc123def456",
+                "timestamp": "2026-11-28T10:00:00+00:00",
+            }
             if not sweep:
                 row.update({"infer_ms": ms * scale / 3, "infer_overhead": 1.1, "conv_only_ms": ms * scale / 3.3})
             rows.append(row)
@@ -116,12 +175,25 @@ def _bench_rows(sizes=(28,), sweep: bool = False) -> pd.DataFrame:
 def _equivariance() -> pd.DataFrame:
     rows = []
     for group, impl, n, rot90, rot45, scale in [
-        ("SE2", "nonseparable", "8", 1e-15, 0.1, math.nan), ("SE2", "separable", "8", 2e-15, 0.12, math.nan),
-        ("R2xRplus", "separable", "3", 1.2, 0.9, 0.5), ("Sim2", "separable2d", "(8,3)", 3e-15, 0.2, 0.3),
+        ("SE2", "nonseparable", "8", 1e-15, 0.1, math.nan),
+        ("SE2", "separable", "8", 2e-15, 0.12, math.nan),
+        ("R2xRplus", "separable", "3", 1.2, 0.9, 0.5),
+        ("Sim2", "separable2d", "(8,3)", 3e-15, 0.2, 0.3),
     ]:
-        rows.append({"group": group, "implementation": impl, "num_elements": n, "rot90_error": rot90,
-                     "rot45_error": rot45, "scale_error": scale, "profile": PROFILE, "git_commit": "abc123def456",
-                     "torch_version": "2.14.1", "timestamp": "2026-11-28T10:00:00+00:00"})
+        rows.append(
+            {
+                "group": group,
+                "implementation": impl,
+                "num_elements": n,
+                "rot90_error": rot90,
+                "rot45_error": rot45,
+                "scale_error": scale,
+                "profile": PROFILE,
+                "git_commit": "abc123def456",
+                "torch_version": "2.14.1",
+                "timestamp": "2026-11-28T10:00:00+00:00",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -130,19 +202,40 @@ def _redundancy(trained: float = 0.8, init: float = 0.5, gaussian: float = 0.45,
     (so the paired differences trained − init are ``trained - init - 0.01, …``: sd 0.01 over three runs)."""
     rows = []
     for seed in range(seeds):
-        for state, share in (("trained", trained + 0.01 * (seed - 1) * (seeds > 1)), ("init", init),
-                             ("gaussian", gaussian), ("separable", 1.0)):
+        for state, share in (
+            ("trained", trained + 0.01 * (seed - 1) * (seeds > 1)),
+            ("init", init),
+            ("gaussian", gaussian),
+            ("separable", 1.0),
+        ):
             for layer_index, layer in enumerate(("features.2.body.0", "features.8")):
                 for component in (1, 2):
                     value = share if component == 1 else 1 - share
-                    rows.append({"state": state, "layer_index": layer_index, "layer": layer,
-                                 "kernel_shape": "4x8x4x8x5x5", "rank_max": 8, "component": component,
-                                 "energy_fraction_mean": value, "energy_fraction_std": 0.01, "matrices": 16,
-                                 "energy_fraction_q10": value - 0.05, "energy_fraction_q50": value,
-                                 "energy_fraction_q90": value + 0.05, "cumulative_energy_mean": value,
-                                 "uniform_share": 1 / 8, "experiment": "mnist_rot", "run_id": f"resnet-SE2-x-s{seed}",
-                                 "test_acc": 95.0, "profile": PROFILE, "seed": seed, "git_commit": "abc123def456",
-                                 "timestamp": "2026-11-28T10:00:00+00:00"})
+                    rows.append(
+                        {
+                            "state": state,
+                            "layer_index": layer_index,
+                            "layer": layer,
+                            "kernel_shape": "4x8x4x8x5x5",
+                            "rank_max": 8,
+                            "component": component,
+                            "energy_fraction_mean": value,
+                            "energy_fraction_std": 0.01,
+                            "matrices": 16,
+                            "energy_fraction_q10": value - 0.05,
+                            "energy_fraction_q50": value,
+                            "energy_fraction_q90": value + 0.05,
+                            "cumulative_energy_mean": value,
+                            "uniform_share": 1 / 8,
+                            "experiment": "mnist_rot",
+                            "run_id": f"resnet-SE2-x-s{seed}",
+                            "test_acc": 95.0,
+                            "profile": PROFILE,
+                            "seed": seed,
+                            "git_commit": "abc123def456",
+                            "timestamp": "2026-11-28T10:00:00+00:00",
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -150,16 +243,24 @@ def _write_all(root: Path, skip: tuple[str, ...] = ()) -> Path:
     folder = root / PROFILE
     folder.mkdir(parents=True, exist_ok=True)
     mnist = _runs("mnist_rot", MNIST)
-    rotations = _runs("rotations", [
-        ("SE2", "nonseparable", str(n), 5000, (90.0 + n / 4, 91.0 + n / 4), (n * 1.0, n * 1.0)) for n in (4, 8)
-    ] + [("SE2", "separable", str(n), 6000, (90.0 + n / 4, 91.0 + n / 4), (n / 4, n / 4)) for n in (4, 8)])
+    rotations = _runs(
+        "rotations",
+        [("SE2", "nonseparable", str(n), 5000, (90.0 + n / 4, 91.0 + n / 4), (n * 1.0, n * 1.0)) for n in (4, 8)]
+        + [("SE2", "separable", str(n), 6000, (90.0 + n / 4, 91.0 + n / 4), (n / 4, n / 4)) for n in (4, 8)],
+    )
     cifar = _runs("cifar10", [s for s in MNIST if s[0] != "Sim2"], dataset="cifar10_subset", arch="allcnnc")
     budget = _budget_runs()
     tables = {
-        "mnist_rot.csv": mnist, "mnist_rot_history.csv": _history(mnist), "rotations.csv": rotations,
-        "mnist_rot_budget.csv": budget, "mnist_rot_budget_history.csv": _history(budget),
-        "cifar10.csv": cifar, "efficiency.csv": _bench_rows(), "efficiency_sweep.csv": _bench_rows((28, 56), sweep=True),
-        "equivariance.csv": _equivariance(), "redundancy.csv": _redundancy(),
+        "mnist_rot.csv": mnist,
+        "mnist_rot_history.csv": _history(mnist),
+        "rotations.csv": rotations,
+        "mnist_rot_budget.csv": budget,
+        "mnist_rot_budget_history.csv": _history(budget),
+        "cifar10.csv": cifar,
+        "efficiency.csv": _bench_rows(),
+        "efficiency_sweep.csv": _bench_rows((28, 56), sweep=True),
+        "equivariance.csv": _equivariance(),
+        "redundancy.csv": _redundancy(),
     }
     for name, frame in tables.items():
         if name not in skip:
@@ -169,8 +270,16 @@ def _write_all(root: Path, skip: tuple[str, ...] = ()) -> Path:
 
 # ---------------------------------------------------------------------------------------- labels
 def test_element_labels_and_totals() -> None:
-    assert [element_label(v) for v in (8, "8", "4x3", "(4,3)", (4, 3), "", None, float("nan"))] == \
-        ["8", "8", "4×3", "4×3", "4×3", "", "", ""]
+    assert [element_label(v) for v in (8, "8", "4x3", "(4,3)", (4, 3), "", None, float("nan"))] == [
+        "8",
+        "8",
+        "4×3",
+        "4×3",
+        "4×3",
+        "",
+        "",
+        "",
+    ]
     assert [n_total(v) for v in ("(8,3)", "16", "")] == [24, 16, 1]
     assert model_label("Z2", "none", 1) == "Z2 CNN"
     assert model_label("Sim2", "separable2d", "(4,3)") == "Sim(2) separable2d, N=4×3"
@@ -180,8 +289,12 @@ def test_element_labels_and_totals() -> None:
 def test_experiment_table_mean_and_std_over_seeds() -> None:
     settings, table = experiment_table(_runs("mnist_rot", MNIST))
     assert "experiment=mnist_rot" in settings and "widths=8,8,16" in settings
-    assert list(table["model"]) == ["Z2 CNN", "SE(2) nonseparable, N=8", "SE(2) separable, N=8",
-                                    "Sim(2) separable2d, N=4×3"]  # control first
+    assert list(table["model"]) == [
+        "Z2 CNN",
+        "SE(2) nonseparable, N=8",
+        "SE(2) separable, N=8",
+        "Sim(2) separable2d, N=4×3",
+    ]  # control first
     row = table.set_index("model")
     assert row.loc["Z2 CNN", "test_acc"] == "91.00 ± 1.00"  # mean of 90, 91, 92; sample std 1
     assert row.loc["SE(2) separable, N=8", "test_acc"] == "96.00 ± 0.50"
@@ -201,20 +314,27 @@ def test_budget_runs_keep_seeds_together_and_report_epochs_run() -> None:
     row = table.set_index("model")
     assert (table["n_seeds"] == 3).all()  # seeds that finished 1 or 2 epochs are one model
     assert row.loc["SE(2) nonseparable, N=8", "epochs_run"] == "1–2" and row.loc["Z2 CNN", "epochs_run"] == "50"
-    [c] = compare_models(experiment_summary(frame), {"group": "SE2", "implementation": "separable"},
-                         {"group": "SE2", "implementation": "nonseparable"})
+    [c] = compare_models(
+        experiment_summary(frame),
+        {"group": "SE2", "implementation": "separable"},
+        {"group": "SE2", "implementation": "nonseparable"},
+    )
     assert c.extra["budget_s"] == 60.0
     curves = history_curves(_history(frame), frame)
     assert curves["model"].nunique() == 4  # seeds with different epochs run share their model's label
-    assert c.sentence().startswith("With the same 60 s of training, SE(2) separable, N=8 finished 6 epochs against "
-                                   "1–2 for SE(2) nonseparable, N=8")
+    assert c.sentence().startswith(
+        "With the same 60 s of training, SE(2) separable, N=8 finished 6 epochs against 1–2 for SE(2) nonseparable, N=8"
+    )
 
 
 def test_labels_tell_apart_widths_of_one_model() -> None:
     frame = _runs("mnist_rot", MNIST[1:2])
     wide = frame.assign(widths="16,16,32", run_id=frame["run_id"] + "-wide")
     table = experiment_table(pd.concat([frame, wide]))[1]
-    assert sorted(table["model"]) == ["SE(2) nonseparable, N=8 [widths=16,16,32]", "SE(2) nonseparable, N=8 [widths=8,8,16]"]
+    assert sorted(table["model"]) == [
+        "SE(2) nonseparable, N=8 [widths=16,16,32]",
+        "SE(2) nonseparable, N=8 [widths=8,8,16]",
+    ]
 
 
 T95_DF2 = 4.302652730  # two-sided 95 % Student-t critical value, 2 degrees of freedom (any table)
@@ -228,7 +348,9 @@ def test_compare_models_ratios_and_paired_interval() -> None:
     assert c.speedup == pytest.approx(4.0) and c.accuracy_gap == pytest.approx(0.0)
     # per seed: 95.5 - 95, 96 - 96, 96.5 - 97 = 0.5, 0, -0.5: mean 0, sd 0.5
     assert c.paired and c.difference.n == 3 and c.difference.sd == pytest.approx(0.5)
-    assert c.difference.high == pytest.approx(T95_DF2 * 0.5 / math.sqrt(3)) and c.accuracy_verdict == "indistinguishable"
+    assert (
+        c.difference.high == pytest.approx(T95_DF2 * 0.5 / math.sqrt(3)) and c.accuracy_verdict == "indistinguishable"
+    )
     sentence = c.sentence()
     assert "4.0× faster" in sentence and "96.00 ± 0.50 vs 96.00 ± 1.00" in sentence
     assert "difference +0.0 [-1.2, +1.2] points, 95% t-interval over 3 paired seeds: indistinguishable" in sentence
@@ -240,13 +362,20 @@ def test_compare_models_ratios_and_paired_interval() -> None:
 def test_pairing_by_seed_can_overturn_the_two_standard_error_rule() -> None:
     """The old rule called a gap real when it exceeded twice the unpaired standard error. Paired by
     seed, the same numbers can read the other way, both ways round."""
+
     def verdicts(sep_accs, nonsep_accs):
-        runs = _runs("mnist_rot", [("SE2", "nonseparable", "8", 5000, nonsep_accs, (40.0,) * 3),
-                                   ("SE2", "separable", "8", 6000, sep_accs, (10.0,) * 3)])
+        runs = _runs(
+            "mnist_rot",
+            [
+                ("SE2", "nonseparable", "8", 5000, nonsep_accs, (40.0,) * 3),
+                ("SE2", "separable", "8", 6000, sep_accs, (10.0,) * 3),
+            ],
+        )
         [c] = compare_models(experiment_summary(runs), SEP, NONSEP, runs=runs)
         se = math.sqrt(pd.Series(sep_accs).var() / 3 + pd.Series(nonsep_accs).var() / 3)
         two_se = "indistinguishable" if abs(c.accuracy_gap) <= 2 * se else "higher"
         return two_se, c
+
     # seeds that are hard for both models: a large spread shared by the seeds, a steady +1 gain
     two_se, c = verdicts((81.0, 91.0, 96.0), (80.0, 90.0, 95.0))
     assert two_se == "indistinguishable" and c.accuracy_verdict == "higher"
@@ -261,8 +390,13 @@ def test_pairing_by_seed_can_overturn_the_two_standard_error_rule() -> None:
 
 def test_seeds_that_cannot_be_paired() -> None:
     # one seed in common: no interval, whatever the gap
-    one = _runs("mnist_rot", [("SE2", "nonseparable", "8", 5000, (80.0,), (40.0,)),
-                              ("SE2", "separable", "8", 6000, (95.0, 96.0, 97.0), (10.0,) * 3)])
+    one = _runs(
+        "mnist_rot",
+        [
+            ("SE2", "nonseparable", "8", 5000, (80.0,), (40.0,)),
+            ("SE2", "separable", "8", 6000, (95.0, 96.0, 97.0), (10.0,) * 3),
+        ],
+    )
     [c] = compare_models(experiment_summary(one), SEP, NONSEP, runs=one)
     assert c.accuracy_verdict == "one seed" and comparison_support(c) == "undetermined"
     assert "difference +15.0 (1 seed, no interval): undetermined" in c.sentence()
@@ -274,17 +408,26 @@ def test_seeds_that_cannot_be_paired() -> None:
     assert "Welch t-interval, unpaired because the seeds could not be paired" in w.sentence()
     # without the per-run results only the summary is known: the same fallback
     [s] = compare_models(experiment_summary(_runs("mnist_rot", MNIST)), SEP, NONSEP)
-    assert not s.paired and (s.difference.low, s.difference.high) == (pytest.approx(w.difference.low),
-                                                                      pytest.approx(w.difference.high))
+    assert not s.paired and (s.difference.low, s.difference.high) == (
+        pytest.approx(w.difference.low),
+        pytest.approx(w.difference.high),
+    )
     with pytest.raises(ValueError, match="do not match the summary"):
         compare_models(experiment_summary(_runs("mnist_rot", MNIST)), SEP, NONSEP, runs=one)
 
 
 def test_compare_models_pairs_a_sweep_per_number_of_elements() -> None:
-    frame = _runs("rotations", [("SE2", impl, str(n), 5000, (90.0, 92.0), (n * f, n * f))
-                                for n in (4, 8, 16) for impl, f in (("nonseparable", 1.0), ("separable", 0.5))])
-    found = compare_models(experiment_summary(frame), {"implementation": "separable"},
-                           {"implementation": "nonseparable"})
+    frame = _runs(
+        "rotations",
+        [
+            ("SE2", impl, str(n), 5000, (90.0, 92.0), (n * f, n * f))
+            for n in (4, 8, 16)
+            for impl, f in (("nonseparable", 1.0), ("separable", 0.5))
+        ],
+    )
+    found = compare_models(
+        experiment_summary(frame), {"implementation": "separable"}, {"implementation": "nonseparable"}
+    )
     assert [c.context["num_elements"] for c in found] == ["4", "8", "16"]
     assert all(c.speedup == pytest.approx(2.0) for c in found)
 
@@ -362,19 +505,37 @@ def test_a_faster_tie_does_not_reproduce_beat() -> None:
 
 def _rotation_runs(separable_accs=(90.0, 91.0)) -> pd.DataFrame:
     """The rotations sweep: non-separable at 90, 91 % for N = 4, 8; separable 4× faster, at ``separable_accs``."""
-    return _runs("rotations", [("SE2", impl, str(n), p, accs, (t, t)) for n in (4, 8)
-                               for impl, p, accs, t in (("nonseparable", 5000, (90.0, 91.0), 4.0),
-                                                        ("separable", 6000, separable_accs, 1.0))])
+    return _runs(
+        "rotations",
+        [
+            ("SE2", impl, str(n), p, accs, (t, t))
+            for n in (4, 8)
+            for impl, p, accs, t in (
+                ("nonseparable", 5000, (90.0, 91.0), 4.0),
+                ("separable", 6000, separable_accs, 1.0),
+            )
+        ],
+    )
 
 
 def test_claims_read_the_numbers() -> None:
-    data = {"mnist_rot": _runs("mnist_rot", MNIST), "efficiency": _bench_rows(), "equivariance": _equivariance(),
-            "redundancy": _redundancy(seeds=3), "rotations": _rotation_runs()}
+    data = {
+        "mnist_rot": _runs("mnist_rot", MNIST),
+        "efficiency": _bench_rows(),
+        "equivariance": _equivariance(),
+        "redundancy": _redundancy(seeds=3),
+        "rotations": _rotation_runs(),
+    }
     claims = claims_table(data, "quick").set_index("claim")
     assert list(claims.columns) == ["statement", "verdict", "evidence", "confounders", "inputs"]
-    assert claims.loc[1, "verdict"] == "reproduced" and "0.800 trained (mean over 3 trained runs)" in claims.loc[1, "evidence"]
+    assert (
+        claims.loc[1, "verdict"] == "reproduced"
+        and "0.800 trained (mean over 3 trained runs)" in claims.loc[1, "evidence"]
+    )
     assert "trained − init +0.300 [" in claims.loc[1, "evidence"] and "3 trained runs" in claims.loc[1, "confounders"]
-    assert claims.loc[2, "verdict"] == "reproduced" and "N=8: 40.0× fewer MACs, 8.0× faster" in claims.loc[2, "evidence"]
+    assert (
+        claims.loc[2, "verdict"] == "reproduced" and "N=8: 40.0× fewer MACs, 8.0× faster" in claims.loc[2, "evidence"]
+    )
     assert "one benchmark machine (cpu (x86_64), 2 threads)" in claims.loc[2, "confounders"]
     assert claims.loc[3, "verdict"] == "reproduced" and "3.0e-15" in claims.loc[3, "evidence"]
     assert "freshly initialised" in claims.loc[3, "confounders"]
@@ -386,15 +547,21 @@ def test_claims_read_the_numbers() -> None:
     assert "cost = time per epoch on cpu, one machine" in four
     assert claims.loc[5, "verdict"].startswith("reproduced") and "not comparable" in claims.loc[5, "verdict"]
     ours = 100 - 97.5
-    assert f"{ours:.2f} %" in claims.loc[5, "evidence"] and f"{LEADERBOARD_SIM2_MNIST_ROT_ERROR} %" in claims.loc[5, "evidence"]
+    assert (
+        f"{ours:.2f} %" in claims.loc[5, "evidence"]
+        and f"{LEADERBOARD_SIM2_MNIST_ROT_ERROR} %" in claims.loc[5, "evidence"]
+    )
     five = claims.loc[5, "confounders"]
-    assert "Sim(2) sampled at N=4×3 (the paper profile: N=16×3)" in five and "not comparable outside the 'paper'" in five
+    assert (
+        "Sim(2) sampled at N=4×3 (the paper profile: N=16×3)" in five and "not comparable outside the 'paper'" in five
+    )
     assert "cost =" not in five  # the claim is about accuracy
 
     def claim4(separable_mnist, separable_rotations=(90.0, 91.0)) -> str:
         mnist = _runs("mnist_rot", [MNIST[1], ("SE2", "separable", "8", 6000, separable_mnist, (10.0,) * 3)])
         changed = dict(data, mnist_rot=mnist, rotations=_rotation_runs(separable_rotations))
         return claims_table(changed, "quick").set_index("claim").loc[4, "verdict"]
+
     assert claim4((96.0, 97.0, 98.0)) == "partly"  # +1 on every seed, the rotations tie
     assert claim4((96.0, 97.0, 98.0), (85.0, 85.5)) == "mixed"  # the rotations sweep goes against it
     assert claim4((90.0, 90.5, 91.0)) == "not reproduced"  # lower, and the rotations tie
@@ -410,8 +577,10 @@ def test_claims_read_the_numbers() -> None:
 def test_budget_confounders_name_the_epochs_finished() -> None:
     check, [c] = check_separable_accuracy_time({"mnist_rot_budget": _budget_runs()})
     assert c.extra["budget"] and check.verdict == "not reproduced"  # 96.0 vs 96.0 per seed pair: a tie
-    assert ("mnist_rot_budget: 60 s of training per run, epochs finished 6 (SE(2) separable, N=8) vs "
-            "1–2 (SE(2) nonseparable, N=8, no more than its first epoch)") in check.confounders
+    assert (
+        "mnist_rot_budget: 60 s of training per run, epochs finished 6 (SE(2) separable, N=8) vs "
+        "1–2 (SE(2) nonseparable, N=8, no more than its first epoch)"
+    ) in check.confounders
     assert "training length" not in check.confounders  # no fixed-epoch experiment here
 
 
@@ -431,15 +600,25 @@ def test_make_all_writes_every_product_and_redraws_from_the_csvs(tmp_path: Path)
     folder = _write_all(tmp_path)
     out = make_all(PROFILE, tmp_path)
     figures = {p.name for p in PRODUCTS if p.kind == "figure"}
-    tables = {p.name for p in PRODUCTS if p.kind == "table"} - {"cifar100", "galaxy10", "cifar100_summary",
-                                                                  "galaxy10_summary", "fidelity"}
+    tables = {p.name for p in PRODUCTS if p.kind == "table"} - {
+        "cifar100",
+        "galaxy10",
+        "cifar100_summary",
+        "galaxy10_summary",
+        "fidelity",
+    }
     assert set(out["figures"]) == figures and set(out["tables"]) == tables
     for name in figures:
         for fmt in ("png", "svg"):
             path = folder / "figures" / f"{name}.{fmt}"
             assert path.stat().st_size > 1000, path
-    assert set(out["skipped"]) == {"table:cifar100", "table:galaxy10", "table:cifar100_summary",
-                                   "table:galaxy10_summary", "table:fidelity"}  # optional inputs absent
+    assert set(out["skipped"]) == {
+        "table:cifar100",
+        "table:galaxy10",
+        "table:cifar100_summary",
+        "table:galaxy10_summary",
+        "table:fidelity",
+    }  # optional inputs absent
     table = pd.read_csv(folder / "tables" / "mnist_rot.csv", keep_default_na=False).set_index("model")
     assert table.loc["SE(2) separable, N=8", "test_acc"] == "96.00 ± 0.50"
     summary = pd.read_csv(folder / "tables" / "mnist_rot_summary.csv").set_index("model")
@@ -467,8 +646,16 @@ def test_make_all_allow_missing_deletes_stale_products(tmp_path: Path) -> None:
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
     (folder / "redundancy.csv").unlink()
-    for name in ("efficiency.csv", "efficiency_sweep.csv", "equivariance.csv", "rotations.csv", "cifar10.csv",
-                 "mnist_rot_history.csv", "mnist_rot_budget.csv", "mnist_rot_budget_history.csv"):
+    for name in (
+        "efficiency.csv",
+        "efficiency_sweep.csv",
+        "equivariance.csv",
+        "rotations.csv",
+        "cifar10.csv",
+        "mnist_rot_history.csv",
+        "mnist_rot_budget.csv",
+        "mnist_rot_budget_history.csv",
+    ):
         (folder / name).unlink()
     out = make_all(PROFILE, tmp_path, allow_missing=True)
     assert not stale.exists()
@@ -493,13 +680,25 @@ def test_original_comparison_keeps_the_rows_timed_against_the_original(tmp_path)
     from gsepconv.report.tables import original_comparison
 
     nan = float("nan")
-    frame = pd.DataFrame([
-        # group, implementation, elements, ours, original, conv-only, params, original params, bf16
-        ("SE2", "separable", "8", 500.0, 1250.0, 480.0, 177082, 180000, 1100.0),
-        ("SE2", "dgseparable", "8", 400.0, nan, 390.0, 50000, nan, nan),  # no original model
-        ("Sim2", "separable2d", "8x3", 4000.0, 6000.0, 3600.0, 209830, 210000, 5000.0),
-    ], columns=["group", "implementation", "num_elements", "train_ms", "original_train_ms", "conv_only_train_ms",
-                "params", "original_params", "train_ms_bf16"])
+    frame = pd.DataFrame(
+        [
+            # group, implementation, elements, ours, original, conv-only, params, original params, bf16
+            ("SE2", "separable", "8", 500.0, 1250.0, 480.0, 177082, 180000, 1100.0),
+            ("SE2", "dgseparable", "8", 400.0, nan, 390.0, 50000, nan, nan),  # no original model
+            ("Sim2", "separable2d", "8x3", 4000.0, 6000.0, 3600.0, 209830, 210000, 5000.0),
+        ],
+        columns=[
+            "group",
+            "implementation",
+            "num_elements",
+            "train_ms",
+            "original_train_ms",
+            "conv_only_train_ms",
+            "params",
+            "original_params",
+            "train_ms_bf16",
+        ],
+    )
     frame["speedup_vs_original"] = frame.original_train_ms / frame.train_ms
     frame["train_overhead"] = frame.train_ms / frame.conv_only_train_ms
     frame["bf16_speedup"] = frame.train_ms / frame.train_ms_bf16
@@ -518,11 +717,23 @@ def test_original_comparison_keeps_the_rows_timed_against_the_original(tmp_path)
     frame["verdict_vs_original"] = ["faster", None, "tie"]
     frame["limit_layout"] = ["nchw", "channels_last", "channels_last"]
     table = original_comparison(frame)
-    assert list(table.columns)[:10] == ["model", "train_ms", "original_train_ms", "speedup_vs_original",
-                                        "speedup_vs_original_q25", "speedup_vs_original_q75", "verdict_vs_original",
-                                        "conv_only_train_ms", "limit_layout", "train_overhead"]
+    assert list(table.columns)[:10] == [
+        "model",
+        "train_ms",
+        "original_train_ms",
+        "speedup_vs_original",
+        "speedup_vs_original_q25",
+        "speedup_vs_original_q75",
+        "verdict_vs_original",
+        "conv_only_train_ms",
+        "limit_layout",
+        "train_overhead",
+    ]
     assert table["verdict_vs_original"].tolist() == ["faster", "tie"]
-    assert table["speedup_vs_original_q25"].tolist() == [2.41, 0.93] and table["limit_layout"].tolist() == ["nchw", "channels_last"]
+    assert table["speedup_vs_original_q25"].tolist() == [2.41, 0.93] and table["limit_layout"].tolist() == [
+        "nchw",
+        "channels_last",
+    ]
     # and through a CSV, as the report reads it
     path = tmp_path / "efficiency.csv"
     frame.to_csv(path, index=False)
@@ -534,9 +745,11 @@ def test_original_comparison_keeps_the_rows_timed_against_the_original(tmp_path)
 def test_fidelity_table_pairs_the_codes_by_seed():
     from gsepconv.report import fidelity_table
 
-    rows = [dict(model="SE2 separable", code=code, seed=s, test_acc=acc)
-            for code, accs in (("ours", (86.0, 88.0, 87.0)), ("original", (85.0, 86.0, 87.0)))
-            for s, acc in enumerate(accs)]
+    rows = [
+        dict(model="SE2 separable", code=code, seed=s, test_acc=acc)
+        for code, accs in (("ours", (86.0, 88.0, 87.0)), ("original", (85.0, 86.0, 87.0)))
+        for s, acc in enumerate(accs)
+    ]
     rows.append(dict(model="SE2 separable", code="ours", seed=7, test_acc=10.0))  # unpaired: left out
     table = fidelity_table(pd.DataFrame(rows))
     row = table.iloc[0]

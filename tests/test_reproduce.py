@@ -16,19 +16,26 @@ from gsepconv.companion import reproduce as rp
 
 pytestmark = pytest.mark.book
 
-ALPHA = notebook_text("Alpha", """
+ALPHA = notebook_text(
+    "Alpha",
+    """
 import os
 from gsepconv.companion import results_dir
 folder = results_dir(profile)
 print("PARAMS", profile, device, train)
 print("RUNS", os.environ["GSEPCONV_RUNS"])
 print("TABLES", sorted(p.name for p in folder.glob("*.csv")) if folder.is_dir() else [])
-""")
+""",
+)
 
-BROKEN = notebook_text("Beta", "x = 1", """
+BROKEN = notebook_text(
+    "Beta",
+    "x = 1",
+    """
 # a comment first
 value = 1 / 0
-""")
+""",
+)
 
 
 def outputs(path: Path) -> str:
@@ -45,8 +52,9 @@ def book(tmp_path, monkeypatch):
 
 def run(book: Path, tmp: Path, **kw):
     kw.setdefault("profile", "smoke")
-    return rp.run_notebooks(rp.find_notebooks(book), root=book, results=tmp / "results", runs=tmp / "runs",
-                            log=lambda m: None, **kw)
+    return rp.run_notebooks(
+        rp.find_notebooks(book), root=book, results=tmp / "results", runs=tmp / "runs", log=lambda m: None, **kw
+    )
 
 
 # ------------------------------------------------------------------------ running, skipping
@@ -58,8 +66,9 @@ def test_runs_injects_parameters_and_skips_what_did_not_change(book, tmp_path):
     assert "PARAMS smoke cpu never" in text and f"RUNS {tmp_path / 'runs'}" in text
     nb = json.loads(out.read_text())
     assert any("injected-parameters" in c["metadata"].get("tags", []) for c in nb["cells"])
-    assert "colab.research.google.com/github/gsepconv/gsepconv/blob/notebooks/notebooks/01_alpha.ipynb" in \
-        "".join(nb["cells"][0]["source"])  # the badge, under the title
+    assert "colab.research.google.com/github/gsepconv/gsepconv/blob/notebooks/notebooks/01_alpha.ipynb" in "".join(
+        nb["cells"][0]["source"]
+    )  # the badge, under the title
     stamp = json.loads((book / "notebooks" / ".stamps" / "01_alpha.json").read_text())
     assert stamp["parameters"] == {"profile": "smoke", "device": "cpu", "train": "never"} and stamp["seconds"] > 0
 
@@ -94,8 +103,10 @@ def test_a_failing_notebook_names_cell_line_and_rerun_command(book, tmp_path, ca
     assert (err.notebook, err.cell, err.line) == ("02_beta", 4, marker)
     assert err.first_line == "value = 1 / 0"
     assert "ZeroDivisionError" in err.error and err.output == book / "notebooks" / "02_beta.ipynb"
-    assert err.command == f"gsepconv reproduce --profile smoke --device cpu --train auto --notebooks 02 --no-book " \
-                          f"--results {tmp_path / 'results'}"
+    assert (
+        err.command == f"gsepconv reproduce --profile smoke --device cpu --train auto --notebooks 02 --no-book "
+        f"--results {tmp_path / 'results'}"
+    )
     message = str(err)
     assert "notebook 02_beta failed in cell 4" in message and f"line {marker}" in message and err.command in message
     assert not (book / "notebooks" / ".stamps" / "02_beta.json").exists()  # a failure never counts as done
@@ -107,22 +118,37 @@ def test_cli_failure_exit_status(book, tmp_path, monkeypatch, capsys):
     (book / "notebooks" / "02_beta.py").write_text(BROKEN)
     monkeypatch.chdir(book)
     monkeypatch.setattr(rp, "repo_root", lambda start=None: book)
-    code = main(["reproduce", "--profile", "smoke", "--no-book", "--notebooks", "2", "--results",
-                 str(tmp_path / "results"), "--runs", str(tmp_path / "runs")])
+    code = main(
+        [
+            "reproduce",
+            "--profile",
+            "smoke",
+            "--no-book",
+            "--notebooks",
+            "2",
+            "--results",
+            str(tmp_path / "results"),
+            "--runs",
+            str(tmp_path / "runs"),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert "notebook 02_beta failed in cell 4" in captured.err and "--notebooks 02 --no-book" in captured.err
     assert "[1/1] 02_beta: running" in captured.out
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--profile", "bogus"], ["unknown profile 'bogus'", "smoke, quick, paper"]),
-    (["--device", "tpu"], ["unknown device 'tpu'", "cpu, cuda, cuda:N"]),
-    (["--device", "cuda:x"], ["unknown device 'cuda:x'"]),
-    (["--train", "sometimes"], ["unknown train mode 'sometimes'", "auto, always, never"]),
-    (["--notebooks", "99"], ["unknown notebook '99'", "01_lie_groups"]),
-    (["--notebooks", ","], ["--notebooks is empty"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--profile", "bogus"], ["unknown profile 'bogus'", "smoke, quick, paper"]),
+        (["--device", "tpu"], ["unknown device 'tpu'", "cpu, cuda, cuda:N"]),
+        (["--device", "cuda:x"], ["unknown device 'cuda:x'"]),
+        (["--train", "sometimes"], ["unknown train mode 'sometimes'", "auto, always, never"]),
+        (["--notebooks", "99"], ["unknown notebook '99'", "01_lie_groups"]),
+        (["--notebooks", ","], ["--notebooks is empty"]),
+    ],
+)
 def test_unknown_choices_exit_2_and_name_the_valid_ones(args, words, capsys):
     assert main(["reproduce", "--no-book", *args]) == 2
     err = capsys.readouterr().err
@@ -149,8 +175,9 @@ def test_select_notebooks():
 
 def test_train_always_uses_a_runs_folder_per_commit(book, tmp_path, monkeypatch):
     monkeypatch.setattr(rp, "build_book", lambda *a, **k: pytest.fail("no book was asked for"))
-    result = rp.reproduce("smoke", "cpu", "always", book=False, results=tmp_path / "results", root=book,
-                          log=lambda m: None)
+    result = rp.reproduce(
+        "smoke", "cpu", "always", book=False, results=tmp_path / "results", root=book, log=lambda m: None
+    )
     text = outputs(result["notebooks"][0].output)
     assert f"RUNS {book / 'runs' / 'reproduce-nogit'}" in text  # the throwaway book is no git repository
     commit = rp.runs_for_commit(REPO).name
@@ -158,8 +185,10 @@ def test_train_always_uses_a_runs_folder_per_commit(book, tmp_path, monkeypatch)
 
 
 def test_colab_badge_and_addresses(book):
-    assert rp.colab_url(book, "05_x") == \
-        "https://colab.research.google.com/github/gsepconv/gsepconv/blob/notebooks/notebooks/05_x.ipynb"
+    assert (
+        rp.colab_url(book, "05_x")
+        == "https://colab.research.google.com/github/gsepconv/gsepconv/blob/notebooks/notebooks/05_x.ipynb"
+    )
     assert rp.install_spec(book) == "gsepconv @ git+https://github.com/gsepconv/gsepconv@main"
     nb = rp.load_notebook(book / "notebooks" / "01_alpha.py", book, badge="remote")
     first = nb.cells[0].source.splitlines()
@@ -200,8 +229,9 @@ def test_figures_needs_the_report_module(monkeypatch, capsys):
 def test_figures_calls_make_all(monkeypatch, tmp_path):
     calls = []
     fake = types.ModuleType("gsepconv.report")
-    fake.make_all = lambda profile, results_root=None: calls.append((profile, results_root)) or {
-        "figures": {"a": {}}, "tables": {}, "skipped": {}, "seconds": 0.1}
+    fake.make_all = lambda profile, results_root=None: (
+        calls.append((profile, results_root)) or {"figures": {"a": {}}, "tables": {}, "skipped": {}, "seconds": 0.1}
+    )
     monkeypatch.setitem(sys.modules, "gsepconv.report", fake)
     lines: list[str] = []
     rp.figures("quick", results=tmp_path, log=lines.append)
@@ -212,8 +242,16 @@ def test_figures_calls_make_all(monkeypatch, tmp_path):
 @pytest.mark.slow
 def test_reproduce_builds_a_strict_book_offline(book, tmp_path, monkeypatch):
     monkeypatch.setenv("GSEPCONV_MATHJAX", str(mathjax_dir()))
-    result = rp.reproduce("smoke", "cpu", "auto", out=tmp_path / "out", results=tmp_path / "results",
-                          runs=tmp_path / "runs", root=book, log=lambda m: None)
+    result = rp.reproduce(
+        "smoke",
+        "cpu",
+        "auto",
+        out=tmp_path / "out",
+        results=tmp_path / "results",
+        runs=tmp_path / "runs",
+        root=book,
+        log=lambda m: None,
+    )
     html = result["html"]
     assert html == tmp_path / "out" / "_build" / "html"
     page = (html / "notebooks" / "01_alpha.html").read_text()
@@ -248,8 +286,16 @@ def test_the_results_page_is_redrawn_before_the_build(book, tmp_path, monkeypatc
     monkeypatch.setattr(rp, "mathjax_source", lambda root: REPO / "node_modules" / "mathjax" / "es5")
     (book / "book" / "results.md").write_text("# Results\n")
     out = tmp_path / "out"
-    rp.reproduce("smoke", "cpu", "auto", out=out, results=tmp_path / "results", runs=tmp_path / "runs", root=book,
-                 log=lambda m: None)
+    rp.reproduce(
+        "smoke",
+        "cpu",
+        "auto",
+        out=out,
+        results=tmp_path / "results",
+        runs=tmp_path / "runs",
+        root=book,
+        log=lambda m: None,
+    )
     assert calls == [(rp.BOOK_PROFILE, out / "results")]  # drawn into the copy, never into the repository
 
 
@@ -261,14 +307,26 @@ def test_a_book_from_other_results_needs_out(book, tmp_path, monkeypatch):
 
 
 def test_missing_results_with_train_never_stop_the_notebook(book, tmp_path):
-    (book / "notebooks" / "02_needs_table.py").write_text(notebook_text("Needs a table", """
+    (book / "notebooks" / "02_needs_table.py").write_text(
+        notebook_text(
+            "Needs a table",
+            """
 from gsepconv.companion import ensure_table, results_dir
 table = ensure_table(results_dir(profile) / "absent.csv", train, produce=lambda: None,
                      command="gsepconv make-absent --profile " + profile)
-"""))
+""",
+        )
+    )
     with pytest.raises(rp.NotebookFailed) as info:
-        rp.run_notebooks(rp.select_notebooks(rp.find_notebooks(book), "02"), root=book, profile="smoke",
-                         train="never", results=tmp_path / "results", runs=tmp_path / "runs", log=lambda m: None)
+        rp.run_notebooks(
+            rp.select_notebooks(rp.find_notebooks(book), "02"),
+            root=book,
+            profile="smoke",
+            train="never",
+            results=tmp_path / "results",
+            runs=tmp_path / "runs",
+            log=lambda m: None,
+        )
     assert info.value.notebook == "02_needs_table" and "MissingResults" in info.value.error
     assert "gsepconv make-absent --profile smoke" in info.value.error and "--train never" in info.value.command
 
@@ -292,8 +350,10 @@ def test_train_always_produces_each_table_once_per_reproduction(tmp_path, monkey
     monkeypatch.delenv("GSEPCONV_RESULTS", raising=False)
     monkeypatch.delenv("GSEPCONV_RUNS", raising=False)
     monkeypatch.delenv(rp.FRESH_SINCE, raising=False)
-    root = make_book(tmp_path / "repo", {"01_first": notebook_text("First", PRODUCER),
-                                         "02_second": notebook_text("Second", PRODUCER)})
+    root = make_book(
+        tmp_path / "repo",
+        {"01_first": notebook_text("First", PRODUCER), "02_second": notebook_text("Second", PRODUCER)},
+    )
     log = tmp_path / "results" / "smoke" / "produced.log"
     for expected in (1, 2):
         run(root, tmp_path, train="always", force=True)
@@ -307,18 +367,31 @@ def test_a_whole_train_always_reproduction_trains_the_profile_as_one_pool_first(
     profile as one pool into the runs folder the notebooks use, before the first notebook; one
     worker, a notebook selection or train='auto' leave training to the notebooks."""
     calls = []
-    monkeypatch.setattr(rp, "train_profile", lambda profile, **kw: calls.append((profile, kw)) or {"runs": 3, "failed": 0})
+    monkeypatch.setattr(
+        rp, "train_profile", lambda profile, **kw: calls.append((profile, kw)) or {"runs": 3, "failed": 0}
+    )
     monkeypatch.setattr(rp, "default_devices", lambda profile, device=None, threads=None: ["cpu", "cpu"])
     monkeypatch.delenv("GSEPCONV_RUNS", raising=False)
     rp.reproduce("smoke", "cpu", "always", book=False, root=book, runs=tmp_path / "runs", log=lambda m: None)
     assert len(calls) == 1 and calls[0][0] == "smoke"
     assert Path(calls[0][1]["runs"]) == tmp_path / "runs" and calls[0][1]["devices"] == ["cpu", "cpu"]
-    rp.reproduce("smoke", "cpu", "always", notebooks="01", book=False, root=book, runs=tmp_path / "runs",
-                 force=True, log=lambda m: None)
+    rp.reproduce(
+        "smoke",
+        "cpu",
+        "always",
+        notebooks="01",
+        book=False,
+        root=book,
+        runs=tmp_path / "runs",
+        force=True,
+        log=lambda m: None,
+    )
     rp.reproduce("smoke", "cpu", "auto", book=False, root=book, runs=tmp_path / "runs", force=True, log=lambda m: None)
     assert len(calls) == 1
     monkeypatch.setattr(rp, "default_devices", lambda profile, device=None, threads=None: ["cpu"])
-    rp.reproduce("smoke", "cpu", "always", book=False, root=book, runs=tmp_path / "runs", force=True, log=lambda m: None)
+    rp.reproduce(
+        "smoke", "cpu", "always", book=False, root=book, runs=tmp_path / "runs", force=True, log=lambda m: None
+    )
     assert len(calls) == 1
 
 
@@ -329,9 +402,13 @@ def test_injected_parameters_are_hidden_only_when_they_repeat_the_defaults(tmp_p
 
     def notebook(injected: str):
         nb = nbformat.v4.new_notebook()
-        nb.cells = [nbformat.v4.new_code_cell('profile = "quick"  # which sizes\ntrain = "auto"', metadata={"tags": ["parameters"]}),
-                    nbformat.v4.new_code_cell(injected, metadata={"tags": ["injected-parameters"]}),
-                    nbformat.v4.new_code_cell("print(profile)")]
+        nb.cells = [
+            nbformat.v4.new_code_cell(
+                'profile = "quick"  # which sizes\ntrain = "auto"', metadata={"tags": ["parameters"]}
+            ),
+            nbformat.v4.new_code_cell(injected, metadata={"tags": ["injected-parameters"]}),
+            nbformat.v4.new_code_cell("print(profile)"),
+        ]
         path = tmp_path / f"nb{len(list(tmp_path.iterdir()))}.ipynb"
         nbformat.write(nb, path)
         return path

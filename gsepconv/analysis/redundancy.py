@@ -127,8 +127,11 @@ def sampled_kernels(module: nn.Module, min_kernel_size: int = 2) -> list[tuple[s
     was_training = module.training
     module.eval()
     try:
-        return [(name, layer, layer.product_kernel().detach().clone())
-                for name, layer in group_conv_layers(module) if layer.window >= min_kernel_size]
+        return [
+            (name, layer, layer.product_kernel().detach().clone())
+            for name, layer in group_conv_layers(module)
+            if layer.window >= min_kernel_size
+        ]
     finally:
         module.train(was_training)
 
@@ -164,19 +167,23 @@ def kernel_spectra(
         frac = s2 / s2.sum(-1, keepdim=True).clamp_min(1e-300)
         o, i, e, j = torch.meshgrid(torch.arange(co), torch.arange(ci), torch.arange(a), torch.arange(r), indexing="ij")
         elements = e if output_element is None else torch.full_like(e, output_element)
-        frames.append(pd.DataFrame({
-            "state": state,
-            "layer": name,
-            "layer_index": index,
-            "kernel_shape": "x".join(map(str, kernel.shape)),
-            "out_channel": o.reshape(-1).numpy(),
-            "in_channel": i.reshape(-1).numpy(),
-            "output_element": elements.reshape(-1).numpy(),
-            "component": (j + 1).reshape(-1).numpy(),
-            "rank_max": r,
-            "singular_value": sv.reshape(-1).numpy(),
-            "energy_fraction": frac.reshape(-1).numpy(),
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "state": state,
+                    "layer": name,
+                    "layer_index": index,
+                    "kernel_shape": "x".join(map(str, kernel.shape)),
+                    "out_channel": o.reshape(-1).numpy(),
+                    "in_channel": i.reshape(-1).numpy(),
+                    "output_element": elements.reshape(-1).numpy(),
+                    "component": (j + 1).reshape(-1).numpy(),
+                    "rank_max": r,
+                    "singular_value": sv.reshape(-1).numpy(),
+                    "energy_fraction": frac.reshape(-1).numpy(),
+                }
+            )
+        )
     if not frames:
         raise ValueError("found no group convolution with a spatial kernel larger than 1x1 to analyse")
     return pd.concat(frames, ignore_index=True)

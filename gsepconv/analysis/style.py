@@ -52,8 +52,9 @@ def save_figure(fig: Any, name: str, profile: str, root: str | Path | None = Non
     return paths
 
 
-def save_animation(animation: Any, name: str, profile: str, root: str | Path | None = None, fps: float = 8.0,
-                   dpi: int | None = None) -> Path:
+def save_animation(
+    animation: Any, name: str, profile: str, root: str | Path | None = None, fps: float = 8.0, dpi: int | None = None
+) -> Path:
     """Write ``animation`` (a matplotlib ``FuncAnimation``) as a looping GIF to
     ``results/<profile>/figures/<name>.gif``, atomically (Pillow, offline); returns the path.
     ``dpi``: default the figure's own."""

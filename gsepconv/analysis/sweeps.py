@@ -23,14 +23,23 @@ from ..nn import GroupConv, LiftingConv, PlanarConv
 __all__ = ["compare_equivariance", "demo_image", "dilation_factors", "lifted_pair", "planar_pair"]
 
 
-def lifted_pair(group: str, channels: int = 4, kernel_size: int = 7, num_elements: int | tuple[int, int] | None = None,
-                implementation: str = "nonseparable", max_scale: float | None = None, seed: int = 0) -> nn.Sequential:
+def lifted_pair(
+    group: str,
+    channels: int = 4,
+    kernel_size: int = 7,
+    num_elements: int | tuple[int, int] | None = None,
+    implementation: str = "nonseparable",
+    max_scale: float | None = None,
+    seed: int = 0,
+) -> nn.Sequential:
     """``LiftingConv → ReLU → GroupConv`` (float64, fresh init, fixed grid):
     ``[B, 1, H, W] → [B, C, N, H, W]``."""
     torch.manual_seed(seed)
     g = get_group(group, max_scale)
     lift = LiftingConv(g, 1, channels, kernel_size, num_elements)
-    conv = GroupConv(g, channels, channels, kernel_size, lift.num_elements, implementation=implementation, grid=lift.grid)
+    conv = GroupConv(
+        g, channels, channels, kernel_size, lift.num_elements, implementation=implementation, grid=lift.grid
+    )
     return nn.Sequential(lift, nn.ReLU(), conv).double().eval()
 
 
@@ -38,7 +47,11 @@ def planar_pair(channels: int = 4, kernel_size: int = 7, seed: int = 0) -> nn.Se
     """The control: ``Conv2d → ReLU → Conv2d`` of the same widths and kernel size (float64):
     ``[B, 1, H, W] → [B, C, 1, H, W]`` (translation-equivariant only)."""
     torch.manual_seed(seed)
-    return nn.Sequential(PlanarConv(1, channels, kernel_size), nn.ReLU(), PlanarConv(channels, channels, kernel_size)).double().eval()
+    return (
+        nn.Sequential(PlanarConv(1, channels, kernel_size), nn.ReLU(), PlanarConv(channels, channels, kernel_size))
+        .double()
+        .eval()
+    )
 
 
 def dilation_factors(max_scale: float, num_scales: int) -> list[float]:
@@ -70,12 +83,26 @@ def compare_equivariance(
     for name, model in models.items():
         for deg in angles:
             err = check_equivariance(model, input_shape=shape, quarter_turns=(), angles=(deg,), seed=seed)
-            rows.append({"model": name, "transform": "rotation", "value": float(deg), "error": err[f"rot{deg:g}"],
-                         "exact_on_pixels": math.isclose(deg % 90.0, 0.0, abs_tol=1e-9)})
+            rows.append(
+                {
+                    "model": name,
+                    "transform": "rotation",
+                    "value": float(deg),
+                    "error": err[f"rot{deg:g}"],
+                    "exact_on_pixels": math.isclose(deg % 90.0, 0.0, abs_tol=1e-9),
+                }
+            )
         for s in scales:
             err = check_equivariance(model, input_shape=shape, quarter_turns=(), scales=(s,), seed=seed)
-            rows.append({"model": name, "transform": "dilation", "value": float(s), "error": err[f"scale{s:g}"],
-                         "exact_on_pixels": math.isclose(s, 1.0)})
+            rows.append(
+                {
+                    "model": name,
+                    "transform": "dilation",
+                    "value": float(s),
+                    "error": err[f"scale{s:g}"],
+                    "exact_on_pixels": math.isclose(s, 1.0),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -88,10 +115,10 @@ def demo_image(size: int = 29, blur: float = 0.8) -> torch.Tensor:
     u = size / 29.0  # layout on a 29-pixel design, scaled
     top, bottom, left = round(6 * u), round(23 * u), round(9 * u)
     bar = max(1, round(3 * u))
-    img[top:bottom, left:left + bar] = 1.0  # stem
-    img[top:top + bar, left:round(21 * u)] = 1.0  # top arm
+    img[top:bottom, left : left + bar] = 1.0  # stem
+    img[top : top + bar, left : round(21 * u)] = 1.0  # top arm
     mid = round(13 * u)
-    img[mid:mid + bar, left:round(18 * u)] = 1.0  # middle arm
+    img[mid : mid + bar, left : round(18 * u)] = 1.0  # middle arm
     if blur > 0:
         r = int(math.ceil(3 * blur))
         t = torch.arange(-r, r + 1, dtype=torch.float64)

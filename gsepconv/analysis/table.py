@@ -60,8 +60,9 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def select_run(experiment: str, profile: str, group: str = "SE2", implementation: str = "nonseparable",
-               seed: int = 0) -> RunConfig:
+def select_run(
+    experiment: str, profile: str, group: str = "SE2", implementation: str = "nonseparable", seed: int = 0
+) -> RunConfig:
     """The run of ``experiment``/``profile`` with this group, implementation and seed."""
     runs = get_runs(experiment, profile)
     for config in runs:
@@ -69,8 +70,10 @@ def select_run(experiment: str, profile: str, group: str = "SE2", implementation
         if m.group == group and m.implementation == implementation and config.seed == seed:
             return config
     have = sorted({f"{c.model.group}/{c.model.implementation}/seed {c.seed}" for c in runs})
-    raise ValueError(f"{experiment!r} under profile {profile!r} has no {group}/{implementation} run with seed {seed}; "
-                     f"it plans: {', '.join(have)}")
+    raise ValueError(
+        f"{experiment!r} under profile {profile!r} has no {group}/{implementation} run with seed {seed}; "
+        f"it plans: {', '.join(have)}"
+    )
 
 
 def _plain_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -85,8 +88,14 @@ def initial_model(config: RunConfig, model_kwargs: dict[str, Any]) -> nn.Module:
     return build_model(**_plain_kwargs(model_kwargs))
 
 
-def trained_model(config: RunConfig, *, runs: str | Path | None = None, device: str = "cpu",
-                  allow_training: bool = True, log: Log | None = None) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
+def trained_model(
+    config: RunConfig,
+    *,
+    runs: str | Path | None = None,
+    device: str = "cpu",
+    allow_training: bool = True,
+    log: Log | None = None,
+) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
     """``(trained, initial, metrics)`` of ``config``: the best-validation weights of its finished run
     in ``runs`` (default :func:`default_runs`), trained now on ``device`` when the run folder has
     none and ``allow_training``; the same model at initialisation; and the run's metrics. Both
@@ -96,8 +105,10 @@ def trained_model(config: RunConfig, *, runs: str | Path | None = None, device: 
     metrics = load_metrics(folder)
     if metrics is None:
         if not allow_training:
-            raise FileNotFoundError(f"{folder} holds no finished run of {config.run_id()}; train it with "
-                                    f"`gsepconv run {config.experiment} --profile {config.profile}`")
+            raise FileNotFoundError(
+                f"{folder} holds no finished run of {config.run_id()}; train it with "
+                f"`gsepconv run {config.experiment} --profile {config.profile}`"
+            )
         # no progress bars (notebook output); epoch lines go to ``log``
         metrics = run_one(config.replace(device=device, progress=False), runs=runs, log=log or _stderr)
     initial = initial_model(config, metrics["model_kwargs"]).eval()
@@ -140,12 +151,19 @@ def redundancy_table(
     frames = [
         kernel_spectra(trained_kernels, output_element, state="trained"),
         kernel_spectra(initial, output_element, state="init"),
-        kernel_spectra([(name, gaussian_like(k, gen)) for name, k in trained_kernels], output_element, state="gaussian"),
+        kernel_spectra(
+            [(name, gaussian_like(k, gen)) for name, k in trained_kernels], output_element, state="gaussian"
+        ),
     ]
     try:
         separable = select_run(experiment, profile, implementation="separable", seed=seed)
-        frames.append(kernel_spectra(initial_model(separable, {**metrics["model_kwargs"], "implementation": "separable"}),
-                                     output_element, state="separable"))
+        frames.append(
+            kernel_spectra(
+                initial_model(separable, {**metrics["model_kwargs"], "implementation": "separable"}),
+                output_element,
+                state="separable",
+            )
+        )
     except ValueError:  # the profile has no separable SE(2) run: no rank-1 control row
         pass
     spectra = pd.concat(frames, ignore_index=True)
@@ -154,7 +172,9 @@ def redundancy_table(
     table = table.sort_values(["state", "layer_index", "component"]).reset_index(drop=True)
     table["state"] = table["state"].astype(str)
     provenance = {
-        "output_elements": "identity" if output_element == 0 else ("all" if output_element is None else str(output_element)),
+        "output_elements": "identity"
+        if output_element == 0
+        else ("all" if output_element is None else str(output_element)),
         "experiment": experiment,
         "run_id": config.run_id(),
         "test_acc": metrics.get("test_acc", float("nan")),
@@ -186,34 +206,63 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m gsepconv.analysis",
         description="Redundancy of a trained non-separable SE(2) G-CNN's kernels along the rotation axis: "
-                    "energy spectra of every [N_in x k^2] kernel slice, trained vs initialisation vs controls. "
-                    "Trains the run when its folder holds no finished run.",
+        "energy spectra of every [N_in x k^2] kernel slice, trained vs initialisation vs controls. "
+        "Trains the run when its folder holds no finished run.",
     )
-    parser.add_argument("--table", choices=("redundancy", "layer_costs"), default="redundancy",
-                        help="redundancy.csv (default; trains the run if needed) or layer_costs.csv (per-layer "
-                             "parameters, MACs and time of every implementation)")
+    parser.add_argument(
+        "--table",
+        choices=("redundancy", "layer_costs"),
+        default="redundancy",
+        help="redundancy.csv (default; trains the run if needed) or layer_costs.csv (per-layer "
+        "parameters, MACs and time of every implementation)",
+    )
     parser.add_argument("--profile", default="quick", help="experiment profile (smoke, quick, paper; default quick)")
     parser.add_argument("--experiment", default="mnist_rot", help="experiment whose SE2 nonseparable run is analysed")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="device for training when needed (cpu, cuda, cuda:N)")
     parser.add_argument("--runs", default=None, help="runs folder (default: $GSEPCONV_RUNS or <repo>/runs)")
     parser.add_argument("--results", default=None, help="results folder (default: $GSEPCONV_RESULTS or <repo>/results)")
-    parser.add_argument("--all-elements", action="store_true", help="analyse the slices of every output element, not only the identity")
+    parser.add_argument(
+        "--all-elements", action="store_true", help="analyse the slices of every output element, not only the identity"
+    )
     parser.add_argument("--no-train", action="store_true", help="fail instead of training a missing run")
     args = parser.parse_args(argv)
     if args.table == "layer_costs":
         costs = write_layer_costs(args.profile, args.results, args.device)
         with pd.option_context("display.width", 160):
-            print(costs[["group", "implementation", "window", "params", "macs", "macs_formula", "kernel_ms", "conv_ms",
-                         "train_ms"]].to_string(index=False))
+            print(
+                costs[
+                    [
+                        "group",
+                        "implementation",
+                        "window",
+                        "params",
+                        "macs",
+                        "macs_formula",
+                        "kernel_ms",
+                        "conv_ms",
+                        "train_ms",
+                    ]
+                ].to_string(index=False)
+            )
         print(f"written to {layer_costs_path(args.profile, args.results)}")
         return 0
-    table = redundancy_table(args.profile, experiment=args.experiment, seed=args.seed, device=args.device,
-                             runs=args.runs, results=args.results, output_element=None if args.all_elements else 0,
-                             allow_training=not args.no_train)
+    table = redundancy_table(
+        args.profile,
+        experiment=args.experiment,
+        seed=args.seed,
+        device=args.device,
+        runs=args.runs,
+        results=args.results,
+        output_element=None if args.all_elements else 0,
+        allow_training=not args.no_train,
+    )
     first = table[table["component"] == 1]
     with pd.option_context("display.width", 160):
-        print(first[["state", "layer", "kernel_shape", "energy_fraction_mean", "energy_fraction_q50", "uniform_share"]]
-              .to_string(index=False))
+        print(
+            first[
+                ["state", "layer", "kernel_shape", "energy_fraction_mean", "energy_fraction_q50", "uniform_share"]
+            ].to_string(index=False)
+        )
     print(f"written to {redundancy_path(args.profile, args.results)}")
     return 0

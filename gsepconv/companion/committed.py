@@ -41,8 +41,16 @@ from gsepconv.experiments.io import atomic_write_text, installed_commit
 from gsepconv.experiments.ondemand import MissingResults, check_train_mode
 from gsepconv.progress import bars_enabled
 
-__all__ = ["ENV_SOURCE", "MANIFEST", "ResultsUnavailable", "committed_results", "read_manifest",
-           "manifest_entries", "write_manifest", "default_source"]
+__all__ = [
+    "ENV_SOURCE",
+    "MANIFEST",
+    "ResultsUnavailable",
+    "committed_results",
+    "read_manifest",
+    "manifest_entries",
+    "write_manifest",
+    "default_source",
+]
 
 ENV_SOURCE = "GSEPCONV_RESULTS_SOURCE"
 #: SHA-256 of every committed input table, by profile: ``{"quick": {"mnist_rot.csv": "<hex>", …}}``
@@ -111,8 +119,10 @@ def _repository_url() -> str:
         label, _, url = entry.partition(",")
         if label.strip().lower() == "repository":
             return url.strip().rstrip("/")
-    raise ResultsUnavailable("the installed gsepconv names no repository (Project-URL 'Repository'), so the "
-                             f"committed results cannot be located; set ${ENV_SOURCE} to a folder or URL of them")
+    raise ResultsUnavailable(
+        "the installed gsepconv names no repository (Project-URL 'Repository'), so the "
+        f"committed results cannot be located; set ${ENV_SOURCE} to a folder or URL of them"
+    )
 
 
 def default_source() -> tuple[str, str]:
@@ -121,8 +131,9 @@ def default_source() -> tuple[str, str]:
     url = _repository_url()
     match = re.match(r"^https://github\.com/([^/]+)/([^/]+?)(?:\.git)?$", url)
     if not match:
-        raise ResultsUnavailable(f"the repository {url} is not on GitHub; set ${ENV_SOURCE} to a folder or URL "
-                                 f"of its results/")
+        raise ResultsUnavailable(
+            f"the repository {url} is not on GitHub; set ${ENV_SOURCE} to a folder or URL of its results/"
+        )
     commit = installed_commit()
     ref = commit or "main"
     about = f"commit {commit[:12]}" if commit else "branch main (this install recorded no commit)"
@@ -167,16 +178,20 @@ def committed_results(
     present = {name: folder / name for name in wanted if (folder / name).is_file()}
     differ = sorted(name for name, path in present.items() if _sha256(path) != wanted[name])
     if differ:
-        log(f"kept {len(differ)} table(s) in {folder} that differ from the committed ones: {', '.join(differ)} "
-            f"(delete them to get the committed tables)")
+        log(
+            f"kept {len(differ)} table(s) in {folder} that differ from the committed ones: {', '.join(differ)} "
+            f"(delete them to get the committed tables)"
+        )
     missing = [name for name in wanted if name not in present]
     if not missing:
         return base
     about = "the given source"
     if source is None:
         source, about = default_source()
-    log(f"fetching the {len(missing)} committed result table(s) of profile {profile!r} from {source} ({about}) "
-        f"into {folder} …")
+    log(
+        f"fetching the {len(missing)} committed result table(s) of profile {profile!r} from {source} ({about}) "
+        f"into {folder} …"
+    )
     failed: dict[str, str] = {}
     for name in tqdm(missing, desc="results", unit="file", disable=not bars_enabled(), leave=False):
         tmp = atomic_path(folder / name)
@@ -198,6 +213,7 @@ def committed_results(
             f"{source} ({about}) into {folder}:\n{lines}\nNothing was trained or overwritten. To go on: rerun "
             f"when online; or set ${ENV_SOURCE} to a folder or URL holding results/ of this gsepconv's commit "
             f"(e.g. a clone's results/); or produce them here with train='always', or in a clone with "
-            f"`gsepconv reproduce --profile {profile} --train always`")
+            f"`gsepconv reproduce --profile {profile} --train always`"
+        )
     log(f"fetched {len(missing)} table(s), each matching the SHA-256 the installed gsepconv records")
     return base

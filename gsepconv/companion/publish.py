@@ -86,6 +86,7 @@ def render_citations(text: str, bibliography: dict[str, tuple[str, str]], link: 
     """``text`` with MyST roles Colab cannot render written out: ``{cite:p}`a,b``` becomes
     ``([A et al., 2022; B, 2020](link))``, ``{cite:t}`a``` becomes ``[A et al. (2022)](link)``, any
     other role its content in code quotes. An unknown citation key is a :class:`PublishError`."""
+
     def cite(match: re.Match[str]) -> str:
         role, content = match.groups()
         if not role.startswith("cite"):
@@ -184,8 +185,10 @@ def publish_notebooks(
         raise PublishError("refusing to publish generated notebooks to main; set repository.branch in _config.yml")
     head = _head(root)
     if head is None:
-        raise PublishError(f"{root} is not a git checkout: the published notebooks install gsepconv at the "
-                           f"commit they come from, so publish from a clone")
+        raise PublishError(
+            f"{root} is not a git checkout: the published notebooks install gsepconv at the "
+            f"commit they come from, so publish from a clone"
+        )
     message = message or f"notebooks from {head[:10]}"
     with tempfile.TemporaryDirectory(prefix="gsepconv-publish-") as tmp:
         work = Path(tmp)
@@ -205,7 +208,12 @@ def publish_notebooks(
         if exists and not _git(["status", "--porcelain"], work):
             log(f"publish: {branch} already holds these {len(written)} notebooks; nothing to push")
             return None
-        identity = ["-c", "user.name=gsepconv publisher", "-c", "user.email=gsepconv-publisher@users.noreply.github.com"]
+        identity = [
+            "-c",
+            "user.name=gsepconv publisher",
+            "-c",
+            "user.email=gsepconv-publisher@users.noreply.github.com",
+        ]
         _git([*identity, "commit", "-q", "-m", message], work)
         commit = _git(["rev-parse", "HEAD"], work)
         _git(["push", "-q", "origin", f"HEAD:refs/heads/{branch}"], work)

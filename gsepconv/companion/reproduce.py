@@ -90,10 +90,18 @@ COLAB_BADGE_REMOTE = f"{COLAB}/assets/colab-badge.svg"
 COLAB_BADGE_LOCAL = "../book/_static/colab-badge.svg"  # relative to notebooks/; the book stays offline
 BADGE_MARK = "<!-- colab-badge -->"
 #: modules the companion needs: (import name, distribution, needed for)
-NOTEBOOK_DEPS = (("jupytext", "jupytext"), ("papermill", "papermill"), ("ipykernel", "ipykernel"),
-                 ("nbformat", "nbformat"))
-BOOK_DEPS = (("jupyter_book", "jupyter-book"), ("sphinx_book_theme", "sphinx-book-theme"),
-             ("myst_nb", "myst-nb"), ("sphinxcontrib.bibtex", "sphinxcontrib-bibtex"))
+NOTEBOOK_DEPS = (
+    ("jupytext", "jupytext"),
+    ("papermill", "papermill"),
+    ("ipykernel", "ipykernel"),
+    ("nbformat", "nbformat"),
+)
+BOOK_DEPS = (
+    ("jupyter_book", "jupyter-book"),
+    ("sphinx_book_theme", "sphinx-book-theme"),
+    ("myst_nb", "myst-nb"),
+    ("sphinxcontrib.bibtex", "sphinxcontrib-bibtex"),
+)
 INSTALL_HINT = 'pip install -c constraints.txt -e ".[docs]"   (or `make book`, which sets everything up)'
 
 Log = Callable[[str], None]
@@ -121,8 +129,9 @@ class MissingDependency(ReproduceError):
 class NotebookFailed(ReproduceError):
     """A notebook raised: which one, where, and the command that reruns it."""
 
-    def __init__(self, notebook: str, cell: int, line: int | None, first_line: str, error: str,
-                 output: Path, command: str) -> None:
+    def __init__(
+        self, notebook: str, cell: int, line: int | None, first_line: str, error: str, output: Path, command: str
+    ) -> None:
         self.notebook, self.cell, self.line, self.first_line = notebook, cell, line, first_line
         self.error, self.output, self.command = error, output, command
         where = f"cell {cell}" + (f" (line {line} of {NOTEBOOK_DIR}/{notebook}.py)" if line else "")
@@ -130,7 +139,8 @@ class NotebookFailed(ReproduceError):
             f"notebook {notebook} failed in {where}: {first_line}\n"
             f"  {error}\n"
             f"  executed notebook with the traceback: {output}\n"
-            f"  fix it and rerun just this notebook:  {command}")
+            f"  fix it and rerun just this notebook:  {command}"
+        )
 
 
 class BookBuildFailed(ReproduceError):
@@ -183,8 +193,7 @@ def select_notebooks(notebooks: Sequence[Notebook], selection: str | Sequence[st
     for item in items:
         key = item[:-3] if item.endswith(".py") else item
         key = Path(key).name
-        matches = [nb for nb in notebooks
-                   if key == nb.name or (key.isdigit() and int(key) == int(nb.number))]
+        matches = [nb for nb in notebooks if key == nb.name or (key.isdigit() and int(key) == int(nb.number))]
         if not matches:
             valid = ", ".join(nb.name for nb in notebooks) or f"(none: no {NOTEBOOK_DIR}/NN_name.py found)"
             raise UsageError(f"unknown notebook {item!r}; valid notebooks: {valid}")
@@ -207,8 +216,10 @@ def check_choices(profile: str, device: str, train: str) -> None:
             raise UsageError(f"device {device!r} asked for, but torch sees no CUDA device here; use --device cpu")
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= torch.cuda.device_count():
-            raise UsageError(f"device {device!r} does not exist: torch sees {torch.cuda.device_count()} CUDA "
-                             f"device(s), cuda:0 … cuda:{torch.cuda.device_count() - 1}")
+            raise UsageError(
+                f"device {device!r} does not exist: torch sees {torch.cuda.device_count()} CUDA "
+                f"device(s), cuda:0 … cuda:{torch.cuda.device_count() - 1}"
+            )
 
 
 def _require(deps: Sequence[tuple[str, str]], what: str) -> None:
@@ -245,8 +256,10 @@ def colab_url(root: str | Path, notebook: str) -> str:
     if not match:
         raise ReproduceError(f"repository.url {repo['url']!r} is not a GitHub repository; Colab cannot open it")
     prefix = f"{repo['path_to_book']}/" if repo["path_to_book"] else ""
-    return (f"{COLAB}/github/{match.group(1)}/{match.group(2)}/blob/{repo['branch']}/"
-            f"{prefix}{NOTEBOOK_DIR}/{notebook}.ipynb")
+    return (
+        f"{COLAB}/github/{match.group(1)}/{match.group(2)}/blob/{repo['branch']}/"
+        f"{prefix}{NOTEBOOK_DIR}/{notebook}.ipynb"
+    )
 
 
 def install_spec(root: str | Path, ref: str = "main") -> str:
@@ -266,8 +279,9 @@ def load_notebook(path: str | Path, root: str | Path, badge: str | None = "local
         if "id" in cell:
             cell["id"] = hashlib.sha256(f"{i}\0{cell.source}".encode()).hexdigest()[:12]
     if badge is not None:
-        add_colab_badge(nb, colab_url(root, Path(path).stem),
-                        COLAB_BADGE_LOCAL if badge == "local" else COLAB_BADGE_REMOTE)
+        add_colab_badge(
+            nb, colab_url(root, Path(path).stem), COLAB_BADGE_LOCAL if badge == "local" else COLAB_BADGE_REMOTE
+        )
     return nb
 
 
@@ -306,8 +320,11 @@ def results_digest(results: Path, profile: str) -> str:
     """Hash of the tables under ``<results>/<profile>/`` (CSV, any depth), the derived
     ``figures/`` and ``tables/`` excluded."""
     folder = Path(results) / profile
-    files = sorted(p for p in folder.rglob("*.csv")
-                   if p.relative_to(folder).parts[0] not in DERIVED_RESULTS) if folder.is_dir() else []
+    files = (
+        sorted(p for p in folder.rglob("*.csv") if p.relative_to(folder).parts[0] not in DERIVED_RESULTS)
+        if folder.is_dir()
+        else []
+    )
     return _digest((str(p.relative_to(folder)), p.read_bytes()) for p in files)
 
 
@@ -361,8 +378,14 @@ def _cell_lines(path: Path) -> list[int]:
 
 
 def _rerun_command(nb: Notebook, parameters: dict[str, Any], results: Path | None, out: Path | None) -> str:
-    parts = ["gsepconv reproduce", f"--profile {parameters['profile']}", f"--device {parameters['device']}",
-             f"--train {parameters['train']}", f"--notebooks {nb.number}", "--no-book"]
+    parts = [
+        "gsepconv reproduce",
+        f"--profile {parameters['profile']}",
+        f"--device {parameters['device']}",
+        f"--train {parameters['train']}",
+        f"--notebooks {nb.number}",
+        "--no-book",
+    ]
     if results is not None:
         parts.append(f"--results {results}")
     if out is not None:
@@ -376,13 +399,16 @@ def _failure(err: Any, nb: Notebook, source_nb: Any, output: Path, command: str)
     index = next((i for i, c in enumerate(source_nb.cells) if c.source == failing), None)
     if index is None:  # papermill counts its injected-parameters cell
         executed = int(getattr(err, "cell_index", 0) or 0)
-        params = next((i for i, c in enumerate(source_nb.cells)
-                       if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+        params = next(
+            (i for i, c in enumerate(source_nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), None
+        )
         index = executed - 1 if params is not None and executed > params else executed
     markers = _cell_lines(nb.path)
     line = markers[index] if len(markers) == len(source_nb.cells) and index < len(markers) else None
-    first = next((ln.strip() for ln in failing.splitlines() if ln.strip() and not ln.strip().startswith("#")),
-                 failing.strip().splitlines()[0] if failing.strip() else "")
+    first = next(
+        (ln.strip() for ln in failing.splitlines() if ln.strip() and not ln.strip().startswith("#")),
+        failing.strip().splitlines()[0] if failing.strip() else "",
+    )
     error = f"{getattr(err, 'ename', type(err).__name__)}: {getattr(err, 'evalue', err)}"
     return NotebookFailed(nb.name, index + 1, line, first, error, output, command)
 
@@ -456,25 +482,32 @@ def run_notebooks(
     results_base = Path(results or os.environ.get("GSEPCONV_RESULTS") or root / "results").resolve()
     runs_base = Path(runs or os.environ.get("GSEPCONV_RUNS") or root / "runs").resolve()
     parameters = {"profile": profile, "device": device, "train": train, **(extra_parameters or {})}
-    env = {"GSEPCONV_RESULTS": str(results_base), "GSEPCONV_RUNS": str(runs_base),
-           "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-           "GSEPCONV_PROGRESS": "0",  # executed notebooks keep the per-epoch lines, not redrawn bars
-           # asked for on the command line, which prints each notebook's progress: no per-notebook limit
-           ENV_MAX_TRAIN_MINUTES: os.environ.get(ENV_MAX_TRAIN_MINUTES, "none")}
+    env = {
+        "GSEPCONV_RESULTS": str(results_base),
+        "GSEPCONV_RUNS": str(runs_base),
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "GSEPCONV_PROGRESS": "0",  # executed notebooks keep the per-epoch lines, not redrawn bars
+        # asked for on the command line, which prints each notebook's progress: no per-notebook limit
+        ENV_MAX_TRAIN_MINUTES: os.environ.get(ENV_MAX_TRAIN_MINUTES, "none"),
+    }
     if train == "always":  # a table one chapter produced in this reproduction is not produced again by a later one
         env[FRESH_SINCE] = repr(time.time())
     out.mkdir(parents=True, exist_ok=True)
     package = package_digest()
     outcomes: list[Outcome] = []
-    log(f"notebooks: {len(notebooks)} with profile={profile} device={device} train={train}; "
-        f"results {results_base}, runs {runs_base}, executed notebooks to {out}")
+    log(
+        f"notebooks: {len(notebooks)} with profile={profile} device={device} train={train}; "
+        f"results {results_base}, runs {runs_base}, executed notebooks to {out}"
+    )
     for i, nb in enumerate(notebooks, 1):
         output = out / f"{nb.name}.ipynb"
         stamp = _stamp(nb, parameters, results_base, package)
         old = None if force else _unchanged(out, nb, stamp)
         if old is not None:
-            log(f"[{i}/{len(notebooks)}] {nb.name}: unchanged since {old.get('finished', '?')} — skipped "
-                f"(--force reruns it)")
+            log(
+                f"[{i}/{len(notebooks)}] {nb.name}: unchanged since {old.get('finished', '?')} — skipped "
+                f"(--force reruns it)"
+            )
             outcomes.append(Outcome(nb.name, "skipped", 0.0, output, old))
             continue
         log(f"[{i}/{len(notebooks)}] {nb.name}: running …")
@@ -483,11 +516,23 @@ def run_notebooks(
         start = time.perf_counter()
         try:
             with _environ(env):
-                papermill.execute_notebook(source_nb, str(output), parameters=parameters, kernel_name="python3",
-                                           cwd=str(nb.path.parent), progress_bar=False, log_output=False)
+                papermill.execute_notebook(
+                    source_nb,
+                    str(output),
+                    parameters=parameters,
+                    kernel_name="python3",
+                    cwd=str(nb.path.parent),
+                    progress_bar=False,
+                    log_output=False,
+                )
         except PapermillExecutionError as err:
-            raise _failure(err, nb, source_nb, output,
-                           _rerun_command(nb, parameters, Path(results) if results else None, rerun_out)) from None
+            raise _failure(
+                err,
+                nb,
+                source_nb,
+                output,
+                _rerun_command(nb, parameters, Path(results) if results else None, rerun_out),
+            ) from None
         seconds = time.perf_counter() - start
         hide_repeated_parameters(output)
         done = _stamp(nb, parameters, results_base, package)  # inputs as the notebook left them
@@ -532,7 +577,8 @@ def prepare_mathjax(root: str | Path, book: str | Path | None = None) -> Path:
     if not (src / "tex-chtml.js").is_file():
         raise MissingDependency(
             f"MathJax is not installed ({src / 'tex-chtml.js'} is missing): run `npm ci` in {Path(root).resolve()} "
-            f"(`make book` does); the book must typeset its math offline, so it is not loaded from a CDN")
+            f"(`make book` does); the book must typeset its math offline, so it is not loaded from a CDN"
+        )
     dest = Path(book or root) / "book" / "_static" / "mathjax"
     version = (src.parent / "package.json").read_text() if (src.parent / "package.json").is_file() else ""
     marker = dest / ".source"
@@ -548,8 +594,10 @@ def check_book_stack() -> None:
     _require(BOOK_DEPS, "building the book")
     version = metadata.version("jupyter-book")
     if not version.startswith("1."):
-        raise MissingDependency(f"jupyter-book {version} is installed, but this book is a Jupyter Book 1 project "
-                                f"(2.x builds nothing from _config.yml/_toc.yml); {INSTALL_HINT}")
+        raise MissingDependency(
+            f"jupyter-book {version} is installed, but this book is a Jupyter Book 1 project "
+            f"(2.x builds nothing from _config.yml/_toc.yml); {INSTALL_HINT}"
+        )
 
 
 def build_book(book: str | Path, root: str | Path | None = None, log: Log = print) -> Path:
@@ -560,10 +608,20 @@ def build_book(book: str | Path, root: str | Path | None = None, log: Log = prin
     prepare_mathjax(root or book, book)
     missing = _missing_chapters(book)
     if missing:
-        raise BookBuildFailed(f"the book's table of contents names pages that do not exist: {', '.join(missing)} "
-                              f"(run the notebooks first: gsepconv reproduce --no-book …)")
-    command = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
-               "build", "-W", "-n", "--keep-going", str(book)]
+        raise BookBuildFailed(
+            f"the book's table of contents names pages that do not exist: {', '.join(missing)} "
+            f"(run the notebooks first: gsepconv reproduce --no-book …)"
+        )
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
+        "build",
+        "-W",
+        "-n",
+        "--keep-going",
+        str(book),
+    ]
     log(f"book: jupyter-book build -W -n --keep-going {book}")
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=book, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
@@ -573,7 +631,7 @@ def build_book(book: str | Path, root: str | Path | None = None, log: Log = prin
     problems = []
     for i in marks:  # a message may go on over the next lines (docutils: path, directive text)
         more = []
-        for ln in lines[i + 1:i + 3]:
+        for ln in lines[i + 1 : i + 3]:
             if not ln.strip() or re.search(r"(WARNING|ERROR|CRITICAL|SEVERE):|\.\.\.", ln):
                 break
             more.append(ln)
@@ -581,8 +639,10 @@ def build_book(book: str | Path, root: str | Path | None = None, log: Log = prin
     html = book / "_build" / "html"
     if proc.returncode != 0 or problems or not (html / "index.html").is_file():
         shown = "\n".join(problems[:40]) or text[-4000:]
-        raise BookBuildFailed(f"the strict book build failed (exit {proc.returncode}, {len(problems)} warnings/errors):\n"
-                              f"{shown}\nrebuild with: jupyter-book build -W -n --keep-going {book}")
+        raise BookBuildFailed(
+            f"the strict book build failed (exit {proc.returncode}, {len(problems)} warnings/errors):\n"
+            f"{shown}\nrebuild with: jupyter-book build -W -n --keep-going {book}"
+        )
     log(f"book: built {html} in {time.perf_counter() - start:.1f} s")
     return html
 
@@ -611,10 +671,12 @@ def runs_for_commit(root: str | Path) -> Path:
     """``<root>/runs/reproduce-<short commit>[-dirty]``: a reproduction resumes within a commit and
     retrains for a new one."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "gsepconv"], cwd=root, capture_output=True,
-                               text=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "gsepconv"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = "nogit", ""
     return Path(root) / "runs" / f"reproduce-{commit}{'-dirty' if dirty else ''}"
@@ -632,8 +694,10 @@ def pretrain(profile: str, device: str, runs: str | Path, log: Log = print) -> N
         return
     start = time.perf_counter()
     done = train_profile(profile, device=device, devices=devices, runs=runs, log=log)
-    log(f"trained {done['runs']} run(s) of profile {profile} in {time.perf_counter() - start:.0f} s"
-        + (f"; {done['failed']} failed (their notebook reports them)" if done["failed"] else ""))
+    log(
+        f"trained {done['runs']} run(s) of profile {profile} in {time.perf_counter() - start:.0f} s"
+        + (f"; {done['failed']} failed (their notebook reports them)" if done["failed"] else "")
+    )
 
 
 def reproduce(
@@ -677,15 +741,27 @@ def reproduce(
     book_root = root
     out_path = Path(out).resolve() if out else None
     if book and out_path is None and results and Path(results).resolve() != (root / "results").resolve():
-        raise UsageError(f"the book reads the tables in {root / 'results'}; to build it from {results} "
-                         f"add --out DIR (a copy of the book with those results), or use --no-book")
+        raise UsageError(
+            f"the book reads the tables in {root / 'results'}; to build it from {results} "
+            f"add --out DIR (a copy of the book with those results), or use --no-book"
+        )
     if out_path is not None:
         book_root = stage_book(root, out_path, results) if book else out_path
     if train == "always" and notebooks is None:
         pretrain(profile, device, runs or os.environ.get("GSEPCONV_RUNS") or root / "runs", log=log)
-    outcomes = run_notebooks(chosen, root=root, profile=profile, device=device, train=train,
-                             out_dir=(book_root / NOTEBOOK_DIR) if out_path else None, results=results,
-                             runs=runs, force=force, rerun_out=out_path, log=log)
+    outcomes = run_notebooks(
+        chosen,
+        root=root,
+        profile=profile,
+        device=device,
+        train=train,
+        out_dir=(book_root / NOTEBOOK_DIR) if out_path else None,
+        results=results,
+        runs=runs,
+        force=force,
+        rerun_out=out_path,
+        log=log,
+    )
     refresh_manifest(root, profile, results, log)
     html = None
     if book:
@@ -698,8 +774,10 @@ def reproduce(
         html = build_book(book_root, root=root, log=log)
     seconds = time.perf_counter() - start
     ran = sum(o.status == "ran" for o in outcomes)
-    log(f"done in {seconds:.0f} s: {ran} notebook(s) executed, {len(outcomes) - ran} unchanged"
-        + (f"; book: {html / 'index.html'}" if html else ""))
+    log(
+        f"done in {seconds:.0f} s: {ran} notebook(s) executed, {len(outcomes) - ran} unchanged"
+        + (f"; book: {html / 'index.html'}" if html else "")
+    )
     return {"notebooks": outcomes, "html": html, "seconds": seconds}
 
 
@@ -713,8 +791,10 @@ def refresh_manifest(root: Path, profile: str, results: str | Path | None, log: 
         return False
     wrote = write_manifest(root / "results", [profile])
     if wrote:
-        log(f"results manifest: the checksums of results/{profile}/ changed; commit gsepconv/companion/results_manifest.json "
-            f"with them")
+        log(
+            f"results manifest: the checksums of results/{profile}/ changed; commit gsepconv/companion/results_manifest.json "
+            f"with them"
+        )
     return wrote
 
 
@@ -727,15 +807,16 @@ def figures(profile: str = "quick", results: str | Path | None = None, log: Log 
     try:
         from gsepconv.report import make_all
     except ImportError as err:
-        raise MissingDependency(f"`gsepconv figures` needs gsepconv.report.make_all, which could not be imported "
-                                f"({err}); update the source tree or reinstall (pip install -e \".[plot]\")") from None
+        raise MissingDependency(
+            f"`gsepconv figures` needs gsepconv.report.make_all, which could not be imported "
+            f'({err}); update the source tree or reinstall (pip install -e ".[plot]")'
+        ) from None
     try:
         report = make_all(profile, results_root=results)
     except MissingResults as err:  # report.MissingInputs: names each missing CSV and the command that makes it
         raise UsageError(f"cannot draw the figures of profile {profile!r}: {err}") from None
     n_fig, n_tab = len(report.get("figures", {})), len(report.get("tables", {}))
-    log(f"figures: {n_fig} figures and {n_tab} tables of profile {profile} redrawn in "
-        f"{report.get('seconds', 0):.1f} s")
+    log(f"figures: {n_fig} figures and {n_tab} tables of profile {profile} redrawn in {report.get('seconds', 0):.1f} s")
     for name, reason in report.get("skipped", {}).items():
         log(f"  skipped {name}: {reason}")
     return report

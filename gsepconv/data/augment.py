@@ -33,9 +33,7 @@ def resolve_augmentation(augment: bool | str | None, default: str | None, datase
         return None
     if augment is True:
         if default is None:
-            raise ValueError(
-                f"{dataset} has no default augmentation; pass augment=<name> with one of {AUGMENTATIONS}"
-            )
+            raise ValueError(f"{dataset} has no default augmentation; pass augment=<name> with one of {AUGMENTATIONS}")
         return default
     if isinstance(augment, str) and augment in AUGMENTATIONS:
         return augment
@@ -52,8 +50,9 @@ def build_augmentation(name: str | None, image_size: tuple[int, int]) -> Callabl
     if name == "rotate":
         return T.RandomRotation(degrees=(-180.0, 180.0), interpolation=bilinear, fill=0.0)
     if name == "rotate_flip":
-        return T.Compose([T.RandomRotation(degrees=(-180.0, 180.0), interpolation=bilinear, fill=0.0),
-                          T.RandomHorizontalFlip()])
+        return T.Compose(
+            [T.RandomRotation(degrees=(-180.0, 180.0), interpolation=bilinear, fill=0.0), T.RandomHorizontalFlip()]
+        )
     if name == "crop_flip":
         return T.Compose([T.RandomCrop(tuple(image_size), padding=4, fill=0), T.RandomHorizontalFlip()])
     if name == "flip":

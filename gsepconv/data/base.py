@@ -134,8 +134,10 @@ class ImageDataset(Dataset):
         return x, y
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(name={self.name!r}, split={self.split!r}, n={len(self)}, "
-                f"augment={self.augment!r}, root={str(self.root)!r})")
+        return (
+            f"{type(self).__name__}(name={self.name!r}, split={self.split!r}, n={len(self)}, "
+            f"augment={self.augment!r}, root={str(self.root)!r})"
+        )
 
     # ------------------------------------------------------------------ cache
     @classmethod
@@ -251,8 +253,13 @@ class ImageDataset(Dataset):
         for split in SPLITS:
             images, labels = splits[split]
             tmp = atomic_path(folder / f"{split}.pt")
-            torch.save({"images": torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)),
-                        "labels": torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))}, tmp)
+            torch.save(
+                {
+                    "images": torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)),
+                    "labels": torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64)),
+                },
+                tmp,
+            )
             os.replace(tmp, folder / f"{split}.pt")
         manifest = {
             "format": CACHE_FORMAT,
@@ -281,7 +288,9 @@ class ImageDataset(Dataset):
         return images, labels
 
     @classmethod
-    def _load_split(cls, root: Path, manifest: dict[str, Any], split: str, download: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _load_split(
+        cls, root: Path, manifest: dict[str, Any], split: str, download: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         try:
             return cls._read_split_file(root, manifest, split)
         except CorruptFileError as exc:

@@ -40,12 +40,16 @@ __all__ = [
 ]
 
 CIFAR10_RESOURCE = RemoteFile(
-    "CIFAR10/cifar-10-python.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
-    md5="c58f30108f718f92721af3b95e74349a", checksum_note="md5 published with CIFAR, as in torchvision",
+    "CIFAR10/cifar-10-python.tar.gz",
+    ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
+    md5="c58f30108f718f92721af3b95e74349a",
+    checksum_note="md5 published with CIFAR, as in torchvision",
 )
 CIFAR100_RESOURCE = RemoteFile(
-    "CIFAR100/cifar-100-python.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",),
-    md5="eb9058c3a382ffc7106e4002c42a8d85", checksum_note="md5 published with CIFAR, as in torchvision",
+    "CIFAR100/cifar-100-python.tar.gz",
+    ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",),
+    md5="eb9058c3a382ffc7106e4002c42a8d85",
+    checksum_note="md5 published with CIFAR, as in torchvision",
 )
 #: The subset as the offline mirror holds it; the .npz container itself is not pinned (zip
 #: timestamps), its arrays are (:data:`CIFAR10_SUBSET_SHA256`).
@@ -96,12 +100,15 @@ def _batch_arrays(batch: dict[str, Any], label_key: str, where: str) -> tuple[np
     data = np.asarray(batch["data"])
     labels = np.asarray(batch[label_key], dtype=np.int64)
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or labels.shape != (data.shape[0],):
-        raise CorruptFileError(f"{where}: data {data.dtype} {data.shape} with {labels.shape} labels; "
-                               f"expected uint8 [N, 3072] and N labels")
+        raise CorruptFileError(
+            f"{where}: data {data.dtype} {data.shape} with {labels.shape} labels; expected uint8 [N, 3072] and N labels"
+        )
     return data.reshape(-1, 3, 32, 32), labels
 
 
-def read_cifar_archive(path: Path, members: dict[str, list[str]], label_key: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def read_cifar_archive(
+    path: Path, members: dict[str, list[str]], label_key: str
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Read groups of batches from a CIFAR ``.tar.gz`` without extracting it.
 
     ``members`` maps a group name to member paths inside the archive (concatenated in order).
@@ -122,8 +129,9 @@ def read_cifar_archive(path: Path, members: dict[str, list[str]], label_key: str
                     parts.append(_batch_arrays(_load_batch(f.read(), f"{path}:{name}"), label_key, f"{path}:{name}"))
                 out[group] = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
     except (tarfile.TarError, EOFError, OSError, zipfile.BadZipFile) as exc:
-        raise CorruptFileError(f"{path} is not a readable .tar.gz ({type(exc).__name__}: {exc}); "
-                               f"delete it and prepare again") from exc
+        raise CorruptFileError(
+            f"{path} is not a readable .tar.gz ({type(exc).__name__}: {exc}); delete it and prepare again"
+        ) from exc
     return out
 
 
@@ -149,8 +157,12 @@ class CIFAR10(ImageDataset):
 
     @classmethod
     def cache_key(cls) -> dict[str, Any]:
-        return {**super().cache_key(), "val_size": cls.val_size, "split_seed": cls.split_seed,
-                "md5": cls.resources[0].md5}
+        return {
+            **super().cache_key(),
+            "val_size": cls.val_size,
+            "split_seed": cls.split_seed,
+            "md5": cls.resources[0].md5,
+        }
 
     @classmethod
     def val_indices(cls, n_train: int) -> np.ndarray:
@@ -161,10 +173,14 @@ class CIFAR10(ImageDataset):
     @classmethod
     def _build(cls, root: Path, download: bool) -> tuple[Splits, dict[str, Any]]:
         path = ensure_file(cls.resources[0], root, download)
-        groups = read_cifar_archive(path, {
-            "train": [f"{cls.folder}/{m}" for m in cls.train_members],
-            "test": [f"{cls.folder}/{m}" for m in cls.test_members],
-        }, cls.label_key)
+        groups = read_cifar_archive(
+            path,
+            {
+                "train": [f"{cls.folder}/{m}" for m in cls.train_members],
+                "test": [f"{cls.folder}/{m}" for m in cls.test_members],
+            },
+            cls.label_key,
+        )
         x, y = groups["train"]
         val = np.zeros(x.shape[0], dtype=bool)
         val[cls.val_indices(x.shape[0])] = True
@@ -222,8 +238,12 @@ class CIFAR10Subset(ImageDataset):
 
     @classmethod
     def _check_arrays(cls, arrays: dict[str, np.ndarray], where: str) -> None:
-        expected_shapes = {"x_train": (cls.n_train, 32, 32, 3), "y_train": (cls.n_train,),
-                           "x_test": (cls.n_test, 32, 32, 3), "y_test": (cls.n_test,)}
+        expected_shapes = {
+            "x_train": (cls.n_train, 32, 32, 3),
+            "y_train": (cls.n_train,),
+            "x_test": (cls.n_test, 32, 32, 3),
+            "y_test": (cls.n_test,),
+        }
         for key, shape in expected_shapes.items():
             if key not in arrays:
                 raise CorruptFileError(f"{where}: no array {key!r} (has {sorted(arrays)})")
@@ -231,8 +251,10 @@ class CIFAR10Subset(ImageDataset):
                 raise CorruptFileError(f"{where}: {key} has shape {arrays[key].shape}, expected {shape}")
         bad = [k for k, h in cls.expected_arrays.items() if array_sha256(arrays[k]) != h]
         if bad:
-            raise ChecksumError(f"{where}: arrays {bad} do not match their pinned sha256 "
-                                f"(CIFAR10_SUBSET_SHA256); the file is not the reference subset")
+            raise ChecksumError(
+                f"{where}: arrays {bad} do not match their pinned sha256 "
+                f"(CIFAR10_SUBSET_SHA256); the file is not the reference subset"
+            )
 
     @classmethod
     def _read_npz(cls, path: Path) -> dict[str, np.ndarray]:
@@ -240,10 +262,12 @@ class CIFAR10Subset(ImageDataset):
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
         except Exception as exc:  # zipfile/ValueError/OSError on damage
-            raise CorruptFileError(f"{path} is not a readable .npz ({type(exc).__name__}: {exc}); "
-                                   f"delete it and prepare again") from exc
-        arrays = {k: (v.astype(np.int64) if k.startswith("y_") and v.dtype != np.int64 else v)
-                  for k, v in arrays.items()}
+            raise CorruptFileError(
+                f"{path} is not a readable .npz ({type(exc).__name__}: {exc}); delete it and prepare again"
+            ) from exc
+        arrays = {
+            k: (v.astype(np.int64) if k.startswith("y_") and v.dtype != np.int64 else v) for k, v in arrays.items()
+        }
         return arrays
 
     @classmethod
@@ -259,8 +283,11 @@ class CIFAR10Subset(ImageDataset):
                     f"{cls.name} needs {res.relpath} (in the data folder or $GSEPCONV_MIRROR) or the full "
                     f"CIFAR-10 archive.\n--- subset file:\n{missing}\n--- CIFAR-10 archive:\n{exc}"
                 ) from exc
-            groups = read_cifar_archive(archive, {
-                "train": [f"{CIFAR10.folder}/data_batch_1"], "test": [f"{CIFAR10.folder}/test_batch"]}, "labels")
+            groups = read_cifar_archive(
+                archive,
+                {"train": [f"{CIFAR10.folder}/data_batch_1"], "test": [f"{CIFAR10.folder}/test_batch"]},
+                "labels",
+            )
             arrays = {
                 "x_train": groups["train"][0][: cls.n_train].transpose(0, 2, 3, 1).copy(),
                 "y_train": groups["train"][1][: cls.n_train].copy(),

@@ -21,9 +21,10 @@ __all__ = ["register", "cmd_prepare", "cmd_list"]
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``data`` (with ``prepare`` and ``list``) to an argparse ``_SubParsersAction``."""
     parser = subparsers.add_parser(
-        "data", help="fetch/prepare datasets and show what is present",
+        "data",
+        help="fetch/prepare datasets and show what is present",
         description=f"Datasets live in the data folder (--root, ${ENV_DATA} or ~/.cache/gsepconv); "
-                    f"${ENV_MIRROR} names a read-only mirror consulted before the network.",
+        f"${ENV_MIRROR} names a read-only mirror consulted before the network.",
     )
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
     sub = parser.add_subparsers(dest="data_command", metavar="{prepare,list}")

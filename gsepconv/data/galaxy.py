@@ -25,8 +25,10 @@ __all__ = ["GALAXY10_RESOURCE", "stratified_split", "read_galaxy10_h5", "Galaxy1
 #: gsepconv could not verify it (no copy offline). A mismatching download is refused (``.corrupt``).
 GALAXY10_RESOURCE = RemoteFile(
     "galaxy10/Galaxy10.h5",
-    ("https://www.astro.utoronto.ca/~bovy/Galaxy10/Galaxy10.h5",
-     "https://zenodo.org/records/10844811/files/Galaxy10.h5"),
+    (
+        "https://www.astro.utoronto.ca/~bovy/Galaxy10/Galaxy10.h5",
+        "https://zenodo.org/records/10844811/files/Galaxy10.h5",
+    ),
     sha256="969a6b1cefcc36e09fffa86febd2f699a4aa19b837ba0427f01b0bc6ded458af",
     checksum_note="sha256 as pinned by astroNN; not verified by gsepconv",
 )
@@ -41,8 +43,9 @@ def _allocate(counts: np.ndarray, total: int) -> np.ndarray:
     return base
 
 
-def stratified_split(labels: np.ndarray, num_classes: int, fractions: tuple[float, float] = (0.1, 0.1),
-                     seed: int = 0) -> dict[str, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, num_classes: int, fractions: tuple[float, float] = (0.1, 0.1), seed: int = 0
+) -> dict[str, np.ndarray]:
     """Seeded stratified split into train/val/test index arrays (each sorted ascending).
 
     ``n_val = floor(N * fractions[0])`` and ``n_test = floor(N * fractions[1])`` are allocated to the
@@ -61,8 +64,8 @@ def stratified_split(labels: np.ndarray, num_classes: int, fractions: tuple[floa
         idx = idx[rs.permutation(idx.size)]
         v, t = int(n_val[c]), int(n_test[c])
         parts["val"].append(idx[:v])
-        parts["test"].append(idx[v:v + t])
-        parts["train"].append(idx[v + t:])
+        parts["test"].append(idx[v : v + t])
+        parts["train"].append(idx[v + t :])
     return {k: np.sort(np.concatenate(v)).astype(np.int64) for k, v in parts.items()}
 
 
@@ -76,18 +79,20 @@ def read_galaxy10_h5(path: Path, image_shape: tuple[int, int, int] = (69, 69, 3)
         with h5py.File(path, "r") as f:
             missing = [k for k in ("images", "ans") if k not in f]
             if missing:
-                raise CorruptFileError(f"{path}: no dataset(s) {missing} (has {sorted(f.keys())}); "
-                                       f"not a Galaxy10 file")
+                raise CorruptFileError(f"{path}: no dataset(s) {missing} (has {sorted(f.keys())}); not a Galaxy10 file")
             images = np.asarray(f["images"][()])
             labels = np.asarray(f["ans"][()])
     except CorruptFileError:
         raise
     except Exception as exc:  # h5py raises OSError/KeyError/... on damaged files
-        raise CorruptFileError(f"{path} is not a readable HDF5 file ({type(exc).__name__}: {exc}); "
-                               f"delete it and prepare again") from exc
+        raise CorruptFileError(
+            f"{path} is not a readable HDF5 file ({type(exc).__name__}: {exc}); delete it and prepare again"
+        ) from exc
     if images.dtype != np.uint8 or images.shape[1:] != image_shape or labels.shape != (images.shape[0],):
-        raise CorruptFileError(f"{path}: images {images.dtype} {images.shape}, labels {labels.shape}; "
-                               f"expected uint8 [N, {', '.join(map(str, image_shape))}] and N labels")
+        raise CorruptFileError(
+            f"{path}: images {images.dtype} {images.shape}, labels {labels.shape}; "
+            f"expected uint8 [N, {', '.join(map(str, image_shape))}] and N labels"
+        )
     if labels.size and (not np.all(labels == np.round(labels)) or labels.min() < 0):
         raise CorruptFileError(f"{path}: labels are not non-negative integers")
     return images, labels.astype(np.int64)
@@ -111,8 +116,12 @@ class Galaxy10(ImageDataset):
 
     @classmethod
     def cache_key(cls) -> dict[str, Any]:
-        return {**super().cache_key(), "fractions": list(cls.fractions), "split_seed": cls.split_seed,
-                "sha256": cls.resources[0].sha256}
+        return {
+            **super().cache_key(),
+            "fractions": list(cls.fractions),
+            "split_seed": cls.split_seed,
+            "sha256": cls.resources[0].sha256,
+        }
 
     @classmethod
     def _build(cls, root: Path, download: bool) -> tuple[Splits, dict[str, Any]]:

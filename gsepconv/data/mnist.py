@@ -44,8 +44,13 @@ _MNIST_URLS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.le
 
 
 def _mnist_file(name: str, md5: str, size: int) -> RemoteFile:
-    return RemoteFile(f"MNIST/raw/{name}", tuple(u + name for u in _MNIST_URLS), md5=md5, size=size,
-                      checksum_note="official MNIST md5, as in torchvision and the mirror's SOURCES.md")
+    return RemoteFile(
+        f"MNIST/raw/{name}",
+        tuple(u + name for u in _MNIST_URLS),
+        md5=md5,
+        size=size,
+        checksum_note="official MNIST md5, as in torchvision and the mirror's SOURCES.md",
+    )
 
 
 #: The four official MNIST files (same layout as torchvision and the offline mirror).
@@ -84,7 +89,7 @@ def read_idx(path: Path) -> np.ndarray:
     if len(raw) < 8 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise CorruptFileError(f"{path} is not an IDX file of unsigned bytes (bad magic number)")
     ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     offset = 4 + 4 * ndim
     if len(raw) - offset != math.prod(dims):
         raise CorruptFileError(f"{path}: header says {dims} but the file holds {len(raw) - offset} bytes of data")
@@ -111,8 +116,9 @@ def amat_to_uint8(values: np.ndarray, where: str = "") -> np.ndarray:
     return np.clip(np.rint(values * 255.0), 0, 255).astype(np.uint8)
 
 
-def parse_amat(stream: io.TextIOBase | Any, where: str, expected_rows: int | None = None,
-               pixels: int = 784, block: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+def parse_amat(
+    stream: io.TextIOBase | Any, where: str, expected_rows: int | None = None, pixels: int = 784, block: int = 2000
+) -> tuple[np.ndarray, np.ndarray]:
     """Parse an ``.amat`` text stream: rows of ``pixels`` floats then a label.
 
     Returns uint8 images ``[N, pixels]`` (via :func:`amat_to_uint8`) and int64 labels ``[N]``.
@@ -120,7 +126,9 @@ def parse_amat(stream: io.TextIOBase | Any, where: str, expected_rows: int | Non
     """
     images: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    bar = tqdm(total=expected_rows, unit="rows", desc=f"parse {Path(where).name}", leave=False, disable=not bars_enabled())
+    bar = tqdm(
+        total=expected_rows, unit="rows", desc=f"parse {Path(where).name}", leave=False, disable=not bars_enabled()
+    )
     row = 0
     try:
         while True:
@@ -135,8 +143,9 @@ def parse_amat(stream: io.TextIOBase | Any, where: str, expected_rows: int | Non
             except ValueError as exc:
                 raise CorruptFileError(f"{where}: unparsable rows after row {row}: {exc}") from exc
             if arr.shape[1] != pixels + 1:
-                raise CorruptFileError(f"{where}: rows have {arr.shape[1]} columns, expected {pixels + 1} "
-                                       f"({pixels} pixels + label)")
+                raise CorruptFileError(
+                    f"{where}: rows have {arr.shape[1]} columns, expected {pixels + 1} ({pixels} pixels + label)"
+                )
             lab = arr[:, -1]
             if not np.all(lab == np.round(lab)) or lab.min() < 0:
                 raise CorruptFileError(f"{where}: labels near row {row} are not non-negative integers")
@@ -152,8 +161,9 @@ def parse_amat(stream: io.TextIOBase | Any, where: str, expected_rows: int | Non
         raise CorruptFileError(f"{where}: no rows")
     x, y = np.concatenate(images), np.concatenate(labels)
     if expected_rows is not None and x.shape[0] != expected_rows:
-        raise CorruptFileError(f"{where}: {x.shape[0]} rows, expected {expected_rows}; the file is truncated "
-                               f"or not the benchmark file")
+        raise CorruptFileError(
+            f"{where}: {x.shape[0]} rows, expected {expected_rows}; the file is truncated or not the benchmark file"
+        )
     return x, y
 
 
@@ -181,8 +191,12 @@ class MNISTRot(ImageDataset):
 
     @classmethod
     def cache_key(cls) -> dict[str, Any]:
-        return {**super().cache_key(), "expected_rows": dict(cls.expected_rows), "val_size": cls.val_size,
-                "md5": cls.resources[0].md5}
+        return {
+            **super().cache_key(),
+            "expected_rows": dict(cls.expected_rows),
+            "val_size": cls.val_size,
+            "md5": cls.resources[0].md5,
+        }
 
     @classmethod
     def _build(cls, root: Path, download: bool) -> tuple[Splits, dict[str, Any]]:
@@ -213,9 +227,18 @@ class MNISTRot(ImageDataset):
 
 
 # ---------------------------------------------------------------------------- seeded variants
-def build_seeded_mnist(images: np.ndarray, labels: np.ndarray, seed: int, rotate: bool, scale: bool,
-                       n_train: int = 10000, n_val: int = 2000, n_test: int = 50000,
-                       scale_range: tuple[float, float] = (0.3, 1.0), progress: bool = True) -> Splits:
+def build_seeded_mnist(
+    images: np.ndarray,
+    labels: np.ndarray,
+    seed: int,
+    rotate: bool,
+    scale: bool,
+    n_train: int = 10000,
+    n_val: int = 2000,
+    n_test: int = 50000,
+    scale_range: tuple[float, float] = (0.3, 1.0),
+    progress: bool = True,
+) -> Splits:
     """Draw ``n_train + n_val + n_test`` digits from ``images`` and warp each one.
 
     Draw order from ``PCG64(seed)`` (fixed, shared by all variants so that the same seed gives the
@@ -254,15 +277,19 @@ class SeededMNIST(ImageDataset):
 
     @classmethod
     def cache_key(cls) -> dict[str, Any]:
-        return {**super().cache_key(), "seed": cls.seed, "rotate": cls.rotate, "scale": cls.scale,
-                "expected_digest": cls.expected_digest}
+        return {
+            **super().cache_key(),
+            "seed": cls.seed,
+            "rotate": cls.rotate,
+            "scale": cls.scale,
+            "expected_digest": cls.expected_digest,
+        }
 
     @classmethod
     def _build(cls, root: Path, download: bool) -> tuple[Splits, dict[str, Any]]:
         images, labels = load_mnist70k(root, download)
         s = cls.split_sizes
-        splits = build_seeded_mnist(images, labels, cls.seed, cls.rotate, cls.scale,
-                                    s["train"], s["val"], s["test"])
+        splits = build_seeded_mnist(images, labels, cls.seed, cls.rotate, cls.scale, s["train"], s["val"], s["test"])
         return splits, {"seed": cls.seed, "source": "MNIST/raw (official files)"}
 
 

@@ -51,9 +51,16 @@ DATASET_CLASSES: dict[str, type[ImageDataset]] = {
 
 def _info(cls: type[ImageDataset]) -> DatasetInfo:
     return DatasetInfo(
-        name=cls.name, in_channels=cls.in_channels, num_classes=cls.num_classes,
-        image_size=tuple(cls.image_size), splits=dict(cls.split_sizes), mean=cls.mean, std=cls.std,
-        default_augment=cls.default_augment, description=cls.description, digest=cls.expected_digest,
+        name=cls.name,
+        in_channels=cls.in_channels,
+        num_classes=cls.num_classes,
+        image_size=tuple(cls.image_size),
+        splits=dict(cls.split_sizes),
+        mean=cls.mean,
+        std=cls.std,
+        default_augment=cls.default_augment,
+        description=cls.description,
+        digest=cls.expected_digest,
     )
 
 

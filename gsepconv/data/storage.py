@@ -129,8 +129,9 @@ def mirror_checksums(mirror: Path) -> dict[str, list[tuple[str, str]]]:
                 continue
             parts = line.split(maxsplit=1)
             if len(parts) != 2 or not all(c in "0123456789abcdefABCDEF" for c in parts[0]):
-                raise ChecksumError(f"{path} line {number} is not '<hex digest>  <path>': {line!r}; "
-                                    f"fix or remove that checksum list")
+                raise ChecksumError(
+                    f"{path} line {number} is not '<hex digest>  <path>': {line!r}; fix or remove that checksum list"
+                )
             rel = parts[1].strip().lstrip("*")
             rel = rel[2:] if rel.startswith("./") else rel
             sums.setdefault(rel, []).append((algorithm, parts[0].lower()))
@@ -232,10 +233,18 @@ def fetch_url(url: str, dest: Path, desc: str | None = None, timeout: float = 60
     with urlopen(url, timeout=timeout) as response:  # type: ignore[attr-defined]
         total = response.headers.get("Content-Length") if hasattr(response, "headers") else None
         total_bytes = int(total) if total and str(total).isdigit() else None
-        with open(dest, "wb") as out, tqdm(
-            total=total_bytes, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=desc or Path(url).name, leave=False, disable=not bars_enabled(),
-        ) as bar:
+        with (
+            open(dest, "wb") as out,
+            tqdm(
+                total=total_bytes,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=desc or Path(url).name,
+                leave=False,
+                disable=not bars_enabled(),
+            ) as bar,
+        ):
             for block in iter(lambda: response.read(_CHUNK), b""):
                 out.write(block)
                 bar.update(len(block))
@@ -256,8 +265,10 @@ def not_available_message(res: RemoteFile, root: Path, reason: str) -> str:
     urls = "\n".join(f"    {u}" for u in res.urls) or "    (none: this file has no download URL)"
     value = os.environ.get(ENV_MIRROR)
     if value and mirror_root() is None:  # set, but ignored: say so rather than "set it"
-        mirror = (f"${ENV_MIRROR}={value} is not a folder, so no mirror was read: point it at the "
-                  f"mirror folder holding {res.relpath} (e.g. ../shared/data) or unset it")
+        mirror = (
+            f"${ENV_MIRROR}={value} is not a folder, so no mirror was read: point it at the "
+            f"mirror folder holding {res.relpath} (e.g. ../shared/data) or unset it"
+        )
     else:
         mirror = f"set ${ENV_MIRROR} to a folder holding {res.relpath}"
     return (
@@ -305,12 +316,16 @@ def ensure_file(
                 os.replace(tmp, dest)
                 return dest
             if listed is not None:  # the mirror contradicts its own checksum list: the file is damaged
-                problems.append(f"the mirror file {mirror / res.relpath} is corrupt ({listed}); it was not "
-                                f"copied — restore it in the mirror (see its SOURCES.md) or point "
-                                f"${ENV_MIRROR} at a good mirror")
+                problems.append(
+                    f"the mirror file {mirror / res.relpath} is corrupt ({listed}); it was not "
+                    f"copied — restore it in the mirror (see its SOURCES.md) or point "
+                    f"${ENV_MIRROR} at a good mirror"
+                )
             else:
-                problems.append(f"the mirror copy {mirror / res.relpath} failed verification ({bad}); it was "
-                                f"not copied — replace it in the mirror")
+                problems.append(
+                    f"the mirror copy {mirror / res.relpath} failed verification ({bad}); it was "
+                    f"not copied — replace it in the mirror"
+                )
             mismatch = True
             warnings.warn(problems[-1], stacklevel=2)
         finally:

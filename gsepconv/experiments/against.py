@@ -27,16 +27,27 @@ from torch import nn
 
 from gsepconv.nn import ExportedConv, export
 
-__all__ = ["Original", "load_original", "original_model", "conv_only_model", "ORIGINAL_IMPLEMENTATIONS",
-           "ORIGINAL_URL", "has_original"]
+__all__ = [
+    "Original",
+    "load_original",
+    "original_model",
+    "conv_only_model",
+    "ORIGINAL_IMPLEMENTATIONS",
+    "ORIGINAL_URL",
+    "has_original",
+]
 
 ORIGINAL_URL = "https://github.com/david-knigge/separable-group-convolutional-networks"
 
 #: our implementation name -> the original's (``None``: the original has no such layer)
 ORIGINAL_IMPLEMENTATIONS: dict[str, str | None] = {
-    "nonseparable": "nonseparable", "separable": "separable", "gseparable": "gseparable",
-    "dseparable": "dseparable", "dgseparable": "dgseparable",
-    "separable2d": "separable+2d", "gseparable2d": "gseparable+2d",
+    "nonseparable": "nonseparable",
+    "separable": "separable",
+    "gseparable": "gseparable",
+    "dseparable": "dseparable",
+    "dgseparable": "dgseparable",
+    "separable2d": "separable+2d",
+    "gseparable2d": "gseparable+2d",
 }
 
 #: our group name -> the class name in the original's ``ck_g_cnn.groups``
@@ -68,25 +79,41 @@ def load_original(path: str | Path) -> Original:
     path = Path(path).expanduser().resolve()
     marker = path / "ck_g_cnn" / "nn" / "ck_g_resnet.py"
     if not marker.is_file():
-        raise ValueError(f"{path} is not a checkout of the original implementation (no {marker.relative_to(path)}); "
-                         f"get one with `git clone {ORIGINAL_URL}` and pass its folder to --against")
+        raise ValueError(
+            f"{path} is not a checkout of the original implementation (no {marker.relative_to(path)}); "
+            f"get one with `git clone {ORIGINAL_URL}` and pass its folder to --against"
+        )
     loaded = sys.modules.get("ck_g_cnn")
     if loaded is not None and Path(loaded.__file__ or "").resolve().parent.parent != path:
-        raise ValueError(f"another copy of the original code is already imported from {loaded.__file__}; "
-                         f"compare against one checkout per process")
+        raise ValueError(
+            f"another copy of the original code is already imported from {loaded.__file__}; "
+            f"compare against one checkout per process"
+        )
     try:
         with _on_path(path):
             groups = importlib.import_module("ck_g_cnn.groups")
             nn_module = importlib.import_module("ck_g_cnn.nn")
     except Exception as err:  # its own import errors: say which checkout failed and why
-        raise ValueError(f"the original implementation at {path} does not import with this environment: "
-                         f"{type(err).__name__}: {err}") from None
+        raise ValueError(
+            f"the original implementation at {path} does not import with this environment: {type(err).__name__}: {err}"
+        ) from None
     return Original(path, groups, nn_module)
 
 
-def original_model(original: Original, group: str, implementation: str, num_elements: Any, *, widths: tuple[int, ...],
-                   kernel_size: int, hidden_features: int, image_size: int, max_scale: float = 1.74,
-                   in_channels: int = 1, num_classes: int = 10) -> nn.Module:
+def original_model(
+    original: Original,
+    group: str,
+    implementation: str,
+    num_elements: Any,
+    *,
+    widths: tuple[int, ...],
+    kernel_size: int,
+    hidden_features: int,
+    image_size: int,
+    max_scale: float = 1.74,
+    in_channels: int = 1,
+    num_classes: int = 10,
+) -> nn.Module:
     """The original's ``CKGResNet`` for one of our benchmark cases: same widths, kernel size,
     SIREN width (one hidden layer), number of group elements, fixed (discretised) grid, batch
     norm and pooling. ``ValueError`` for a group or implementation the original lacks."""
@@ -97,11 +124,27 @@ def original_model(original: Original, group: str, implementation: str, num_elem
     grp = cls() if group == "SE2" else cls(max_scale=max_scale)
     n = list(num_elements) if isinstance(num_elements, tuple) else num_elements
     return original.nn.CKGResNet(
-        group=grp, in_channels=in_channels, out_channels=num_classes, spatial_in_size=image_size,
-        implementation=impl, num_group_elem=n, kernel_size=kernel_size, bias=False, padding=True,
-        hidden_sizes=list(widths), ck_net_num_hidden=1, ck_net_hidden_size=hidden_features,
-        ck_net_implementation="SIREN", ck_net_first_omega_0=10.0, ck_net_omega_0=10.0, stride=1, dropout=0,
-        sampling_method="discretise", pooling=True, normalisation="batchnorm", widen_factor=1,
+        group=grp,
+        in_channels=in_channels,
+        out_channels=num_classes,
+        spatial_in_size=image_size,
+        implementation=impl,
+        num_group_elem=n,
+        kernel_size=kernel_size,
+        bias=False,
+        padding=True,
+        hidden_sizes=list(widths),
+        ck_net_num_hidden=1,
+        ck_net_hidden_size=hidden_features,
+        ck_net_implementation="SIREN",
+        ck_net_first_omega_0=10.0,
+        ck_net_omega_0=10.0,
+        stride=1,
+        dropout=0,
+        sampling_method="discretise",
+        pooling=True,
+        normalisation="batchnorm",
+        widen_factor=1,
     )
 
 

@@ -110,7 +110,14 @@ _ALL_SE2 = ("nonseparable", "separable", "gseparable", "dseparable", "dgseparabl
 BENCH_PROFILES: dict[str, BenchProfile] = {
     # seconds: exercised by the test suite
     "smoke": BenchProfile(
-        "smoke", batch_size=4, image_size=16, widths=(4, 4, 8), kernel_size=5, hidden_features=16, warmup=1, repeats=2,
+        "smoke",
+        batch_size=4,
+        image_size=16,
+        widths=(4, 4, 8),
+        kernel_size=5,
+        hidden_features=16,
+        warmup=1,
+        repeats=2,
         against_repeats=3,
         cases=(
             BenchCase("Z2", "none", None),
@@ -125,7 +132,14 @@ BENCH_PROFILES: dict[str, BenchProfile] = {
     # round). With --against (not part of the reproduction) every case the original has takes 7
     # rounds, so that the quartiles of the per-round ratio mean something: about twice as long
     "quick": BenchProfile(
-        "quick", batch_size=64, image_size=28, widths=(16, 16, 32), kernel_size=7, hidden_features=64, warmup=1, repeats=3,
+        "quick",
+        batch_size=64,
+        image_size=28,
+        widths=(16, 16, 32),
+        kernel_size=7,
+        hidden_features=64,
+        warmup=1,
+        repeats=3,
         against_repeats=7,
         cases=(
             BenchCase("Z2", "none", None),
@@ -140,13 +154,24 @@ BENCH_PROFILES: dict[str, BenchProfile] = {
     ),
     # GPU: the paper's widths
     "paper": BenchProfile(
-        "paper", batch_size=64, image_size=28, widths=(32, 32, 64), kernel_size=7, hidden_features=64, warmup=3, repeats=10,
+        "paper",
+        batch_size=64,
+        image_size=28,
+        widths=(32, 32, 64),
+        kernel_size=7,
+        hidden_features=64,
+        warmup=3,
+        repeats=10,
         against_repeats=10,
         cases=(
             BenchCase("Z2", "none", None),
             *_se2_cases([4, 8, 16], _ALL_SE2),
             BenchCase("R2xRplus", "separable", 3),
-            *[BenchCase("Sim2", impl, n) for n in ((4, 3), (8, 3), (16, 3)) for impl in ("separable2d", "separable", "gseparable2d")],
+            *[
+                BenchCase("Sim2", impl, n)
+                for n in ((4, 3), (8, 3), (16, 3))
+                for impl in ("separable2d", "separable", "gseparable2d")
+            ],
             BenchCase("Sim2", "nonseparable", (4, 3)),
             BenchCase("Sim2", "nonseparable", (8, 3)),
         ),
@@ -182,17 +207,43 @@ def _sweep_cases(se2: Sequence[int], sim2: Sequence[tuple[int, int]]) -> tuple[B
 
 SWEEP_PROFILES: dict[str, SweepProfile] = {
     # seconds: exercised by the test suite and the smoke notebooks
-    "smoke": SweepProfile("smoke", batch_size=2, widths=(4, 4, 8), kernel_size=3, hidden_features=8, warmup=1,
-                          repeats=1, image_sizes=(12, 20), cases=_sweep_cases([4, 8], [(4, 2)])),
+    "smoke": SweepProfile(
+        "smoke",
+        batch_size=2,
+        widths=(4, 4, 8),
+        kernel_size=3,
+        hidden_features=8,
+        warmup=1,
+        repeats=1,
+        image_sizes=(12, 20),
+        cases=_sweep_cases([4, 8], [(4, 2)]),
+    ),
     # CPU, 2 cores: a small batch and images of 16/24/32 pixels (cost ∝ pixels: 256/576/1024) so
     # that the whole sweep stays within ~3 min even with the cores shared (sizes 20/28/40, 1.9x the
     # pixels, took 325 s with four other jobs on the two cores)
-    "quick": SweepProfile("quick", batch_size=8, widths=(8, 8, 16), kernel_size=5, hidden_features=32, warmup=1,
-                          repeats=3, image_sizes=(16, 24, 32), cases=_sweep_cases([4, 8, 16], [(2, 3), (4, 3)])),
+    "quick": SweepProfile(
+        "quick",
+        batch_size=8,
+        widths=(8, 8, 16),
+        kernel_size=5,
+        hidden_features=32,
+        warmup=1,
+        repeats=3,
+        image_sizes=(16, 24, 32),
+        cases=_sweep_cases([4, 8, 16], [(2, 3), (4, 3)]),
+    ),
     # GPU: the paper's widths and batch
-    "paper": SweepProfile("paper", batch_size=64, widths=(32, 32, 64), kernel_size=7, hidden_features=64, warmup=3,
-                          repeats=10, image_sizes=(28, 56, 112),
-                          cases=_sweep_cases([4, 8, 16, 32], [(4, 3), (8, 3), (16, 3)])),
+    "paper": SweepProfile(
+        "paper",
+        batch_size=64,
+        widths=(32, 32, 64),
+        kernel_size=7,
+        hidden_features=64,
+        warmup=3,
+        repeats=10,
+        image_sizes=(28, 56, 112),
+        cases=_sweep_cases([4, 8, 16, 32], [(4, 3), (8, 3), (16, 3)]),
+    ),
 }
 
 
@@ -240,14 +291,21 @@ def _bench_model(case: BenchCase, profile: BenchProfile | SweepProfile) -> nn.Mo
         return build_model("resnet", "Z2", **sizes)
     scale = {"max_scale": profile.max_scale} if case.group in SCALE_GROUPS else {}
     return build_model(
-        "resnet", case.group, case.implementation, case.num_elements, hidden_features=profile.hidden_features,
-        **scale, **sizes,
+        "resnet",
+        case.group,
+        case.implementation,
+        case.num_elements,
+        hidden_features=profile.hidden_features,
+        **scale,
+        **sizes,
     )
 
 
 def _provenance(device: torch.device) -> dict[str, Any]:
     return {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({platform.processor() or platform.machine()})",
         "threads": torch.get_num_threads(),
         "torch_version": torch.__version__,
         "gsepconv_version": __version__,
@@ -271,7 +329,9 @@ def _step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cast: torch.dtype 
     return step
 
 
-def _alternate(steps: Sequence[Callable[[], None]], warmup: int, repeats: int, device: torch.device) -> list[list[float]]:
+def _alternate(
+    steps: Sequence[Callable[[], None]], warmup: int, repeats: int, device: torch.device
+) -> list[list[float]]:
     """Times (ms) of several steps measured alternately (a, b, a, b, …) after ``warmup`` rounds:
     each sees the same machine state, so their ratio means something on a busy machine."""
     for _ in range(warmup):
@@ -288,8 +348,15 @@ def _alternate(steps: Sequence[Callable[[], None]], warmup: int, repeats: int, d
     return times
 
 
-def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, seed: int = 0, compare_layout: bool = False,
-               original: Any = None, bf16: bool = False) -> dict[str, Any]:
+def bench_case(
+    case: BenchCase,
+    profile: BenchProfile,
+    device: torch.device,
+    seed: int = 0,
+    compare_layout: bool = False,
+    original: Any = None,
+    bf16: bool = False,
+) -> dict[str, Any]:
     """Measure one case; returns a result row. ``compare_layout`` also times the training step with
     plain NCHW convolutions (``train_ms_nchw``), the layout before the channels-last fast path.
     ``original`` (a :class:`gsepconv.experiments.against.Original`): also time the original
@@ -315,8 +382,9 @@ def bench_case(case: BenchCase, profile: BenchProfile, device: torch.device, see
     }
 
 
-def _case_setup(case: BenchCase, profile: BenchProfile | SweepProfile, image_size: int, device: torch.device,
-                seed: int) -> tuple[nn.Module, torch.Tensor, torch.Tensor, Callable[[], None]]:
+def _case_setup(
+    case: BenchCase, profile: BenchProfile | SweepProfile, image_size: int, device: torch.device, seed: int
+) -> tuple[nn.Module, torch.Tensor, torch.Tensor, Callable[[], None]]:
     """The case's model (seeded), a random batch ``[B, 1, S, S]`` with labels, and its training step."""
     torch.manual_seed(seed)
     model = _bench_model(case, profile).to(device)
@@ -325,8 +393,14 @@ def _case_setup(case: BenchCase, profile: BenchProfile | SweepProfile, image_siz
     return model, x, y, _step(model, x, y)
 
 
-def _case_columns(case: BenchCase, profile: BenchProfile | SweepProfile, image_size: int, model: nn.Module,
-                  frozen: nn.Module, x: torch.Tensor) -> dict[str, Any]:
+def _case_columns(
+    case: BenchCase,
+    profile: BenchProfile | SweepProfile,
+    image_size: int,
+    model: nn.Module,
+    frozen: nn.Module,
+    x: torch.Tensor,
+) -> dict[str, Any]:
     """The columns naming a benchmark or sweep row: case, sizes, parameters and MACs (of the
     exported ``frozen`` model on ``x``)."""
     return {
@@ -370,9 +444,18 @@ def conv_only_limit(by_layout: dict[str, float]) -> tuple[float, str]:
     return measured[layout], layout
 
 
-def _time_training(case: BenchCase, profile: BenchProfile, device: torch.device, model: nn.Module,
-                   train_step: Callable[[], None], x: torch.Tensor, y: torch.Tensor, seed: int,
-                   original: Any, bf16: bool) -> dict[str, Any]:
+def _time_training(
+    case: BenchCase,
+    profile: BenchProfile,
+    device: torch.device,
+    model: nn.Module,
+    train_step: Callable[[], None],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    seed: int,
+    original: Any,
+    bf16: bool,
+) -> dict[str, Any]:
     """Training-step columns: ours, its conv-only model in each of ``LIMIT_LAYOUTS``, the
     original's model (if given) and our bfloat16 step (if asked), timed alternately in one loop —
     this machine's speed drifts by 2x within an hour, so only steps measured side by side
@@ -392,9 +475,21 @@ def _time_training(case: BenchCase, profile: BenchProfile, device: torch.device,
     original_params = float("nan")
     if original is not None and has_original(case.group, case.implementation):
         torch.manual_seed(seed)
-        theirs = original_model(original, case.group, case.implementation, case.num_elements, widths=profile.widths,
-                                kernel_size=profile.kernel_size, hidden_features=profile.hidden_features,
-                                image_size=profile.image_size, max_scale=profile.max_scale).to(device).train()
+        theirs = (
+            original_model(
+                original,
+                case.group,
+                case.implementation,
+                case.num_elements,
+                widths=profile.widths,
+                kernel_size=profile.kernel_size,
+                hidden_features=profile.hidden_features,
+                image_size=profile.image_size,
+                max_scale=profile.max_scale,
+            )
+            .to(device)
+            .train()
+        )
         original_params = count_parameters(theirs)
         steps["original"] = _step(theirs, x, y)
         del theirs
@@ -405,8 +500,10 @@ def _time_training(case: BenchCase, profile: BenchProfile, device: torch.device,
     steps.clear()  # frees the conv-only and original models
     nan = float("nan")
     train = statistics.median(times["ours"])
-    by_layout = {layout: statistics.median(times[f"conv_only_{layout}"]) if f"conv_only_{layout}" in times else nan
-                 for layout in LIMIT_LAYOUTS}
+    by_layout = {
+        layout: statistics.median(times[f"conv_only_{layout}"]) if f"conv_only_{layout}" in times else nan
+        for layout in LIMIT_LAYOUTS
+    }
     if case.group == "Z2":
         by_layout["channels_last"] = train
     conv_only, limit_layout = conv_only_limit(by_layout)
@@ -475,8 +572,9 @@ def speed_verdict(q25: float, q75: float) -> str | None:
     return "tie"
 
 
-def _time_inference(model: nn.Module, frozen: nn.Module, x: torch.Tensor, profile: BenchProfile,
-                    device: torch.device) -> dict[str, float]:
+def _time_inference(
+    model: nn.Module, frozen: nn.Module, x: torch.Tensor, profile: BenchProfile, device: torch.device
+) -> dict[str, float]:
     """Inference columns: ``eval()`` forward (kernels cached and not), the exported conv-only
     forward with the same weights, and kernel sampling alone."""
 
@@ -520,22 +618,31 @@ def summarise_efficiency(frame: pd.DataFrame) -> str:
             m = by_impl.loc["nonseparable", "macs"] / by_impl.loc["separable", "macs"]
             lines.append(f"SE2 N={n}: separable trains {speed_words(r)} nonseparable ({m:.1f}x fewer MACs)")
     if "speedup_vs_original" in frame and frame["speedup_vs_original"].notna().any():
-        lines.append("side by side with the original implementation (alternating steps, this run; "
-                     "per round original/ours, median [q25, q75]):")
+        lines.append(
+            "side by side with the original implementation (alternating steps, this run; "
+            "per round original/ours, median [q25, q75]):"
+        )
         for _, row in frame[frame["speedup_vs_original"].notna()].iterrows():
             words = speed_words(row.speedup_vs_original, row.verdict_vs_original)
-            lines.append(f"  {row.group:>8} {row.implementation:<13} N={row.num_elements:<7} ours {row.train_ms:8.1f} ms, "
-                         f"original {row.original_train_ms:8.1f} ms: ours trains {words} the original "
-                         f"({row.speedup_vs_original:.2f} [{row.speedup_vs_original_q25:.2f}, "
-                         f"{row.speedup_vs_original_q75:.2f}], {row.repeats} rounds); conv-only limit "
-                         f"{row.conv_only_train_ms:7.1f} ms ({row.limit_layout}; ours {row.train_overhead:.2f}x it)")
+            lines.append(
+                f"  {row.group:>8} {row.implementation:<13} N={row.num_elements:<7} ours {row.train_ms:8.1f} ms, "
+                f"original {row.original_train_ms:8.1f} ms: ours trains {words} the original "
+                f"({row.speedup_vs_original:.2f} [{row.speedup_vs_original_q25:.2f}, "
+                f"{row.speedup_vs_original_q75:.2f}], {row.repeats} rounds); conv-only limit "
+                f"{row.conv_only_train_ms:7.1f} ms ({row.limit_layout}; ours {row.train_overhead:.2f}x it)"
+            )
     if "bf16_speedup" in frame and frame["bf16_speedup"].notna().any():
         lines.append("bfloat16 autocast (precision=bf16), alternating with float32 in this run:")
         for _, row in frame[frame["bf16_speedup"].notna()].iterrows():
-            versus = ("" if row.speedup_vs_original_bf16 != row.speedup_vs_original_bf16 else
-                      f"; {speed_words(row.speedup_vs_original_bf16)} the original in float32")
-            lines.append(f"  {row.group:>8} {row.implementation:<13} N={row.num_elements or '-':<7} bf16 {row.train_ms_bf16:8.1f} ms: "
-                         f"{speed_words(row.bf16_speedup)} float32{versus}")
+            versus = (
+                ""
+                if row.speedup_vs_original_bf16 != row.speedup_vs_original_bf16
+                else f"; {speed_words(row.speedup_vs_original_bf16)} the original in float32"
+            )
+            lines.append(
+                f"  {row.group:>8} {row.implementation:<13} N={row.num_elements or '-':<7} bf16 {row.train_ms_bf16:8.1f} ms: "
+                f"{speed_words(row.bf16_speedup)} float32{versus}"
+            )
     for _, row in frame.iterrows():
         layout = "" if math.isnan(row.train_ms_nchw) else f"  NCHW/fast {row.train_ms_nchw / row.train_ms:4.1f}x"
         lines.append(
@@ -563,9 +670,16 @@ def speed_words(ratio: float, verdict: str | None = None) -> str:
     return f"{factor:.{digits}f}x {'faster' if ratio > 1 else 'slower'} than"
 
 
-def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = None, cases: Sequence[BenchCase] | None = None,
-                  progress: bool = True, compare_layout: bool | None = None, against: str | Path | None = None,
-                  bf16: bool = False) -> pd.DataFrame:
+def run_benchmark(
+    profile: str,
+    device: str = "cpu",
+    out: str | Path | None = None,
+    cases: Sequence[BenchCase] | None = None,
+    progress: bool = True,
+    compare_layout: bool | None = None,
+    against: str | Path | None = None,
+    bf16: bool = False,
+) -> pd.DataFrame:
     """Run a benchmark profile and write ``<results>/<profile>/efficiency[-gpu].csv`` atomically.
     ``against``: a checkout of the original implementation; its model of every case it has is
     timed alternately with ours (:mod:`gsepconv.experiments.against`). ``bf16``: also time our
@@ -587,14 +701,24 @@ def run_benchmark(profile: str, device: str = "cpu", out: str | Path | None = No
         bench_case(todo[0], BenchProfile(**{**prof.__dict__, "warmup": 1, "repeats": 1}), dev)
 
     for case in tqdm(todo, desc=f"bench {profile}", disable=not bars_enabled(progress)):
-        rows.append(bench_case(case, prof, dev, compare_layout=prof.compare_layout if compare_layout is None else compare_layout,
-                               original=original, bf16=bf16))
+        rows.append(
+            bench_case(
+                case,
+                prof,
+                dev,
+                compare_layout=prof.compare_layout if compare_layout is None else compare_layout,
+                original=original,
+                bf16=bf16,
+            )
+        )
     frame = pd.DataFrame(rows)
     write_table(path, frame.to_csv(index=False), "the benchmark table")
     return frame
 
 
-def sweep_case(case: BenchCase, profile: SweepProfile, image_size: int, device: torch.device, seed: int = 0) -> dict[str, Any]:
+def sweep_case(
+    case: BenchCase, profile: SweepProfile, image_size: int, device: torch.device, seed: int = 0
+) -> dict[str, Any]:
     """One point of the sweep: training step time (``train_ms``: the fastest of ``repeats`` steps
     after ``warmup``, the estimate least disturbed by other work on a shared machine; the median is
     ``train_ms_median``), memory
@@ -605,7 +729,9 @@ def sweep_case(case: BenchCase, profile: SweepProfile, image_size: int, device: 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     times = _time(train_step, profile.warmup, profile.repeats, device)
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else saved_activation_mb(model, x, y)
+    peak = (
+        torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else saved_activation_mb(model, x, y)
+    )
     model.eval()
     train_ms = min(times)
     return {
@@ -648,21 +774,27 @@ def run_sweep(profile: str, device: str = "cpu", out: str | Path | None = None, 
     points = [(case, size) for size in prof.image_sizes for case in prof.cases]
     # one discarded step: first-call costs (thread pools, oneDNN/cuDNN plans) are not the first point's
     sweep_case(prof.cases[0], SweepProfile(**{**prof.__dict__, "warmup": 0, "repeats": 1}), prof.image_sizes[0], dev)
-    rows = [sweep_case(case, prof, size, dev) for case, size in tqdm(points, desc=f"sweep {profile}", disable=not bars_enabled(progress))]
+    rows = [
+        sweep_case(case, prof, size, dev)
+        for case, size in tqdm(points, desc=f"sweep {profile}", disable=not bars_enabled(progress))
+    ]
     frame = pd.DataFrame(rows)
     write_table(path, frame.to_csv(index=False), "the sweep table")
     return frame
 
 
 def _planned(cases: Sequence[BenchCase], sizes: Sequence[int]) -> set[tuple[str, str, str, int]]:
-    return {(c.group, c.implementation, num_elements_text(c.num_elements), s)
-            for c in cases for s in sizes}
+    return {(c.group, c.implementation, num_elements_text(c.num_elements), s) for c in cases for s in sizes}
 
 
 def _measured(table: pd.DataFrame, sizes: bool = True) -> set[tuple[str, str, str, int]]:
     elems = table["num_elements"].fillna("").astype(str) if "num_elements" in table else []
-    return {(str(g), str(i), str(n), int(s) if sizes else 0) for g, i, n, s in
-            zip(table["group"], table["implementation"], elems, table["image_size"] if sizes else [0] * len(table))}
+    return {
+        (str(g), str(i), str(n), int(s) if sizes else 0)
+        for g, i, n, s in zip(
+            table["group"], table["implementation"], elems, table["image_size"] if sizes else [0] * len(table)
+        )
+    }
 
 
 def sweep_is_current(table: pd.DataFrame, profile: str) -> bool:
@@ -672,8 +804,11 @@ def sweep_is_current(table: pd.DataFrame, profile: str) -> bool:
     needed = {"group", "implementation", "num_elements", "image_size", "batch_size", "widths", "kernel_size"}
     if table.empty or not needed <= set(table.columns):
         return False
-    same_sizes = (set(table["batch_size"]) == {prof.batch_size} and set(table["kernel_size"]) == {prof.kernel_size}
-                  and set(table["widths"].astype(str)) == {",".join(map(str, prof.widths))})
+    same_sizes = (
+        set(table["batch_size"]) == {prof.batch_size}
+        and set(table["kernel_size"]) == {prof.kernel_size}
+        and set(table["widths"].astype(str)) == {",".join(map(str, prof.widths))}
+    )
     return same_sizes and _planned(prof.cases, prof.image_sizes) <= _measured(table)
 
 
@@ -686,15 +821,23 @@ def bench_is_current(table: pd.DataFrame, profile: str) -> bool:
     needed = {"group", "implementation", "num_elements", "batch_size", "image_size", "widths", "kernel_size"}
     if table.empty or not needed <= set(table.columns):
         return False
-    same_sizes = (set(table["batch_size"]) == {prof.batch_size} and set(table["image_size"]) == {prof.image_size}
-                  and set(table["kernel_size"]) == {prof.kernel_size}
-                  and set(table["widths"].astype(str)) == {",".join(map(str, prof.widths))})
+    same_sizes = (
+        set(table["batch_size"]) == {prof.batch_size}
+        and set(table["image_size"]) == {prof.image_size}
+        and set(table["kernel_size"]) == {prof.kernel_size}
+        and set(table["widths"].astype(str)) == {",".join(map(str, prof.widths))}
+    )
     return same_sizes and _planned(prof.cases, [0]) <= _measured(table, sizes=False)
 
 
 #: the columns a comparison with the original code needs for its verdicts (and the limit's layout)
-AGAINST_COLUMNS = ("repeats", "speedup_vs_original_q25", "speedup_vs_original_q75", "verdict_vs_original",
-                   "limit_layout")
+AGAINST_COLUMNS = (
+    "repeats",
+    "speedup_vs_original_q25",
+    "speedup_vs_original_q75",
+    "verdict_vs_original",
+    "limit_layout",
+)
 
 
 def against_is_current(table: pd.DataFrame, profile: str) -> bool:
@@ -710,8 +853,10 @@ def against_is_current(table: pd.DataFrame, profile: str) -> bool:
     if not set(AGAINST_COLUMNS) <= set(table.columns):
         return False
     timed = table[table["original_train_ms"].notna()]
-    return bool(timed["repeats"].ge(max(prof.repeats, prof.against_repeats)).all()
-                and timed["verdict_vs_original"].isin(["faster", "slower", "tie"]).all())
+    return bool(
+        timed["repeats"].ge(max(prof.repeats, prof.against_repeats)).all()
+        and timed["verdict_vs_original"].isin(["faster", "slower", "tie"]).all()
+    )
 
 
 def summarise_sweep(frame: pd.DataFrame) -> str:
@@ -726,15 +871,25 @@ def summarise_sweep(frame: pd.DataFrame) -> str:
         if k not in base.index:
             continue
         b = base.loc[k]
-        lines.append(f"{row.group:>5} N={row.num_elements:<6} {row.image_size:>3}x{row.image_size:<3} "
-                     f"{row.implementation:<12} trains {speed_words(b.train_ms / row.train_ms)} nonseparable "
-                     f"({row.train_ms:8.1f} vs {b.train_ms:8.1f} ms), memory {row.peak_mem_mb / b.peak_mem_mb:4.2f}x, "
-                     f"{b.macs / row.macs:5.1f}x fewer MACs")
+        lines.append(
+            f"{row.group:>5} N={row.num_elements:<6} {row.image_size:>3}x{row.image_size:<3} "
+            f"{row.implementation:<12} trains {speed_words(b.train_ms / row.train_ms)} nonseparable "
+            f"({row.train_ms:8.1f} vs {b.train_ms:8.1f} ms), memory {row.peak_mem_mb / b.peak_mem_mb:4.2f}x, "
+            f"{b.macs / row.macs:5.1f}x fewer MACs"
+        )
     return "\n".join(lines)
 
 
-def microbench_rotation_scale(batch: int = 64, size: int = 28, channels: int = 16, n_rot: int = 8, n_scale: int = 3,
-                              repeats: int = 5, device: str = "cpu", check: bool = True) -> dict[str, float]:
+def microbench_rotation_scale(
+    batch: int = 64,
+    size: int = 28,
+    channels: int = 16,
+    n_rot: int = 8,
+    n_scale: int = 3,
+    repeats: int = 5,
+    device: str = "cpu",
+    check: bool = True,
+) -> dict[str, float]:
     """Forward+backward time (ms, best of ``repeats``) of Sim(2) separable2d's rotation×scale step,
     ``[B, C·N_r·N_s, H, W] → [B, C·N_r·N_s, H, W]``, computed three ways:
 
@@ -745,7 +900,11 @@ def microbench_rotation_scale(batch: int = 64, size: int = 28, channels: int = 1
     """
     dev = torch.device(device)
     c, nr, ns = channels, n_rot, n_scale
-    x = torch.randn(batch, c * nr * ns, size, size, device=dev).contiguous(memory_format=torch.channels_last).requires_grad_()
+    x = (
+        torch.randn(batch, c * nr * ns, size, size, device=dev)
+        .contiguous(memory_format=torch.channels_last)
+        .requires_grad_()
+    )
     r = torch.randn(c * nr, c * nr, device=dev, requires_grad=True)
     sc = torch.randn(c, ns, ns, device=dev, requires_grad=True)
     p = batch * size * size
@@ -778,8 +937,15 @@ def microbench_rotation_scale(batch: int = 64, size: int = 28, channels: int = 1
     return {name: min(_time(lambda fn=fn: fn().sum().backward(), 1, repeats, dev)) for name, fn in ways.items()}
 
 
-def microbench_batch_norm(batch: int = 64, size: int = 28, channels: int = 16, num_elements: int = 8,
-                          repeats: int = 5, device: str = "cpu", check: bool = True) -> dict[str, float]:
+def microbench_batch_norm(
+    batch: int = 64,
+    size: int = 28,
+    channels: int = 16,
+    num_elements: int = 8,
+    repeats: int = 5,
+    device: str = "cpu",
+    check: bool = True,
+) -> dict[str, float]:
     """Forward+backward time (ms, median of alternating ``repeats``) of batch norm + ReLU on a group
     feature map ``[B, C, N, H, W]`` (statistics per channel ``C``), three ways:
 
@@ -828,27 +994,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  gsepconv bench --profile quick --bf16 --out /tmp/bf16.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--profile", default="quick", choices=sorted(BENCH_PROFILES), help="sizes and cases (default: quick, as for run, results and equivariance)")
+    p.add_argument(
+        "--profile",
+        default="quick",
+        choices=sorted(BENCH_PROFILES),
+        help="sizes and cases (default: quick, as for run, results and equivariance)",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--out", default=None, help="CSV path (default: <results>/<profile>/efficiency.csv)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--sweep", action="store_true",
-                   help="time and memory against the number of group elements x image size, separable vs not "
-                        "(writes <results>/<profile>/efficiency_sweep.csv)")
-    p.add_argument("--micro", action="store_true",
-                   help="only the micro-benchmarks: Sim(2) separable2d's rotation x scale step three ways (dense 1x1 "
-                        "vs factorised) and batch norm + ReLU on a group feature map three ways (ours vs BatchNorm3d)")
-    p.add_argument("--against", metavar="PATH", default=None,
-                   help="a checkout of the original implementation (git clone "
-                        "https://github.com/david-knigge/separable-group-convolutional-networks): time its model "
-                        "of each case alternately with ours, at least 7 rounds in quick and paper, and write the "
-                        "median per-round ratio original/ours with its quartiles and a verdict (speedup_vs_original, "
-                        "speedup_vs_original_q25, speedup_vs_original_q75, verdict_vs_original)")
-    p.add_argument("--bf16", action="store_true",
-                   help="also time our training step under bfloat16 autocast (precision=bf16), alternating with float32 "
-                        "(columns train_ms_bf16, bf16_speedup); whether it pays depends on the hardware")
-    p.add_argument("--compare-layout", action=argparse.BooleanOptionalAction, default=None,
-                   help="also time training with plain NCHW convolutions (default: on for quick)")
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="time and memory against the number of group elements x image size, separable vs not "
+        "(writes <results>/<profile>/efficiency_sweep.csv)",
+    )
+    p.add_argument(
+        "--micro",
+        action="store_true",
+        help="only the micro-benchmarks: Sim(2) separable2d's rotation x scale step three ways (dense 1x1 "
+        "vs factorised) and batch norm + ReLU on a group feature map three ways (ours vs BatchNorm3d)",
+    )
+    p.add_argument(
+        "--against",
+        metavar="PATH",
+        default=None,
+        help="a checkout of the original implementation (git clone "
+        "https://github.com/david-knigge/separable-group-convolutional-networks): time its model "
+        "of each case alternately with ours, at least 7 rounds in quick and paper, and write the "
+        "median per-round ratio original/ours with its quartiles and a verdict (speedup_vs_original, "
+        "speedup_vs_original_q25, speedup_vs_original_q75, verdict_vs_original)",
+    )
+    p.add_argument(
+        "--bf16",
+        action="store_true",
+        help="also time our training step under bfloat16 autocast (precision=bf16), alternating with float32 "
+        "(columns train_ms_bf16, bf16_speedup); whether it pays depends on the hardware",
+    )
+    p.add_argument(
+        "--compare-layout",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also time training with plain NCHW convolutions (default: on for quick)",
+    )
     p.set_defaults(func=_main)
 
 
@@ -869,17 +1057,40 @@ def _main(args: argparse.Namespace) -> int:
         print(summarise_sweep(frame))
         print(f"written to {path}")
         return 0
-    frame = run_benchmark(args.profile, args.device, args.out, compare_layout=args.compare_layout, against=args.against,
-                          bf16=args.bf16)
+    frame = run_benchmark(
+        args.profile, args.device, args.out, compare_layout=args.compare_layout, against=args.against, bf16=args.bf16
+    )
     print(summarise_efficiency(frame))
     return 0
 
 
 __all__ = [
-    "BENCH_PROFILES", "BenchCase", "BenchProfile", "bench_case", "bench_is_current", "bench_path", "count_macs",
-    "AGAINST_COLUMNS", "against_is_current",
-    "LIMIT_LAYOUTS", "conv_only_limit", "in_layout",
-    "microbench_batch_norm", "microbench_rotation_scale", "register", "run_benchmark", "summarise_efficiency",
-    "paired_ratios", "ratio_quartiles", "speed_verdict", "speed_words",
-    "SWEEP_PROFILES", "SweepProfile", "run_sweep", "summarise_sweep", "sweep_case", "sweep_is_current", "sweep_path",
+    "BENCH_PROFILES",
+    "BenchCase",
+    "BenchProfile",
+    "bench_case",
+    "bench_is_current",
+    "bench_path",
+    "count_macs",
+    "AGAINST_COLUMNS",
+    "against_is_current",
+    "LIMIT_LAYOUTS",
+    "conv_only_limit",
+    "in_layout",
+    "microbench_batch_norm",
+    "microbench_rotation_scale",
+    "register",
+    "run_benchmark",
+    "summarise_efficiency",
+    "paired_ratios",
+    "ratio_quartiles",
+    "speed_verdict",
+    "speed_words",
+    "SWEEP_PROFILES",
+    "SweepProfile",
+    "run_sweep",
+    "summarise_sweep",
+    "sweep_case",
+    "sweep_is_current",
+    "sweep_path",
 ]

@@ -140,21 +140,28 @@ class ModelConfig:
         for key in ("arch", "group", "implementation", "sampling"):
             if not isinstance(getattr(self, key), str):
                 raise ConfigError(f"model.{key} must be a string, got {getattr(self, key)!r}")
-        if (not isinstance(self.widths, tuple) or not self.widths
-                or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in self.widths)):
+        if (
+            not isinstance(self.widths, tuple)
+            or not self.widths
+            or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in self.widths)
+        ):
             raise ConfigError(f"model.widths must be positive integers, got {self.widths!r}")
         ne = self.num_elements
         if isinstance(ne, tuple):
             if len(ne) != 2 or not all(isinstance(n, int) and n > 0 for n in ne):
                 raise ConfigError(f"model.num_elements must be an int or (n_rot, n_scale), got {ne!r}")
         elif not (isinstance(ne, int) and not isinstance(ne, bool) and ne > 0):
-            raise ConfigError(f"model.num_elements must be a positive int (e.g. 8), or for Sim2 "
-                             f"[n_rotations, n_scales] (e.g. [4, 2] or \"4x2\"), got {ne!r}")
+            raise ConfigError(
+                f"model.num_elements must be a positive int (e.g. 8), or for Sim2 "
+                f'[n_rotations, n_scales] (e.g. [4, 2] or "4x2"), got {ne!r}'
+            )
         _check_integer("model.kernel_size", self.kernel_size)
         _check_positive("model.max_scale", self.max_scale, allow_none=True)
         if self.max_scale is not None and self.group not in SCALE_GROUPS:
-            raise ConfigError(f"model.max_scale={self.max_scale!r}: group {self.group} has no scale axis; "
-                             f"max_scale applies to {' and '.join(SCALE_GROUPS)} only — leave it out")
+            raise ConfigError(
+                f"model.max_scale={self.max_scale!r}: group {self.group} has no scale axis; "
+                f"max_scale applies to {' and '.join(SCALE_GROUPS)} only — leave it out"
+            )
         if not isinstance(self.kernel_options, dict):
             raise ConfigError(f"model.kernel_options must be a mapping, got {self.kernel_options!r}")
 
@@ -252,8 +259,10 @@ class RunConfig:
             if isinstance(value, Mapping):
                 setattr(self, name, _from_mapping(cls, value, name))
             elif not isinstance(value, cls):
-                raise ConfigError(f"{name} must be a mapping of {name} settings (e.g. {name}: {{...}} in YAML), "
-                                 f"got {type(value).__name__} {value!r}")
+                raise ConfigError(
+                    f"{name} must be a mapping of {name} settings (e.g. {name}: {{...}} in YAML), "
+                    f"got {type(value).__name__} {value!r}"
+                )
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> "RunConfig":
@@ -408,8 +417,10 @@ def load_config(path: str | Path) -> RunConfig:
     """Read a YAML or JSON config file (a partial file fills the rest with defaults)."""
     path = Path(path)
     if path.is_dir():
-        raise ConfigError(f"config file {path} is a directory; give a .yaml or .json file (a run folder "
-                         f"holds one: {path / 'config.yaml'})")
+        raise ConfigError(
+            f"config file {path} is a directory; give a .yaml or .json file (a run folder "
+            f"holds one: {path / 'config.yaml'})"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
     text = path.read_text()
@@ -421,12 +432,14 @@ def load_config(path: str | Path) -> RunConfig:
     if values is None:
         values = {}
     if not isinstance(values, Mapping):
-        raise ConfigError(f"config file {path} must hold a mapping (data:, model:, optim:, epochs: …), "
-                         f"got {type(values).__name__}")
+        raise ConfigError(
+            f"config file {path} must hold a mapping (data:, model:, optim:, epochs: …), got {type(values).__name__}"
+        )
     try:
         return RunConfig.from_dict(values)
     except UnknownKeyError as err:
-        raise UnknownKeyError(f"config file {path}: {err} (written by a newer gsepconv? upgrade gsepconv, "
-                              f"or remove the key)") from None
+        raise UnknownKeyError(
+            f"config file {path}: {err} (written by a newer gsepconv? upgrade gsepconv, or remove the key)"
+        ) from None
     except ValueError as err:
         raise ConfigError(f"config file {path}: {err}") from None

@@ -48,8 +48,7 @@ def init_distributed(env: DistEnv, device: torch.device) -> bool:
     if not env.enabled or not dist.is_available() or dist.is_initialized():
         return False
     backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend=backend, init_method="env://", rank=env.rank,
-                            world_size=env.world_size)
+    dist.init_process_group(backend=backend, init_method="env://", rank=env.rank, world_size=env.world_size)
     return True
 
 

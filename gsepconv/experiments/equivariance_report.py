@@ -86,8 +86,9 @@ def control_stack(channels: int, kernel_size: int, seed: int) -> nn.Module:
     """The control: the same two-layer stack with ``nn.Conv2d`` (PyTorch's default init), float64."""
     torch.manual_seed(seed)
     pad = kernel_size // 2
-    return nn.Sequential(nn.Conv2d(1, channels, kernel_size, padding=pad),
-                         nn.Conv2d(channels, channels, kernel_size, padding=pad)).double()
+    return nn.Sequential(
+        nn.Conv2d(1, channels, kernel_size, padding=pad), nn.Conv2d(channels, channels, kernel_size, padding=pad)
+    ).double()
 
 
 def _measure(model: nn.Module, prof: ReportProfile, step: float, seed: int) -> dict[str, float]:
@@ -99,11 +100,18 @@ def _measure(model: nn.Module, prof: ReportProfile, step: float, seed: int) -> d
     model.eval()
     with torch.no_grad():
         scale, truncated = scale_errors(model, field.render, step, find_grid(model), 0.5, "bicubic", (True, False))
-    return {"rot90_error": rot["rot90"], "rot45_error": rot["rot45"], "scale_step": step,
-            "scale_error": scale, "scale_error_truncated": truncated}
+    return {
+        "rot90_error": rot["rot90"],
+        "rot45_error": rot["rot45"],
+        "scale_step": step,
+        "scale_error": scale,
+        "scale_error_truncated": truncated,
+    }
 
 
-def equivariance_report(profile: str = "quick", max_scale: float = 1.74, seeds: tuple[int, ...] | None = None) -> pd.DataFrame:
+def equivariance_report(
+    profile: str = "quick", max_scale: float = 1.74, seeds: tuple[int, ...] | None = None
+) -> pd.DataFrame:
     """One row per network × seed: group × implementation (``role="model"``) and the ``nn.Conv2d``
     control (``group="Z2"``, ``role="control"``), with rot90, rot45 and one-scale-step errors.
 
@@ -117,22 +125,49 @@ def equivariance_report(profile: str = "quick", max_scale: float = 1.74, seeds: 
     n_scale = prof.num_elements["R2xRplus"]
     # one step of the scale grid, read off the grid itself; every row is measured at it
     step = grid_scale_factors(GroupGrid(get_group("R2xRplus", max_scale).H, n_scale))[0]
-    common = {"kernel_size": prof.kernel_size, "image_size": prof.image_size, "dtype": "float64",
-              "interpolation": "bicubic", "profile": profile, "torch_version": torch.__version__,
-              "gsepconv_version": __version__, "git_commit": git_commit(), "device": "cpu",
-              "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    common = {
+        "kernel_size": prof.kernel_size,
+        "image_size": prof.image_size,
+        "dtype": "float64",
+        "interpolation": "bicubic",
+        "profile": profile,
+        "torch_version": torch.__version__,
+        "gsepconv_version": __version__,
+        "git_commit": git_commit(),
+        "device": "cpu",
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     rows = []
     for seed in seeds:
         model = control_stack(prof.channels, prof.kernel_size, seed)
-        rows.append({"group": "Z2", "implementation": "conv2d", "num_elements": "1", "role": "control",
-                     "equivariant_to": EQUIVARIANT_TO["Z2"], "seed": seed, **_measure(model, prof, step, seed), **common})
+        rows.append(
+            {
+                "group": "Z2",
+                "implementation": "conv2d",
+                "num_elements": "1",
+                "role": "control",
+                "equivariant_to": EQUIVARIANT_TO["Z2"],
+                "seed": seed,
+                **_measure(model, prof, step, seed),
+                **common,
+            }
+        )
     for name, num_elements in prof.num_elements.items():
         for impl in get_group(name).implementations:
             for seed in seeds if (name, impl) in prof.headline else seeds[:1]:
                 model = _group_stack(name, impl, prof, max_scale, seed)
-                rows.append({"group": name, "implementation": impl, "num_elements": num_elements_text(num_elements),
-                             "role": "model", "equivariant_to": EQUIVARIANT_TO[name], "seed": seed,
-                             **_measure(model, prof, step, seed), **common})
+                rows.append(
+                    {
+                        "group": name,
+                        "implementation": impl,
+                        "num_elements": num_elements_text(num_elements),
+                        "role": "model",
+                        "equivariant_to": EQUIVARIANT_TO[name],
+                        "seed": seed,
+                        **_measure(model, prof, step, seed),
+                        **common,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -141,23 +176,36 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     implementations and seeds, with ``role`` = model where the group is built for the
     transformation and control where not."""
     out = []
-    for transformation, column, symmetry in (("rot45", "rot45_error", "rotation"), ("scale", "scale_error", "scale"),
-                                             ("scale (truncation incl.)", "scale_error_truncated", "scale")):
+    for transformation, column, symmetry in (
+        ("rot45", "rot45_error", "rotation"),
+        ("scale", "scale_error", "scale"),
+        ("scale (truncation incl.)", "scale_error_truncated", "scale"),
+    ):
         for group, part in frame.groupby("group", sort=False):
             values = part[column].dropna()
             if values.empty:
                 continue
             role = "model" if symmetry in EQUIVARIANT_TO.get(group, "") else "control"
-            out.append({"transformation": transformation, "group": group, "role": role, "rows": len(values),
-                        "mean": values.mean(), "std": values.std(ddof=1) if len(values) > 1 else float("nan"),
-                        "min": values.min(), "max": values.max()})
+            out.append(
+                {
+                    "transformation": transformation,
+                    "group": group,
+                    "role": role,
+                    "rows": len(values),
+                    "mean": values.mean(),
+                    "std": values.std(ddof=1) if len(values) > 1 else float("nan"),
+                    "min": values.min(),
+                    "max": values.max(),
+                }
+            )
     return pd.DataFrame(out)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``gsepconv equivariance``."""
     p = subparsers.add_parser(
-        "equivariance", help="measure equivariance errors of every group x implementation, with controls",
+        "equivariance",
+        help="measure equivariance errors of every group x implementation, with controls",
         description=__doc__.split("\n\n")[0].replace("``", ""),  # plain text, not reStructuredText
         epilog="example:\n  gsepconv equivariance --profile quick   # writes results/quick/equivariance.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -173,8 +221,20 @@ def _main(args: argparse.Namespace) -> int:
     frame = equivariance_report(args.profile)
     write_table(path, frame.to_csv(index=False), "the equivariance table")
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.3g}".format):
-        print(frame[["group", "implementation", "role", "seed", "rot90_error", "rot45_error", "scale_error",
-                     "scale_error_truncated"]].to_string(index=False))
+        print(
+            frame[
+                [
+                    "group",
+                    "implementation",
+                    "role",
+                    "seed",
+                    "rot90_error",
+                    "rot45_error",
+                    "scale_error",
+                    "scale_error_truncated",
+                ]
+            ].to_string(index=False)
+        )
         print()
         print(summarise(frame).to_string(index=False))
     print(f"written to {path}")

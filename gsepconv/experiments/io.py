@@ -68,12 +68,16 @@ def check_replaceable(path: str | Path) -> Path:
     a read-only file (the user protected it): then a :class:`WriteRefused` that says so."""
     path = Path(path)
     if path.is_symlink():
-        raise WriteRefused(f"{path} is a symbolic link (to {os.readlink(path)}); gsepconv replaces its files "
-                           f"atomically and would turn the link into a plain file — write to the link's target "
-                           f"folder instead (e.g. --results), or remove the link; nothing was replaced")
+        raise WriteRefused(
+            f"{path} is a symbolic link (to {os.readlink(path)}); gsepconv replaces its files "
+            f"atomically and would turn the link into a plain file — write to the link's target "
+            f"folder instead (e.g. --results), or remove the link; nothing was replaced"
+        )
     if path.exists() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222):
-        raise WriteRefused(f"{path} is read-only; make it writable (chmod u+w {path}) or write elsewhere "
-                           f"(e.g. --results); nothing was replaced")
+        raise WriteRefused(
+            f"{path} is read-only; make it writable (chmod u+w {path}) or write elsewhere "
+            f"(e.g. --results); nothing was replaced"
+        )
     return path
 
 
@@ -136,8 +140,10 @@ def check_writable(folder: str | Path, what: str, option: str) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise ValueError(f"cannot write {what} in {folder} ({err.strerror or err}); choose a writable folder "
-                         f"with {option} or fix its permissions (nothing was computed)") from None
+        raise ValueError(
+            f"cannot write {what} in {folder} ({err.strerror or err}); choose a writable folder "
+            f"with {option} or fix its permissions (nothing was computed)"
+        ) from None
     return folder
 
 
@@ -151,8 +157,10 @@ def write_table(path: str | Path, text: str, what: str) -> Path:
         fd, kept = tempfile.mkstemp(prefix=f"gsepconv-{path.stem}-", suffix=path.suffix)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        raise type(err)(f"could not write {what} to {path} ({err.strerror or err}); it was saved to {kept} "
-                        f"instead — move it to {path} once the folder is writable") from None
+        raise type(err)(
+            f"could not write {what} to {path} ({err.strerror or err}); it was saved to {kept} "
+            f"instead — move it to {path} once the folder is writable"
+        ) from None
 
 
 #: Experiment, profile and run names: one safe character set, so that a name is exactly one
@@ -167,9 +175,11 @@ class PathError(GsepconvError, ValueError):
 def check_name(value: Any, what: str) -> str:
     """``value`` if it is a safe name (:data:`SAFE_NAME`), else a :class:`PathError` naming ``what``."""
     if not isinstance(value, str) or not SAFE_NAME.fullmatch(value):
-        raise PathError(f"{what}={value!r} is not a valid name: use letters, digits, '_', '.' and '-', starting "
-                        f"with a letter or digit (at most 100 characters); it names one folder or file under "
-                        f"the runs or results folder")
+        raise PathError(
+            f"{what}={value!r} is not a valid name: use letters, digits, '_', '.' and '-', starting "
+            f"with a letter or digit (at most 100 characters); it names one folder or file under "
+            f"the runs or results folder"
+        )
     return value
 
 
@@ -204,9 +214,11 @@ def installed_commit() -> str | None:
 def _checkout_commit(package: Path) -> str | None:
     """``<short commit>[+dirty]`` when ``package`` is the ``gsepconv`` folder of a git checkout
     (not a copy installed into a virtual environment that happens to lie inside one)."""
+
     def git(*args: str, cwd: Path) -> str:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
 
     try:
         top = git("rev-parse", "--show-toplevel", cwd=package)

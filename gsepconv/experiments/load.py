@@ -58,12 +58,17 @@ def load_run(folder: str | Path, device: str | torch.device = "cpu") -> TrainedR
     data (``weights_only=True``): a crafted file cannot run code."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} is not a run folder (expected <runs>/<profile>/<experiment>/<run id>; "
-                                f"`gsepconv run <experiment> --dry-run` lists them)")
+        raise FileNotFoundError(
+            f"{folder} is not a run folder (expected <runs>/<profile>/<experiment>/<run id>; "
+            f"`gsepconv run <experiment> --dry-run` lists them)"
+        )
     missing = [name for name in (CONFIG_FILE, METRICS, BEST_WEIGHTS) if not (folder / name).is_file()]
     if missing:
-        hint = (" — the run is unfinished: repeat its `gsepconv train`/`run` command to resume it"
-                if (folder / CONFIG_FILE).is_file() else "")
+        hint = (
+            " — the run is unfinished: repeat its `gsepconv train`/`run` command to resume it"
+            if (folder / CONFIG_FILE).is_file()
+            else ""
+        )
         raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}{hint}")
     config = read_run_config(folder)
     metrics = read_metrics(folder)
@@ -73,13 +78,16 @@ def load_run(folder: str | Path, device: str | torch.device = "cpu") -> TrainedR
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as err:
-        raise RunFolderError(f"{folder / BEST_WEIGHTS} does not fit the model {kwargs} (was the run folder "
-                         f"edited by another version of gsepconv?): {str(err).splitlines()[0]}") from None
+        raise RunFolderError(
+            f"{folder / BEST_WEIGHTS} does not fit the model {kwargs} (was the run folder "
+            f"edited by another version of gsepconv?): {str(err).splitlines()[0]}"
+        ) from None
     return TrainedRun(model.to(device).eval(), config, metrics, folder)
 
 
-def predict(run: TrainedRun, split: str = "test", limit: int | None = None, batch_size: int = 256,
-            dataset_factory: Any = None) -> pd.DataFrame:
+def predict(
+    run: TrainedRun, split: str = "test", limit: int | None = None, batch_size: int = 256, dataset_factory: Any = None
+) -> pd.DataFrame:
     """Predictions of ``run.model`` on ``split`` of the dataset it was trained on (the first
     ``limit`` images of the run's own subset of that split): one row per image with ``index``,
     ``label``, ``predicted`` and ``confidence`` (softmax probability of the prediction)."""
@@ -99,7 +107,8 @@ def predict(run: TrainedRun, split: str = "test", limit: int | None = None, batc
             probs = torch.softmax(run.model(x.to(device)).float(), dim=1).cpu()
             conf, pred = probs.max(1)
             for i in range(len(y)):
-                rows.append({"index": start + i, "label": int(y[i]), "predicted": int(pred[i]),
-                             "confidence": float(conf[i])})
+                rows.append(
+                    {"index": start + i, "label": int(y[i]), "predicted": int(pred[i]), "confidence": float(conf[i])}
+                )
             start += len(y)
     return pd.DataFrame(rows, columns=["index", "label", "predicted", "confidence"])

@@ -87,8 +87,10 @@ def check_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but torch sees no GPU here; use device='auto' or 'cpu' "
-                         f"(on Colab: Runtime > Change runtime type > GPU)")
+        raise ValueError(
+            f"device={device!r} but torch sees no GPU here; use device='auto' or 'cpu' "
+            f"(on Colab: Runtime > Change runtime type > GPU)"
+        )
     return device
 
 
@@ -134,12 +136,22 @@ def _cost_text(minutes: float | None, on_gpu: bool = False) -> str:
     if minutes is None:
         return "has no estimate"
     text = f"would take about {minutes:.0f} min" if minutes >= 1 else "would take under a minute"
-    return text + " (a rough estimate" + (" for one CPU thread per worker; a GPU is usually much faster)" if on_gpu
-                                          else " from multiply–adds)")
+    return (
+        text
+        + " (a rough estimate"
+        + (" for one CPU thread per worker; a GPU is usually much faster)" if on_gpu else " from multiply–adds)")
+    )
 
 
-def announce_work(what: str, minutes: Callable[[], float] | None, train: str, command: str,
-                  limit: float | None = None, on_gpu: bool = False, log: Callable[[str], None] | None = None) -> None:
+def announce_work(
+    what: str,
+    minutes: Callable[[], float] | None,
+    train: str,
+    command: str,
+    limit: float | None = None,
+    on_gpu: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> None:
     """Say what is about to be produced before anything starts. Where a time limit applies
     (:func:`max_train_minutes` ``(limit)`` finite: a notebook front end) ``minutes()`` estimates
     its cost, which is printed, and with ``train="auto"`` work above the limit, or of unknown
@@ -149,9 +161,11 @@ def announce_work(what: str, minutes: Callable[[], float] | None, train: str, co
     log = log or print
     allowed = max_train_minutes(limit)
     if not math.isfinite(allowed):
-        log(f"{what}. Producing it now with train='{train}' (no time limit applies here, so its cost is not "
+        log(
+            f"{what}. Producing it now with train='{train}' (no time limit applies here, so its cost is not "
             f"estimated; ${ENV_MAX_TRAIN_MINUTES} sets one). To stop, interrupt it (finished runs are kept, an "
-            f"interrupted one resumes); the shell command is `{command}`")
+            f"interrupted one resumes); the shell command is `{command}`"
+        )
         return
     estimate = minutes() if minutes is not None else None
     cost = _cost_text(estimate, on_gpu)
@@ -161,9 +175,12 @@ def announce_work(what: str, minutes: Callable[[], float] | None, train: str, co
             f"(max_train_minutes={allowed:g}), so nothing was started. To produce it, set train='always' in the "
             f"parameters cell (or allow more time: %env {ENV_MAX_TRAIN_MINUTES}=60), or run `{command}`; to see "
             f"the committed results instead, run the chapter in a clone of the repository, or where "
-            f"gsepconv.companion.committed_results can fetch them")
-    log(f"{what}. Producing it now with train='{train}': it {cost}. To stop, interrupt the kernel (finished "
-        f"runs are kept, an interrupted one resumes); train='never' never trains; the shell command is `{command}`")
+            f"gsepconv.companion.committed_results can fetch them"
+        )
+    log(
+        f"{what}. Producing it now with train='{train}': it {cost}. To stop, interrupt the kernel (finished "
+        f"runs are kept, an interrupted one resumes); train='never' never trains; the shell command is `{command}`"
+    )
 
 
 def ensure_results(
@@ -199,17 +216,33 @@ def ensure_results(
         raise MissingResults(
             f"{path} lacks {len(missing)} of the {len(plan)} runs that profile {profile!r} plans for "
             f"{experiment!r} ({names}); run `gsepconv run {experiment} --profile {profile}` or execute "
-            f"the notebook with train='auto'")
+            f"the notebook with train='auto'"
+        )
     if train == "always" or missing:
         todo = plan if train == "always" else missing
         devices = default_devices(profile, device, threads)
-        announce_work(f"{path} lacks {len(missing)} of the {len(plan)} runs profile {profile!r} plans for {experiment!r}"
-                      if train == "auto" else f"train='always': all {len(plan)} runs of {experiment!r} ({profile})",
-                      lambda: training_minutes(todo, devices), train, f"gsepconv run {experiment} --profile {profile}",
-                      max_train_minutes, on_gpu=bool(device and device.startswith("cuda")), log=log)
-        run_experiment(experiment, profile, configs=todo, devices=devices,
-                       results=results, runs=runs, threads=threads,
-                       keep_rows=None if train == "always" else existing, log=log)
+        announce_work(
+            f"{path} lacks {len(missing)} of the {len(plan)} runs profile {profile!r} plans for {experiment!r}"
+            if train == "auto"
+            else f"train='always': all {len(plan)} runs of {experiment!r} ({profile})",
+            lambda: training_minutes(todo, devices),
+            train,
+            f"gsepconv run {experiment} --profile {profile}",
+            max_train_minutes,
+            on_gpu=bool(device and device.startswith("cuda")),
+            log=log,
+        )
+        run_experiment(
+            experiment,
+            profile,
+            configs=todo,
+            devices=devices,
+            results=results,
+            runs=runs,
+            threads=threads,
+            keep_rows=None if train == "always" else existing,
+            log=log,
+        )
         existing = read_results(path)
     frame = existing.set_index("run_id").loc[wanted].reset_index()
     return frame[[c for c in existing.columns]]
@@ -238,8 +271,10 @@ def ensure_table(
     table = pd.read_csv(path, keep_default_na=False, na_values=[""]) if path.is_file() else None
     stale = table is None or (is_current is not None and not is_current(table))
     if train == "never" and stale:
-        raise MissingResults(f"{path} is {'missing' if table is None else 'out of date'}; run `{command}` "
-                             f"or execute the notebook with train='auto'")
+        raise MissingResults(
+            f"{path} is {'missing' if table is None else 'out of date'}; run `{command}` "
+            f"or execute the notebook with train='auto'"
+        )
     if (train == "always" and not _produced_since_start(path)) or stale:
         state = "missing" if table is None else "out of date" if stale else "to be remade (train='always')"
         announce_work(f"{path} is {state}", minutes, train, command, max_train_minutes, log=log)

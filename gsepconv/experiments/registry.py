@@ -106,29 +106,74 @@ class Profile:
 SMOKE = Profile(
     name="smoke",
     description="seconds per run, to exercise the pipeline (tests, CI); numbers mean nothing",
-    epochs=1, batch_size=16, seeds=(0,), lr=1e-3, weight_decay=1e-4,
-    mnist_dataset="mnist_rot_seeded", mnist_stand_in="mnist_rot",
-    arch="resnet", widths=(4, 4, 8), kernel_size=3, num_rotations=4, sim2_elements=(4, 2),
-    rotations_sweep=(4, 8, 16), train_subset=48, val_subset=32, test_subset=32,
-    cifar_dataset="cifar10_subset", cifar_widths=(4, 8), cifar_kernel_size=3,
-    cifar_epochs=1, cifar_train_subset=48, cifar_val_subset=32, cifar_test_subset=32,
-    cifar_rotations=4, sim2_nonseparable=True, budget_s=2.0, budget_epochs_cap=2,
+    epochs=1,
+    batch_size=16,
+    seeds=(0,),
+    lr=1e-3,
+    weight_decay=1e-4,
+    mnist_dataset="mnist_rot_seeded",
+    mnist_stand_in="mnist_rot",
+    arch="resnet",
+    widths=(4, 4, 8),
+    kernel_size=3,
+    num_rotations=4,
+    sim2_elements=(4, 2),
+    rotations_sweep=(4, 8, 16),
+    train_subset=48,
+    val_subset=32,
+    test_subset=32,
+    cifar_dataset="cifar10_subset",
+    cifar_widths=(4, 8),
+    cifar_kernel_size=3,
+    cifar_epochs=1,
+    cifar_train_subset=48,
+    cifar_val_subset=32,
+    cifar_test_subset=32,
+    cifar_rotations=4,
+    sim2_nonseparable=True,
+    budget_s=2.0,
+    budget_epochs_cap=2,
 )
 
 QUICK = Profile(
     name="quick",
     description="2 CPU cores, ~50 min of training: 3 seeds of the headline models at widths (12, 12, 24), 252 steps each",
-    epochs=4, batch_size=64, seeds=(0, 1, 2), lr=3e-3, weight_decay=1e-4,
-    mnist_dataset="mnist_rot_seeded", mnist_stand_in="mnist_rot",
-    arch="resnet", widths=(12, 12, 24), kernel_size=5, num_rotations=8, sim2_elements=(4, 3),
-    rotations_sweep=(4, 8, 16), train_subset=4_000, val_subset=500, test_subset=2_000,
-    cifar_dataset="cifar10_subset", cifar_widths=(16, 32),
-    cifar_kernel_size=3, cifar_epochs=4, cifar_train_subset=None, cifar_val_subset=None,
-    cifar_test_subset=None, cifar_rotations=4, sim2_nonseparable=False,
+    epochs=4,
+    batch_size=64,
+    seeds=(0, 1, 2),
+    lr=3e-3,
+    weight_decay=1e-4,
+    mnist_dataset="mnist_rot_seeded",
+    mnist_stand_in="mnist_rot",
+    arch="resnet",
+    widths=(12, 12, 24),
+    kernel_size=5,
+    num_rotations=8,
+    sim2_elements=(4, 3),
+    rotations_sweep=(4, 8, 16),
+    train_subset=4_000,
+    val_subset=500,
+    test_subset=2_000,
+    cifar_dataset="cifar10_subset",
+    cifar_widths=(16, 32),
+    cifar_kernel_size=3,
+    cifar_epochs=4,
+    cifar_train_subset=None,
+    cifar_val_subset=None,
+    cifar_test_subset=None,
+    cifar_rotations=4,
+    sim2_nonseparable=False,
     se2_implementations=("nonseparable", "separable", "dseparable"),
-    rotations_widths=(8, 8, 16), rotations_seeds=(0,), rotations_epochs=2, rotations_train_subset=2_000,
-    rotations_val_subset=500, rotations_test_subset=2_000,
-    budget_s=90.0, budget_epochs_cap=50, budget_seeds=(0,), scale_kernel_options={"mask": "smooth"},
+    rotations_widths=(8, 8, 16),
+    rotations_seeds=(0,),
+    rotations_epochs=2,
+    rotations_train_subset=2_000,
+    rotations_val_subset=500,
+    rotations_test_subset=2_000,
+    budget_s=90.0,
+    budget_epochs_cap=50,
+    budget_seeds=(0,),
+    scale_kernel_options={"mask": "smooth"},
     cpu_workers=2,
 )
 """The CPU profile, sized by measurement so that every headline comparison has 3 seeds, at
@@ -176,14 +221,35 @@ smooth 79.3 / 78.9 % (seeds 0 / 1).
 PAPER = Profile(
     name="paper",
     description="the paper's settings (Knigge, Romero & Bekkers 2022, experiments), 3 seeds, for GPUs",
-    epochs=300, batch_size=64, seeds=(0, 1, 2), lr=1e-4, weight_decay=1e-4,
-    mnist_dataset="mnist_rot", mnist_stand_in=None,
-    arch="resnet", widths=(32, 32, 64), kernel_size=7, num_rotations=8, sim2_elements=(16, 3),
-    rotations_sweep=(4, 8, 16), train_subset=None, val_subset=None, test_subset=None,
-    cifar_dataset="cifar10", cifar_widths=(96, 192),
-    cifar_kernel_size=3, cifar_epochs=300, cifar_train_subset=None, cifar_val_subset=None,
-    cifar_test_subset=None, cifar_rotations=8, sim2_nonseparable=True,
-    budget_s=4 * 3600.0, budget_epochs_cap=300, budget_seeds=(0, 1, 2), scale_kernel_options={"mask": "smooth"},
+    epochs=300,
+    batch_size=64,
+    seeds=(0, 1, 2),
+    lr=1e-4,
+    weight_decay=1e-4,
+    mnist_dataset="mnist_rot",
+    mnist_stand_in=None,
+    arch="resnet",
+    widths=(32, 32, 64),
+    kernel_size=7,
+    num_rotations=8,
+    sim2_elements=(16, 3),
+    rotations_sweep=(4, 8, 16),
+    train_subset=None,
+    val_subset=None,
+    test_subset=None,
+    cifar_dataset="cifar10",
+    cifar_widths=(96, 192),
+    cifar_kernel_size=3,
+    cifar_epochs=300,
+    cifar_train_subset=None,
+    cifar_val_subset=None,
+    cifar_test_subset=None,
+    cifar_rotations=8,
+    sim2_nonseparable=True,
+    budget_s=4 * 3600.0,
+    budget_epochs_cap=300,
+    budget_seeds=(0, 1, 2),
+    scale_kernel_options={"mask": "smooth"},
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (SMOKE, QUICK, PAPER)}
@@ -212,19 +278,36 @@ def get_profile(name: str) -> Profile:
 _Variant = tuple[str, str, "int | tuple[int, int]", dict]
 
 
-def _mnist_run(p: Profile, experiment: str, variant: _Variant, seed: int, *, epochs: int | None = None,
-               subsets: tuple[int | None, int | None, int | None] = (None, None, None)) -> RunConfig:
+def _mnist_run(
+    p: Profile,
+    experiment: str,
+    variant: _Variant,
+    seed: int,
+    *,
+    epochs: int | None = None,
+    subsets: tuple[int | None, int | None, int | None] = (None, None, None),
+) -> RunConfig:
     group, implementation, num_elements, extra = variant
     train, val, test = subsets
     return RunConfig(
         experiment=experiment,
         profile=p.name,
-        data=DataConfig(name=p.mnist_dataset, stand_in_for=p.mnist_stand_in,
-                        train_subset=train or p.train_subset, val_subset=val or p.val_subset,
-                        test_subset=test or p.test_subset),
-        model=ModelConfig(arch=p.arch, group=group, implementation=implementation,
-                          num_elements=num_elements, widths=p.widths, kernel_size=p.kernel_size,
-                          **extra),
+        data=DataConfig(
+            name=p.mnist_dataset,
+            stand_in_for=p.mnist_stand_in,
+            train_subset=train or p.train_subset,
+            val_subset=val or p.val_subset,
+            test_subset=test or p.test_subset,
+        ),
+        model=ModelConfig(
+            arch=p.arch,
+            group=group,
+            implementation=implementation,
+            num_elements=num_elements,
+            widths=p.widths,
+            kernel_size=p.kernel_size,
+            **extra,
+        ),
         optim=OptimConfig(name="adam", lr=p.lr, weight_decay=p.weight_decay, schedule="cosine"),
         epochs=epochs or p.epochs,
         batch_size=p.batch_size,
@@ -254,7 +337,8 @@ def profile_run(profile: str, group: str = "SE2", seed: int = 0, experiment: str
     p = get_profile(profile)
     scale = _scale_options(p)
     variants: dict[str, _Variant] = {
-        "Z2": _z2(p), "SE2": ("SE2", "separable", p.num_rotations, {}),
+        "Z2": _z2(p),
+        "SE2": ("SE2", "separable", p.num_rotations, {}),
         "R2xRplus": ("R2xRplus", "separable", p.sim2_elements[1], scale),
         "Sim2": ("Sim2", "separable2d", p.sim2_elements, scale),
     }
@@ -279,41 +363,68 @@ def _build_mnist_rot_budget(p: Profile) -> list[RunConfig]:
     n = p.num_rotations
     variants: list[_Variant] = [_z2(p)] + [("SE2", impl, n, {}) for impl in ("nonseparable", "separable", "dseparable")]
     variants.append(("Sim2", "separable2d", p.sim2_elements, _scale_options(p)))
-    return [_mnist_run(p, "mnist_rot_budget", v, s, epochs=p.budget_epochs_cap).replace(time_budget_s=p.budget_s)
-            for v in variants for s in p.budget_seeds]
+    return [
+        _mnist_run(p, "mnist_rot_budget", v, s, epochs=p.budget_epochs_cap).replace(time_budget_s=p.budget_s)
+        for v in variants
+        for s in p.budget_seeds
+    ]
 
 
 def _build_rotations(p: Profile) -> list[RunConfig]:
     variants = [("SE2", impl, n, {}) for n in p.rotations_sweep for impl in ("nonseparable", "separable")]
     subsets = (p.rotations_train_subset, p.rotations_val_subset, p.rotations_test_subset)
-    runs = [_mnist_run(p, "rotations", v, s, epochs=p.rotations_epochs, subsets=subsets)
-            for v in variants for s in (p.rotations_seeds or p.seeds)]
+    runs = [
+        _mnist_run(p, "rotations", v, s, epochs=p.rotations_epochs, subsets=subsets)
+        for v in variants
+        for s in (p.rotations_seeds or p.seeds)
+    ]
     if p.rotations_widths is not None:
         runs = [r.replace(**{"model.widths": p.rotations_widths}) for r in runs]
     return runs
 
 
-def _cifar_runs(p: Profile, experiment: str, dataset: str, stand_in: str | None,
-                variants: list[_Variant], arch: str = "allcnnc", widths: tuple[int, ...] | None = None,
-                kernel_size: int | None = None, augment: bool = False) -> list[RunConfig]:
+def _cifar_runs(
+    p: Profile,
+    experiment: str,
+    dataset: str,
+    stand_in: str | None,
+    variants: list[_Variant],
+    arch: str = "allcnnc",
+    widths: tuple[int, ...] | None = None,
+    kernel_size: int | None = None,
+    augment: bool = False,
+) -> list[RunConfig]:
     runs = []
     for group, implementation, num_elements, extra in variants:
         for seed in p.seeds:
-            runs.append(RunConfig(
-                experiment=experiment,
-                profile=p.name,
-                data=DataConfig(name=dataset, stand_in_for=stand_in,
-                                train_subset=p.cifar_train_subset, val_subset=p.cifar_val_subset,
-                                test_subset=p.cifar_test_subset, augment=augment),
-                model=ModelConfig(arch=arch, group=group, implementation=implementation,
-                                  num_elements=num_elements, widths=widths or p.cifar_widths,
-                                  kernel_size=kernel_size or p.cifar_kernel_size, **extra),
-                optim=OptimConfig(name="adam", lr=p.lr, weight_decay=p.weight_decay, schedule="cosine"),
-                epochs=p.cifar_epochs,
-                batch_size=p.batch_size,
-                seed=seed,
-                num_workers=p.num_workers,
-            ).validate())
+            runs.append(
+                RunConfig(
+                    experiment=experiment,
+                    profile=p.name,
+                    data=DataConfig(
+                        name=dataset,
+                        stand_in_for=stand_in,
+                        train_subset=p.cifar_train_subset,
+                        val_subset=p.cifar_val_subset,
+                        test_subset=p.cifar_test_subset,
+                        augment=augment,
+                    ),
+                    model=ModelConfig(
+                        arch=arch,
+                        group=group,
+                        implementation=implementation,
+                        num_elements=num_elements,
+                        widths=widths or p.cifar_widths,
+                        kernel_size=kernel_size or p.cifar_kernel_size,
+                        **extra,
+                    ),
+                    optim=OptimConfig(name="adam", lr=p.lr, weight_decay=p.weight_decay, schedule="cosine"),
+                    epochs=p.cifar_epochs,
+                    batch_size=p.batch_size,
+                    seed=seed,
+                    num_workers=p.num_workers,
+                ).validate()
+            )
     return runs
 
 
@@ -327,47 +438,75 @@ def _cifar_variants(p: Profile, sim2: bool) -> list[_Variant]:
 
 def _build_cifar10(p: Profile) -> list[RunConfig]:
     stand_in = "cifar10" if p.cifar_dataset != "cifar10" else None
-    return _cifar_runs(p, "cifar10", p.cifar_dataset, stand_in, _cifar_variants(p, sim2=p.name != "quick"),
-                       augment=p.name == "paper")
+    return _cifar_runs(
+        p, "cifar10", p.cifar_dataset, stand_in, _cifar_variants(p, sim2=p.name != "quick"), augment=p.name == "paper"
+    )
 
 
 def _build_cifar100(p: Profile) -> list[RunConfig]:
     dataset, stand_in = ("cifar100", None) if p.name == "paper" else (p.cifar_dataset, "cifar100")
-    return _cifar_runs(p, "cifar100", dataset, stand_in, _cifar_variants(p, sim2=True),
-                       augment=p.name == "paper")
+    return _cifar_runs(p, "cifar100", dataset, stand_in, _cifar_variants(p, sim2=True), augment=p.name == "paper")
 
 
 def _build_galaxy10(p: Profile) -> list[RunConfig]:
     dataset, stand_in = ("galaxy10", None) if p.name == "paper" else (p.cifar_dataset, "galaxy10")
     n = p.num_rotations
-    variants: list[_Variant] = [_z2(p), ("SE2", "separable", n, {}),
-                                ("Sim2", "separable2d", p.sim2_elements, _scale_options(p))]
-    return _cifar_runs(p, "galaxy10", dataset, stand_in, variants, arch=p.arch, widths=p.widths,
-                       kernel_size=p.kernel_size)
+    variants: list[_Variant] = [
+        _z2(p),
+        ("SE2", "separable", n, {}),
+        ("Sim2", "separable2d", p.sim2_elements, _scale_options(p)),
+    ]
+    return _cifar_runs(
+        p, "galaxy10", dataset, stand_in, variants, arch=p.arch, widths=p.widths, kernel_size=p.kernel_size
+    )
 
 
-_NOT_OFFLINE = ("{name} is not in the offline mirror and too large for 2 CPU cores, so it has no "
-                "quick profile (a stand-in would be mistaken for a result); use --profile smoke "
-                "(pipeline check on a labelled stand-in) or --profile paper")
+_NOT_OFFLINE = (
+    "{name} is not in the offline mirror and too large for 2 CPU cores, so it has no "
+    "quick profile (a stand-in would be mistaken for a result); use --profile smoke "
+    "(pipeline check on a labelled stand-in) or --profile paper"
+)
 
 EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e for e in (
-        Experiment("mnist_rot", "rotated MNIST: Z2 CNN; SE(2) nonseparable/separable/gseparable/"
-                   "dseparable/dgseparable; R2xR+ separable; Sim(2) separable2d (+ nonseparable "
-                   "in smoke/paper)", _build_mnist_rot),
-        Experiment("mnist_rot_budget", "rotated MNIST at equal wall-clock training time: Z2, SE(2) "
-                   "nonseparable/separable/dseparable, Sim(2) separable2d, each given the profile's "
-                   "time budget", _build_mnist_rot_budget),
-        Experiment("rotations", "rotated MNIST, SE(2) nonseparable vs separable for N = 4, 8, 16 "
-                   "rotations", _build_rotations),
-        Experiment("cifar10", "CIFAR-10, All-CNN-C: Z2 vs SE(2) separable/nonseparable (+ Sim(2) "
-                   "separable2d in smoke/paper); smoke/quick use cifar10_subset", _build_cifar10),
-        Experiment("cifar100", "CIFAR-100, All-CNN-C: Z2 vs SE(2) separable/nonseparable vs Sim(2) "
-                   "separable2d", _build_cifar100, ("smoke", "paper"),
-                   _NOT_OFFLINE.format(name="CIFAR-100")),
-        Experiment("galaxy10", "Galaxy10 (SDSS, 69x69x3), ResNet: Z2 vs SE(2) separable vs Sim(2) "
-                   "separable2d", _build_galaxy10, ("smoke", "paper"),
-                   _NOT_OFFLINE.format(name="Galaxy10")),
+    e.name: e
+    for e in (
+        Experiment(
+            "mnist_rot",
+            "rotated MNIST: Z2 CNN; SE(2) nonseparable/separable/gseparable/"
+            "dseparable/dgseparable; R2xR+ separable; Sim(2) separable2d (+ nonseparable "
+            "in smoke/paper)",
+            _build_mnist_rot,
+        ),
+        Experiment(
+            "mnist_rot_budget",
+            "rotated MNIST at equal wall-clock training time: Z2, SE(2) "
+            "nonseparable/separable/dseparable, Sim(2) separable2d, each given the profile's "
+            "time budget",
+            _build_mnist_rot_budget,
+        ),
+        Experiment(
+            "rotations", "rotated MNIST, SE(2) nonseparable vs separable for N = 4, 8, 16 rotations", _build_rotations
+        ),
+        Experiment(
+            "cifar10",
+            "CIFAR-10, All-CNN-C: Z2 vs SE(2) separable/nonseparable (+ Sim(2) "
+            "separable2d in smoke/paper); smoke/quick use cifar10_subset",
+            _build_cifar10,
+        ),
+        Experiment(
+            "cifar100",
+            "CIFAR-100, All-CNN-C: Z2 vs SE(2) separable/nonseparable vs Sim(2) separable2d",
+            _build_cifar100,
+            ("smoke", "paper"),
+            _NOT_OFFLINE.format(name="CIFAR-100"),
+        ),
+        Experiment(
+            "galaxy10",
+            "Galaxy10 (SDSS, 69x69x3), ResNet: Z2 vs SE(2) separable vs Sim(2) separable2d",
+            _build_galaxy10,
+            ("smoke", "paper"),
+            _NOT_OFFLINE.format(name="Galaxy10"),
+        ),
     )
 }
 
@@ -384,8 +523,10 @@ def get_runs(experiment: str, profile: str) -> list[RunConfig]:
     exp = EXPERIMENTS[experiment]
     prof = get_profile(profile)
     if profile not in exp.profiles:
-        raise ValueError(f"experiment {experiment!r} has no profile {profile!r}: "
-                         f"{exp.missing_profile_reason}; valid profiles for it: {', '.join(exp.profiles)}")
+        raise ValueError(
+            f"experiment {experiment!r} has no profile {profile!r}: "
+            f"{exp.missing_profile_reason}; valid profiles for it: {', '.join(exp.profiles)}"
+        )
     runs = exp.build(prof)
     ids = [r.run_id() for r in runs]
     if len(set(ids)) != len(ids):  # a programming error in a builder

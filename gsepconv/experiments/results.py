@@ -37,19 +37,48 @@ __all__ = [
 
 #: Columns of the results CSV, in order.
 COLUMNS: tuple[str, ...] = (
-    "experiment", "dataset", "stand_in_for", "arch", "group", "implementation", "num_elements",
-    "sampling", "kernel_size", "widths", "params", "epochs", "time_budget_s", "batch_size", "lr", "seed",
-    "val_acc", "test_acc", "test_err", "best_epoch", "train_time_s", "time_per_epoch_s",
-    "peak_mem_mb", "device", "torch_version", "gsepconv_version", "git_commit", "timestamp",
-    "profile", "run_id",
+    "experiment",
+    "dataset",
+    "stand_in_for",
+    "arch",
+    "group",
+    "implementation",
+    "num_elements",
+    "sampling",
+    "kernel_size",
+    "widths",
+    "params",
+    "epochs",
+    "time_budget_s",
+    "batch_size",
+    "lr",
+    "seed",
+    "val_acc",
+    "test_acc",
+    "test_err",
+    "best_epoch",
+    "train_time_s",
+    "time_per_epoch_s",
+    "peak_mem_mb",
+    "device",
+    "torch_version",
+    "gsepconv_version",
+    "git_commit",
+    "timestamp",
+    "profile",
+    "run_id",
 )
 #: Per-run measurements, averaged by :func:`summarise`.
 METRIC_COLUMNS: tuple[str, ...] = (
-    "val_acc", "test_acc", "test_err", "train_time_s", "time_per_epoch_s", "peak_mem_mb",
+    "val_acc",
+    "test_acc",
+    "test_err",
+    "train_time_s",
+    "time_per_epoch_s",
+    "peak_mem_mb",
 )
 # Provenance and per-run details: neither grouped on nor averaged.
-_PER_RUN = ("seed", "best_epoch", "device", "torch_version", "gsepconv_version", "git_commit",
-            "timestamp", "run_id")
+_PER_RUN = ("seed", "best_epoch", "device", "torch_version", "gsepconv_version", "git_commit", "timestamp", "run_id")
 
 
 def results_path(experiment: str, profile: str, root: str | Path | None = None) -> Path:
@@ -62,8 +91,21 @@ def results_path(experiment: str, profile: str, root: str | Path | None = None) 
 #: identity, then one row per epoch. ``wall_time_s`` is the cumulative wall time (training +
 #: validation) at the end of the epoch, so validation accuracy can be plotted against it.
 HISTORY_COLUMNS: tuple[str, ...] = (
-    "run_id", "experiment", "profile", "group", "implementation", "num_elements", "seed",
-    "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "time_s", "eval_time_s", "wall_time_s",
+    "run_id",
+    "experiment",
+    "profile",
+    "group",
+    "implementation",
+    "num_elements",
+    "seed",
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "time_s",
+    "eval_time_s",
+    "wall_time_s",
 )
 
 
@@ -109,11 +151,20 @@ class ResultsError(GsepconvError, ValueError):
 #: Checks of :func:`check_results`: numeric columns with their allowed range (``None``: unbounded)
 #: and whether an empty cell is allowed.
 _NUMERIC: dict[str, tuple[float | None, float | None, bool]] = {
-    "kernel_size": (1, None, False), "params": (0, None, False), "epochs": (0, None, False),
-    "time_budget_s": (0, None, True), "batch_size": (1, None, False), "lr": (0, None, False),
-    "seed": (None, None, False), "val_acc": (0, 100, False), "test_acc": (0, 100, False),
-    "test_err": (0, 100, False), "best_epoch": (0, None, False), "train_time_s": (0, None, False),
-    "time_per_epoch_s": (0, None, False), "peak_mem_mb": (0, None, False),
+    "kernel_size": (1, None, False),
+    "params": (0, None, False),
+    "epochs": (0, None, False),
+    "time_budget_s": (0, None, True),
+    "batch_size": (1, None, False),
+    "lr": (0, None, False),
+    "seed": (None, None, False),
+    "val_acc": (0, 100, False),
+    "test_acc": (0, 100, False),
+    "test_err": (0, 100, False),
+    "best_epoch": (0, None, False),
+    "train_time_s": (0, None, False),
+    "time_per_epoch_s": (0, None, False),
+    "peak_mem_mb": (0, None, False),
 }
 
 
@@ -123,8 +174,7 @@ def check_results(frame: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     row and ``test_acc + test_err = 100``. A violation is a :class:`ResultsError` naming the file,
     the line and the fix; returns ``frame``."""
     path = Path(path)
-    fix = (f"fix or delete that row, or rewrite the table with `gsepconv run {path.stem} --profile "
-           f"{path.parent.name}`")
+    fix = f"fix or delete that row, or rewrite the table with `gsepconv run {path.stem} --profile {path.parent.name}`"
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ResultsError(f"{path} lacks the column(s) {', '.join(missing)} of a gsepconv results table; {fix}")
@@ -144,16 +194,18 @@ def check_results(frame: pd.DataFrame, path: str | Path) -> pd.DataFrame:
                 bounds = f"[{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
                 raise ResultsError(f"{line}: {column}={value!r} is outside {bounds}; {fix}")
         if abs(float(row["test_acc"]) + float(row["test_err"]) - 100.0) > 1e-6:
-            raise ResultsError(f"{line}: test_acc + test_err = {float(row['test_acc']) + float(row['test_err']):g}, "
-                               f"not 100; {fix}")
+            raise ResultsError(
+                f"{line}: test_acc + test_err = {float(row['test_acc']) + float(row['test_err']):g}, not 100; {fix}"
+            )
         if not isinstance(row["run_id"], str) or not row["run_id"].strip():
             raise ResultsError(f"{line}: run_id is empty; {fix}")
     duplicated = frame["run_id"].duplicated(keep="first")
     if duplicated.any():
         i = int(duplicated.to_numpy().nonzero()[0][0])
         first = int((frame["run_id"] == frame["run_id"].iloc[i]).to_numpy().nonzero()[0][0])
-        raise ResultsError(f"{path} line {i + 2}: run_id {frame['run_id'].iloc[i]!r} repeats line {first + 2} "
-                           f"(one row per run); {fix}")
+        raise ResultsError(
+            f"{path} line {i + 2}: run_id {frame['run_id'].iloc[i]!r} repeats line {first + 2} (one row per run); {fix}"
+        )
     return frame
 
 
@@ -163,7 +215,8 @@ def read_results(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} does not exist; produce it with `gsepconv run {path.stem} --profile {path.parent.name}`")
+            f"{path} does not exist; produce it with `gsepconv run {path.stem} --profile {path.parent.name}`"
+        )
     return check_results(read_table(path), path)
 
 
@@ -174,11 +227,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
-        raise ResultsError(f"{path} is empty; delete it and produce it again (its command is in the "
-                           f"chapter or `gsepconv --help`)") from None
+        raise ResultsError(
+            f"{path} is empty; delete it and produce it again (its command is in the chapter or `gsepconv --help`)"
+        ) from None
     except pd.errors.ParserError as err:
-        raise ResultsError(f"{path} is malformed: {' '.join(str(err).split())} (a row with more fields than "
-                           f"the header); fix that row, or delete the file and produce it again") from None
+        raise ResultsError(
+            f"{path} is malformed: {' '.join(str(err).split())} (a row with more fields than "
+            f"the header); fix that row, or delete the file and produce it again"
+        ) from None
 
 
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
@@ -194,14 +250,17 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     out = grouped.size().rename("n_seeds").to_frame()
     for metric in METRIC_COLUMNS:
         values = pd.to_numeric(frame[metric], errors="coerce").groupby(
-            [frame[k] for k in keys], dropna=False, sort=False)
+            [frame[k] for k in keys], dropna=False, sort=False
+        )
         out[f"{metric}_mean"] = values.mean()
         out[f"{metric}_std"] = values.std(ddof=1)
     return out.reset_index()
 
 
-def format_summary(summary: pd.DataFrame, metrics: tuple[str, ...] = (
-        "test_err", "test_acc", "val_acc", "time_per_epoch_s", "peak_mem_mb")) -> tuple[str, pd.DataFrame]:
+def format_summary(
+    summary: pd.DataFrame,
+    metrics: tuple[str, ...] = ("test_err", "test_acc", "val_acc", "time_per_epoch_s", "peak_mem_mb"),
+) -> tuple[str, pd.DataFrame]:
     """A readable view of :func:`summarise`: ``(header, table)``.
 
     Grouping columns that are the same in every row move to the header line; each metric
@@ -212,12 +271,14 @@ def format_summary(summary: pd.DataFrame, metrics: tuple[str, ...] = (
     metric_cols = {f"{m}_{s}" for m in METRIC_COLUMNS for s in ("mean", "std")}
     keys = [c for c in summary.columns if c not in metric_cols and c != "n_seeds"]
     constant = [c for c in keys if summary[c].nunique(dropna=False) == 1]
-    header = ", ".join(f"{c}={summary[c].iloc[0]}" for c in constant
-                       if not (isinstance(summary[c].iloc[0], float) and pd.isna(summary[c].iloc[0])))
+    header = ", ".join(
+        f"{c}={summary[c].iloc[0]}"
+        for c in constant
+        if not (isinstance(summary[c].iloc[0], float) and pd.isna(summary[c].iloc[0]))
+    )
     table = summary[[c for c in keys if c not in constant] + ["n_seeds"]].copy()
     for m in metrics:
         mean, std = summary[f"{m}_mean"], summary[f"{m}_std"]
         digits = 2 if m.endswith(("acc", "err", "_s")) else 0
-        table[m] = [f"{a:.{digits}f}" if pd.isna(b) else f"{a:.{digits}f} ± {b:.{digits}f}"
-                    for a, b in zip(mean, std)]
+        table[m] = [f"{a:.{digits}f}" if pd.isna(b) else f"{a:.{digits}f} ± {b:.{digits}f}" for a, b in zip(mean, std)]
     return header, table

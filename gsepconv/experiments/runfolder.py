@@ -46,8 +46,10 @@ CONFIG_FILE = "config.yaml"
 BEST_WEIGHTS = "model_best.pt"
 
 #: What to do about a damaged file of a run folder that the run's command writes again.
-REWRITE = ("delete it and repeat the run's `gsepconv train`/`run` command: the run resumes from its "
-           "checkpoint and writes it again")
+REWRITE = (
+    "delete it and repeat the run's `gsepconv train`/`run` command: the run resumes from its "
+    "checkpoint and writes it again"
+)
 
 
 class RunFolderError(GsepconvError, ValueError):
@@ -66,13 +68,15 @@ def load_checkpoint(path: str | Path, fix: str) -> Any:
         raise RunFolderError(
             f"{path} was not loaded: it holds objects other than tensors and plain data, or it is "
             f"damaged ({first[:160]}); gsepconv never writes such objects and does not run a file's "
-            f"code — {fix}") from None
+            f"code — {fix}"
+        ) from None
     except FileNotFoundError:
         raise RunFolderError(f"{path} does not exist — {fix}") from None
     except Exception as err:  # torch reports truncated or empty files as RuntimeError, EOFError …
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise RunFolderError(f"{path} cannot be read, it is damaged (an interrupted copy or a full "
-                             f"disk?): {first[:160]} — {fix}") from None
+        raise RunFolderError(
+            f"{path} cannot be read, it is damaged (an interrupted copy or a full disk?): {first[:160]} — {fix}"
+        ) from None
 
 
 def _number(metrics: dict[str, Any], key: str, low: float, high: float) -> str | None:
@@ -118,8 +122,9 @@ RUN_CONFIG_HEADER = "# gsepconv run configuration (written by gsepconv train/run
 
 def write_run_config(config: Any, folder: str | Path) -> Path:
     """Write ``folder/config.yaml`` atomically, marked with :data:`RUN_CONFIG_HEADER`."""
-    return atomic_write_text(Path(folder) / CONFIG_FILE,
-                             RUN_CONFIG_HEADER + "\n" + yaml.safe_dump(config.to_dict(), sort_keys=False))
+    return atomic_write_text(
+        Path(folder) / CONFIG_FILE, RUN_CONFIG_HEADER + "\n" + yaml.safe_dump(config.to_dict(), sort_keys=False)
+    )
 
 
 def check_ours(folder: str | Path) -> None:
@@ -136,9 +141,11 @@ def check_ours(folder: str | Path) -> None:
                 return
         if any((folder / name).is_file() for name in (CHECKPOINT, METRICS)):
             return  # a run folder of a gsepconv from before the header
-    raise RunFolderError(f"{path} was not written by gsepconv (a run folder's config.yaml starts with "
-                         f"{RUN_CONFIG_HEADER!r}); it is left as it is, even with --force — give another run "
-                         f"folder (--run-dir), a new or empty one")
+    raise RunFolderError(
+        f"{path} was not written by gsepconv (a run folder's config.yaml starts with "
+        f"{RUN_CONFIG_HEADER!r}); it is left as it is, even with --force — give another run "
+        f"folder (--run-dir), a new or empty one"
+    )
 
 
 def read_run_config(folder: str | Path) -> Any:
@@ -150,5 +157,7 @@ def read_run_config(folder: str | Path) -> Any:
     try:
         return load_config(path)
     except ValueError as err:
-        raise RunFolderError(f"{err} — the run folder {Path(folder)} cannot be used as it is; give another "
-                             f"run folder, or fix or delete {path.name}") from None
+        raise RunFolderError(
+            f"{err} — the run folder {Path(folder)} cannot be used as it is; give another "
+            f"run folder, or fix or delete {path.name}"
+        ) from None

@@ -53,8 +53,16 @@ from gsepconv.experiments.training import (
 from gsepconv.groups import num_elements_text
 from gsepconv.models import build_model
 
-__all__ = ["run_dir_for", "run_one", "run_experiment", "train_profile", "train_runs", "estimated_cost", "RunFailed",
-           "load_metrics"]
+__all__ = [
+    "run_dir_for",
+    "run_one",
+    "run_experiment",
+    "train_profile",
+    "train_runs",
+    "estimated_cost",
+    "RunFailed",
+    "load_metrics",
+]
 
 Log = Callable[[str], None]
 
@@ -72,8 +80,12 @@ def _stderr(msg: str) -> None:
 
 def run_dir_for(config: RunConfig, root: str | Path | None = None) -> Path:
     """``<runs>/<profile>/<experiment>/<run_id>``; every name is checked, so it stays under ``<runs>``."""
-    return (runs_root(root) / check_name(config.profile, "profile") / check_name(config.experiment, "experiment")
-            / check_name(config.run_id(), "run id"))
+    return (
+        runs_root(root)
+        / check_name(config.profile, "profile")
+        / check_name(config.experiment, "experiment")
+        / check_name(config.run_id(), "run id")
+    )
 
 
 def load_metrics(run_dir: str | Path) -> dict[str, Any] | None:
@@ -111,30 +123,52 @@ def run_one(
         stored = None if force else _finished(folder, config)
         if stored is not None:
             return stored
-        return {**train(config, folder, dataset_factory=dataset_factory, callbacks=callbacks,
-                        max_epochs_this_call=max_epochs_this_call, resume=not force, log=log), "reused": False}
+        return {
+            **train(
+                config,
+                folder,
+                dataset_factory=dataset_factory,
+                callbacks=callbacks,
+                max_epochs_this_call=max_epochs_this_call,
+                resume=not force,
+                log=log,
+            ),
+            "reused": False,
+        }
 
     created = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
     folder.mkdir(parents=True, exist_ok=True)
     wrote_config = False
     try:
-        with file_lock(folder, "another gsepconv process is training in this run folder",
-                       refuse="wait for it to finish (then repeat the command: a finished run is reused), "
-                              "or give another run folder (--run-dir)"):
+        with file_lock(
+            folder,
+            "another gsepconv process is training in this run folder",
+            refuse="wait for it to finish (then repeat the command: a finished run is reused), "
+            "or give another run folder (--run-dir)",
+        ):
             check_ours(folder)
             stored = None if force else _finished(folder, config)
             if stored is not None:
                 return stored
             old = read_run_config(folder)
             if old is not None and not force and old.config_hash() != config.config_hash():
-                raise RunFolderError(f"{folder} holds a run of another configuration ({old.run_id()}), not "
-                                     f"{config.run_id()}; give another run folder (--run-dir), or --force to replace it")
+                raise RunFolderError(
+                    f"{folder} holds a run of another configuration ({old.run_id()}), not "
+                    f"{config.run_id()}; give another run folder (--run-dir), or --force to replace it"
+                )
             if old is None or force:  # an existing config.yaml of this configuration stays as it is
                 wrote_config = old is None
                 write_run_config(config, folder)
-            metrics = train(config, folder, dataset_factory=dataset_factory, callbacks=callbacks,
-                            max_epochs_this_call=max_epochs_this_call, resume=not force, log=log,
-                            model_builder=model_builder)
+            metrics = train(
+                config,
+                folder,
+                dataset_factory=dataset_factory,
+                callbacks=callbacks,
+                max_epochs_this_call=max_epochs_this_call,
+                resume=not force,
+                log=log,
+                model_builder=model_builder,
+            )
     except BaseException:
         _remove_unstarted(folder, created, wrote_config)
         raise
@@ -152,7 +186,8 @@ def _finished(folder: Path, config: RunConfig) -> dict[str, Any] | None:
     if stored_id != config.run_id() or stored["run_id"] != config.run_id():
         raise RunFolderError(
             f"{folder} holds a finished run of another configuration ({stored_id}), not the one asked "
-            f"for ({config.run_id()}); give another run folder (--run-dir), or --force to replace it")
+            f"for ({config.run_id()}); give another run folder (--run-dir), or --force to replace it"
+        )
     return {**stored, "reused": True}
 
 
@@ -228,8 +263,16 @@ def _watch_parent(label: str, orphaned: threading.Event, grace: float = ORPHAN_G
     return thread
 
 
-def _worker(device: str, label: str, jobs: Any, results: Any, runs: str | None, force: bool,
-            factory: DatasetFactory | None, cpu_threads: int) -> None:
+def _worker(
+    device: str,
+    label: str,
+    jobs: Any,
+    results: Any,
+    runs: str | None,
+    force: bool,
+    factory: DatasetFactory | None,
+    cpu_threads: int,
+) -> None:
     """One process per device: take jobs until the sentinel, report (index, metrics | error);
     stop when the parent process dies (:func:`_watch_parent`)."""
     orphaned = threading.Event()
@@ -246,8 +289,14 @@ def _worker(device: str, label: str, jobs: Any, results: Any, runs: str | None, 
             return
         config = RunConfig.from_dict(job.config).replace(device=device)
         try:
-            metrics = run_one(config, runs=runs, force=force, dataset_factory=factory,
-                              log=lambda m: _stderr(f"[{label}] {m}"), model_builder=job.model_builder)
+            metrics = run_one(
+                config,
+                runs=runs,
+                force=force,
+                dataset_factory=factory,
+                log=lambda m: _stderr(f"[{label}] {m}"),
+                model_builder=job.model_builder,
+            )
             results.put((job.index, metrics, None))
         except BaseException as err:  # reported to the parent, which decides
             if orphaned.is_set():
@@ -393,8 +442,11 @@ def train_profile(
     runs are logged and left for :func:`run_experiment` to report.
     """
     log = log or _stderr
-    names = list(experiments) if experiments is not None else [
-        name for name, e in EXPERIMENTS.items() if profile in e.profiles]
+    names = (
+        list(experiments)
+        if experiments is not None
+        else [name for name, e in EXPERIMENTS.items() if profile in e.profiles]
+    )
     plan = [c for name in names for c in get_runs(name, profile)]
     devices = list(devices or default_devices(profile, device) or ["auto"])
     if len(devices) == 1:
@@ -403,8 +455,10 @@ def train_profile(
     todo = [c for c in plan if force or load_metrics(run_dir_for(c, root)) is None]
     if len(devices) > 1:
         todo.sort(key=estimated_cost, reverse=True)
-    log(f"training {len(todo)} of the {len(plan)} runs of {', '.join(names)} (profile {profile}) on "
-        f"{len(devices)} worker(s): {', '.join(devices)}" + (", longest first" if len(devices) > 1 else ""))
+    log(
+        f"training {len(todo)} of the {len(plan)} runs of {', '.join(names)} (profile {profile}) on "
+        f"{len(devices)} worker(s): {', '.join(devices)}" + (", longest first" if len(devices) > 1 else "")
+    )
     if not todo:
         return {"runs": 0, "failed": 0}
     metrics, errors = train_runs(todo, devices, root, force=force, log=log)
@@ -412,8 +466,13 @@ def train_profile(
 
 
 def train_runs(
-    plan: Sequence[RunConfig], devices: Sequence[str], runs: str | Path | None = None, *, force: bool = False,
-    log: Log | None = None, builders: Sequence[ModelBuilder | None] | None = None,
+    plan: Sequence[RunConfig],
+    devices: Sequence[str],
+    runs: str | Path | None = None,
+    *,
+    force: bool = False,
+    log: Log | None = None,
+    builders: Sequence[ModelBuilder | None] | None = None,
 ) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
     """Train ``plan`` in its run folders under ``runs``: side by side, one worker process per
     entry of ``devices`` when there are several, else one after another in this process.
@@ -429,24 +488,39 @@ def _plan_frame(plan: Sequence[RunConfig], root: Path) -> pd.DataFrame:
     rows = []
     for c in plan:
         folder = run_dir_for(c, root)
-        status = ("finished" if (folder / METRICS).is_file()
-                  else "partial" if (folder / "checkpoint.pt").is_file() else "new")
+        status = (
+            "finished" if (folder / METRICS).is_file() else "partial" if (folder / "checkpoint.pt").is_file() else "new"
+        )
         ne = c.model.num_elements
-        rows.append({
-            "run_id": c.run_id(), "status": status, "dataset": c.data.name, "arch": c.model.arch,
-            "group": c.model.group,
-            "implementation": "none" if c.model.group == "Z2" else c.model.implementation,
-            "num_elements": num_elements_text(ne),
-            "widths": ",".join(map(str, c.model.widths)), "kernel_size": c.model.kernel_size,
-            "epochs": c.epochs, "train_subset": c.data.train_subset, "batch_size": c.batch_size,
-            "optimizer": c.optim.name, "lr": c.optim.lr, "seed": c.seed,
-            "folder": str(folder),
-        })
+        rows.append(
+            {
+                "run_id": c.run_id(),
+                "status": status,
+                "dataset": c.data.name,
+                "arch": c.model.arch,
+                "group": c.model.group,
+                "implementation": "none" if c.model.group == "Z2" else c.model.implementation,
+                "num_elements": num_elements_text(ne),
+                "widths": ",".join(map(str, c.model.widths)),
+                "kernel_size": c.model.kernel_size,
+                "epochs": c.epochs,
+                "train_subset": c.data.train_subset,
+                "batch_size": c.batch_size,
+                "optimizer": c.optim.name,
+                "lr": c.optim.lr,
+                "seed": c.seed,
+                "folder": str(folder),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def _run_sequential(
-    plan: Sequence[RunConfig], root: Path, force: bool, factory: DatasetFactory | None, log: Log,
+    plan: Sequence[RunConfig],
+    root: Path,
+    force: bool,
+    factory: DatasetFactory | None,
+    log: Log,
     builders: Sequence[ModelBuilder | None] | None = None,
 ) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
     """Train ``plan`` one run after another in this process: ``(metrics, errors)`` by plan index
@@ -457,8 +531,14 @@ def _run_sequential(
     for i, config in enumerate(plan):
         log(f"[{i + 1}/{len(plan)}] {config.experiment}/{config.run_id()}")
         try:
-            metrics[i] = run_one(config, runs=root, force=force, dataset_factory=factory, log=log,
-                                 model_builder=builders[i] if builders else None)
+            metrics[i] = run_one(
+                config,
+                runs=root,
+                force=force,
+                dataset_factory=factory,
+                log=log,
+                model_builder=builders[i] if builders else None,
+            )
             if metrics[i].get("reused"):
                 log(f"[{i + 1}/{len(plan)}] reused the finished run")
         except KeyboardInterrupt:
@@ -470,8 +550,13 @@ def _run_sequential(
 
 
 def _run_parallel(
-    plan: Sequence[RunConfig], devices: list[str], root: Path, force: bool,
-    factory: DatasetFactory | None, log: Log, builders: Sequence[ModelBuilder | None] | None = None,
+    plan: Sequence[RunConfig],
+    devices: list[str],
+    root: Path,
+    force: bool,
+    factory: DatasetFactory | None,
+    log: Log,
+    builders: Sequence[ModelBuilder | None] | None = None,
 ) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
     ctx = mp.get_context("spawn")
     cpu_threads = max(1, (os.cpu_count() or 1) // len(devices))
@@ -480,9 +565,14 @@ def _run_parallel(
         jobs.put(_Job(i, config.to_dict(), builders[i] if builders else None))
     for _ in devices:
         jobs.put(None)
-    workers = [ctx.Process(target=_worker, args=(d, f"worker {k} {d}", jobs, results, str(root), force,
-                                                 factory, cpu_threads), daemon=False)
-               for k, d in enumerate(devices)]
+    workers = [
+        ctx.Process(
+            target=_worker,
+            args=(d, f"worker {k} {d}", jobs, results, str(root), force, factory, cpu_threads),
+            daemon=False,
+        )
+        for k, d in enumerate(devices)
+    ]
     for w in workers:
         w.start()
     metrics: dict[int, dict[str, Any]] = {}

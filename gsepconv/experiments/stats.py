@@ -145,8 +145,9 @@ def paired_interval(a: Sequence[float], b: Sequence[float], confidence: float = 
     return mean_interval([float(x) - float(y) for x, y in zip(a, b)], confidence)
 
 
-def welch_interval(mean_a: float, sd_a: float, n_a: int, mean_b: float, sd_b: float, n_b: int,
-                   confidence: float = 0.95) -> Interval:
+def welch_interval(
+    mean_a: float, sd_a: float, n_a: int, mean_b: float, sd_b: float, n_b: int, confidence: float = 0.95
+) -> Interval:
     """Unpaired interval of ``mean_a - mean_b`` from each sample's mean, sample sd and size:
     Student-t with Welch–Satterthwaite degrees of freedom. There are no per-pair values, so
     ``n`` is the smaller sample and ``sd`` is NaN; with fewer than two values on either side there
@@ -161,6 +162,6 @@ def welch_interval(mean_a: float, sd_a: float, n_a: int, mean_b: float, sd_b: fl
         raise ValueError(f"welch_interval needs the standard deviations of both samples, got {sd_a!r} and {sd_b!r}")
     if var_a + var_b == 0.0:
         return Interval(min(n_a, n_b), mean, float("nan"), mean, mean, confidence)
-    df = (var_a + var_b) ** 2 / (var_a ** 2 / (n_a - 1) + var_b ** 2 / (n_b - 1))
+    df = (var_a + var_b) ** 2 / (var_a**2 / (n_a - 1) + var_b**2 / (n_b - 1))
     half = t_quantile(0.5 + confidence / 2.0, df) * math.sqrt(var_a + var_b)
     return Interval(min(n_a, n_b), mean, float("nan"), mean - half, mean + half, confidence)

@@ -170,8 +170,10 @@ def _subset(ds: Dataset, size: int | None, seed: int, what: str = "subset") -> D
     is a :class:`ConfigError` (it would silently train on less than asked)."""
     n = len(ds)  # type: ignore[arg-type]
     if size is not None and size > n:
-        raise ConfigError(f"{what}={size} asks for more than the {n} images of the split; leave it out "
-                          f"(null) to use the whole split, or give at most {n}")
+        raise ConfigError(
+            f"{what}={size} asks for more than the {n} images of the split; leave it out "
+            f"(null) to use the whole split, or give at most {n}"
+        )
     if size is None or size >= n:
         return ds
     g = torch.Generator().manual_seed(seed)
@@ -352,13 +354,18 @@ def _progress(iterable: Any, enabled: bool, desc: str, total: int) -> Any:
 
 
 def _evaluate(
-    model: nn.Module, ds: Dataset, batch_size: int, device: torch.device, env: DistEnv,
-    cast: torch.dtype | None, progress: bool, desc: str,
+    model: nn.Module,
+    ds: Dataset,
+    batch_size: int,
+    device: torch.device,
+    env: DistEnv,
+    cast: torch.dtype | None,
+    progress: bool,
+    desc: str,
 ) -> tuple[float, float]:
     """(mean loss, accuracy in %) over the whole of ``ds``; each process takes every world_size-th item."""
     shard = Subset(ds, list(range(env.rank, len(ds), env.world_size))) if env.enabled else ds  # type: ignore[arg-type]
-    loader = DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=0,
-                        pin_memory=device.type == "cuda")
+    loader = DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=0, pin_memory=device.type == "cuda")
     model.eval()
     loss_sum, correct, count = 0.0, 0.0, 0.0
     with torch.no_grad():
@@ -426,8 +433,18 @@ def train(
     if device.type == "cuda":
         torch.cuda.set_device(device)
     try:
-        return _train(config, Path(run_dir) if run_dir is not None else None, dataset_factory,
-                      callbacks, max_epochs_this_call, resume, log, env, device, model_builder)
+        return _train(
+            config,
+            Path(run_dir) if run_dir is not None else None,
+            dataset_factory,
+            callbacks,
+            max_epochs_this_call,
+            resume,
+            log,
+            env,
+            device,
+            model_builder,
+        )
     finally:
         if created_group:
             torch.distributed.destroy_process_group()
@@ -451,9 +468,16 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 def _train(
-    config: RunConfig, run_dir: Path | None, factory: DatasetFactory | None,
-    callbacks: Sequence[EpochCallback], max_epochs_this_call: int | None, resume: bool,
-    log: Callable[[str], None], env: DistEnv, device: torch.device, model_builder: ModelBuilder | None = None,
+    config: RunConfig,
+    run_dir: Path | None,
+    factory: DatasetFactory | None,
+    callbacks: Sequence[EpochCallback],
+    max_epochs_this_call: int | None,
+    resume: bool,
+    log: Callable[[str], None],
+    env: DistEnv,
+    device: torch.device,
+    model_builder: ModelBuilder | None = None,
 ) -> dict[str, Any]:
     writes = run_dir is not None and env.is_main
     progress = config.progress and env.is_main
@@ -481,7 +505,8 @@ def _train(
     optimizer = _make_optimizer(config, model.parameters())
     clock = _BudgetClock(config.time_budget_s, warmup_steps) if config.time_budget_s is not None else None
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, clock if clock is not None else _lr_lambda(total_steps, warmup_steps, config.optim.schedule))
+        optimizer, clock if clock is not None else _lr_lambda(total_steps, warmup_steps, config.optim.schedule)
+    )
     scaler = torch.amp.GradScaler("cuda", enabled=cast == torch.float16)  # bfloat16 needs no loss scaling
 
     state = _State(history=[])
@@ -512,8 +537,23 @@ def _train(
                 break
             if state.budget_exhausted:
                 break
-            record = _train_epoch(config, train_model, model, optimizer, scheduler, scaler,
-                                  train_ds, epoch, local_bs, drop_last, device, env, cast, progress, clock)
+            record = _train_epoch(
+                config,
+                train_model,
+                model,
+                optimizer,
+                scheduler,
+                scaler,
+                train_ds,
+                epoch,
+                local_bs,
+                drop_last,
+                device,
+                env,
+                cast,
+                progress,
+                clock,
+            )
             _check_finite(config, epoch, "training", record["train_loss"], state)
             if clock is not None:
                 clock.spent_before += record["time_s"]
@@ -523,20 +563,22 @@ def _train(
                 for buffer in model.buffers():
                     torch.distributed.broadcast(buffer, src=0)
             t0 = time.perf_counter()
-            val_loss, val_acc = _evaluate(model, datasets["val"], eval_bs, device, env, cast,
-                                          progress, f"val {epoch + 1}")
+            val_loss, val_acc = _evaluate(
+                model, datasets["val"], eval_bs, device, env, cast, progress, f"val {epoch + 1}"
+            )
             _check_finite(config, epoch, "validation", val_loss, state)
-            record.update(val_loss=val_loss, val_acc=val_acc,
-                          eval_time_s=time.perf_counter() - t0)
+            record.update(val_loss=val_loss, val_acc=val_acc, eval_time_s=time.perf_counter() - t0)
             if val_acc > state.best_val_acc:
                 state.best_val_acc, state.best_val_loss = val_acc, val_loss
                 state.best_epoch, state.best_weights = epoch, _cpu_state_dict(model)
             state.epoch = epoch + 1
             state.history.append(record)
             if env.is_main:
-                log(f"[{config.run_id()}] epoch {epoch + 1}/{config.epochs} "
+                log(
+                    f"[{config.run_id()}] epoch {epoch + 1}/{config.epochs} "
                     f"train loss {record['train_loss']:.4f} acc {record['train_acc']:.2f}% | "
-                    f"val loss {val_loss:.4f} acc {val_acc:.2f}% | {record['time_s']:.1f}s")
+                    f"val loss {val_loss:.4f} acc {val_acc:.2f}% | {record['time_s']:.1f}s"
+                )
             if writes:
                 _save_checkpoint(ckpt_path, config, trainables, state)
             barrier()
@@ -554,9 +596,20 @@ def _train(
     peak_mb = max(peak_mb, memory.mb)
     history = state.history
     epoch_times = [h["time_s"] for h in history]
-    metrics = _metrics(config, model_kwargs, params, state, test_loss, test_acc,
-                       sum(h["time_s"] + h["eval_time_s"] for h in history),
-                       sum(epoch_times) / len(epoch_times), peak_mb, device, env, datasets)
+    metrics = _metrics(
+        config,
+        model_kwargs,
+        params,
+        state,
+        test_loss,
+        test_acc,
+        sum(h["time_s"] + h["eval_time_s"] for h in history),
+        sum(epoch_times) / len(epoch_times),
+        peak_mb,
+        device,
+        env,
+        datasets,
+    )
     if writes:
         atomic_torch_save(state.best_weights, run_dir / BEST_WEIGHTS)
         atomic_write_json(run_dir / METRICS, metrics)
@@ -568,23 +621,27 @@ def _check_finite(config: RunConfig, epoch: int, which: str, loss: float, state:
     """Stop a diverged run before its epoch is checkpointed or anything is stored as finished."""
     if math.isfinite(loss):
         return
-    kept = (f"the checkpoint of epoch {state.epoch} is kept" if state.epoch else "no checkpoint was written")
+    kept = f"the checkpoint of epoch {state.epoch} is kept" if state.epoch else "no checkpoint was written"
     raise TrainingDiverged(
         f"training diverged: the {which} loss of epoch {epoch + 1} is {loss} (optim.lr={config.optim.lr:g}); "
         f"lower the learning rate (--lr) or clip the gradients (--set optim.grad_clip=1.0) — nothing was "
-        f"stored as finished and {kept}")
+        f"stored as finished and {kept}"
+    )
 
 
 def _save_checkpoint(path: Path, config: RunConfig, trainables: dict[str, Any], state: _State) -> None:
     """Everything a resumed run needs (atomic: an interrupted write leaves the previous one)."""
-    atomic_torch_save({
-        "format": CHECKPOINT_FORMAT,
-        "config": config.to_dict(),
-        "config_hash": config.config_hash(),
-        **{name: obj.state_dict() for name, obj in trainables.items()},
-        "state": vars(state),
-        "rng": _rng_state(),
-    }, path)
+    atomic_torch_save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "config": config.to_dict(),
+            "config_hash": config.config_hash(),
+            **{name: obj.state_dict() for name, obj in trainables.items()},
+            "state": vars(state),
+            "rng": _rng_state(),
+        },
+        path,
+    )
 
 
 def _resume(path: Path, config: RunConfig, trainables: dict[str, Any]) -> _State:
@@ -596,14 +653,19 @@ def _resume(path: Path, config: RunConfig, trainables: dict[str, Any]) -> _State
     fix = "delete it to restart the run from epoch 0, or use --force"
     stored = read_run_config(path.parent)
     if stored is not None and stored.config_hash() != config.config_hash():
-        raise ConfigError(f"{path.parent / CONFIG_FILE} belongs to another configuration ({stored.run_id()}, "
-                          f"not {config.run_id()}); use another run folder, or --force to replace it")
+        raise ConfigError(
+            f"{path.parent / CONFIG_FILE} belongs to another configuration ({stored.run_id()}, "
+            f"not {config.run_id()}); use another run folder, or --force to replace it"
+        )
     ckpt = load_checkpoint(path, fix)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         newer = isinstance(found, int) and found > CHECKPOINT_FORMAT
-        raise RunFolderError(f"{path} has checkpoint format {found!r}, this gsepconv reads format {CHECKPOINT_FORMAT}"
-                             + (" (written by a newer gsepconv: upgrade it)" if newer else "") + f" — {fix}")
+        raise RunFolderError(
+            f"{path} has checkpoint format {found!r}, this gsepconv reads format {CHECKPOINT_FORMAT}"
+            + (" (written by a newer gsepconv: upgrade it)" if newer else "")
+            + f" — {fix}"
+        )
     if ckpt.get("config_hash") != config.config_hash():
         raise ConfigError(f"{path} belongs to another configuration; delete the folder or use --force")
     try:
@@ -612,26 +674,48 @@ def _resume(path: Path, config: RunConfig, trainables: dict[str, Any]) -> _State
         _set_rng_state(ckpt["rng"])
         return _State(**ckpt["state"])
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise RunFolderError(f"{path} does not hold a complete checkpoint ({type(err).__name__}: "
-                             f"{str(err).splitlines()[0] if str(err) else ''}) — {fix}") from None
+        raise RunFolderError(
+            f"{path} does not hold a complete checkpoint ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}) — {fix}"
+        ) from None
 
 
 def _train_epoch(
-    config: RunConfig, train_model: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer,
-    scheduler: Any, scaler: Any, train_ds: Dataset, epoch: int, local_bs: int, drop_last: bool,
-    device: torch.device, env: DistEnv, cast: torch.dtype | None, progress: bool, clock: _BudgetClock | None = None,
+    config: RunConfig,
+    train_model: nn.Module,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any,
+    train_ds: Dataset,
+    epoch: int,
+    local_bs: int,
+    drop_last: bool,
+    device: torch.device,
+    env: DistEnv,
+    cast: torch.dtype | None,
+    progress: bool,
+    clock: _BudgetClock | None = None,
 ) -> dict[str, Any]:
     """One pass over the training set (with a time budget: until the budget is spent)."""
     generator = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
     if env.enabled:
-        sampler: Any = DistributedSampler(train_ds, num_replicas=env.world_size, rank=env.rank,
-                                          shuffle=True, seed=config.seed, drop_last=False)
+        sampler: Any = DistributedSampler(
+            train_ds, num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=config.seed, drop_last=False
+        )
         sampler.set_epoch(epoch)
     else:
         sampler = RandomSampler(train_ds, generator=generator)
-    loader = DataLoader(train_ds, batch_size=local_bs, sampler=sampler, drop_last=drop_last,
-                        num_workers=config.num_workers, worker_init_fn=_seed_worker,
-                        generator=generator, pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        train_ds,
+        batch_size=local_bs,
+        sampler=sampler,
+        drop_last=drop_last,
+        num_workers=config.num_workers,
+        worker_init_fn=_seed_worker,
+        generator=generator,
+        pin_memory=device.type == "cuda",
+    )
     train_model.train()
     # running sums stay on the device: no host sync per step (the bar reads them every 20 steps)
     loss_acc = torch.zeros((), dtype=torch.float64, device=device)
@@ -668,13 +752,24 @@ def _train_epoch(
     if clock is not None:
         clock.epoch_start = None
     loss_sum, correct, count = all_reduce_sums([loss_acc.item(), correct_acc.item(), count], device)
-    return {"epoch": epoch + 1, "train_loss": loss_sum / max(count, 1),
-            "train_acc": 100.0 * correct / max(count, 1), "time_s": elapsed,
-            "lr": optimizer.param_groups[0]["lr"]}
+    return {
+        "epoch": epoch + 1,
+        "train_loss": loss_sum / max(count, 1),
+        "train_acc": 100.0 * correct / max(count, 1),
+        "time_s": elapsed,
+        "lr": optimizer.param_groups[0]["lr"],
+    }
 
 
-def _precise_batch_norm(config: RunConfig, model: nn.Module, train_ds: Dataset, epoch: int, local_bs: int,
-                        device: torch.device, cast: torch.dtype | None) -> None:
+def _precise_batch_norm(
+    config: RunConfig,
+    model: nn.Module,
+    train_ds: Dataset,
+    epoch: int,
+    local_bs: int,
+    device: torch.device,
+    cast: torch.dtype | None,
+) -> None:
     """Re-estimate the batch-norm statistics on the evaluation grid from
     ``config.resolved_precise_bn_batches()`` training batches (their own seeded order, so the
     training batches and every random generator are untouched)."""
@@ -682,8 +777,14 @@ def _precise_batch_norm(config: RunConfig, model: nn.Module, train_ds: Dataset, 
     if count <= 0:
         return
     generator = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch) + 1)
-    loader = DataLoader(train_ds, batch_size=local_bs, sampler=RandomSampler(train_ds, generator=generator),
-                        num_workers=config.num_workers, worker_init_fn=_seed_worker, generator=generator)
+    loader = DataLoader(
+        train_ds,
+        batch_size=local_bs,
+        sampler=RandomSampler(train_ds, generator=generator),
+        num_workers=config.num_workers,
+        worker_init_fn=_seed_worker,
+        generator=generator,
+    )
     batches = (x.to(device) for x, _ in itertools.islice(loader, count))
     with autocast_to(device, cast):
         precise_batch_norm(model, batches)
@@ -703,9 +804,18 @@ def _budget_spent(clock: _BudgetClock, device: torch.device, env: DistEnv) -> bo
 
 
 def _metrics(
-    config: RunConfig, model_kwargs: dict[str, Any], params: int, state: _State, test_loss: float,
-    test_acc: float, train_time: float, epoch_time: float, peak_mb: float, device: torch.device,
-    env: DistEnv, datasets: dict[str, Dataset],
+    config: RunConfig,
+    model_kwargs: dict[str, Any],
+    params: int,
+    state: _State,
+    test_loss: float,
+    test_acc: float,
+    train_time: float,
+    epoch_time: float,
+    peak_mb: float,
+    device: torch.device,
+    env: DistEnv,
+    datasets: dict[str, Dataset],
 ) -> dict[str, Any]:
     m, d = config.model, config.data
     z2 = m.group == "Z2"

@@ -79,15 +79,21 @@ def get_group(group: str | AffineGroup, max_scale: float | None = None, mask_sig
     given = given_options(max_scale=max_scale, mask_sigma=mask_sigma)
     if isinstance(group, AffineGroup):
         if given:
-            raise ValueError(f"{', '.join(given)} given with the group object {group!r}: pass them to its "
-                             f"constructor (e.g. gsepconv.groups.Sim2(max_scale=1.74)) or give the group by name")
+            raise ValueError(
+                f"{', '.join(given)} given with the group object {group!r}: pass them to its "
+                f"constructor (e.g. gsepconv.groups.Sim2(max_scale=1.74)) or give the group by name"
+            )
         return group
     if not isinstance(group, str) or group not in GROUPS:
-        raise ValueError(f"unknown group {group!r}; known groups: {', '.join(GROUPS)} (and 'Z2' for plain CNNs in build_model)")
+        raise ValueError(
+            f"unknown group {group!r}; known groups: {', '.join(GROUPS)} (and 'Z2' for plain CNNs in build_model)"
+        )
     if group not in SCALE_GROUPS:
         if given:
-            raise ValueError(f"{', '.join(given)}: {group} has no scale axis; these options apply to "
-                             f"{' and '.join(SCALE_GROUPS)} only — leave them out")
+            raise ValueError(
+                f"{', '.join(given)}: {group} has no scale axis; these options apply to "
+                f"{' and '.join(SCALE_GROUPS)} only — leave them out"
+            )
         return GROUPS[group]()
     options = {"mask_sigma": mask_sigma}
     if max_scale is not None:

@@ -108,11 +108,21 @@ class Dilation(SubGroup):
     default_num_elements = 3
 
     def __init__(self, max_scale: float = 1.74, mask_sigma: float | None = None) -> None:
-        if (not isinstance(max_scale, (int, float)) or isinstance(max_scale, bool) or not math.isfinite(max_scale)
-                or not max_scale >= 1.0):
-            raise ValueError(f"max_scale must be a finite number >= 1 (the largest sampled dilation), got {max_scale!r}")
-        if mask_sigma is not None and (isinstance(mask_sigma, bool) or not isinstance(mask_sigma, (int, float))
-                                       or not math.isfinite(mask_sigma) or not mask_sigma > 0):
+        if (
+            not isinstance(max_scale, (int, float))
+            or isinstance(max_scale, bool)
+            or not math.isfinite(max_scale)
+            or not max_scale >= 1.0
+        ):
+            raise ValueError(
+                f"max_scale must be a finite number >= 1 (the largest sampled dilation), got {max_scale!r}"
+            )
+        if mask_sigma is not None and (
+            isinstance(mask_sigma, bool)
+            or not isinstance(mask_sigma, (int, float))
+            or not math.isfinite(mask_sigma)
+            or not mask_sigma > 0
+        ):
             raise ValueError(f"mask_sigma must be a finite number > 0 or None, got {mask_sigma!r}")
         self.max_scale = float(max_scale)
         self.mask_sigma = mask_sigma

@@ -13,7 +13,16 @@ from .kernel import (
     spatial_grid,
     transformed_offsets,
 )
-from .nets import KERNEL_NETS, MLP, SIREN, KernelNet, RandomFourierFeatures, SineLayer, make_kernel_net, register_kernel_net
+from .nets import (
+    KERNEL_NETS,
+    MLP,
+    SIREN,
+    KernelNet,
+    RandomFourierFeatures,
+    SineLayer,
+    make_kernel_net,
+    register_kernel_net,
+)
 
 __all__ = [
     "KERNEL_NETS",

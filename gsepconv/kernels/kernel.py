@@ -66,7 +66,9 @@ def spatial_grid(kernel_size: int, extent: float) -> Tensor:
     return torch.stack([cols, -rows], dim=-1)
 
 
-def kernel_window(H: SubGroup, kernel_size: int, num_elements: Any = None, sampling: str = "discretise") -> tuple[int, float]:
+def kernel_window(
+    H: SubGroup, kernel_size: int, num_elements: Any = None, sampling: str = "discretise"
+) -> tuple[int, float]:
     """``(window, extent)``: the number of taps per side of the sampled kernels and the half-width
     of :func:`spatial_grid` in kernel units, for identity size ``kernel_size``.
 
@@ -83,7 +85,8 @@ def kernel_window(H: SubGroup, kernel_size: int, num_elements: Any = None, sampl
         raise ValueError(
             f"kernel_size={kernel_size} dilated up to {dilation:g} (max_scale) needs a sampled window of about "
             f"{kernel_size + (kernel_size - 1) * (dilation - 1.0):.3g} taps per side, more than the "
-            f"{MAX_KERNEL_WINDOW} allowed (memory); use a smaller max_scale or kernel_size")
+            f"{MAX_KERNEL_WINDOW} allowed (memory); use a smaller max_scale or kernel_size"
+        )
     extra = max(0, math.ceil(half * (dilation - 1.0) - 1e-9))
     return kernel_size + 2 * extra, 1.0 + extra / half
 
@@ -101,7 +104,8 @@ def _check_support(H: SubGroup, kernel_size: int, mask: str, num_elements: Any) 
         raise ValueError(
             f"kernel_size={kernel_size} with mask={mask!r} leaves the identity kernel a single tap or none "
             f"(a disk of radius 1 on {kernel_size} taps spaced {2 / (kernel_size - 1):g} apart); use an odd "
-            f"kernel_size >= 3, kernel_size=1 for a pointwise layer, or mask='none'")
+            f"kernel_size >= 3, kernel_size=1 for a pointwise layer, or mask='none'"
+        )
 
 
 def disk_mask(u: Tensor, mask: str, smooth_width: float = 0.1) -> Tensor:
@@ -127,7 +131,9 @@ def disk_mask(u: Tensor, mask: str, smooth_width: float = 0.1) -> Tensor:
     return torch.ones_like(r)
 
 
-def transformed_offsets(H: SubGroup, grid_out: Tensor, offsets: Tensor, mask: str, normalise: bool = True) -> tuple[Tensor, Tensor]:
+def transformed_offsets(
+    H: SubGroup, grid_out: Tensor, offsets: Tensor, mask: str, normalise: bool = True
+) -> tuple[Tensor, Tensor]:
     """``u = h_a⁻¹ y: [N_out, k, k, 2]`` and the weight ``mask(u) / |det h_a|: [N_out, k, k]`` (float64).
 
     A 1×1 kernel is a single tap at the origin, i.e. a delta, and a dilated delta normalised by
@@ -142,7 +148,9 @@ def transformed_offsets(H: SubGroup, grid_out: Tensor, offsets: Tensor, mask: st
     return u, weight
 
 
-def effective_taps(H: SubGroup, kernel_size: int, mask: str, num_elements: Any = None, sampling: str = "discretise") -> float:
+def effective_taps(
+    H: SubGroup, kernel_size: int, mask: str, num_elements: Any = None, sampling: str = "discretise"
+) -> float:
     """Mean over the grid's output elements of ``Σ_y w_a(y)²`` with ``w = mask(h_a⁻¹y)/|det h_a|``:
     the spatial fan-in of a sampled kernel. It replaces ``k²`` in initialisation so that masked
     taps and the ``1/|det|`` of dilated kernels keep activations at unit scale (otherwise scale
@@ -190,7 +198,9 @@ class _KernelBase(nn.Module):
         self.head_init = check_head_init(head_init)
         self.taps = taps
         out_features = out_channels * (in_channels or 1)
-        self.net: KernelNet = make_kernel_net(kernel_net, in_features, out_features, fan_in=fan_in, gain=gain, **(net_options or {}))
+        self.net: KernelNet = make_kernel_net(
+            kernel_net, in_features, out_features, fan_in=fan_in, gain=gain, **(net_options or {})
+        )
         if head_init == "channels":
             self.net.init_head_weights(2.0 / (self.net.hidden_features * (in_channels or 1) * taps))
         self._input_cache: tuple | None = None
@@ -258,8 +268,9 @@ class SpatialKernel(_KernelBase):
     ) -> None:
         _check_support(H, kernel_size, _check_mask(mask), num_elements)
         taps = effective_taps(H, kernel_size, mask, num_elements, sampling)
-        super().__init__(2, out_channels, in_channels, fan_in * taps, gain, kernel_net, net_options, head_init,
-                         kernel_size**2)
+        super().__init__(
+            2, out_channels, in_channels, fan_in * taps, gain, kernel_net, net_options, head_init, kernel_size**2
+        )
         self.H, self.kernel_size, self.mask = H, kernel_size, mask
         self.window, extent = kernel_window(H, kernel_size, num_elements, sampling)
         self.offsets = spatial_grid(self.window, extent)  # [window, window, 2]
@@ -327,8 +338,17 @@ class GroupKernel(_KernelBase):
     ) -> None:
         _check_support(H, kernel_size, _check_mask(mask), num_elements)
         taps = effective_taps(H, kernel_size, mask, num_elements, sampling)
-        super().__init__(2 + H.embed_dim, out_channels, in_channels, fan_in * taps, gain, kernel_net, net_options,
-                         head_init, kernel_size**2)
+        super().__init__(
+            2 + H.embed_dim,
+            out_channels,
+            in_channels,
+            fan_in * taps,
+            gain,
+            kernel_net,
+            net_options,
+            head_init,
+            kernel_size**2,
+        )
         self.H, self.kernel_size, self.mask = H, kernel_size, mask
         self.window, extent = kernel_window(H, kernel_size, num_elements, sampling)
         self.offsets = spatial_grid(self.window, extent)  # [window, window, 2]

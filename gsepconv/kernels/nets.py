@@ -96,7 +96,9 @@ class SineLayer(nn.Module):
     default ``U(±1/√in_features)``, which after ``ω₀ = 10`` shifts every unit's phase by up to
     ±1.25 rad at width 64)."""
 
-    def __init__(self, in_features: int, out_features: int, omega_0: float, first: bool, zero_bias: bool = False) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, omega_0: float, first: bool, zero_bias: bool = False
+    ) -> None:
         super().__init__()
         self.omega_0 = float(omega_0)
         self.linear = nn.Linear(in_features, out_features)
@@ -137,8 +139,9 @@ class SIREN(KernelNet):
             raise ValueError(f"unknown hidden_bias {hidden_bias!r}; choose one of {', '.join(HIDDEN_BIASES)}")
         zero = hidden_bias == "zero"
         layers = [SineLayer(in_features, hidden_features, first_omega_0, first=True)]
-        layers += [SineLayer(hidden_features, hidden_features, omega_0, first=False, zero_bias=zero)
-                   for _ in range(num_hidden)]
+        layers += [
+            SineLayer(hidden_features, hidden_features, omega_0, first=False, zero_bias=zero) for _ in range(num_hidden)
+        ]
         self.layers = nn.Sequential(*layers)
         self.init_head()
 

@@ -59,30 +59,54 @@ class LayerFactory:
             ignored = given_options(max_scale=max_scale, mask_sigma=mask_sigma)
             ignored += [f"{k}={v!r}" for k, v in kernel_options.items()]
             if ignored:
-                raise ValueError(f"{', '.join(ignored)}: group Z2 (a plain CNN) has no continuous kernels or "
-                                 "scale axis, so these options would be ignored — leave them out")
+                raise ValueError(
+                    f"{', '.join(ignored)}: group Z2 (a plain CNN) has no continuous kernels or "
+                    "scale axis, so these options would be ignored — leave them out"
+                )
             self.group, self.grid, self.implementation = None, None, None
             return
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(f"unknown implementation {implementation!r}; choose one of {', '.join(IMPLEMENTATIONS)}")
         self.group = get_group(group, max_scale, mask_sigma)
         if implementation not in self.group.implementations:
-            raise ValueError(f"implementation {implementation!r} is not available for {group}; choose one of {', '.join(self.group.implementations)}")
+            raise ValueError(
+                f"implementation {implementation!r} is not available for {group}; choose one of {', '.join(self.group.implementations)}"
+            )
         self.implementation = implementation
         self.grid = GroupGrid(self.group.H, num_elements, sampling)
 
     def lift(self, cin: int, cout: int, k: int, stride: int = 1, padding: Any = "same") -> nn.Module:
         if self.group is None:
             return PlanarConv(cin, cout, k, stride, padding, bias=False)
-        return LiftingConv(self.group, cin, cout, k, self.grid.num_elements, stride=stride, padding=padding, bias=False, grid=self.grid, **self.kernel_options)
+        return LiftingConv(
+            self.group,
+            cin,
+            cout,
+            k,
+            self.grid.num_elements,
+            stride=stride,
+            padding=padding,
+            bias=False,
+            grid=self.grid,
+            **self.kernel_options,
+        )
 
     def conv(self, cin: int, cout: int, k: int, stride: int = 1, padding: Any = "same", **overrides: Any) -> nn.Module:
         """A group convolution (the plain CNN's convolution for Z2); ``overrides`` replace kernel options."""
         if self.group is None:
             return PlanarConv(cin, cout, k, stride, padding, bias=False)
         return GroupConv(
-            self.group, cin, cout, k, self.grid.num_elements, implementation=self.implementation,
-            stride=stride, padding=padding, bias=False, grid=self.grid, **{**self.kernel_options, **overrides},
+            self.group,
+            cin,
+            cout,
+            k,
+            self.grid.num_elements,
+            implementation=self.implementation,
+            stride=stride,
+            padding=padding,
+            bias=False,
+            grid=self.grid,
+            **{**self.kernel_options, **overrides},
         )
 
     def skip(self, cin: int, cout: int) -> nn.Module:
@@ -117,8 +141,10 @@ class ResidualBlock(nn.Module):
     def __init__(self, layers: LayerFactory, cin: int, cout: int, kernel_size: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            layers.conv(cin, cin, kernel_size), layers.norm(cin, relu=True),
-            layers.conv(cin, cout, kernel_size), layers.norm(cout, relu=True),
+            layers.conv(cin, cin, kernel_size),
+            layers.norm(cin, relu=True),
+            layers.conv(cin, cout, kernel_size),
+            layers.norm(cout, relu=True),
         )
         self.skip = nn.Identity() if cin == cout else layers.skip(cin, cout)
 
@@ -131,7 +157,17 @@ class GResNet(nn.Module):
     residual block, BN, 2×2 spatial max-pool, ReLU → final valid group conv (k=3) → BN → ReLU →
     max over (H, x, y) → Linear(256) → BN1d → ReLU → Dropout(0.3) → Linear(classes)."""
 
-    def __init__(self, layers: LayerFactory, in_channels: int, num_classes: int, widths: Sequence[int], kernel_size: int, final_kernel_size: int = 3, dropout: float = 0.3, hidden: int = 256) -> None:
+    def __init__(
+        self,
+        layers: LayerFactory,
+        in_channels: int,
+        num_classes: int,
+        widths: Sequence[int],
+        kernel_size: int,
+        final_kernel_size: int = 3,
+        dropout: float = 0.3,
+        hidden: int = 256,
+    ) -> None:
         super().__init__()
         if len(widths) < 1:
             raise ValueError("resnet needs at least one width")
@@ -141,11 +177,18 @@ class GResNet(nn.Module):
             # BN → ReLU → max-pool equals the original BN → max-pool → ReLU (ReLU is monotone)
             stages += [ResidualBlock(layers, cin, cout, kernel_size), layers.norm(cout, relu=True), SpatialMaxPool(2)]
         final_padding = layers.valid_padding(final_kernel_size)
-        stages += [layers.conv(widths[-1], widths[-1], final_kernel_size, padding=final_padding), layers.norm(widths[-1], relu=True)]
+        stages += [
+            layers.conv(widths[-1], widths[-1], final_kernel_size, padding=final_padding),
+            layers.norm(widths[-1], relu=True),
+        ]
         self.features = nn.Sequential(*stages)
         self.readout = InvariantPool("max")
         self.head = nn.Sequential(
-            nn.Linear(widths[-1], hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes)
+            nn.Linear(widths[-1], hidden),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102
@@ -158,7 +201,9 @@ class GCNN(nn.Module):
     ``widths[0]`` is the lifting width; with three or more widths a 2×2 spatial max-pool follows
     the lifting stage (so use even image sizes for exact rot90 invariance)."""
 
-    def __init__(self, layers: LayerFactory, in_channels: int, num_classes: int, widths: Sequence[int], kernel_size: int) -> None:
+    def __init__(
+        self, layers: LayerFactory, in_channels: int, num_classes: int, widths: Sequence[int], kernel_size: int
+    ) -> None:
         super().__init__()
         if len(widths) < 1:
             raise ValueError("cnn needs at least one width")
@@ -181,16 +226,23 @@ class AllCNNC(nn.Module):
     classes (1×1) → mean over (H, x, y). Stride-2 layers are exactly rotation-equivariant on odd
     input sizes (e.g. 33×33); on 32×32 up to the pixel grid."""
 
-    def __init__(self, layers: LayerFactory, in_channels: int, num_classes: int, widths: Sequence[int], kernel_size: int = 3) -> None:
+    def __init__(
+        self, layers: LayerFactory, in_channels: int, num_classes: int, widths: Sequence[int], kernel_size: int = 3
+    ) -> None:
         super().__init__()
         if len(widths) != 2:
             raise ValueError(f"allcnnc takes widths=(w1, w2) (paper: (96, 192)), got {tuple(widths)}")
         w1, w2 = widths
         k, p = kernel_size, "half"  # stride 2: pad half the (possibly dilation-grown) window
         spec = [
-            (in_channels, w1, k, 1, "same"), (w1, w1, k, 1, "same"), (w1, w1, k, 2, p),
-            (w1, w2, k, 1, "same"), (w2, w2, k, 1, "same"), (w2, w2, k, 2, p),
-            (w2, w2, k, 1, layers.valid_padding(k)), (w2, w2, 1, 1, "same"),
+            (in_channels, w1, k, 1, "same"),
+            (w1, w1, k, 1, "same"),
+            (w1, w1, k, 2, p),
+            (w1, w2, k, 1, "same"),
+            (w2, w2, k, 1, "same"),
+            (w2, w2, k, 2, p),
+            (w2, w2, k, 1, layers.valid_padding(k)),
+            (w2, w2, 1, 1, "same"),
         ]
         self.grid = layers.grid
         stages: list[nn.Module] = []
@@ -258,16 +310,25 @@ def build_model(
     kernel_size = kernel_size if kernel_size is not None else defaults[arch][1]
     if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
         raise ValueError(f"widths must be positive ints, got {widths!r}")
-    layers = LayerFactory(group, implementation, num_elements, sampling, max_scale, kernel_options, mask_sigma,
-                          skip_hidden_ratio)
+    layers = LayerFactory(
+        group, implementation, num_elements, sampling, max_scale, kernel_options, mask_sigma, skip_hidden_ratio
+    )
     cls = {"resnet": GResNet, "cnn": GCNN, "allcnnc": AllCNNC}[arch]
     model = cls(layers, in_channels, num_classes, widths, kernel_size)
     scales = [f for f in layers.group.H.factors if hasattr(f, "max_scale")] if layers.group is not None else []
     model.config = dict(
-        arch=arch, group=group, implementation=None if group == "Z2" else implementation,
-        num_elements=None if group == "Z2" else num_elements, sampling=sampling, in_channels=in_channels,
-        num_classes=num_classes, widths=widths, kernel_size=kernel_size,
-        max_scale=scales[0].max_scale if scales else None, mask_sigma=mask_sigma, **kernel_options,
+        arch=arch,
+        group=group,
+        implementation=None if group == "Z2" else implementation,
+        num_elements=None if group == "Z2" else num_elements,
+        sampling=sampling,
+        in_channels=in_channels,
+        num_classes=num_classes,
+        widths=widths,
+        kernel_size=kernel_size,
+        max_scale=scales[0].max_scale if scales else None,
+        mask_sigma=mask_sigma,
+        **kernel_options,
     )
     if skip_hidden_ratio != 0.5:
         model.config["skip_hidden_ratio"] = skip_hidden_ratio

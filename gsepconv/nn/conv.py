@@ -43,7 +43,9 @@ def _check_padding(padding: Any, kernel_size: int, stride: int) -> Padding:
         return kernel_size // 2
     if padding == "same":
         if stride != 1:
-            raise ValueError("padding='same' needs stride=1 (as in torch.nn.Conv2d); use padding='half' (window // 2 on every side) for strided layers")
+            raise ValueError(
+                "padding='same' needs stride=1 (as in torch.nn.Conv2d); use padding='half' (window // 2 on every side) for strided layers"
+            )
         if kernel_size % 2 == 0:
             raise ValueError(f"padding='same' needs an odd kernel_size for exact equivariance, got {kernel_size}")
         return kernel_size // 2
@@ -51,7 +53,11 @@ def _check_padding(padding: Any, kernel_size: int, stride: int) -> Padding:
         return 0
     if isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0:
         return padding
-    if isinstance(padding, tuple) and len(padding) == 2 and all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in padding):
+    if (
+        isinstance(padding, tuple)
+        and len(padding) == 2
+        and all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in padding)
+    ):
         return padding
     raise ValueError(f"padding must be 'same', 'half', 'valid', a non-negative int or a pair of ints, got {padding!r}")
 
@@ -97,7 +103,9 @@ class SampledConv(nn.Module):
     ) -> None:
         super().__init__()
         if isinstance(group, AffineGroup) and (max_scale is not None or mask_sigma is not None):
-            raise ValueError("max_scale/mask_sigma apply to a group given by name; build the group object with them instead")
+            raise ValueError(
+                "max_scale/mask_sigma apply to a group given by name; build the group object with them instead"
+            )
         self.group = get_group(group, max_scale, mask_sigma)
         self.in_channels = _check_positive_int("in_channels", in_channels)
         self.out_channels = _check_positive_int("out_channels", out_channels)
@@ -161,7 +169,9 @@ class SampledConv(nn.Module):
         The cache is keyed by each kernel parameter's identity, version counter and storage, so an
         optimiser step, ``load_state_dict`` or a device/dtype move invalidates it; code that edits
         ``p.data`` directly should call :meth:`clear_kernel_cache`."""
-        cacheable = _CACHE_ENABLED.get() and not self.training and not self.grid.is_random and not torch.compiler.is_compiling()
+        cacheable = (
+            _CACHE_ENABLED.get() and not self.training and not self.grid.is_random and not torch.compiler.is_compiling()
+        )
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self._kernel_parameters())
         if not cacheable or needs_grad:
             return self._sample_full_precision()
@@ -257,13 +267,32 @@ class LiftingConv(SampledConv):
         **kernel_options: Any,
     ) -> None:
         super().__init__(
-            group=group, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
-            num_elements=num_elements, sampling=sampling, stride=stride, padding=padding, bias=bias, grid=grid,
-            mask=mask, max_scale=max_scale, mask_sigma=mask_sigma)
+            group=group,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            num_elements=num_elements,
+            sampling=sampling,
+            stride=stride,
+            padding=padding,
+            bias=bias,
+            grid=grid,
+            mask=mask,
+            max_scale=max_scale,
+            mask_sigma=mask_sigma,
+        )
         self.kernel = SpatialKernel(
-            self.group.H, out_channels, in_channels, kernel_size, fan_in=in_channels,
-            kernel_net=kernel_net, net_options=kernel_options, mask=mask, num_elements=self.num_elements,
-            sampling=self.grid.sampling, head_init=head_init,
+            self.group.H,
+            out_channels,
+            in_channels,
+            kernel_size,
+            fan_in=in_channels,
+            kernel_net=kernel_net,
+            net_options=kernel_options,
+            mask=mask,
+            num_elements=self.num_elements,
+            sampling=self.grid.sampling,
+            head_init=head_init,
         )
 
     _apply_name = "lifting"
@@ -325,9 +354,20 @@ class GroupConv(SampledConv):
         **kernel_options: Any,
     ) -> None:
         super().__init__(
-            group=group, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
-            num_elements=num_elements, sampling=sampling, stride=stride, padding=padding, bias=bias, grid=grid,
-            mask=mask, max_scale=max_scale, mask_sigma=mask_sigma)
+            group=group,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            num_elements=num_elements,
+            sampling=sampling,
+            stride=stride,
+            padding=padding,
+            bias=bias,
+            grid=grid,
+            mask=mask,
+            max_scale=max_scale,
+            mask_sigma=mask_sigma,
+        )
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(f"unknown implementation {implementation!r}; choose one of {', '.join(IMPLEMENTATIONS)}")
         if implementation not in self.group.implementations:
@@ -337,8 +377,15 @@ class GroupConv(SampledConv):
             )
         self.implementation = implementation
         self.impl: Implementation = IMPLEMENTATIONS[implementation](
-            self.group.H, in_channels, out_channels, kernel_size, self.num_elements,
-            kernel_net=kernel_net, net_options=kernel_options, mask=mask, sampling=self.grid.sampling,
+            self.group.H,
+            in_channels,
+            out_channels,
+            kernel_size,
+            self.num_elements,
+            kernel_net=kernel_net,
+            net_options=kernel_options,
+            mask=mask,
+            sampling=self.grid.sampling,
             head_init=head_init,
         )
         self._apply_name = implementation
@@ -374,7 +421,15 @@ class ExportedConv(nn.Module):
     Produced by ``layer.export()``; computes exactly what the layer computes in ``eval()``.
     """
 
-    def __init__(self, apply_name: str, weights: tuple[Tensor, ...], stride: int, padding: Padding, bias: Tensor | None, input_rank: int) -> None:
+    def __init__(
+        self,
+        apply_name: str,
+        weights: tuple[Tensor, ...],
+        stride: int,
+        padding: Padding,
+        bias: Tensor | None,
+        input_rank: int,
+    ) -> None:
         super().__init__()
         self.apply_name, self.stride, self.padding, self.input_rank = apply_name, stride, padding, input_rank
         self.num_weights = len(weights)
@@ -387,7 +442,9 @@ class ExportedConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != self.input_rank:
-            raise ValueError(f"exported {self.apply_name} convolution expects a {self.input_rank}-D input, got {tuple(x.shape)}")
+            raise ValueError(
+                f"exported {self.apply_name} convolution expects a {self.input_rank}-D input, got {tuple(x.shape)}"
+            )
         weights = tuple(getattr(self, f"weight{i}") for i in range(self.num_weights))
         fn = lifting_apply if self.apply_name == "lifting" else IMPLEMENTATIONS[self.apply_name].apply
         y = fn(x, weights, self.stride, self.padding)

@@ -80,7 +80,8 @@ class Implementation(nn.Module):
 
 #: Memory format of the layers' convolutions, per thread / async context (a ``ContextVar``).
 _MEMORY_FORMAT: contextvars.ContextVar[torch.memory_format] = contextvars.ContextVar(
-    "gsepconv_memory_format", default=torch.channels_last)
+    "gsepconv_memory_format", default=torch.channels_last
+)
 
 
 @contextlib.contextmanager
@@ -103,7 +104,9 @@ def conv2d(x: Tensor, weight: Tensor, stride: int = 1, padding: Padding = 0, gro
     (oneDNN) and GPU (cuDNN). A no-op conversion when already in that format. Every
     implementation and the lifting layer convolve through it."""
     fmt = _MEMORY_FORMAT.get()
-    return F.conv2d(x.contiguous(memory_format=fmt), weight.contiguous(memory_format=fmt), None, stride, padding, 1, groups)
+    return F.conv2d(
+        x.contiguous(memory_format=fmt), weight.contiguous(memory_format=fmt), None, stride, padding, 1, groups
+    )
 
 
 def flat(x: Tensor) -> Tensor:
@@ -131,9 +134,19 @@ def _channel_projection(x: Tensor, proj: Tensor) -> Tensor:
 class NonSeparable(Implementation):
     name = "nonseparable"
 
-    def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
+    def __init__(
+        self,
+        H: SubGroup,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        num_elements: tuple[int, ...],
+        **kw: Any,
+    ) -> None:
         super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
-        self.kernel = GroupKernel(H, out_channels, in_channels, kernel_size, fan_in=in_channels * self.n, mask=self.mask, **self.spatial_opts)
+        self.kernel = GroupKernel(
+            H, out_channels, in_channels, kernel_size, fan_in=in_channels * self.n, mask=self.mask, **self.spatial_opts
+        )
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
         return (self.kernel(grid_out, grid_in),)  # [Co, No, Ci, Ni, k, k]
@@ -152,10 +165,22 @@ class NonSeparable(Implementation):
 class Separable(Implementation):
     name = "separable"
 
-    def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
+    def __init__(
+        self,
+        H: SubGroup,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        num_elements: tuple[int, ...],
+        **kw: Any,
+    ) -> None:
         super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
-        self.subgroup = SubgroupKernel(H, out_channels, in_channels, fan_in=in_channels * self.n, gain=2.0, **self.kernel_opts)
-        self.spatial = SpatialKernel(H, out_channels, None, kernel_size, fan_in=1.0, gain=1.0, mask=self.mask, **self.spatial_opts)
+        self.subgroup = SubgroupKernel(
+            H, out_channels, in_channels, fan_in=in_channels * self.n, gain=2.0, **self.kernel_opts
+        )
+        self.spatial = SpatialKernel(
+            H, out_channels, None, kernel_size, fan_in=1.0, gain=1.0, mask=self.mask, **self.spatial_opts
+        )
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
         return self.subgroup(grid_out, grid_in), self.spatial(grid_out)  # [Co,No,Ci,Ni], [Co,No,k,k]
@@ -176,10 +201,22 @@ class Separable(Implementation):
 class GSeparable(Implementation):
     name = "gseparable"
 
-    def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
+    def __init__(
+        self,
+        H: SubGroup,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        num_elements: tuple[int, ...],
+        **kw: Any,
+    ) -> None:
         super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
-        self.subgroup = SubgroupKernel(H, out_channels, in_channels, fan_in=in_channels * self.n, gain=2.0, **self.kernel_opts)
-        self.spatial = SpatialKernel(H, out_channels, in_channels, kernel_size, fan_in=1.0, gain=1.0, mask=self.mask, **self.spatial_opts)
+        self.subgroup = SubgroupKernel(
+            H, out_channels, in_channels, fan_in=in_channels * self.n, gain=2.0, **self.kernel_opts
+        )
+        self.spatial = SpatialKernel(
+            H, out_channels, in_channels, kernel_size, fan_in=1.0, gain=1.0, mask=self.mask, **self.spatial_opts
+        )
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
         a = self.subgroup(grid_out, grid_in)  # [Co, No, Ci, Ni]
@@ -193,10 +230,22 @@ class GSeparable(Implementation):
 class DSeparable(Implementation):
     name = "dseparable"
 
-    def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
+    def __init__(
+        self,
+        H: SubGroup,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        num_elements: tuple[int, ...],
+        **kw: Any,
+    ) -> None:
         super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
-        self.projection = nn.Parameter(torch.empty(out_channels, in_channels).uniform_(-1, 1) * math.sqrt(3.0 / in_channels))
-        self.kernel = GroupKernel(H, out_channels, None, kernel_size, fan_in=self.n, gain=2.0, mask=self.mask, **self.spatial_opts)
+        self.projection = nn.Parameter(
+            torch.empty(out_channels, in_channels).uniform_(-1, 1) * math.sqrt(3.0 / in_channels)
+        )
+        self.kernel = GroupKernel(
+            H, out_channels, None, kernel_size, fan_in=self.n, gain=2.0, mask=self.mask, **self.spatial_opts
+        )
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
         return self.projection, self.kernel(grid_out, grid_in)  # [Co, Ci], [Co, No, Ni, k, k]
@@ -217,14 +266,30 @@ class DSeparable(Implementation):
 class DGSeparable(Implementation):
     name = "dgseparable"
 
-    def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
+    def __init__(
+        self,
+        H: SubGroup,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        num_elements: tuple[int, ...],
+        **kw: Any,
+    ) -> None:
         super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
-        self.projection = nn.Parameter(torch.empty(out_channels, in_channels).uniform_(-1, 1) * math.sqrt(3.0 / in_channels))
+        self.projection = nn.Parameter(
+            torch.empty(out_channels, in_channels).uniform_(-1, 1) * math.sqrt(3.0 / in_channels)
+        )
         self.subgroup = SubgroupKernel(H, out_channels, None, fan_in=self.n, gain=1.0, **self.kernel_opts)
-        self.spatial = SpatialKernel(H, out_channels, None, kernel_size, fan_in=1.0, gain=2.0, mask=self.mask, **self.spatial_opts)
+        self.spatial = SpatialKernel(
+            H, out_channels, None, kernel_size, fan_in=1.0, gain=2.0, mask=self.mask, **self.spatial_opts
+        )
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
-        return self.projection, self.subgroup(grid_out, grid_in), self.spatial(grid_out)  # [Co,Ci], [Co,No,Ni], [Co,No,k,k]
+        return (
+            self.projection,
+            self.subgroup(grid_out, grid_in),
+            self.spatial(grid_out),
+        )  # [Co,Ci], [Co,No,Ni], [Co,No,k,k]
 
     @staticmethod
     def apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
@@ -270,14 +335,26 @@ class _RotationScaleSeparable(Implementation):
 
     per_input_channel = False
 
-    def __init__(self, H: SubGroup, in_channels: int, out_channels: int, kernel_size: int, num_elements: tuple[int, ...], **kw: Any) -> None:
+    def __init__(
+        self,
+        H: SubGroup,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        num_elements: tuple[int, ...],
+        **kw: Any,
+    ) -> None:
         super().__init__(H, in_channels, out_channels, kernel_size, num_elements, **kw)
         rot, dil = H.factors
         nr, ns = num_elements
         ci = in_channels if self.per_input_channel else None
-        self.rotation = SubgroupKernel(rot, out_channels, in_channels, fan_in=in_channels * nr, gain=2.0, **self.kernel_opts)
+        self.rotation = SubgroupKernel(
+            rot, out_channels, in_channels, fan_in=in_channels * nr, gain=2.0, **self.kernel_opts
+        )
         self.scale = SubgroupKernel(dil, out_channels, ci, fan_in=ns, gain=1.0, **self.kernel_opts)
-        self.spatial = SpatialKernel(H, out_channels, ci, kernel_size, fan_in=1.0, gain=1.0, mask=self.mask, **self.spatial_opts)
+        self.spatial = SpatialKernel(
+            H, out_channels, ci, kernel_size, fan_in=1.0, gain=1.0, mask=self.mask, **self.spatial_opts
+        )
 
     def factors(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Rotation ``[Co, Nr, Ci, Nr']``, scale ``[Co, Ns, (Ci,) Ns']``, spatial ``[Co, N, (Ci,) k, k]``."""
@@ -324,4 +401,3 @@ class GSeparable2d(_RotationScaleSeparable):
 IMPLEMENTATIONS: dict[str, type[Implementation]] = {
     cls.name: cls for cls in (NonSeparable, Separable, GSeparable, DSeparable, DGSeparable, Separable2d, GSeparable2d)
 }
-

@@ -25,11 +25,15 @@ def check_input(x: Tensor, who: str) -> None:
     or an image without rows or columns would fail deep inside the convolution with a message that
     does not say what to do."""
     if not x.is_floating_point():
-        raise ValueError(f"{who} expects floating-point input, got dtype {x.dtype}; convert it first, "
-                         f"e.g. x.float() / 255 for uint8 pixels (the gsepconv datasets also normalise them)")
+        raise ValueError(
+            f"{who} expects floating-point input, got dtype {x.dtype}; convert it first, "
+            f"e.g. x.float() / 255 for uint8 pixels (the gsepconv datasets also normalise them)"
+        )
     if x.dim() >= 2 and 0 in x.shape[1:]:
-        raise ValueError(f"{who} got an input of shape {tuple(x.shape)} with an empty axis: images need at least "
-                         f"one channel, one row and one column")
+        raise ValueError(
+            f"{who} got an input of shape {tuple(x.shape)} with an empty axis: images need at least "
+            f"one channel, one row and one column"
+        )
 
 
 def _row_blocks(m: int) -> int:
@@ -76,7 +80,9 @@ class _GroupBatchNormFn(torch.autograd.Function):
         col_mean, col_var = torch.batch_norm_update_stats(xa.view(m // k, k * cn), None, None, 0.0)  # biased
         col_mean64 = _per_channel(col_mean.to(torch.float64), k, c, n)  # [C, k·N], equal counts
         mean64 = col_mean64.mean(1)
-        var64 = _per_channel(col_var.to(torch.float64), k, c, n).mean(1).clamp_min(0) + (col_mean64 - mean64[:, None]).pow(2).mean(1)
+        var64 = _per_channel(col_var.to(torch.float64), k, c, n).mean(1).clamp_min(0) + (
+            col_mean64 - mean64[:, None]
+        ).pow(2).mean(1)
         invstd64 = torch.rsqrt(var64 + eps)
         scale64 = weight.to(torch.float64) * invstd64
         shift64 = bias.to(torch.float64) - mean64 * scale64
@@ -108,8 +114,17 @@ class _GroupBatchNormFn(torch.autograd.Function):
         # torch's batch-norm backward reduction with invstd = 1 and the pooled mean per column:
         # grad_weight = Σ g·(x − μ), grad_bias = Σ g, per column and row block, in one pass
         _, sum_gxc_col, sum_g_col = torch.ops.aten.native_batch_norm_backward(
-            g.view(m // k, k * cn), xa.view(m // k, k * cn), ones, None, None, mean_col, ones, True, ctx.eps,
-            [False, True, True])
+            g.view(m // k, k * cn),
+            xa.view(m // k, k * cn),
+            ones,
+            None,
+            None,
+            mean_col,
+            ones,
+            True,
+            ctx.eps,
+            [False, True, True],
+        )
         sum_g = _per_channel(sum_g_col.to(torch.float64), k, c, n).sum(1)
         sum_gxc = _per_channel(sum_gxc_col.to(torch.float64), k, c, n).sum(1)
         inv = invstd.to(torch.float64)
@@ -136,7 +151,9 @@ class GroupBatchNorm(nn.Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, relu: bool = False) -> None:
         super().__init__()
         if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
-            raise ValueError(f"GroupBatchNorm: num_features must be a positive integer (the channels), got {num_features!r}")
+            raise ValueError(
+                f"GroupBatchNorm: num_features must be a positive integer (the channels), got {num_features!r}"
+            )
         if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
             raise ValueError(f"GroupBatchNorm: eps must be a finite number > 0, got {eps!r}")
         if not (isinstance(momentum, (int, float)) and 0.0 <= momentum <= 1.0):
@@ -177,8 +194,15 @@ class GroupBatchNorm(nn.Module):
         ``[B, C, N·H·W]`` is the fast path, and a copy into channels-last would cost more."""
         b, c, n, h, w = x.shape
         y = torch.nn.functional.batch_norm(
-            x.view(b, c, n * h * w), self.running_mean, self.running_var, self.weight, self.bias,
-            self.training, self.momentum, self.eps)
+            x.view(b, c, n * h * w),
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training,
+            self.momentum,
+            self.eps,
+        )
         if self.training:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
@@ -256,7 +280,15 @@ class PlanarConv(nn.Module):
     """An ordinary ``nn.Conv2d`` acting on ``[B, C, 1, H, W]`` (or lifting ``[B, C, H, W]``): the
     translation-only (Z2) counterpart of the group layers, so one architecture serves both."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int | str = "same", bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int | str = "same",
+        bias: bool = True,
+    ) -> None:
         super().__init__()
         if padding in ("same", "half"):
             padding = kernel_size // 2

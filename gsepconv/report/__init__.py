@@ -12,7 +12,13 @@
 
 from __future__ import annotations
 
-from gsepconv.report.claims import CLAIMS, LEADERBOARD_SIM2_MNIST_ROT_ERROR, LEADERBOARD_SOURCE, ClaimCheck, claims_table
+from gsepconv.report.claims import (
+    CLAIMS,
+    LEADERBOARD_SIM2_MNIST_ROT_ERROR,
+    LEADERBOARD_SOURCE,
+    ClaimCheck,
+    claims_table,
+)
 from gsepconv.report.ensure import ensure_inputs
 from gsepconv.report.inputs import INPUTS, InputSpec, MissingInputs, input_path, load_inputs, missing_inputs, read_csv
 from gsepconv.report.labels import element_label, model_label, n_total

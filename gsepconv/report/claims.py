@@ -74,10 +74,10 @@ CLAIMS: dict[int, str] = {
     1: "Learned kernels of regular G-CNNs are highly redundant along the subgroup axis.",
     2: "So share kernels over the subgroup: kernels separable over subgroup and channels are much cheaper.",
     3: "Continuous (SIREN) kernels give equivariance to affine Lie groups with a parameter count independent "
-       "of the number of sampled group elements.",
+    "of the number of sampled group elements.",
     4: "Separable G-CNNs often beat non-separable ones while using only a fraction of their training time.",
     5: "Sim(2) improves all tasks and reaches the state of the art on rotated MNIST "
-       f"({LEADERBOARD_SIM2_MNIST_ROT_ERROR} % test error on the leaderboard).",
+    f"({LEADERBOARD_SIM2_MNIST_ROT_ERROR} % test error on the leaderboard).",
 }
 
 #: The verdicts :func:`combine` gives (see the module docstring), strongest first.
@@ -98,8 +98,14 @@ class ClaimCheck:
     inputs: tuple[str, ...]
 
     def as_row(self) -> dict[str, object]:
-        return {"claim": self.number, "statement": self.claim, "verdict": self.verdict, "evidence": self.evidence,
-                "confounders": self.confounders, "inputs": ", ".join(self.inputs)}
+        return {
+            "claim": self.number,
+            "statement": self.claim,
+            "verdict": self.verdict,
+            "evidence": self.evidence,
+            "confounders": self.confounders,
+            "inputs": ", ".join(self.inputs),
+        }
 
 
 def comparison_support(c: Comparison, need_faster: bool = True) -> str:
@@ -163,13 +169,16 @@ def _training_length(experiment: str, profile: str, run_ids: Iterable[str], fall
     if not configs:
         return f"{experiment}: {fallback} (not in the {profile!r} plan, so the training set size is not known)"
     texts = []
-    for epochs, subset, batch, data in dict.fromkeys((c.epochs, c.data.train_subset, c.batch_size, c.data.name)
-                                                     for c in configs):
+    for epochs, subset, batch, data in dict.fromkeys(
+        (c.epochs, c.data.train_subset, c.batch_size, c.data.name) for c in configs
+    ):
         if subset is None:
             texts.append(f"{epochs} epochs of the whole {data} training split")
         else:
-            texts.append(f"{epochs} epochs of {subset:,} {data} training images "
-                         f"(≈{epochs * math.ceil(subset / batch)} steps of {batch})")
+            texts.append(
+                f"{epochs} epochs of {subset:,} {data} training images "
+                f"(≈{epochs * math.ceil(subset / batch)} steps of {batch})"
+            )
     return f"{experiment}: " + ", ".join(texts)
 
 
@@ -185,15 +194,25 @@ def _training_confounders(results: Mapping[str, pd.DataFrame], used: Sequence[st
     parts = []
     fixed = [n for n in used if not is_budget(results[n])]
     if fixed:
-        lengths = "; ".join(_training_length(n, profile, results[n].get("run_id", []),
-                                             "epochs " + "/".join(_values(results[n], "epochs")))
-                            for n in fixed)
+        lengths = "; ".join(
+            _training_length(
+                n, profile, results[n].get("run_id", []), "epochs " + "/".join(_values(results[n], "epochs"))
+            )
+            for n in fixed
+        )
         paper = get_profile("paper")
-        parts.append(f"training length — {lengths}" + ("" if profile == "paper" else
-                     f"; the paper trains {paper.epochs} epochs on the full training sets"))
-    stand_ins = sorted({f"{d} for {s}" for n in used for d, s in
-                        zip(results[n].get("dataset", []), results[n].get("stand_in_for", []))
-                        if isinstance(s, str) and s and s != d})
+        parts.append(
+            f"training length — {lengths}"
+            + ("" if profile == "paper" else f"; the paper trains {paper.epochs} epochs on the full training sets")
+        )
+    stand_ins = sorted(
+        {
+            f"{d} for {s}"
+            for n in used
+            for d, s in zip(results[n].get("dataset", []), results[n].get("stand_in_for", []))
+            if isinstance(s, str) and s and s != d
+        }
+    )
     if stand_ins:
         parts.append("stand-in data: " + ", ".join(stand_ins))
     devices = sorted({d for n in used for d in _values(results[n], "device")})
@@ -216,8 +235,10 @@ def _budget_confounders(comparisons: Sequence[Comparison]) -> list[str]:
         for model, epochs in ((c.a, str(c.extra.get("epochs_a", "?"))), (c.b, str(c.extra.get("epochs_b", "?")))):
             first = {"0": ", not one epoch", "1": ", no more than its first epoch"}.get(epochs.split("–")[0], "")
             finished.append(f"{epochs} ({model}{first})")
-        parts.append(f"{c.extra.get('experiment', '')}: {c.extra['budget_s']:g} s of training per run, epochs "
-                     f"finished {' vs '.join(finished)}")
+        parts.append(
+            f"{c.extra.get('experiment', '')}: {c.extra['budget_s']:g} s of training per run, epochs "
+            f"finished {' vs '.join(finished)}"
+        )
     return parts
 
 
@@ -239,8 +260,9 @@ def check_redundancy(redundancy: pd.DataFrame, margin: float = 0.05) -> ClaimChe
     runs = first["run_id"].astype(str) if "run_id" in first else pd.Series("the run", index=first.index)
     per_run = first.groupby([runs, first["state"]])["energy_fraction_mean"].mean().unstack("state")
     if not {"trained", "init"} <= set(per_run.columns):
-        return ClaimCheck(1, CLAIMS[1], "redundancy.csv has no trained/init rows", "undetermined", _MISSING,
-                          ("redundancy",))
+        return ClaimCheck(
+            1, CLAIMS[1], "redundancy.csv has no trained/init rows", "undetermined", _MISSING, ("redundancy",)
+        )
     per_run = per_run.dropna(subset=["trained", "init"])
     n = len(per_run)
     share = per_run.mean()
@@ -252,10 +274,13 @@ def check_redundancy(redundancy: pd.DataFrame, margin: float = 0.05) -> ClaimChe
         which = f" ({per_run.index[0]}" + (f", test accuracy {float(acc):.2f} %)" if acc is not None else ")")
     else:
         which = f" (mean over {n} trained runs)"
-    evidence = (f"Mean energy share of the first singular component of the [N_in × k²] kernel slices: "
-                f"{trained:.3f} trained{which} vs {init:.3f} at initialisation"
-                + ("" if math.isnan(gaussian) else f" and {gaussian:.3f} for Gaussian matrices of the same shape")
-                + ("" if math.isnan(uniform) else f" (1/r = {uniform:.3f} would mean no redundancy, 1 = separable)") + ".")
+    evidence = (
+        f"Mean energy share of the first singular component of the [N_in × k²] kernel slices: "
+        f"{trained:.3f} trained{which} vs {init:.3f} at initialisation"
+        + ("" if math.isnan(gaussian) else f" and {gaussian:.3f} for Gaussian matrices of the same shape")
+        + ("" if math.isnan(uniform) else f" (1/r = {uniform:.3f} would mean no redundancy, 1 = separable)")
+        + "."
+    )
     controls = [c for c in ("init", "gaussian") if c in per_run.columns and per_run[c].notna().all()]
     supports, intervals = [], []
     for control in controls:
@@ -263,23 +288,32 @@ def check_redundancy(redundancy: pd.DataFrame, margin: float = 0.05) -> ClaimChe
         if not iv.determined:
             supports.append("undetermined")
         else:
-            supports.append("against" if iv.sign() < 0 else "supports" if iv.sign() > 0 and iv.mean > margin else "ties")
+            supports.append(
+                "against" if iv.sign() < 0 else "supports" if iv.sign() > 0 and iv.mean > margin else "ties"
+            )
             intervals.append(f"trained − {control} {iv.text(3)}")
     if intervals:
-        evidence += f" 95% t-intervals over {n} paired runs: " + ", ".join(intervals) + f" (a gap above {margin:g} counts)."
+        evidence += (
+            f" 95% t-intervals over {n} paired runs: " + ", ".join(intervals) + f" (a gap above {margin:g} counts)."
+        )
     verdict = combine(supports)
     if n == 1:
         verdict = "undetermined: rests on one trained seed"
     experiment = _values(first, "experiment")
     profile = _values(first, "profile")
-    confounders = [f"{'one trained seed' if n == 1 else f'{n} trained runs'}"
-                   + (f" of {experiment[0]}" if experiment else "")]
+    confounders = [
+        f"{'one trained seed' if n == 1 else f'{n} trained runs'}" + (f" of {experiment[0]}" if experiment else "")
+    ]
     if experiment and profile:
-        confounders.append("training length — " + _training_length(experiment[0], profile[0], per_run.index,
-                                                                     "training length not recorded"))
+        confounders.append(
+            "training length — "
+            + _training_length(experiment[0], profile[0], per_run.index, "training length not recorded")
+        )
     if not math.isnan(gaussian) and init > gaussian:
-        confounders.append(f"at initialisation the share is already {init:.3f} against {gaussian:.3f} for Gaussian "
-                           f"matrices: smooth SIREN kernels are redundant before any training")
+        confounders.append(
+            f"at initialisation the share is already {init:.3f} against {gaussian:.3f} for Gaussian "
+            f"matrices: smooth SIREN kernels are redundant before any training"
+        )
     return ClaimCheck(1, CLAIMS[1], evidence, verdict, "; ".join(confounders), ("redundancy",))
 
 
@@ -290,23 +324,43 @@ def check_separable_costs(efficiency: pd.DataFrame) -> ClaimCheck:
     ratios = speedups(efficiency)
     ratios = ratios[(ratios["group"] == "SE2") & (ratios["implementation"] == "separable")]
     if ratios.empty:
-        return ClaimCheck(2, CLAIMS[2], "the benchmark has no SE(2) separable/non-separable pair", "undetermined",
-                          _MISSING, ("efficiency",))
-    parts = [f"N={r.num_elements}: {r.mac_ratio:.1f}× fewer MACs, {r.train_speedup:.1f}× faster training step"
-             for r in ratios.itertuples()]
-    verdict = combine(["supports" if (r.mac_ratio > 1) and (r.train_speedup > 1) else "against"
-                       for r in ratios.itertuples()])
-    setting = ", ".join(f"{label} {'/'.join(_values(efficiency, col))}" for label, col in
-                        (("batch", "batch_size"), ("image size", "image_size"), ("widths", "widths"))
-                        if _values(efficiency, col))
+        return ClaimCheck(
+            2,
+            CLAIMS[2],
+            "the benchmark has no SE(2) separable/non-separable pair",
+            "undetermined",
+            _MISSING,
+            ("efficiency",),
+        )
+    parts = [
+        f"N={r.num_elements}: {r.mac_ratio:.1f}× fewer MACs, {r.train_speedup:.1f}× faster training step"
+        for r in ratios.itertuples()
+    ]
+    verdict = combine(
+        ["supports" if (r.mac_ratio > 1) and (r.train_speedup > 1) else "against" for r in ratios.itertuples()]
+    )
+    setting = ", ".join(
+        f"{label} {'/'.join(_values(efficiency, col))}"
+        for label, col in (("batch", "batch_size"), ("image size", "image_size"), ("widths", "widths"))
+        if _values(efficiency, col)
+    )
     threads = _values(efficiency, "threads")
-    confounders = (f"one benchmark machine ({'/'.join(_values(efficiency, 'device')) or 'device not recorded'}"
-                   + (f", {'/'.join(threads)} threads" if threads else "") + "); "
-                   + (f"{setting}; " if setting else "")
-                   + "training steps timed in isolation, not whole runs; MAC ratios hold on any machine, "
-                     "time ratios only on this one")
-    return ClaimCheck(2, CLAIMS[2], "SE(2) separable vs non-separable G-ResNet (benchmark): " + "; ".join(parts) + ".",
-                      verdict, confounders, ("efficiency",))
+    confounders = (
+        f"one benchmark machine ({'/'.join(_values(efficiency, 'device')) or 'device not recorded'}"
+        + (f", {'/'.join(threads)} threads" if threads else "")
+        + "); "
+        + (f"{setting}; " if setting else "")
+        + "training steps timed in isolation, not whole runs; MAC ratios hold on any machine, "
+        "time ratios only on this one"
+    )
+    return ClaimCheck(
+        2,
+        CLAIMS[2],
+        "SE(2) separable vs non-separable G-ResNet (benchmark): " + "; ".join(parts) + ".",
+        verdict,
+        confounders,
+        ("efficiency",),
+    )
 
 
 def check_continuous_kernels(equivariance: pd.DataFrame, rotations: pd.DataFrame) -> ClaimCheck:
@@ -319,22 +373,34 @@ def check_continuous_kernels(equivariance: pd.DataFrame, rotations: pd.DataFrame
     same = bool((params == 1).all()) if not params.empty else False
     counts = rotations.groupby("implementation")["params"].first()
     ns = sorted({element_label(v) for v in rotations["num_elements"]}, key=lambda s: int(s.split("×")[0]))
-    evidence = (f"Largest relative error under exact 90° rotations over every SE(2)/Sim(2) implementation: {worst:.1e}. "
-                f"Parameters for N = {', '.join(ns)}: " + "; ".join(f"{i} {int(v)}" for i, v in counts.items())
-                + (" (the same for every N)." if same else " (they change with N)."))
+    evidence = (
+        f"Largest relative error under exact 90° rotations over every SE(2)/Sim(2) implementation: {worst:.1e}. "
+        f"Parameters for N = {', '.join(ns)}: "
+        + "; ".join(f"{i} {int(v)}" for i, v in counts.items())
+        + (" (the same for every N)." if same else " (they change with N).")
+    )
     scale_cols = [c for c in equivariance.columns if c.startswith("scale") and c.endswith("_error")]
     if scale_cols:
         scaled = equivariance.dropna(subset=scale_cols[:1])
         if not scaled.empty:
-            evidence += (f" One scale step is only approximately equivariant on a pixel grid: {scale_cols[0]} "
-                         f"{scaled[scale_cols[0]].min():.2f}–{scaled[scale_cols[0]].max():.2f}.")
-    verdict = combine(["undetermined" if math.isnan(worst) else "supports" if worst < 1e-9 else "against",
-                       "undetermined" if params.empty else "supports" if same else "against"])
+            evidence += (
+                f" One scale step is only approximately equivariant on a pixel grid: {scale_cols[0]} "
+                f"{scaled[scale_cols[0]].min():.2f}–{scaled[scale_cols[0]].max():.2f}."
+            )
+    verdict = combine(
+        [
+            "undetermined" if math.isnan(worst) else "supports" if worst < 1e-9 else "against",
+            "undetermined" if params.empty else "supports" if same else "against",
+        ]
+    )
     dtype, interpolation = _values(equivariance, "dtype"), _values(equivariance, "interpolation")
-    confounders = (f"errors of freshly initialised layers (a lifting and one group convolution"
-                   + (f", {'/'.join(dtype)}" if dtype else "") + "), not of trained networks; "
-                   f"45° rotations and scale steps need {'/'.join(interpolation) or 'some'} interpolation, so only "
-                   f"exact 90° rotations can show round-off; parameter counts of the rotations sweep's models")
+    confounders = (
+        f"errors of freshly initialised layers (a lifting and one group convolution"
+        + (f", {'/'.join(dtype)}" if dtype else "")
+        + "), not of trained networks; "
+        f"45° rotations and scale steps need {'/'.join(interpolation) or 'some'} interpolation, so only "
+        f"exact 90° rotations can show round-off; parameter counts of the rotations sweep's models"
+    )
     return ClaimCheck(3, CLAIMS[3], evidence, verdict, confounders, ("equivariance", "rotations"))
 
 
@@ -347,20 +413,33 @@ def check_separable_accuracy_time(results: Mapping[str, pd.DataFrame]) -> tuple[
     comparisons: list[Comparison] = []
     used = []
     for name, frame in results.items():
-        found = compare_models(experiment_summary(frame), {"group": "SE2", "implementation": "separable"},
-                               {"group": "SE2", "implementation": "nonseparable"}, runs=frame)
+        found = compare_models(
+            experiment_summary(frame),
+            {"group": "SE2", "implementation": "separable"},
+            {"group": "SE2", "implementation": "nonseparable"},
+            runs=frame,
+        )
         for c in found:
             c.extra.update(experiment=name, budget=is_budget(frame))
         comparisons += found
         used += [name] if found else []
     if not comparisons:
-        return ClaimCheck(4, CLAIMS[4], "no experiment has both SE(2) separable and non-separable runs", "undetermined",
-                          _MISSING, tuple(results)), []
-    evidence = " ".join(f"{c.extra['experiment']}{' (equal training time)' if c.extra['budget'] else ''}: "
-                        f"{c.sentence()}" for c in comparisons)
+        return ClaimCheck(
+            4,
+            CLAIMS[4],
+            "no experiment has both SE(2) separable and non-separable runs",
+            "undetermined",
+            _MISSING,
+            tuple(results),
+        ), []
+    evidence = " ".join(
+        f"{c.extra['experiment']}{' (equal training time)' if c.extra['budget'] else ''}: {c.sentence()}"
+        for c in comparisons
+    )
     verdict = combine([comparison_support(c, need_faster=not c.extra["budget"]) for c in comparisons])
-    confounders = (_training_confounders(results, used) + _budget_confounders(comparisons)
-                   + _seed_confounders(comparisons))
+    confounders = (
+        _training_confounders(results, used) + _budget_confounders(comparisons) + _seed_confounders(comparisons)
+    )
     return ClaimCheck(4, CLAIMS[4], evidence, verdict, "; ".join(confounders), tuple(used)), comparisons
 
 
@@ -378,19 +457,29 @@ def check_sim2(results: Mapping[str, pd.DataFrame], profile: str) -> tuple[Claim
             continue
         best_sim2 = sim2.loc[sim2["test_acc_mean"].idxmax()]
         best_other = other.loc[other["test_acc_mean"].idxmax()]
-        found = compare_models(summary, {"group": "Sim2", "implementation": best_sim2["implementation"],
-                                         "num_elements": best_sim2["num_elements"]},
-                               {"group": best_other["group"], "implementation": best_other["implementation"],
-                                "num_elements": best_other["num_elements"]}, runs=frame)
+        found = compare_models(
+            summary,
+            {"group": "Sim2", "implementation": best_sim2["implementation"], "num_elements": best_sim2["num_elements"]},
+            {
+                "group": best_other["group"],
+                "implementation": best_other["implementation"],
+                "num_elements": best_other["num_elements"],
+            },
+            runs=frame,
+        )
         for c in found:
             c.extra["experiment"] = name
         comparisons += found
     if not comparisons:
         return ClaimCheck(5, CLAIMS[5], "no experiment has Sim(2) runs", "undetermined", _MISSING, tuple(results)), []
     used = list(dict.fromkeys(c.extra["experiment"] for c in comparisons))
-    evidence = " ".join(f"{c.extra['experiment']}: best Sim(2) vs best other model: {c.sentence()}" for c in comparisons)
+    evidence = " ".join(
+        f"{c.extra['experiment']}: best Sim(2) vs best other model: {c.sentence()}" for c in comparisons
+    )
     verdict = combine([comparison_support(c, need_faster=False) for c in comparisons])
-    elements = sorted({element_label(v) for n in used for v in results[n].loc[results[n]["group"] == "Sim2", "num_elements"]})
+    elements = sorted(
+        {element_label(v) for n in used for v in results[n].loc[results[n]["group"] == "Sim2", "num_elements"]}
+    )
     paper = element_label(get_profile("paper").sim2_elements)
     confounders = _training_confounders(results, used, cost=False)  # the claim is about accuracy alone
     confounders.append(f"Sim(2) sampled at N={'/'.join(elements)} (the paper profile: N={paper})")
@@ -399,17 +488,25 @@ def check_sim2(results: Mapping[str, pd.DataFrame], profile: str) -> tuple[Claim
     mnist = [c for c in comparisons if c.extra["experiment"] == "mnist_rot"]
     if mnist:
         ours = 100.0 - mnist[0].acc_a
-        evidence += (f" Our Sim(2) MNIST-rot test error is {ours:.2f} % against the leaderboard's "
-                     f"{LEADERBOARD_SIM2_MNIST_ROT_ERROR} % ({LEADERBOARD_SOURCE})")
+        evidence += (
+            f" Our Sim(2) MNIST-rot test error is {ours:.2f} % against the leaderboard's "
+            f"{LEADERBOARD_SIM2_MNIST_ROT_ERROR} % ({LEADERBOARD_SOURCE})"
+        )
         if profile != "paper":
-            evidence += (f"; not comparable: profile {profile!r} trains on a subset for a few epochs, the leaderboard "
-                         f"entry on the full training set for the paper's 300 epochs.")
+            evidence += (
+                f"; not comparable: profile {profile!r} trains on a subset for a few epochs, the leaderboard "
+                f"entry on the full training set for the paper's 300 epochs."
+            )
             verdict += "; state of the art: not comparable"
-            confounders.append(f"state of the art: the leaderboard's protocol is not comparable outside the 'paper' "
-                               f"profile (this is {profile!r})")
+            confounders.append(
+                f"state of the art: the leaderboard's protocol is not comparable outside the 'paper' "
+                f"profile (this is {profile!r})"
+            )
         else:
             evidence += "."
-            verdict += "; state of the art: " + ("reproduced" if ours <= LEADERBOARD_SIM2_MNIST_ROT_ERROR else "not reproduced")
+            verdict += "; state of the art: " + (
+                "reproduced" if ours <= LEADERBOARD_SIM2_MNIST_ROT_ERROR else "not reproduced"
+            )
     return ClaimCheck(5, CLAIMS[5], evidence, verdict, "; ".join(confounders), tuple(used)), comparisons
 
 
@@ -417,17 +514,34 @@ def claims_table(data: Mapping[str, pd.DataFrame], profile: str) -> pd.DataFrame
     """One row per claim of :data:`CLAIMS` (``claim, statement, verdict, evidence, confounders,
     inputs``) from the report's inputs (names of :data:`gsepconv.report.inputs.INPUTS`); a claim
     whose inputs are absent gets the verdict ``undetermined``."""
-    experiments = {n: data[n] for n in ("mnist_rot", "mnist_rot_budget", "rotations", "cifar10", "cifar100", "galaxy10")
-                   if n in data}
+    experiments = {
+        n: data[n]
+        for n in ("mnist_rot", "mnist_rot_budget", "rotations", "cifar10", "cifar100", "galaxy10")
+        if n in data
+    }
     checks = []
-    checks.append(check_redundancy(data["redundancy"]) if "redundancy" in data else
-                  ClaimCheck(1, CLAIMS[1], "redundancy.csv is missing", "undetermined", _MISSING, ("redundancy",)))
-    checks.append(check_separable_costs(data["efficiency"]) if "efficiency" in data else
-                  ClaimCheck(2, CLAIMS[2], "efficiency.csv is missing", "undetermined", _MISSING, ("efficiency",)))
-    checks.append(check_continuous_kernels(data["equivariance"], data["rotations"])
-                  if {"equivariance", "rotations"} <= set(data) else
-                  ClaimCheck(3, CLAIMS[3], "equivariance.csv or rotations.csv is missing", "undetermined", _MISSING,
-                             ("equivariance", "rotations")))
+    checks.append(
+        check_redundancy(data["redundancy"])
+        if "redundancy" in data
+        else ClaimCheck(1, CLAIMS[1], "redundancy.csv is missing", "undetermined", _MISSING, ("redundancy",))
+    )
+    checks.append(
+        check_separable_costs(data["efficiency"])
+        if "efficiency" in data
+        else ClaimCheck(2, CLAIMS[2], "efficiency.csv is missing", "undetermined", _MISSING, ("efficiency",))
+    )
+    checks.append(
+        check_continuous_kernels(data["equivariance"], data["rotations"])
+        if {"equivariance", "rotations"} <= set(data)
+        else ClaimCheck(
+            3,
+            CLAIMS[3],
+            "equivariance.csv or rotations.csv is missing",
+            "undetermined",
+            _MISSING,
+            ("equivariance", "rotations"),
+        )
+    )
     checks.append(check_separable_accuracy_time(experiments)[0])
     checks.append(check_sim2(experiments, profile)[0])
     return pd.DataFrame([c.as_row() for c in checks])

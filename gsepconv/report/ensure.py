@@ -31,9 +31,16 @@ from gsepconv.report.inputs import INPUTS, input_path, missing_inputs, raise_mis
 __all__ = ["ensure_inputs"]
 
 
-def ensure_inputs(profile: str, train: str = "auto", *, device: str = "cpu", results_root: str | Path | None = None,
-                  runs: str | Path | None = None, threads: int | None = None,
-                  log: Callable[[str], None] | None = None) -> dict[str, Path]:
+def ensure_inputs(
+    profile: str,
+    train: str = "auto",
+    *,
+    device: str = "cpu",
+    results_root: str | Path | None = None,
+    runs: str | Path | None = None,
+    threads: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
     """Paths of every required input of the report for ``profile``, producing the missing ones
     when ``train`` is ``"auto"`` (and rerunning everything when ``"always"``); ``"never"`` raises
     :class:`~gsepconv.report.inputs.MissingInputs` listing each missing CSV and its command.
@@ -56,15 +63,25 @@ def ensure_inputs(profile: str, train: str = "auto", *, device: str = "cpu", res
 
     tables = [
         # progress bars where someone watches (a terminal, Colab); none in the book's stored outputs
-        (bench_path(profile, device, base), lambda: run_benchmark(profile, device, bench_path(profile, device, base)),
-         lambda t: bench_is_current(t, profile), None),
-        (sweep_path(profile, device, base), lambda: run_sweep(profile, device, sweep_path(profile, device, base)),
-         lambda t: sweep_is_current(t, profile), None),
+        (
+            bench_path(profile, device, base),
+            lambda: run_benchmark(profile, device, bench_path(profile, device, base)),
+            lambda t: bench_is_current(t, profile),
+            None,
+        ),
+        (
+            sweep_path(profile, device, base),
+            lambda: run_sweep(profile, device, sweep_path(profile, device, base)),
+            lambda t: sweep_is_current(t, profile),
+            None,
+        ),
         (base / profile / INPUTS["equivariance"].files[0], write_equivariance, None, None),
-        (base / profile / INPUTS["redundancy"].files[0],
-         lambda: redundancy_table(profile, device=device, runs=runs, results=base, log=log),
-         lambda t: redundancy_is_current(t, profile),
-         lambda: training_minutes([select_run("mnist_rot", profile)], None)),  # at most: a trained run is reused
+        (
+            base / profile / INPUTS["redundancy"].files[0],
+            lambda: redundancy_table(profile, device=device, runs=runs, results=base, log=log),
+            lambda t: redundancy_is_current(t, profile),
+            lambda: training_minutes([select_run("mnist_rot", profile)], None),
+        ),  # at most: a trained run is reused
     ]
     names = ("efficiency", "efficiency_sweep", "equivariance", "redundancy")
     for name, (path, produce, is_current, minutes) in zip(names, tables):

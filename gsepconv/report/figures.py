@@ -47,8 +47,9 @@ _AXIS = {
 def _legend_right(fig: Figure, ax: plt.Axes, **kwargs) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize="small",
-                  **kwargs)
+        ax.legend(
+            handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize="small", **kwargs
+        )
 
 
 def _plain_log(ax: plt.Axes, axis: str = "x") -> None:
@@ -77,9 +78,18 @@ def accuracy_vs(summary: pd.DataFrame, x: str = "params", y: str = "test_acc", t
         xs = rows["params"].to_numpy(float) if x == "params" else rows[f"{x}_mean"].to_numpy(float)
         xerr = None if x == "params" else _std(rows[f"{x}_std"])
         marker = _MARKERS.get(str(rows["group"].iloc[0]), "o")
-        ax.errorbar(xs, rows[f"{y}_mean"], yerr=_std(rows[f"{y}_std"]), xerr=xerr, fmt=marker, ms=8, capsize=3,
-                    color=palette[model], label=f"{model} ({int(rows['n_seeds'].max())} seed"
-                    f"{'s' * (int(rows['n_seeds'].max()) != 1)})", mec="white" if model != CONTROL else "black")
+        ax.errorbar(
+            xs,
+            rows[f"{y}_mean"],
+            yerr=_std(rows[f"{y}_std"]),
+            xerr=xerr,
+            fmt=marker,
+            ms=8,
+            capsize=3,
+            color=palette[model],
+            label=f"{model} ({int(rows['n_seeds'].max())} seed{'s' * (int(rows['n_seeds'].max()) != 1)})",
+            mec="white" if model != CONTROL else "black",
+        )
     ax.set_xscale("log")
     _plain_log(ax, "x")
     ax.set_xlabel(_AXIS.get(x, x) + " (log scale)")
@@ -102,8 +112,16 @@ def validation_vs_wallclock(curves: pd.DataFrame, title: str | None = None) -> F
         rows = curves[curves["model"] == model]
         for k, (_, run) in enumerate(rows.groupby("run_id", sort=False)):
             run = run.sort_values("epoch")
-            ax.plot(run["wall_time_s"], run["val_acc"], marker=_MARKERS.get(str(run["group"].iloc[0]), "o"), ms=4,
-                    lw=1.5, alpha=0.85, color=palette[model], label=model if k == 0 else None)
+            ax.plot(
+                run["wall_time_s"],
+                run["val_acc"],
+                marker=_MARKERS.get(str(run["group"].iloc[0]), "o"),
+                ms=4,
+                lw=1.5,
+                alpha=0.85,
+                color=palette[model],
+                label=model if k == 0 else None,
+            )
     ax.set_xscale("log")
     _plain_log(ax, "x")
     ax.set_xlabel("wall-clock time since the start of the run (s, log scale)")
@@ -121,12 +139,20 @@ def budget_accuracy(summary: pd.DataFrame, title: str | None = None) -> Figure:
     order = model_order(summary)
     palette = model_palette(order)
     rows = summary.set_index("model").loc[order]
-    fig, (ax_acc, ax_ep) = plt.subplots(1, 2, figsize=(10, 0.5 * len(order) + 1.6), sharey=True,
-                                        gridspec_kw={"width_ratios": (3, 1.4)})
+    fig, (ax_acc, ax_ep) = plt.subplots(
+        1, 2, figsize=(10, 0.5 * len(order) + 1.6), sharey=True, gridspec_kw={"width_ratios": (3, 1.4)}
+    )
     y = np.arange(len(order))[::-1]
     for yi, model in zip(y, order):
-        ax_acc.errorbar(rows.loc[model, "test_acc_mean"], yi, xerr=np.nan_to_num([rows.loc[model, "test_acc_std"]]),
-                        fmt=_MARKERS.get(str(rows.loc[model, "group"]), "o"), color=palette[model], ms=8, capsize=3)
+        ax_acc.errorbar(
+            rows.loc[model, "test_acc_mean"],
+            yi,
+            xerr=np.nan_to_num([rows.loc[model, "test_acc_std"]]),
+            fmt=_MARKERS.get(str(rows.loc[model, "group"]), "o"),
+            color=palette[model],
+            ms=8,
+            capsize=3,
+        )
         epochs = str(rows.loc[model, "epochs"])
         top = float(epochs.split("–")[-1])
         ax_ep.barh(yi, top, color=palette[model], alpha=0.85)
@@ -136,8 +162,14 @@ def budget_accuracy(summary: pd.DataFrame, title: str | None = None) -> Figure:
     ax_ep.set_xlabel("epochs finished")
     budget = pd.to_numeric(rows["time_budget_s"], errors="coerce").dropna() if "time_budget_s" in rows else pd.Series()
     seeds = int(rows["n_seeds"].max())
-    fig.suptitle(title or (f"Equal training time ({budget.iloc[0]:g} s of training per run" if len(budget) else
-                           "Equal training time (") + f"; {seeds} seed{'s' * (seeds != 1)})", fontsize="medium")
+    fig.suptitle(
+        title
+        or (
+            f"Equal training time ({budget.iloc[0]:g} s of training per run" if len(budget) else "Equal training time ("
+        )
+        + f"; {seeds} seed{'s' * (seeds != 1)})",
+        fontsize="medium",
+    )
     fig.tight_layout()
     return fig
 
@@ -151,8 +183,15 @@ def rotations_sweep(summary: pd.DataFrame, title: str | None = None) -> Figure:
     for impl in impls:
         rows = summary[summary["implementation"] == impl].sort_values("n_total")
         for ax, metric in zip(axes, ("test_acc", "time_per_epoch_s")):
-            ax.errorbar(rows["n_total"], rows[f"{metric}_mean"], yerr=_std(rows[f"{metric}_std"]), marker="o",
-                        capsize=3, color=colours[impl], label=f"{GROUP_NAMES.get(str(rows['group'].iloc[0]), '')} {impl}")
+            ax.errorbar(
+                rows["n_total"],
+                rows[f"{metric}_mean"],
+                yerr=_std(rows[f"{metric}_std"]),
+                marker="o",
+                capsize=3,
+                color=colours[impl],
+                label=f"{GROUP_NAMES.get(str(rows['group'].iloc[0]), '')} {impl}",
+            )
     ticks = sorted(summary["n_total"].unique())
     for ax, metric in zip(axes, ("test_acc", "time_per_epoch_s")):
         ax.set_xscale("log", base=2)
@@ -175,8 +214,12 @@ def natural_images(summaries: Mapping[str, pd.DataFrame], title: str | None = No
     as horizontal points, the Z2 CNN control first."""
     if not summaries:
         raise ValueError("no natural-image results to draw")
-    fig, axes = plt.subplots(len(summaries), 2, figsize=(10, 0.45 * sum(len(s) for s in summaries.values())
-                                                          + 1.3 * len(summaries)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(summaries),
+        2,
+        figsize=(10, 0.45 * sum(len(s) for s in summaries.values()) + 1.3 * len(summaries)),
+        squeeze=False,
+    )
     palette = model_palette(model_order(pd.concat(list(summaries.values()), ignore_index=True)))
     for (name, summary), (ax_acc, ax_time) in zip(summaries.items(), axes):
         order = model_order(summary)
@@ -184,8 +227,15 @@ def natural_images(summaries: Mapping[str, pd.DataFrame], title: str | None = No
         y = np.arange(len(order))[::-1]
         for ax, metric in ((ax_acc, "test_acc"), (ax_time, "time_per_epoch_s")):
             for yi, model in zip(y, order):
-                ax.errorbar(rows.loc[model, f"{metric}_mean"], yi, xerr=_std(pd.Series([rows.loc[model, f"{metric}_std"]])),
-                            fmt=_MARKERS.get(str(rows.loc[model, "group"]), "o"), color=palette[model], ms=8, capsize=3)
+                ax.errorbar(
+                    rows.loc[model, f"{metric}_mean"],
+                    yi,
+                    xerr=_std(pd.Series([rows.loc[model, f"{metric}_std"]])),
+                    fmt=_MARKERS.get(str(rows.loc[model, "group"]), "o"),
+                    color=palette[model],
+                    ms=8,
+                    capsize=3,
+                )
             ax.set_yticks(y, order if ax is ax_acc else [""] * len(order))
             ax.set_xlabel(_AXIS[metric])
         ax_time.set_xscale("log")
@@ -193,8 +243,9 @@ def natural_images(summaries: Mapping[str, pd.DataFrame], title: str | None = No
         ax_time.set_xlabel("time per epoch (s, log scale)")
         dataset = rows["dataset"].iloc[0] if "dataset" in rows else name
         stand_in = rows["stand_in_for"].iloc[0] if "stand_in_for" in rows else None
-        label = f"{name}: trained on {dataset}" + (f", a stand-in for {stand_in}" if isinstance(stand_in, str) and stand_in
-                                                   else "")
+        label = f"{name}: trained on {dataset}" + (
+            f", a stand-in for {stand_in}" if isinstance(stand_in, str) and stand_in else ""
+        )
         ax_acc.set_title(label, loc="left", fontsize="medium")
     if title:
         fig.suptitle(title)
@@ -221,18 +272,28 @@ def efficiency_bars(frame: pd.DataFrame, title: str | None = None) -> Figure:
     axes[1].set_xlabel("memory (MB" + (f", {kind.replace('_', ' ')}" if kind else "") + ")")
     for ax, col, fmt in ((axes[0], "train_ms", "{:.0f}"), (axes[1], "peak_mem_mb", "{:.0f}")):
         for yi, v in zip(y, labelled[col]):
-            ax.annotate(fmt.format(v), (v, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize="x-small")
-    sizes = f"batch {labelled['batch_size'].iloc[0]}, {labelled['image_size'].iloc[0]}×{labelled['image_size'].iloc[0]}, " \
-            f"widths {labelled['widths'].iloc[0]}, k={labelled['kernel_size'].iloc[0]}" if "batch_size" in labelled else ""
-    fig.suptitle(title or f"G-ResNet training step and memory ({sizes}; {labelled['device'].iloc[0]})", fontsize="medium")
+            ax.annotate(
+                fmt.format(v), (v, yi), xytext=(3, 0), textcoords="offset points", va="center", fontsize="x-small"
+            )
+    sizes = (
+        f"batch {labelled['batch_size'].iloc[0]}, {labelled['image_size'].iloc[0]}×{labelled['image_size'].iloc[0]}, "
+        f"widths {labelled['widths'].iloc[0]}, k={labelled['kernel_size'].iloc[0]}"
+        if "batch_size" in labelled
+        else ""
+    )
+    fig.suptitle(
+        title or f"G-ResNet training step and memory ({sizes}; {labelled['device'].iloc[0]})", fontsize="medium"
+    )
     fig.tight_layout()
     return fig
 
 
 def _families(frame: pd.DataFrame) -> list[str]:
     """``"SE(2) separable"`` per row (the model label without the number of elements)."""
-    return [f"{GROUP_NAMES.get(str(g), str(g))} {i}" if str(g) != "Z2" else CONTROL
-            for g, i in zip(frame["group"], frame["implementation"])]
+    return [
+        f"{GROUP_NAMES.get(str(g), str(g))} {i}" if str(g) != "Z2" else CONTROL
+        for g, i in zip(frame["group"], frame["implementation"])
+    ]
 
 
 def sweep_curves(frame: pd.DataFrame, title: str | None = None) -> Figure:
@@ -243,8 +304,9 @@ def sweep_curves(frame: pd.DataFrame, title: str | None = None) -> Figure:
     sizes = sorted(labelled["image_size"].unique())
     families = list(dict.fromkeys(_families(in_model_order(labelled))))
     palette = model_palette(families)
-    fig, axes = plt.subplots(2, len(sizes), figsize=(3.6 * len(sizes) + 2.6, 6.2), sharex=True, sharey="row",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        2, len(sizes), figsize=(3.6 * len(sizes) + 2.6, 6.2), sharex=True, sharey="row", squeeze=False
+    )
     for col, size in enumerate(sizes):
         at = labelled[labelled["image_size"] == size]
         for family in families:
@@ -254,8 +316,9 @@ def sweep_curves(frame: pd.DataFrame, title: str | None = None) -> Figure:
             marker = _MARKERS.get(str(rows["group"].iloc[0]), "o")
             style = "--" if family == CONTROL else "-"
             for row, metric in enumerate(("train_ms", "peak_mem_mb")):
-                axes[row, col].plot(rows["n_total"], rows[metric], style, marker=marker, color=palette[family],
-                                    label=family)
+                axes[row, col].plot(
+                    rows["n_total"], rows[metric], style, marker=marker, color=palette[family], label=family
+                )
         axes[0, col].set_title(f"{size}×{size} images", fontsize="medium")
         axes[1, col].set_xlabel("group elements N (log scale)")
     ticks = sorted(labelled["n_total"].unique())
@@ -269,8 +332,10 @@ def sweep_curves(frame: pd.DataFrame, title: str | None = None) -> Figure:
     axes[0, 0].set_ylabel("training step (ms)")
     axes[1, 0].set_ylabel(f"memory (MB{', ' + kind if kind else ''})")
     _legend_right(fig, axes[0, -1])
-    fig.suptitle(title or f"Cost against the number of group elements and image size ({labelled['device'].iloc[0]})",
-                 fontsize="medium")
+    fig.suptitle(
+        title or f"Cost against the number of group elements and image size ({labelled['device'].iloc[0]})",
+        fontsize="medium",
+    )
     fig.tight_layout()
     return fig
 
@@ -288,8 +353,9 @@ def sweep_speedups(frame: pd.DataFrame, title: str | None = None) -> Figure:
     fig, axes = plt.subplots(1, len(pairs), figsize=(3.8 * len(pairs) + 1.5, 3.6), squeeze=False, sharey=True)
     for ax, (group, impl) in zip(axes[0], pairs):
         for size in sizes:
-            rows = ratios[(ratios["group"] == group) & (ratios["implementation"] == impl)
-                          & (ratios["image_size"] == size)].sort_values("n_total")
+            rows = ratios[
+                (ratios["group"] == group) & (ratios["implementation"] == impl) & (ratios["image_size"] == size)
+            ].sort_values("n_total")
             ax.plot(rows["n_total"], rows["train_speedup"], marker="o", color=colours[size], label=f"{size}×{size}")
         ax.axhline(1.0, color="grey", lw=1, ls=":")
         ax.set_title(f"{GROUP_NAMES.get(group, group)}: {impl} vs nonseparable", fontsize="medium")
@@ -319,8 +385,13 @@ def equivariance_bars(frame: pd.DataFrame, errors: Sequence[str] | None = None, 
     y = np.arange(len(order))[::-1]
     for k, error in enumerate(errors):
         values = labelled.drop_duplicates("model").set_index("model").loc[order, error].to_numpy(float)
-        ax.barh(y + ((len(errors) - 1) / 2 - k) * height, np.clip(values, 1e-17, None), height,
-                color=colours[error], label=error.replace("_error", ""))
+        ax.barh(
+            y + ((len(errors) - 1) / 2 - k) * height,
+            np.clip(values, 1e-17, None),
+            height,
+            color=colours[error],
+            label=error.replace("_error", ""),
+        )
     ax.set_xscale("log")
     ax.set_xlim(left=1e-17)
     ax.set_yticks(y, order)
@@ -349,8 +420,15 @@ def redundancy_bars(frame: pd.DataFrame, title: str | None = None) -> Figure:
             yerr = np.vstack([rows[centre] - rows["energy_fraction_q10"], rows["energy_fraction_q90"] - rows[centre]])
         ax.bar(x, rows[centre], width, yerr=yerr, capsize=2, color=colours[state], label=state)
     if "uniform_share" in first:
-        ax.scatter(np.arange(len(layers)), first.groupby("layer_index")["uniform_share"].first().loc[layers["layer_index"]],
-                   marker="_", s=400, color="black", label="1/r (no redundancy)", zorder=3)
+        ax.scatter(
+            np.arange(len(layers)),
+            first.groupby("layer_index")["uniform_share"].first().loc[layers["layer_index"]],
+            marker="_",
+            s=400,
+            color="black",
+            label="1/r (no redundancy)",
+            zorder=3,
+        )
     ax.set_xticks(np.arange(len(layers)), layers["layer"], rotation=20, ha="right", fontsize="small")
     ax.set_ylabel("energy share of the first component")
     ax.set_ylim(0, 1.05)

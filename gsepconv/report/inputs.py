@@ -42,37 +42,99 @@ class InputSpec:
 
 
 #: Every input of the report, by name.
-INPUTS: dict[str, InputSpec] = {s.name: s for s in (
-    InputSpec("mnist_rot", ("mnist_rot.csv",), "gsepconv run mnist_rot --profile {profile}",
-              description="rotated-MNIST grid, a row per run", runs=True),
-    InputSpec("mnist_rot_history", ("mnist_rot_history.csv",), "gsepconv run mnist_rot --profile {profile}",
-              description="per-epoch history of the rotated-MNIST runs"),
-    InputSpec("mnist_rot_budget", ("mnist_rot_budget.csv",), "gsepconv run mnist_rot_budget --profile {profile}",
-              description="rotated MNIST, every model trained for the same wall-clock time", runs=True),
-    InputSpec("mnist_rot_budget_history", ("mnist_rot_budget_history.csv",),
-              "gsepconv run mnist_rot_budget --profile {profile}", required=False,
-              description="per-epoch history of the equal-time runs"),
-    InputSpec("rotations", ("rotations.csv",), "gsepconv run rotations --profile {profile}",
-              description="SE(2) separable vs non-separable for several numbers of rotations", runs=True),
-    InputSpec("cifar10", ("cifar10.csv",), "gsepconv run cifar10 --profile {profile}",
-              description="CIFAR-10 (a subset in smoke and quick)", runs=True),
-    InputSpec("cifar100", ("cifar100.csv",), "gsepconv run cifar100 --profile {profile}", required=False,
-              description="CIFAR-100 (smoke: a labelled stand-in; paper)", runs=True),
-    InputSpec("galaxy10", ("galaxy10.csv",), "gsepconv run galaxy10 --profile {profile}", required=False,
-              description="Galaxy10 (smoke: a labelled stand-in; paper)", runs=True),
-    InputSpec("efficiency", ("efficiency.csv", "efficiency-gpu.csv"), "gsepconv bench --profile {profile}",
-              description="training/inference time, memory, MACs per model"),
-    InputSpec("efficiency_sweep", ("efficiency_sweep.csv", "efficiency_sweep-gpu.csv"),
-              "gsepconv bench --sweep --profile {profile}",
-              description="time and memory vs number of group elements and image size"),
-    InputSpec("equivariance", ("equivariance.csv",), "gsepconv equivariance --profile {profile}",
-              description="equivariance errors per group and implementation"),
-    InputSpec("redundancy", ("redundancy.csv",), "python -m gsepconv.analysis --profile {profile}",
-              description="energy share of kernel slices along the subgroup axis"),
-    InputSpec("fidelity", ("fidelity.csv",),
-              "gsepconv compare --against <a checkout of the original code> --profile {profile}", required=False,
-              description="our models and the original code's trained under one identical loop, a row per run"),
-)}
+INPUTS: dict[str, InputSpec] = {
+    s.name: s
+    for s in (
+        InputSpec(
+            "mnist_rot",
+            ("mnist_rot.csv",),
+            "gsepconv run mnist_rot --profile {profile}",
+            description="rotated-MNIST grid, a row per run",
+            runs=True,
+        ),
+        InputSpec(
+            "mnist_rot_history",
+            ("mnist_rot_history.csv",),
+            "gsepconv run mnist_rot --profile {profile}",
+            description="per-epoch history of the rotated-MNIST runs",
+        ),
+        InputSpec(
+            "mnist_rot_budget",
+            ("mnist_rot_budget.csv",),
+            "gsepconv run mnist_rot_budget --profile {profile}",
+            description="rotated MNIST, every model trained for the same wall-clock time",
+            runs=True,
+        ),
+        InputSpec(
+            "mnist_rot_budget_history",
+            ("mnist_rot_budget_history.csv",),
+            "gsepconv run mnist_rot_budget --profile {profile}",
+            required=False,
+            description="per-epoch history of the equal-time runs",
+        ),
+        InputSpec(
+            "rotations",
+            ("rotations.csv",),
+            "gsepconv run rotations --profile {profile}",
+            description="SE(2) separable vs non-separable for several numbers of rotations",
+            runs=True,
+        ),
+        InputSpec(
+            "cifar10",
+            ("cifar10.csv",),
+            "gsepconv run cifar10 --profile {profile}",
+            description="CIFAR-10 (a subset in smoke and quick)",
+            runs=True,
+        ),
+        InputSpec(
+            "cifar100",
+            ("cifar100.csv",),
+            "gsepconv run cifar100 --profile {profile}",
+            required=False,
+            description="CIFAR-100 (smoke: a labelled stand-in; paper)",
+            runs=True,
+        ),
+        InputSpec(
+            "galaxy10",
+            ("galaxy10.csv",),
+            "gsepconv run galaxy10 --profile {profile}",
+            required=False,
+            description="Galaxy10 (smoke: a labelled stand-in; paper)",
+            runs=True,
+        ),
+        InputSpec(
+            "efficiency",
+            ("efficiency.csv", "efficiency-gpu.csv"),
+            "gsepconv bench --profile {profile}",
+            description="training/inference time, memory, MACs per model",
+        ),
+        InputSpec(
+            "efficiency_sweep",
+            ("efficiency_sweep.csv", "efficiency_sweep-gpu.csv"),
+            "gsepconv bench --sweep --profile {profile}",
+            description="time and memory vs number of group elements and image size",
+        ),
+        InputSpec(
+            "equivariance",
+            ("equivariance.csv",),
+            "gsepconv equivariance --profile {profile}",
+            description="equivariance errors per group and implementation",
+        ),
+        InputSpec(
+            "redundancy",
+            ("redundancy.csv",),
+            "python -m gsepconv.analysis --profile {profile}",
+            description="energy share of kernel slices along the subgroup axis",
+        ),
+        InputSpec(
+            "fidelity",
+            ("fidelity.csv",),
+            "gsepconv compare --against <a checkout of the original code> --profile {profile}",
+            required=False,
+            description="our models and the original code's trained under one identical loop, a row per run",
+        ),
+    )
+}
 
 
 class MissingInputs(MissingResults, FileNotFoundError):
@@ -93,8 +155,9 @@ def input_path(name: str, profile: str, results_root: str | Path | None = None) 
     return next((p for p in candidates if p.is_file()), candidates[0])
 
 
-def missing_inputs(names: list[str] | tuple[str, ...], profile: str,
-                   results_root: str | Path | None = None) -> dict[str, str]:
+def missing_inputs(
+    names: list[str] | tuple[str, ...], profile: str, results_root: str | Path | None = None
+) -> dict[str, str]:
     """``{name: "<path> is missing: run `<command>`"}`` for each of ``names`` that has no file."""
     out = {}
     for name in names:
@@ -108,8 +171,10 @@ def raise_missing(missing: Mapping[str, str], profile: str) -> None:
     """Raise :class:`MissingInputs` listing ``missing`` (no-op when empty)."""
     if missing:
         lines = "\n  ".join(missing.values())
-        raise MissingInputs(f"the report for profile {profile!r} needs {len(missing)} missing input(s):\n  {lines}\n"
-                            f"(or execute the chapters' notebooks with train='auto', which produce them)")
+        raise MissingInputs(
+            f"the report for profile {profile!r} needs {len(missing)} missing input(s):\n  {lines}\n"
+            f"(or execute the chapters' notebooks with train='auto', which produce them)"
+        )
 
 
 def read_csv(path: str | Path) -> pd.DataFrame:
@@ -118,8 +183,9 @@ def read_csv(path: str | Path) -> pd.DataFrame:
     return read_table(path)
 
 
-def load_inputs(profile: str, results_root: str | Path | None = None, names: list[str] | None = None,
-                *, allow_missing: bool = False) -> dict[str, pd.DataFrame]:
+def load_inputs(
+    profile: str, results_root: str | Path | None = None, names: list[str] | None = None, *, allow_missing: bool = False
+) -> dict[str, pd.DataFrame]:
     """Read the inputs ``names`` (default: all of :data:`INPUTS`) of ``profile``.
 
     A missing *required* input raises :class:`MissingInputs` naming every missing file and its

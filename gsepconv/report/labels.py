@@ -32,7 +32,15 @@ GROUP_NAMES: dict[str, str] = {"Z2": "Z2 CNN", "SE2": "SE(2)", "R2xRplus": "R²�
 GROUP_ORDER: tuple[str, ...] = ("Z2", "SE2", "R2xRplus", "Sim2")
 #: implementations from the most to the least factorised kernel's opposite: the full kernel first
 IMPLEMENTATION_ORDER: tuple[str, ...] = (
-    "none", "nonseparable", "gseparable", "dseparable", "separable", "dgseparable", "separable2d", "gseparable2d")
+    "none",
+    "nonseparable",
+    "gseparable",
+    "dseparable",
+    "separable",
+    "dgseparable",
+    "separable2d",
+    "gseparable2d",
+)
 #: the label of the plain-CNN control
 CONTROL = GROUP_NAMES["Z2"]
 
@@ -76,8 +84,10 @@ def model_label(group: str, implementation: str = "", num_elements: Any = None) 
     return f"{name}{impl}" + (f", N={elements}" if elements else "")
 
 
-def add_model_labels(frame: pd.DataFrame, distinguish: Sequence[str] = ("widths", "epochs", "sampling", "kernel_size",
-                                                                        "batch_size", "lr")) -> pd.DataFrame:
+def add_model_labels(
+    frame: pd.DataFrame,
+    distinguish: Sequence[str] = ("widths", "epochs", "sampling", "kernel_size", "batch_size", "lr"),
+) -> pd.DataFrame:
     """A copy of ``frame`` with a ``model`` column: :func:`model_label` of each row, followed by
     ``" [widths=…, …]"`` for the columns of ``distinguish`` that take several values among rows of
     the same base label (so two widths of one model stay two lines in a figure).
@@ -90,17 +100,26 @@ def add_model_labels(frame: pd.DataFrame, distinguish: Sequence[str] = ("widths"
     elems = out["num_elements"] if "num_elements" in out.columns else pd.Series(None, index=out.index)
     base = [model_label(g, i, n) for g, i, n in zip(out["group"], impl, elems)]
     out["model"] = base
-    varying = [c for c in distinguish if c in out.columns
-               and out.assign(_base=base).groupby("_base")[c].nunique(dropna=False).max() > 1]
+    varying = [
+        c
+        for c in distinguish
+        if c in out.columns and out.assign(_base=base).groupby("_base")[c].nunique(dropna=False).max() > 1
+    ]
     if varying:
-        out["model"] = [b + " [" + ", ".join(f"{c}={row[c]}" for c in varying) + "]"
-                        for b, (_, row) in zip(base, out[varying].iterrows())]
+        out["model"] = [
+            b + " [" + ", ".join(f"{c}={row[c]}" for c in varying) + "]"
+            for b, (_, row) in zip(base, out[varying].iterrows())
+        ]
     return out
 
 
 def _sort_key(group: str, implementation: str, elements: str) -> tuple:
     g = GROUP_ORDER.index(group) if group in GROUP_ORDER else len(GROUP_ORDER)
-    i = IMPLEMENTATION_ORDER.index(implementation) if implementation in IMPLEMENTATION_ORDER else len(IMPLEMENTATION_ORDER)
+    i = (
+        IMPLEMENTATION_ORDER.index(implementation)
+        if implementation in IMPLEMENTATION_ORDER
+        else len(IMPLEMENTATION_ORDER)
+    )
     return (g, group, i, implementation, n_total(elements), elements)
 
 

@@ -102,33 +102,76 @@ def _settings_table(data: Data, profile: str, root: str | Path | None) -> pd.Dat
 def _products(root: str | Path | None) -> list[Product]:
     title = "Rotated MNIST"
     return [
-        Product("mnist_rot_accuracy_vs_params", "figure", ("mnist_rot",),
-                lambda d, p: F.accuracy_vs(d["mnist_rot:summary"], "params",
-                                           title=f"{title}: test accuracy against parameters ({p})")),
-        Product("mnist_rot_accuracy_vs_time", "figure", ("mnist_rot",),
-                lambda d, p: F.accuracy_vs(d["mnist_rot:summary"], "train_time_s",
-                                           title=f"{title}: test accuracy against training time ({p})")),
-        Product("mnist_rot_val_vs_wallclock", "figure", ("mnist_rot", "mnist_rot_history"),
-                lambda d, p: F.validation_vs_wallclock(T.history_curves(d["mnist_rot_history"], d["mnist_rot"]),
-                                                       title=f"{title}: validation accuracy during training ({p})")),
-        Product("mnist_rot_budget_accuracy", "figure", ("mnist_rot_budget",),
-                lambda d, p: F.budget_accuracy(d["mnist_rot_budget:summary"])),
-        Product("mnist_rot_budget_val_vs_wallclock", "figure", ("mnist_rot_budget", "mnist_rot_budget_history"),
-                lambda d, p: F.validation_vs_wallclock(
-                    T.history_curves(d["mnist_rot_budget_history"], d["mnist_rot_budget"]),
-                    title=f"{title}, equal training time: validation accuracy during training ({p})")),
-        Product("rotations_sweep", "figure", ("rotations",),
-                lambda d, p: F.rotations_sweep(d["rotations:summary"],
-                                               title=f"{title}: separable vs non-separable against N ({p})")),
-        Product("natural_images_accuracy", "figure", ("cifar10",),
-                lambda d, p: F.natural_images({n: d[f"{n}:summary"] for n in NATURAL_IMAGES if n in d}),
-                uses=NATURAL_IMAGES[1:]),
+        Product(
+            "mnist_rot_accuracy_vs_params",
+            "figure",
+            ("mnist_rot",),
+            lambda d, p: F.accuracy_vs(
+                d["mnist_rot:summary"], "params", title=f"{title}: test accuracy against parameters ({p})"
+            ),
+        ),
+        Product(
+            "mnist_rot_accuracy_vs_time",
+            "figure",
+            ("mnist_rot",),
+            lambda d, p: F.accuracy_vs(
+                d["mnist_rot:summary"], "train_time_s", title=f"{title}: test accuracy against training time ({p})"
+            ),
+        ),
+        Product(
+            "mnist_rot_val_vs_wallclock",
+            "figure",
+            ("mnist_rot", "mnist_rot_history"),
+            lambda d, p: F.validation_vs_wallclock(
+                T.history_curves(d["mnist_rot_history"], d["mnist_rot"]),
+                title=f"{title}: validation accuracy during training ({p})",
+            ),
+        ),
+        Product(
+            "mnist_rot_budget_accuracy",
+            "figure",
+            ("mnist_rot_budget",),
+            lambda d, p: F.budget_accuracy(d["mnist_rot_budget:summary"]),
+        ),
+        Product(
+            "mnist_rot_budget_val_vs_wallclock",
+            "figure",
+            ("mnist_rot_budget", "mnist_rot_budget_history"),
+            lambda d, p: F.validation_vs_wallclock(
+                T.history_curves(d["mnist_rot_budget_history"], d["mnist_rot_budget"]),
+                title=f"{title}, equal training time: validation accuracy during training ({p})",
+            ),
+        ),
+        Product(
+            "rotations_sweep",
+            "figure",
+            ("rotations",),
+            lambda d, p: F.rotations_sweep(
+                d["rotations:summary"], title=f"{title}: separable vs non-separable against N ({p})"
+            ),
+        ),
+        Product(
+            "natural_images_accuracy",
+            "figure",
+            ("cifar10",),
+            lambda d, p: F.natural_images({n: d[f"{n}:summary"] for n in NATURAL_IMAGES if n in d}),
+            uses=NATURAL_IMAGES[1:],
+        ),
         Product("efficiency_models", "figure", ("efficiency",), lambda d, p: F.efficiency_bars(d["efficiency"])),
-        Product("efficiency_sweep", "figure", ("efficiency_sweep",), lambda d, p: F.sweep_curves(d["efficiency_sweep"])),
-        Product("efficiency_sweep_speedup", "figure", ("efficiency_sweep",),
-                lambda d, p: F.sweep_speedups(d["efficiency_sweep"],
-                                              title="Training speed-up of separable kernels against N and image size")),
-        Product("equivariance_errors", "figure", ("equivariance",), lambda d, p: F.equivariance_bars(d["equivariance"])),
+        Product(
+            "efficiency_sweep", "figure", ("efficiency_sweep",), lambda d, p: F.sweep_curves(d["efficiency_sweep"])
+        ),
+        Product(
+            "efficiency_sweep_speedup",
+            "figure",
+            ("efficiency_sweep",),
+            lambda d, p: F.sweep_speedups(
+                d["efficiency_sweep"], title="Training speed-up of separable kernels against N and image size"
+            ),
+        ),
+        Product(
+            "equivariance_errors", "figure", ("equivariance",), lambda d, p: F.equivariance_bars(d["equivariance"])
+        ),
         Product("redundancy_energy", "figure", ("redundancy",), lambda d, p: F.redundancy_bars(d["redundancy"])),
         Product("mnist_rot", "table", ("mnist_rot",), _display("mnist_rot")),
         Product("mnist_rot_summary", "table", ("mnist_rot",), _summary("mnist_rot")),
@@ -140,17 +183,30 @@ def _products(root: str | Path | None) -> list[Product]:
         *[Product(f"{n}_summary", "table", (n,), _summary(n)) for n in NATURAL_IMAGES],
         Product("efficiency", "table", ("efficiency",), lambda d, p: T.efficiency_table(d["efficiency"])),
         Product("efficiency_speedups", "table", ("efficiency",), lambda d, p: T.speedups(d["efficiency"])),
-        Product("efficiency_vs_original", "table", ("efficiency",), lambda d, p: T.original_comparison(d["efficiency"])),
+        Product(
+            "efficiency_vs_original", "table", ("efficiency",), lambda d, p: T.original_comparison(d["efficiency"])
+        ),
         Product("fidelity", "table", ("fidelity",), lambda d, p: T.fidelity_table(d["fidelity"])),
         Product("efficiency_sweep", "table", ("efficiency_sweep",), lambda d, p: T.sweep_table(d["efficiency_sweep"])),
         Product("equivariance", "table", ("equivariance",), lambda d, p: T.equivariance_table(d["equivariance"])),
         Product("redundancy", "table", ("redundancy",), lambda d, p: T.redundancy_summary(d["redundancy"])),
-        Product("claims", "table", (), lambda d, p: claims_table({n: d[n] for n in INPUTS if n in d}, p),
-                uses=tuple(INPUTS)),
-        Product("provenance", "table", (), lambda d, p: _provenance_columns({n: d[n] for n in INPUTS if n in d}, p, root),
-                uses=tuple(INPUTS)),
-        Product("settings", "table", (), lambda d, p: _settings_table({n: d[n] for n in INPUTS if n in d}, p, root),
-                uses=tuple(INPUTS)),
+        Product(
+            "claims", "table", (), lambda d, p: claims_table({n: d[n] for n in INPUTS if n in d}, p), uses=tuple(INPUTS)
+        ),
+        Product(
+            "provenance",
+            "table",
+            (),
+            lambda d, p: _provenance_columns({n: d[n] for n in INPUTS if n in d}, p, root),
+            uses=tuple(INPUTS),
+        ),
+        Product(
+            "settings",
+            "table",
+            (),
+            lambda d, p: _settings_table({n: d[n] for n in INPUTS if n in d}, p, root),
+            uses=tuple(INPUTS),
+        ),
     ]
 
 
@@ -192,15 +248,20 @@ def make_all(profile: str, results_root: str | Path | None = None, *, allow_miss
     inputs = load_inputs(profile, results_root, allow_missing=allow_missing)
     data = _with_summaries(inputs)
     set_style()
-    out: dict[str, Any] = {"figures": {}, "tables": {}, "skipped": {},
-                           "inputs": {n: input_path(n, profile, results_root) for n in inputs}}
+    out: dict[str, Any] = {
+        "figures": {},
+        "tables": {},
+        "skipped": {},
+        "inputs": {n: input_path(n, profile, results_root) for n in inputs},
+    }
     for product in _products(results_root):
         absent = [n for n in product.inputs if n not in data]
         if absent:
             for path in _outputs(product, profile, results_root):
                 path.unlink(missing_ok=True)  # never leave a figure drawn from data that is gone
-            out["skipped"][f"{product.kind}:{product.name}"] = (
-                "missing " + ", ".join(f"{INPUTS[n].files[0]} (`{INPUTS[n].command_for(profile)}`)" for n in absent))
+            out["skipped"][f"{product.kind}:{product.name}"] = "missing " + ", ".join(
+                f"{INPUTS[n].files[0]} (`{INPUTS[n].command_for(profile)}`)" for n in absent
+            )
             continue
         result = product.make(data, profile)
         if product.kind == "figure":

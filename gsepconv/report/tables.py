@@ -42,8 +42,17 @@ __all__ = [
 ]
 
 # columns that name the model (shown through the ``model`` label instead)
-_MODEL_KEYS = ("group", "implementation", "num_elements", "sampling", "widths", "epochs", "kernel_size",
-               "batch_size", "lr")
+_MODEL_KEYS = (
+    "group",
+    "implementation",
+    "num_elements",
+    "sampling",
+    "widths",
+    "epochs",
+    "kernel_size",
+    "batch_size",
+    "lr",
+)
 _DISPLAY_METRICS = ("test_acc", "test_err", "val_acc", "time_per_epoch_s", "train_time_s", "peak_mem_mb")
 
 
@@ -53,8 +62,12 @@ def in_model_order(frame: pd.DataFrame) -> pd.DataFrame:
     order = {m: k for k, m in enumerate(model_order(frame))}
     sort = frame["model"].map(order)
     extra = [c for c in ("n_total", "image_size") if c in frame.columns]
-    return (frame.assign(_order=sort).sort_values(["_order", *extra], kind="stable")
-            .drop(columns="_order").reset_index(drop=True))
+    return (
+        frame.assign(_order=sort)
+        .sort_values(["_order", *extra], kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
 
 
 def is_budget(frame: pd.DataFrame) -> bool:
@@ -66,12 +79,22 @@ def is_budget(frame: pd.DataFrame) -> bool:
 def _epochs_as_result(frame: pd.DataFrame) -> pd.DataFrame:
     """Budget runs: replace ``epochs`` by the range finished by the seeds of each configuration
     (``"7"`` or ``"7–8"``), so that seeds that finished different numbers of epochs stay one group."""
-    per_run = set(METRIC_COLUMNS) | {"epochs", "seed", "best_epoch", "device", "torch_version", "gsepconv_version",
-                                     "git_commit", "timestamp", "run_id"}
+    per_run = set(METRIC_COLUMNS) | {
+        "epochs",
+        "seed",
+        "best_epoch",
+        "device",
+        "torch_version",
+        "gsepconv_version",
+        "git_commit",
+        "timestamp",
+        "run_id",
+    }
     keys = [c for c in frame.columns if c not in per_run]
     out = frame.copy()
     spans = out.groupby(keys, dropna=False, sort=False)["epochs"].transform(
-        lambda e: f"{int(e.min())}" if e.min() == e.max() else f"{int(e.min())}–{int(e.max())}")
+        lambda e: f"{int(e.min())}" if e.min() == e.max() else f"{int(e.min())}–{int(e.max())}"
+    )
     out["epochs"] = spans.astype(str)
     return out
 
@@ -126,8 +149,12 @@ def history_curves(history: pd.DataFrame, results: pd.DataFrame | None = None) -
     curves = add_model_labels(curves)
     curves["n_total"] = [n_total(v) for v in curves.get("num_elements", pd.Series("", index=curves.index))]
     order = {m: k for k, m in enumerate(model_order(curves))}
-    return (curves.assign(_order=curves["model"].map(order)).sort_values(["_order", "seed", "epoch"], kind="stable")
-            .drop(columns="_order").reset_index(drop=True))
+    return (
+        curves.assign(_order=curves["model"].map(order))
+        .sort_values(["_order", "seed", "epoch"], kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
 
 
 def accuracy_within(curves: pd.DataFrame, budget_s: float | None = None) -> tuple[float, pd.DataFrame]:
@@ -147,10 +174,16 @@ def accuracy_within(curves: pd.DataFrame, budget_s: float | None = None) -> tupl
         runs = per_run.loc[model] if model in per_run.index.get_level_values(0) else pd.DataFrame()
         n_runs = curves.loc[curves["model"] == model, "run_id"].nunique()
         best = runs["best"] if len(runs) else pd.Series(dtype=float)
-        rows.append({"model": model, "runs": n_runs, "runs_with_an_epoch": len(runs),
-                     "best_val_acc_mean": best.mean() if len(best) else float("nan"),
-                     "best_val_acc_std": best.std(ddof=1) if len(best) > 1 else float("nan"),
-                     "epochs_finished": runs["epochs"].min() if len(runs) else 0})
+        rows.append(
+            {
+                "model": model,
+                "runs": n_runs,
+                "runs_with_an_epoch": len(runs),
+                "best_val_acc_mean": best.mean() if len(best) else float("nan"),
+                "best_val_acc_std": best.std(ddof=1) if len(best) > 1 else float("nan"),
+                "epochs_finished": runs["epochs"].min() if len(runs) else 0,
+            }
+        )
     return budget_s, pd.DataFrame(rows)
 
 
@@ -207,13 +240,21 @@ class Comparison:
         over 3 paired seeds: lower"``."""
         iv = self.difference
         if iv is None:
-            return f"difference {self.accuracy_gap:+.1f} points, one seed and no seed to pair: no interval, undetermined"
+            return (
+                f"difference {self.accuracy_gap:+.1f} points, one seed and no seed to pair: no interval, undetermined"
+            )
         if not iv.determined:
             return f"difference {iv.text()}: undetermined"
-        kind = (f"t-interval over {iv.n} paired seeds" if self.paired else
-                "Welch t-interval, unpaired because the seeds could not be paired")
-        verdict = {"higher": "higher", "lower": "lower",
-                   "indistinguishable": "indistinguishable, the interval contains 0"}[self.accuracy_verdict]
+        kind = (
+            f"t-interval over {iv.n} paired seeds"
+            if self.paired
+            else "Welch t-interval, unpaired because the seeds could not be paired"
+        )
+        verdict = {
+            "higher": "higher",
+            "lower": "lower",
+            "indistinguishable": "indistinguishable, the interval contains 0",
+        }[self.accuracy_verdict]
         return f"difference {iv.text()} points, {iv.confidence:.0%} {kind}: {verdict}"
 
     def sentence(self) -> str:
@@ -221,22 +262,32 @@ class Comparison:
         epoch than SE(2) nonseparable, N=8 (17.9 vs 37.9 s) at 88.80 ± 0.50 vs 94.37 ± 0.21 %
         test accuracy (3 seeds each; difference -5.6 [-6.9, -4.2] points, 95% t-interval over 3
         paired seeds: lower)."``"""
+
         def acc(mean: float, std: float) -> str:
             return f"{mean:.2f}" if math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
+
         where = ", ".join(f"{k}={v}" for k, v in self.context.items() if k != "num_elements")  # in the labels
         faster = f"{self.speedup:.1f}× faster" if self.speedup >= 1 else f"{1 / self.speedup:.1f}× slower"
-        seeds = f"{self.n_a} seed{'s' * (self.n_a != 1)} each" if self.n_a == self.n_b else f"{self.n_a} and {self.n_b} seeds"
+        seeds = (
+            f"{self.n_a} seed{'s' * (self.n_a != 1)} each"
+            if self.n_a == self.n_b
+            else f"{self.n_a} and {self.n_b} seeds"
+        )
         budget = self.extra.get("budget_s", float("nan"))
         if not math.isnan(budget):  # equal wall-clock training: epochs finished, then accuracy
-            return (f"With the same {budget:g} s of training{' (' + where + ')' if where else ''}, {self.a} finished "
-                    f"{self.extra.get('epochs_a', '?')} epochs against {self.extra.get('epochs_b', '?')} for {self.b} "
-                    f"({faster} per epoch), reaching {acc(self.acc_a, self.acc_a_std)} vs "
-                    f"{acc(self.acc_b, self.acc_b_std)} % {self.metric.replace('_acc', '')} accuracy "
-                    f"({seeds}; {self.difference_text()}).")
-        return (f"{self.a} trains {faster} per epoch than {self.b} ({self.epoch_s_a:.1f} vs {self.epoch_s_b:.1f} s)"
-                f"{' (' + where + ')' if where else ''} at {acc(self.acc_a, self.acc_a_std)} vs "
+            return (
+                f"With the same {budget:g} s of training{' (' + where + ')' if where else ''}, {self.a} finished "
+                f"{self.extra.get('epochs_a', '?')} epochs against {self.extra.get('epochs_b', '?')} for {self.b} "
+                f"({faster} per epoch), reaching {acc(self.acc_a, self.acc_a_std)} vs "
                 f"{acc(self.acc_b, self.acc_b_std)} % {self.metric.replace('_acc', '')} accuracy "
-                f"({seeds}; {self.difference_text()}).")
+                f"({seeds}; {self.difference_text()})."
+            )
+        return (
+            f"{self.a} trains {faster} per epoch than {self.b} ({self.epoch_s_a:.1f} vs {self.epoch_s_b:.1f} s)"
+            f"{' (' + where + ')' if where else ''} at {acc(self.acc_a, self.acc_a_std)} vs "
+            f"{acc(self.acc_b, self.acc_b_std)} % {self.metric.replace('_acc', '')} accuracy "
+            f"({seeds}; {self.difference_text()})."
+        )
 
 
 def _select(summary: pd.DataFrame, criteria: Mapping[str, Any]) -> pd.DataFrame:
@@ -263,13 +314,19 @@ def _per_seed(runs: pd.DataFrame, summary: pd.DataFrame, metric: str) -> dict[An
     keys = [c for c in summary.columns if c not in _STATS and c not in ("model", "n_total", "n_seeds")]
     absent = [k for k in keys if k not in prepared.columns]
     if absent:
-        raise ValueError(f"the per-run results lack the summary's columns {absent}: pass the frame the summary came from")
+        raise ValueError(
+            f"the per-run results lack the summary's columns {absent}: pass the frame the summary came from"
+        )
     labelled = prepared.merge(summary[keys].reset_index(names="_row"), on=keys, how="inner")
-    out = {row: pd.to_numeric(part[metric], errors="coerce").set_axis(part["seed"].astype(int))
-           for row, part in labelled.groupby("_row", sort=False)}
+    out = {
+        row: pd.to_numeric(part[metric], errors="coerce").set_axis(part["seed"].astype(int))
+        for row, part in labelled.groupby("_row", sort=False)
+    }
     wrong = [r for r in summary.index if len(out.get(r, ())) != int(summary.loc[r, "n_seeds"])]
     if wrong:
-        raise ValueError(f"the per-run results do not match the summary (rows {wrong[:3]}): pass the frame it came from")
+        raise ValueError(
+            f"the per-run results do not match the summary (rows {wrong[:3]}): pass the frame it came from"
+        )
     return out
 
 
@@ -284,12 +341,18 @@ def _difference(r: pd.Series, per_seed: dict[Any, pd.Series] | None, metric: str
                 return paired_interval(seeds_a.loc[common].tolist(), seeds_b.loc[common].tolist()), True
     if min(n_a, n_b) < 2:
         return None, False
-    return welch_interval(r[f"{metric}_mean_a"], r[f"{metric}_std_a"], n_a,
-                          r[f"{metric}_mean_b"], r[f"{metric}_std_b"], n_b), False
+    return welch_interval(
+        r[f"{metric}_mean_a"], r[f"{metric}_std_a"], n_a, r[f"{metric}_mean_b"], r[f"{metric}_std_b"], n_b
+    ), False
 
 
-def compare_models(summary: pd.DataFrame, a: Mapping[str, Any], b: Mapping[str, Any],
-                   metric: str = "test_acc", runs: pd.DataFrame | None = None) -> list[Comparison]:
+def compare_models(
+    summary: pd.DataFrame,
+    a: Mapping[str, Any],
+    b: Mapping[str, Any],
+    metric: str = "test_acc",
+    runs: pd.DataFrame | None = None,
+) -> list[Comparison]:
     """Compare the rows of :func:`experiment_summary` matching ``a`` (e.g. ``{"group": "SE2",
     "implementation": "separable"}``) with those matching ``b``.
 
@@ -306,9 +369,15 @@ def compare_models(summary: pd.DataFrame, a: Mapping[str, Any], b: Mapping[str, 
         return []
     per_seed = _per_seed(runs, summary, metric) if runs is not None else None
     rows_a, rows_b = rows_a.assign(_row=rows_a.index), rows_b.assign(_row=rows_b.index)
-    keys = [c for c in summary.columns if c not in _STATS and c not in a and c not in b
-            and c not in ("model", "n_total", "params", "n_seeds", "sampling")
-            and (rows_a[c].nunique(dropna=False) > 1 or rows_b[c].nunique(dropna=False) > 1)]
+    keys = [
+        c
+        for c in summary.columns
+        if c not in _STATS
+        and c not in a
+        and c not in b
+        and c not in ("model", "n_total", "params", "n_seeds", "sampling")
+        and (rows_a[c].nunique(dropna=False) > 1 or rows_b[c].nunique(dropna=False) > 1)
+    ]
     if keys:
         pairs = rows_a.merge(rows_b, on=keys, suffixes=("_a", "_b"))
     else:
@@ -317,24 +386,41 @@ def compare_models(summary: pd.DataFrame, a: Mapping[str, Any], b: Mapping[str, 
         pairs = rows_a.add_suffix("_a").reset_index(drop=True).join(rows_b.add_suffix("_b").reset_index(drop=True))
     out = []
     for _, r in pairs.iterrows():
-        budgets = [pd.to_numeric(pd.Series([r.get(f"time_budget_s{sfx}", r.get("time_budget_s"))]), errors="coerce").iloc[0]
-                   for sfx in ("_a", "_b")]
+        budgets = [
+            pd.to_numeric(pd.Series([r.get(f"time_budget_s{sfx}", r.get("time_budget_s"))]), errors="coerce").iloc[0]
+            for sfx in ("_a", "_b")
+        ]
         extra: dict[str, Any] = {}
         if budgets[0] == budgets[1] and not math.isnan(budgets[0]):
-            extra = {"budget_s": float(budgets[0]), "epochs_a": r.get("epochs_a", r.get("epochs")),
-                     "epochs_b": r.get("epochs_b", r.get("epochs"))}
+            extra = {
+                "budget_s": float(budgets[0]),
+                "epochs_a": r.get("epochs_a", r.get("epochs")),
+                "epochs_b": r.get("epochs_b", r.get("epochs")),
+            }
         difference, paired = _difference(r, per_seed, metric)
-        out.append(Comparison(
-            a=r["model_a"], b=r["model_b"],
-            context={k: (element_label(r[k]) if k == "num_elements" else r[k]) for k in keys},
-            n_a=int(r["n_seeds_a"]), n_b=int(r["n_seeds_b"]),
-            acc_a=float(r[f"{metric}_mean_a"]), acc_a_std=float(r[f"{metric}_std_a"]),
-            acc_b=float(r[f"{metric}_mean_b"]), acc_b_std=float(r[f"{metric}_std_b"]),
-            epoch_s_a=float(r["time_per_epoch_s_mean_a"]), epoch_s_b=float(r["time_per_epoch_s_mean_b"]),
-            train_s_a=float(r["train_time_s_mean_a"]), train_s_b=float(r["train_time_s_mean_b"]),
-            params_a=int(r["params_a"]), params_b=int(r["params_b"]), metric=metric, extra=extra,
-            difference=difference, paired=paired,
-        ))
+        out.append(
+            Comparison(
+                a=r["model_a"],
+                b=r["model_b"],
+                context={k: (element_label(r[k]) if k == "num_elements" else r[k]) for k in keys},
+                n_a=int(r["n_seeds_a"]),
+                n_b=int(r["n_seeds_b"]),
+                acc_a=float(r[f"{metric}_mean_a"]),
+                acc_a_std=float(r[f"{metric}_std_a"]),
+                acc_b=float(r[f"{metric}_mean_b"]),
+                acc_b_std=float(r[f"{metric}_std_b"]),
+                epoch_s_a=float(r["time_per_epoch_s_mean_a"]),
+                epoch_s_b=float(r["time_per_epoch_s_mean_b"]),
+                train_s_a=float(r["train_time_s_mean_a"]),
+                train_s_b=float(r["train_time_s_mean_b"]),
+                params_a=int(r["params_a"]),
+                params_b=int(r["params_b"]),
+                metric=metric,
+                extra=extra,
+                difference=difference,
+                paired=paired,
+            )
+        )
     return out
 
 
@@ -352,25 +438,36 @@ def efficiency_table(frame: pd.DataFrame) -> pd.DataFrame:
     """Display table of ``gsepconv bench`` rows: model, parameters, GMACs per forward, training
     step (ms, images/s), inference (ms, and its overhead over the bare convolutions) and memory."""
     out = in_model_order(bench_labels(frame))
-    table = pd.DataFrame({
-        "model": out["model"],
-        "params": out["params"].astype(int),
-        "GMACs": (out["macs"] / 1e9).round(2),
-        "train_ms": out["train_ms"].round(1),
-        "images_per_s": out["images_per_s"].round(0).astype(int),
-        "infer_ms": out["infer_ms"].round(1),
-        "infer_overhead": out["infer_overhead"].round(2),
-        "memory_mb": out["peak_mem_mb"].round(1),
-    })
+    table = pd.DataFrame(
+        {
+            "model": out["model"],
+            "params": out["params"].astype(int),
+            "GMACs": (out["macs"] / 1e9).round(2),
+            "train_ms": out["train_ms"].round(1),
+            "images_per_s": out["images_per_s"].round(0).astype(int),
+            "infer_ms": out["infer_ms"].round(1),
+            "infer_overhead": out["infer_overhead"].round(2),
+            "memory_mb": out["peak_mem_mb"].round(1),
+        }
+    )
     if "mem_kind" in out.columns:
         table["memory_kind"] = out["mem_kind"]
     return table
 
 
 #: columns of ``original_comparison`` (with ``--bf16`` also ``train_ms_bf16``, ``bf16_speedup``)
-ORIGINAL_COMPARISON_COLUMNS = ("model", "train_ms", "original_train_ms", "speedup_vs_original", "speedup_vs_original_q25",
-                               "speedup_vs_original_q75", "verdict_vs_original", "conv_only_train_ms", "limit_layout",
-                               "train_overhead")
+ORIGINAL_COMPARISON_COLUMNS = (
+    "model",
+    "train_ms",
+    "original_train_ms",
+    "speedup_vs_original",
+    "speedup_vs_original_q25",
+    "speedup_vs_original_q75",
+    "verdict_vs_original",
+    "conv_only_train_ms",
+    "limit_layout",
+    "train_overhead",
+)
 
 
 def original_comparison(frame: pd.DataFrame) -> pd.DataFrame:
@@ -390,26 +487,29 @@ def original_comparison(frame: pd.DataFrame) -> pd.DataFrame:
     out = in_model_order(bench_labels(frame))
     out = out[out["original_train_ms"].notna()]
     out = out.reindex(columns=[*out.columns, *(c for c in columns if c not in out.columns)])  # empty if older
-    table = pd.DataFrame({
-        "model": out["model"],
-        "train_ms": out["train_ms"].round(1),
-        "original_train_ms": out["original_train_ms"].round(1),
-        "speedup_vs_original": out["speedup_vs_original"].round(2),
-        "speedup_vs_original_q25": out["speedup_vs_original_q25"].round(2),
-        "speedup_vs_original_q75": out["speedup_vs_original_q75"].round(2),
-        "verdict_vs_original": out["verdict_vs_original"],
-        "conv_only_train_ms": out["conv_only_train_ms"].round(1),
-        "limit_layout": out["limit_layout"],
-        "train_overhead": out["train_overhead"].round(2),
-    })
+    table = pd.DataFrame(
+        {
+            "model": out["model"],
+            "train_ms": out["train_ms"].round(1),
+            "original_train_ms": out["original_train_ms"].round(1),
+            "speedup_vs_original": out["speedup_vs_original"].round(2),
+            "speedup_vs_original_q25": out["speedup_vs_original_q25"].round(2),
+            "speedup_vs_original_q75": out["speedup_vs_original_q75"].round(2),
+            "verdict_vs_original": out["verdict_vs_original"],
+            "conv_only_train_ms": out["conv_only_train_ms"].round(1),
+            "limit_layout": out["limit_layout"],
+            "train_overhead": out["train_overhead"].round(2),
+        }
+    )
     if "train_ms_bf16" in out.columns and out["train_ms_bf16"].notna().any():
         table["train_ms_bf16"] = out["train_ms_bf16"].round(1)
         table["bf16_speedup"] = out["bf16_speedup"].round(2)
     return table.reset_index(drop=True)
 
 
-def speedups(frame: pd.DataFrame, keys: Sequence[str] = ("group", "num_elements"),
-             baseline: str = "nonseparable") -> pd.DataFrame:
+def speedups(
+    frame: pd.DataFrame, keys: Sequence[str] = ("group", "num_elements"), baseline: str = "nonseparable"
+) -> pd.DataFrame:
     """For every row of a benchmark table whose ``keys`` match a ``baseline`` row: how many times
     faster it trains (``train_speedup``, baseline ms / its ms), infers (when the table has
     ``infer_ms``), how many times fewer MACs
@@ -422,8 +522,19 @@ def speedups(frame: pd.DataFrame, keys: Sequence[str] = ("group", "num_elements"
     cols = [*keys, *[c for c in ("train_ms", "infer_ms", "macs", "peak_mem_mb") if c in labelled.columns]]
     merged = other.merge(base[cols], on=list(keys), suffixes=("", "_base"))
     if merged.empty:
-        return pd.DataFrame(columns=[*keys, "implementation", "model", "train_speedup", "infer_speedup",
-                                     "mac_ratio", "memory_ratio", "train_ms", "train_ms_base"])
+        return pd.DataFrame(
+            columns=[
+                *keys,
+                "implementation",
+                "model",
+                "train_speedup",
+                "infer_speedup",
+                "mac_ratio",
+                "memory_ratio",
+                "train_ms",
+                "train_ms_base",
+            ]
+        )
     out = merged[[*keys, "implementation", "model"]].copy()
     out["train_speedup"] = (merged["train_ms_base"] / merged["train_ms"]).round(2)
     if "infer_ms" in cols:
@@ -433,8 +544,11 @@ def speedups(frame: pd.DataFrame, keys: Sequence[str] = ("group", "num_elements"
     out["train_ms"] = merged["train_ms"].round(1)
     out["train_ms_base"] = merged["train_ms_base"].round(1)
     out["n_total"] = [n_total(v) for v in out["num_elements"]]
-    return out.sort_values([k for k in ("group", "implementation", "n_total", "image_size") if k in out.columns]
-                           ).drop(columns="n_total").reset_index(drop=True)
+    return (
+        out.sort_values([k for k in ("group", "implementation", "n_total", "image_size") if k in out.columns])
+        .drop(columns="n_total")
+        .reset_index(drop=True)
+    )
 
 
 def describe_speedups(ratios: pd.DataFrame) -> list[str]:
@@ -455,10 +569,15 @@ def describe_speedups(ratios: pd.DataFrame) -> list[str]:
     for (group, impl), rows in ratios.groupby(["group", "implementation"], sort=False):
         lo, hi = rows.loc[rows["train_speedup"].idxmin()], rows.loc[rows["train_speedup"].idxmax()]
         name = rows["model"].iloc[0].split(",")[0]
-        speed = (f"{lo['train_speedup']:.1f}× ({where(lo)})" if len(rows) == 1 else
-                 f"{lo['train_speedup']:.1f}× ({where(lo)}) to {hi['train_speedup']:.1f}× ({where(hi)})")
-        sentences.append(f"{name} against non-separable: trains {speed} as fast, with "
-                         f"{span(rows['mac_ratio'], 1)}× fewer MACs and {span(rows['memory_ratio'], 2)}× the memory.")
+        speed = (
+            f"{lo['train_speedup']:.1f}× ({where(lo)})"
+            if len(rows) == 1
+            else f"{lo['train_speedup']:.1f}× ({where(lo)}) to {hi['train_speedup']:.1f}× ({where(hi)})"
+        )
+        sentences.append(
+            f"{name} against non-separable: trains {speed} as fast, with "
+            f"{span(rows['mac_ratio'], 1)}× fewer MACs and {span(rows['memory_ratio'], 2)}× the memory."
+        )
     return sentences
 
 
@@ -496,8 +615,9 @@ def redundancy_summary(frame: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"redundancy table lacks the columns {sorted(needed - set(frame.columns))}")
     first = frame[frame["component"] == 1]
     states = list(dict.fromkeys(first["state"]))
-    table = first.pivot_table(index=["layer_index", "layer"], columns="state", values="energy_fraction_mean",
-                              sort=True)[states]
+    table = first.pivot_table(
+        index=["layer_index", "layer"], columns="state", values="energy_fraction_mean", sort=True
+    )[states]
     table.loc[(len(table), "mean over layers"), :] = table.mean(axis=0)
     table = table.reset_index().drop(columns="layer_index")
     table.columns.name = None
@@ -513,27 +633,41 @@ def _span(values: pd.Series) -> str:
     return "; ".join(distinct) if len(distinct) <= 3 else f"{'; '.join(distinct[:3])}; … ({len(distinct)} values)"
 
 
-def provenance_table(tables: Mapping[str, pd.DataFrame], paths: Mapping[str, Path],
-                     settings: Mapping[str, str] | None = None) -> pd.DataFrame:
+def provenance_table(
+    tables: Mapping[str, pd.DataFrame], paths: Mapping[str, Path], settings: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """One row per input: file, rows, and the provenance its rows carry (profile, git commit,
     device, torch version, date range), plus the settings shared by all its rows."""
     rows = []
     for name, frame in tables.items():
-        stamps = pd.to_datetime(frame["timestamp"], errors="coerce", utc=True) if "timestamp" in frame else pd.Series(dtype=object)
+        stamps = (
+            pd.to_datetime(frame["timestamp"], errors="coerce", utc=True)
+            if "timestamp" in frame
+            else pd.Series(dtype=object)
+        )
         stamps = stamps.dropna()
-        dates = "" if stamps.empty else (f"{stamps.min():%Y-%m-%d}" if stamps.min().date() == stamps.max().date()
-                                         else f"{stamps.min():%Y-%m-%d} – {stamps.max():%Y-%m-%d}")
-        rows.append({
-            "input": name,
-            "file": Path(paths[name]).name,
-            "rows": len(frame),
-            "profile": _span(frame["profile"]) if "profile" in frame else "",
-            "git_commit": _span(frame["git_commit"]) if "git_commit" in frame else "",
-            "date": dates,
-            "device": _span(frame["device"]) if "device" in frame else "",
-            "torch_version": _span(frame["torch_version"]) if "torch_version" in frame else "",
-            "settings": (settings or {}).get(name, ""),
-        })
+        dates = (
+            ""
+            if stamps.empty
+            else (
+                f"{stamps.min():%Y-%m-%d}"
+                if stamps.min().date() == stamps.max().date()
+                else f"{stamps.min():%Y-%m-%d} – {stamps.max():%Y-%m-%d}"
+            )
+        )
+        rows.append(
+            {
+                "input": name,
+                "file": Path(paths[name]).name,
+                "rows": len(frame),
+                "profile": _span(frame["profile"]) if "profile" in frame else "",
+                "git_commit": _span(frame["git_commit"]) if "git_commit" in frame else "",
+                "date": dates,
+                "device": _span(frame["device"]) if "device" in frame else "",
+                "torch_version": _span(frame["torch_version"]) if "torch_version" in frame else "",
+                "settings": (settings or {}).get(name, ""),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -542,14 +676,20 @@ def fidelity_table(frame: pd.DataFrame) -> pd.DataFrame:
     accuracy over the seeds both have, and the paired difference ours − original with its 95 %
     Student-t interval (:func:`gsepconv.experiments.compare.summarise_fidelity`)."""
     summary = summarise_fidelity(frame)
+
     def interval(r: Any) -> str:
         if r.seeds < 2:
             return f"{r.diff_mean:+.2f} (one seed)"
         return f"{r.diff_mean:+.2f} [{r.diff_low:+.2f}, {r.diff_high:+.2f}]"
-    return pd.DataFrame({
-        "model": summary["model"],
-        "seeds": summary["seeds"],
-        "ours (% test)": [f"{m:.2f} ± {s:.2f}" for m, s in zip(summary["ours_mean"], summary["ours_sd"])],
-        "original (% test)": [f"{m:.2f} ± {s:.2f}" for m, s in zip(summary["original_mean"], summary["original_sd"])],
-        "ours − original [95 % CI]": [interval(r) for r in summary.itertuples(index=False)],
-    })
+
+    return pd.DataFrame(
+        {
+            "model": summary["model"],
+            "seeds": summary["seeds"],
+            "ours (% test)": [f"{m:.2f} ± {s:.2f}" for m, s in zip(summary["ours_mean"], summary["ours_sd"])],
+            "original (% test)": [
+                f"{m:.2f} ± {s:.2f}" for m, s in zip(summary["original_mean"], summary["original_sd"])
+            ],
+            "ours − original [95 % CI]": [interval(r) for r in summary.itertuples(index=False)],
+        }
+    )
