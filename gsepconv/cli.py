@@ -14,8 +14,9 @@ import importlib
 import json
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 __all__ = ["main", "build_parser"]
 
@@ -57,7 +58,7 @@ def _int_or_pair(text: str) -> int | tuple[int, int]:
     try:
         values = [int(p) for p in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N or NROTxNSCALE (e.g. 8 or 16x3), got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected N or NROTxNSCALE (e.g. 8 or 16x3), got {text!r}") from None
     if len(values) == 1:
         return values[0]
     if len(values) == 2:
@@ -568,7 +569,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     accuracy = 100.0 * float((table["label"] == table["predicted"]).mean()) if len(table) else float("nan")
     print(
         f"{run.config.run_id()}: {len(table)} {args.split} images of {run.config.data.name}, "
-        f"accuracy {accuracy:.2f} % (stored test accuracy of the run: {run.metrics.get('test_acc', float('nan')):.2f} %)"
+        f"accuracy {accuracy:.2f} % "
+        f"(stored test accuracy of the run: {run.metrics.get('test_acc', float('nan')):.2f} %)"
     )
     if args.out:
         write_table(args.out, table.to_csv(index=False), "the predictions")

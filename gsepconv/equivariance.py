@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from numbers import Real
-from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 import torch

@@ -14,7 +14,10 @@
 
 # %% tags=["remove-cell"]
 # Colab: install gsepconv (keeps Colab's own torch)
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("gsepconv") is None:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "gsepconv @ git+https://github.com/gsepconv/gsepconv@main"])
 
@@ -46,7 +49,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-
 from IPython.display import HTML, Markdown, display
 
 from gsepconv.analysis.film import film_config, film_digit, film_errors, film_features, rotation_film

@@ -14,7 +14,10 @@
 
 # %% tags=["remove-cell"]
 # Colab: install gsepconv (keeps Colab's own torch)
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("gsepconv") is None:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "gsepconv @ git+https://github.com/gsepconv/gsepconv@main"])
 
@@ -159,7 +162,7 @@ for state in STATES:
 for _, layer in layers.iterrows():
     i = layer["layer_index"]
     ax.hlines(1.0 / layer["rank_max"], i - 0.35, i + 0.35, color="0.4", ls=":", lw=1)
-ax.set_xticks(layers["layer_index"], [f"{l}\n{s}" for l, s in zip(layers["layer"], layers["kernel_shape"])],
+ax.set_xticks(layers["layer_index"], [f"{name}\n{s}" for name, s in zip(layers["layer"], layers["kernel_shape"])],
               fontsize=7)
 ax.set_ylim(0, 1.05)
 ax.set_xlim(layers["layer_index"].min() - 0.5, layers["layer_index"].max() + 0.5)

@@ -14,7 +14,10 @@
 
 # %% tags=["remove-cell"]
 # Colab: install gsepconv (keeps Colab's own torch)
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("gsepconv") is None:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "gsepconv @ git+https://github.com/gsepconv/gsepconv@main"])
 
@@ -42,6 +45,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 import torch.nn.functional as F
+from IPython.display import Markdown, display
 
 from gsepconv.analysis import energy_share
 from gsepconv.analysis.costs import (
@@ -59,7 +63,6 @@ from gsepconv.experiments.compare import summarise_variants
 from gsepconv.kernels import SIREN
 from gsepconv.models import build_model
 from gsepconv.nn import GroupConv
-from IPython.display import Markdown, display
 
 set_style()
 device = check_device(device)  # "auto": CUDA when present

@@ -16,7 +16,10 @@
 
 # %% tags=["remove-cell"]
 # Colab: install gsepconv (keeps Colab's own torch)
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("gsepconv") is None:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "gsepconv @ git+https://github.com/gsepconv/gsepconv@main"])
 
@@ -44,7 +47,15 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from gsepconv import report
-from gsepconv.companion import MissingResults, check_device, check_train_mode, committed_results, ensure_results, save_figure, set_style
+from gsepconv.companion import (
+    MissingResults,
+    check_device,
+    check_train_mode,
+    committed_results,
+    ensure_results,
+    save_figure,
+    set_style,
+)
 from gsepconv.experiments import EXPERIMENTS, PROFILES, get_runs
 from gsepconv.report import figures as draw
 

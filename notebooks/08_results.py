@@ -14,7 +14,10 @@
 
 # %% tags=["remove-cell"]
 # Colab: install gsepconv (keeps Colab's own torch)
-import importlib.util, subprocess, sys
+import importlib.util
+import subprocess
+import sys
+
 if importlib.util.find_spec("gsepconv") is None:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "gsepconv @ git+https://github.com/gsepconv/gsepconv@main"])
 

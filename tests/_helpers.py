@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 
 F64 = torch.float64
@@ -14,12 +17,9 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).detach().norm() / b.detach().norm().clamp_min(1e-300))
 
 
-def _mirror() -> "Path":
+def _mirror() -> Path:
     """The offline data mirror: $GSEPCONV_TEST_MIRROR, else $GSEPCONV_MIRROR (set by the Makefile and
     .ci/run), else ``shared/data`` beside the repository."""
-    import os
-    from pathlib import Path
-
     for var in ("GSEPCONV_TEST_MIRROR", "GSEPCONV_MIRROR"):
         if os.environ.get(var):
             return Path(os.environ[var])

@@ -6,18 +6,16 @@ plumbing; the real checkout is measured by hand (closing note of issue 9)."""
 
 from __future__ import annotations
 
-
 import pandas as pd
 import pytest
 import torch
 
+from _original_stand_in import forget_checkout, make_checkout
 from gsepconv.cli import main
 from gsepconv.experiments.against import conv_only_model, has_original, load_original, original_model
 from gsepconv.experiments.bench import BENCH_PROFILES, BenchCase, bench_case
 from gsepconv.models import build_model
 from gsepconv.nn import ExportedConv
-
-from _original_stand_in import forget_checkout, make_checkout
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from _helpers import MIRROR, MNIST_RAW, SMALL, require_mirror
 from gsepconv.analysis import (
     STATES,
     energy_share,
@@ -30,8 +31,6 @@ from gsepconv.analysis.plots import image_grid, letter_f_points
 from gsepconv.analysis.sweeps import compare_equivariance, demo_image, dilation_factors, lifted_pair, planar_pair
 from gsepconv.models import build_model
 from gsepconv.nn import GroupConv, LiftingConv
-
-from _helpers import MIRROR, MNIST_RAW, SMALL, require_mirror
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -248,9 +248,8 @@ def test_bench_rows_are_computed_from_the_paired_rounds(monkeypatch, tmp_path) -
     """``bench_case`` against a (stand-in) original: the loop runs ``max(repeats,
     against_repeats)`` rounds, the row's ratio columns come from round-by-round pairs and the limit
     from the faster conv-only layout; the loop's times are replaced by synthetic ones."""
-    from _original_stand_in import forget_checkout, make_checkout
-
     import gsepconv.experiments.bench as bench
+    from _original_stand_in import forget_checkout, make_checkout
     from gsepconv.experiments.against import load_original
 
     profile = BENCH_PROFILES["smoke"]

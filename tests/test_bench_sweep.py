@@ -7,8 +7,6 @@ from __future__ import annotations
 import re
 
 import pandas as pd
-
-from gsepconv.groups import num_elements_text
 import pytest
 
 from gsepconv.cli import main
@@ -19,6 +17,7 @@ from gsepconv.experiments.bench import (
     run_sweep,
     sweep_is_current,
 )
+from gsepconv.groups import num_elements_text
 
 
 @pytest.fixture(scope="module")

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
-from gsepconv import cli
-
 from _helpers import MIRROR, MNIST_RAW, require_mirror
-
+from gsepconv import cli
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

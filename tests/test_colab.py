@@ -21,10 +21,10 @@ import pytest
 
 from _companion import REPO
 from gsepconv.companion import committed as cm
-from gsepconv.experiments import ondemand as en
 from gsepconv.companion import publish as pub
 from gsepconv.companion import reproduce as rp
 from gsepconv.experiments import io
+from gsepconv.experiments import ondemand as en
 
 QUICK = REPO / "results" / "quick"
 
@@ -47,7 +47,8 @@ def test_the_shipped_manifest_is_the_committed_results():
     manifest = cm.read_manifest()
     assert set(manifest) == {"quick"}
     assert manifest["quick"] == cm.manifest_entries(REPO / "results", "quick"), (
-        "gsepconv/companion/results_manifest.json is stale: run gsepconv.companion.committed.write_manifest('results', ['quick'])"
+        "gsepconv/companion/results_manifest.json is stale: "
+        "run gsepconv.companion.committed.write_manifest('results', ['quick'])"
     )
     assert "mnist_rot.csv" in manifest["quick"] and "layer_costs.csv" in manifest["quick"]
     assert {"film_SE2.pt", "film_Z2.pt"} <= set(manifest["quick"]), "chapter 02's film models travel with the tables"
@@ -57,7 +58,7 @@ def test_fetch_from_a_folder_verified_and_only_once(colab):
     lines = []
     base = cm.committed_results("quick", "auto", source=REPO / "results", log=lines.append)
     assert base.resolve() == (colab / "results").resolve()
-    for name, digest in cm.read_manifest()["quick"].items():
+    for name in cm.read_manifest()["quick"]:
         assert (base / "quick" / name).read_bytes() == (QUICK / name).read_bytes()
     assert not (base / "quick" / "figures").exists(), "derived figures are drawn by the chapters, not fetched"
     assert any("fetched" in line for line in lines)

@@ -18,15 +18,16 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from _companion import REPO
 from gsepconv.companion import committed as cm
-from gsepconv.experiments import ondemand as en
 from gsepconv.companion.publish import export_notebooks
+from gsepconv.experiments import ondemand as en
 
 pytestmark = [pytest.mark.slow, pytest.mark.book]
 
@@ -180,7 +181,7 @@ def test_every_chapter_runs_in_under_a_minute_with_default_parameters(colab):
 def test_nothing_trains_or_is_remeasured(colab):
     content = colab["content"]
     assert not (content / "runs").exists(), "a chapter trained (a runs folder appeared)"
-    for name, digest in cm.read_manifest()["quick"].items():
+    for name in cm.read_manifest()["quick"]:
         fetched = content / "results" / "quick" / name
         assert fetched.read_bytes() == (QUICK / name).read_bytes(), f"{name} is not the committed table"
     for path in colab["published"]:

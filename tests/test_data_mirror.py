@@ -6,18 +6,16 @@ variants are built once per session into a temporary data folder.
 
 from __future__ import annotations
 
-import os
 import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from _helpers import MIRROR, needs_mirror
 from gsepconv.data import DATASET_CLASSES, DATASETS, get_dataset, storage
 from gsepconv.data.base import SPLITS
 from gsepconv.data.mnist import MNIST_RESOURCES, MNISTRotSeeded
-
-from _helpers import MIRROR, needs_mirror
 
 MNIST_FILES = [r.relpath for r in MNIST_RESOURCES.values()]
 SUBSET_FILE = "CIFAR10-subset/cifar10_subset_4000_1000.npz"

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from _helpers import F64, SMALL, rel
 from gsepconv.equivariance import (
     BumpField,
     check_equivariance,
@@ -28,9 +29,6 @@ from gsepconv.equivariance import (
 from gsepconv.groups import SE2, R2xRplus, Sim2
 from gsepconv.kernels import KERNEL_NETS, KernelNet, register_kernel_net
 from gsepconv.nn import GroupConv, GroupGrid, LiftingConv
-
-from _helpers import F64, SMALL, rel
-
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from gsepconv.experiments import RunConfig, run_experiment, run_one, train
+from gsepconv.experiments import run_experiment, run_one, train
 from gsepconv.experiments.results import HISTORY_COLUMNS, history_path, results_path
-
 from test_experiments_training import Blobs, blobs_factory, tiny_config
 
 

@@ -11,7 +11,6 @@ import yaml
 
 from gsepconv.experiments import (
     EXPERIMENTS,
-    PROFILES,
     DataConfig,
     ModelConfig,
     OptimConfig,

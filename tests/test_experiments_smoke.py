@@ -4,17 +4,13 @@ offline data (mirror), with temporary runs/results/data folders."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
-
-from gsepconv import cli
-from gsepconv.experiments import COLUMNS, EXPERIMENTS, get_runs
 
 from _helpers import MIRROR, require_mirror
-
+from gsepconv import cli
+from gsepconv.experiments import COLUMNS, EXPERIMENTS, get_runs
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

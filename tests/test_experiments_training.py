@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
+from _helpers import MIRROR, MNIST_RAW, require_mirror
 from gsepconv.experiments import (
     COLUMNS,
     ConfigError,
@@ -26,8 +27,6 @@ from gsepconv.experiments import (
     train,
 )
 from gsepconv.experiments import runner as runner_module
-
-from _helpers import MIRROR, MNIST_RAW, require_mirror
 
 
 @pytest.fixture(autouse=True)
@@ -257,8 +256,8 @@ def test_a_run_that_fails_before_training_leaves_no_folder(tmp_path):
 def test_a_failed_run_removes_only_what_it_created(tmp_path):
     """Two writers used to share a folder: the one that failed deleted the other's config.yaml. Now
     a failing call removes only the files and folders it created, and a second writer is refused."""
-    from gsepconv.data.storage import file_lock
     from gsepconv.data.errors import LockHeld
+    from gsepconv.data.storage import file_lock
     from gsepconv.experiments.runfolder import write_run_config
 
     def no_data(name, split, data):
@@ -390,8 +389,8 @@ def test_torchrun_two_processes_gloo(tmp_path, mnist_env, monkeypatch):
     assert proc.stdout.count("run folder:") == 1  # only rank 0 reports
 
     # the all-reduced validation accuracy equals a single-process evaluation of the saved weights
-    from gsepconv.experiments.training import _evaluate, build_checked_model, load_splits
     from gsepconv.experiments.distributed import DistEnv
+    from gsepconv.experiments.training import _evaluate, build_checked_model, load_splits
 
     config = load_config(run_dir / "config.yaml")
     for key in ("GSEPCONV_MIRROR", "GSEPCONV_DATA"):

@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gsepconv.groups import GROUPS, AffineGroup, DirectProduct, Dilation, R2xRplus, SE2, SO2, Sim2, SubGroup, get_group
+from gsepconv.groups import GROUPS, SE2, SO2, AffineGroup, Dilation, DirectProduct, R2xRplus, Sim2, SubGroup, get_group
 
 TWO_PI = 2.0 * math.pi
 F64 = torch.float64

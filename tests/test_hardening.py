@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from _original_stand_in import forget_checkout, make_checkout
 from gsepconv import cli
 from gsepconv.experiments.config import RunConfig, load_config, save_config
 from gsepconv.experiments.io import atomic_write_text, check_writable, write_table
@@ -22,8 +23,6 @@ from gsepconv.groups import SE2, get_group
 from gsepconv.models import build_model
 from gsepconv.nn import LiftingConv
 from gsepconv.progress import bars_enabled
-
-from _original_stand_in import forget_checkout, make_checkout
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -284,9 +283,8 @@ def test_group_convs_sharing_a_random_grid_resample_without_their_lifting_layer(
 def test_switches_are_scoped_to_their_block_and_thread():
     import threading
 
-    from gsepconv.nn import kernel_cache, memory_format
     from gsepconv.nn import conv as conv_module
-    from gsepconv.nn import implementations
+    from gsepconv.nn import implementations, kernel_cache, memory_format
 
     seen = {}
 
@@ -308,7 +306,6 @@ def test_switches_are_scoped_to_their_block_and_thread():
 
 def test_training_restores_the_thread_count(tmp_path):
     from gsepconv.experiments import run_one
-
     from test_experiments_training import blobs_factory, tiny_config
 
     before = torch.get_num_threads()
@@ -322,7 +319,6 @@ def test_training_restores_the_thread_count(tmp_path):
 def test_load_run_rebuilds_the_trained_model_and_predict_reproduces_its_test_accuracy(tmp_path):
     import gsepconv
     from gsepconv.experiments import run_one
-
     from test_experiments_training import blobs_factory, tiny_config
 
     config = tiny_config(epochs=2, **{"model.sampling": "discretise"})

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from gsepconv.groups import SE2, DirectProduct, Dilation, R2xRplus, SO2, Sim2
+from gsepconv.groups import SE2, SO2, Dilation, DirectProduct, R2xRplus, Sim2
 from gsepconv.kernels import (
     KERNEL_NETS,
     MASKS,

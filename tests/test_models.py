@@ -6,12 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from _helpers import F64, SMALL, rel
 from gsepconv.groups import SE2, Sim2
 from gsepconv.models import ARCHS, build_model, count_parameters
 from gsepconv.nn import GroupBatchNorm, GroupConv, LiftingConv, PlanarConv
-
-from _helpers import F64, SMALL, rel
-
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gsepconv.groups import R2xRplus, SE2, Sim2
+from _helpers import F64, SMALL, rel
+from gsepconv.groups import SE2, R2xRplus, Sim2
 from gsepconv.kernels import KernelNet
 from gsepconv.models import build_model, count_parameters
 from gsepconv.nn import (
@@ -28,9 +29,6 @@ from gsepconv.nn import (
     export,
 )
 from gsepconv.nn.implementations import Implementation
-
-from _helpers import F64, SMALL, rel
-
 
 GROUP_CASES = [("SE2", SE2(), 4), ("R2xRplus", R2xRplus(max_scale=1.74), 3), ("Sim2", Sim2(max_scale=1.74), (4, 2))]
 IMPL_CASES = [(name, group, ne, impl) for name, group, ne in GROUP_CASES for impl in group.implementations]
@@ -342,7 +340,8 @@ def test_unknown_names_are_listed():
 def test_product_implementations_rejected_for_simple_groups(group, impl):
     with pytest.raises(
         ValueError,
-        match=rf"implementation '{impl}'.*{group} supports nonseparable, separable, gseparable, dseparable, dgseparable",
+        match=rf"implementation '{impl}'.*{group} supports "
+        r"nonseparable, separable, gseparable, dseparable, dgseparable",
     ):
         GroupConv(group, 1, 1, 3, 4, implementation=impl)
     with pytest.raises(ValueError, match=rf"implementation '{impl}'.*{group}.*nonseparable"):

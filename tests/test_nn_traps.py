@@ -6,22 +6,20 @@ import math
 import subprocess
 import sys
 import textwrap
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytest
 import torch
 from torch import nn
 
+from _helpers import F64, SMALL, rel
 from gsepconv.equivariance import check_equivariance
-from gsepconv.groups import GROUPS, AffineGroup, DirectProduct, Dilation, R2xRplus, SE2, SO2, Sim2, SubGroup
+from gsepconv.groups import GROUPS, SE2, SO2, AffineGroup, Dilation, DirectProduct, R2xRplus, Sim2, SubGroup
 from gsepconv.groups.base import as_int_tuple
 from gsepconv.kernels import KERNEL_NETS, disk_mask, spatial_grid
 from gsepconv.models import ARCHS, build_model
 from gsepconv.models.build import ResidualBlock
 from gsepconv.nn import GroupConv, LiftingConv
-
-from _helpers import F64, SMALL, rel
-
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -12,10 +12,10 @@ import pytest
 from gsepconv.experiments.results import COLUMNS, HISTORY_COLUMNS
 from gsepconv.report import (
     INPUTS,
-    accuracy_within,
     LEADERBOARD_SIM2_MNIST_ROT_ERROR,
     PRODUCTS,
     MissingInputs,
+    accuracy_within,
     claims_table,
     compare_models,
     describe_speedups,

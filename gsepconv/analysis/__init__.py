@@ -19,6 +19,18 @@ helpers. Every function returns tensors or tidy ``DataFrame``\\ s; notebooks onl
 
 from __future__ import annotations
 
+from .costs import cost_formula, layer_costs, layer_costs_is_current, layer_costs_path, write_layer_costs
+from .film import (
+    RotationFilm,
+    film_config,
+    film_digit,
+    film_errors,
+    film_features,
+    lift_and_group_conv,
+    oriented_channel,
+    rotation_film,
+)
+from .kernels import implementation_kernels, siren_field
 from .redundancy import (
     effective_rank,
     energy_share,
@@ -31,18 +43,6 @@ from .redundancy import (
     subgroup_matrices,
     summarise_spectra,
     support_taps,
-)
-from .costs import cost_formula, layer_costs, layer_costs_is_current, layer_costs_path, write_layer_costs
-from .kernels import implementation_kernels, siren_field
-from .film import (
-    RotationFilm,
-    film_config,
-    film_digit,
-    film_errors,
-    film_features,
-    lift_and_group_conv,
-    oriented_channel,
-    rotation_film,
 )
 from .sweeps import compare_equivariance, demo_image, dilation_factors, lifted_pair, planar_pair
 from .table import (

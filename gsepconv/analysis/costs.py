@@ -12,29 +12,30 @@ separable2d        as separable (the rotation×scale factor runs as one 1×1 con
 dseparable         :math:`N C_i C_o + C_o N \cdot N w^2`
 dgseparable        :math:`N C_o (C_i + N + w^2)`
 =================  =======================================
-"""
+"""  # noqa: E501 (a docstring line, not rewrapped: Sphinx renders it)
 
 from __future__ import annotations
 
 import math
 import platform
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pandas as pd
 import torch
 from torch import nn
 
-from ..version import __version__
 from ..experiments.bench import count_macs
 from ..experiments.folders import results_dir
 from ..experiments.io import atomic_write_text, git_commit
 from ..groups import get_group, num_elements_text
 from ..models import count_parameters
 from ..nn import GroupConv, LiftingConv
+from ..version import __version__
 
 __all__ = [
     "LAYER_COSTS_FILE",
@@ -219,11 +220,11 @@ def _layer_costs(
 
             frozen = layer.export()
 
-            def conv(frozen: nn.Module = frozen) -> None:
+            def conv(frozen: nn.Module = frozen, x: torch.Tensor = x) -> None:
                 with torch.inference_mode():
                     frozen(x)
 
-            def step(layer: nn.Module = layer) -> None:
+            def step(layer: nn.Module = layer, x: torch.Tensor = x) -> None:
                 layer.zero_grad(set_to_none=True)
                 layer(x).square().mean().backward()
 

@@ -5,7 +5,7 @@ conventions of a model's kernel nets."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 import torch

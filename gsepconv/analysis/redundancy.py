@@ -25,7 +25,7 @@ non-separable SE(2) model of an experiment profile (training it if needed) and w
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 import torch

@@ -10,7 +10,7 @@ interpolation, which the control shows.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 import torch

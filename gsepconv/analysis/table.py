@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pandas as pd
 import torch
 from torch import nn
 
-from ..version import __version__
 from ..experiments.config import RunConfig
 from ..experiments.folders import default_runs, results_dir
 from ..experiments.io import atomic_write_text, git_commit
@@ -34,6 +34,7 @@ from ..experiments.registry import get_runs
 from ..experiments.runner import load_metrics, run_dir_for, run_one
 from ..experiments.training import BEST_WEIGHTS, seed_everything
 from ..models import build_model
+from ..version import __version__
 from .costs import layer_costs_path, write_layer_costs
 from .redundancy import gaussian_like, kernel_spectra, sampled_kernels, summarise_spectra
 

@@ -28,9 +28,9 @@ import os
 import re
 import shutil
 import urllib.parse
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
 from tqdm.auto import tqdm
 

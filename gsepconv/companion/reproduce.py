@@ -32,10 +32,11 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata, util
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 import yaml
@@ -792,7 +793,8 @@ def refresh_manifest(root: Path, profile: str, results: str | Path | None, log: 
     wrote = write_manifest(root / "results", [profile])
     if wrote:
         log(
-            f"results manifest: the checksums of results/{profile}/ changed; commit gsepconv/companion/results_manifest.json "
+            f"results manifest: the checksums of results/{profile}/ changed; "
+            "commit gsepconv/companion/results_manifest.json "
             f"with them"
         )
     return wrote

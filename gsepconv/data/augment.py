@@ -17,7 +17,7 @@ rotation fill with black. Randomness comes from torch's global generator (seeded
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

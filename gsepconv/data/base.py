@@ -16,8 +16,9 @@ import json
 import os
 import shutil
 import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import torch

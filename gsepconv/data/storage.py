@@ -22,15 +22,15 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import urllib.error
 import urllib.request
-import sys
 import uuid
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from tqdm.auto import tqdm
 

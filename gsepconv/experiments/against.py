@@ -17,12 +17,12 @@ from __future__ import annotations
 import contextlib
 import importlib
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterator
+from typing import Any
 
-import torch
 from torch import nn
 
 from gsepconv.nn import ExportedConv, export

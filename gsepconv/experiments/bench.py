@@ -44,10 +44,11 @@ import math
 import platform
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pandas as pd
 import torch
@@ -640,7 +641,8 @@ def summarise_efficiency(frame: pd.DataFrame) -> str:
                 else f"; {speed_words(row.speedup_vs_original_bf16)} the original in float32"
             )
             lines.append(
-                f"  {row.group:>8} {row.implementation:<13} N={row.num_elements or '-':<7} bf16 {row.train_ms_bf16:8.1f} ms: "
+                f"  {row.group:>8} {row.implementation:<13} N={row.num_elements or '-':<7} "
+                f"bf16 {row.train_ms_bf16:8.1f} ms: "
                 f"{speed_words(row.bf16_speedup)} float32{versus}"
             )
     for _, row in frame.iterrows():
@@ -987,7 +989,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "bench",
         help="efficiency benchmark (train/inference time, memory, MACs) over groups and implementations",
         description=__doc__.split("\n\n")[0].replace("``", ""),  # plain text, not reStructuredText
-        epilog="examples:\n  gsepconv bench --profile smoke\n  gsepconv bench --profile quick            # writes results/quick/efficiency.csv\n"
+        epilog="examples:\n  gsepconv bench --profile smoke\n"
+        "  gsepconv bench --profile quick            # writes results/quick/efficiency.csv\n"
         "  gsepconv bench --profile paper --device cuda   # writes results/paper/efficiency-gpu.csv\n"
         "  gsepconv bench --sweep --profile quick    # writes results/quick/efficiency_sweep.csv\n"
         "  gsepconv bench --profile quick --against ../separable-group-convolutional-networks\n"

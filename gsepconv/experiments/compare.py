@@ -28,9 +28,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pandas as pd
 import torch
@@ -105,7 +106,7 @@ class Variant:
     settings: tuple[tuple[str, Any], ...]
 
     @classmethod
-    def parse(cls, text: str) -> "Variant":
+    def parse(cls, text: str) -> Variant:
         """``"hidden_bias=uniform,skip_hidden_ratio=1.0"``; values read as YAML scalars."""
         settings = []
         for item in filter(None, (t.strip() for t in text.split(","))):
@@ -273,7 +274,7 @@ def run_compare(
     (default :func:`fidelity_path`); returns it. Rows of an existing table whose runs are not in
     this plan (other models or seeds) are kept, so the table grows model by model. With
     ``dry_run`` nothing trains and nothing is written: the frame lists the plan and each run's
-    status."""
+    status."""  # noqa: E501 (a docstring line, not rewrapped: Sphinx renders it)
     original = load_original(against)  # fails now, with how to get a checkout, not after hours
     plan = fidelity_plan(profile, models, seeds, variants)
     root = runs_root(runs)
@@ -447,7 +448,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train our models and the original code's side by side under one identical loop (fidelity.csv)",
         description=__doc__.split("\n\n")[0].replace("``", ""),
         epilog="examples:\n  gsepconv compare --against ../separable-group-convolutional-networks --dry-run\n"
-        "  gsepconv compare --against ../separable-group-convolutional-networks --models SE2:separable --seeds 0,1,2,3,4\n"
+        "  gsepconv compare --against ../separable-group-convolutional-networks --models SE2:separable "
+        "--seeds 0,1,2,3,4\n"
         "  gsepconv compare --against ../separable-group-convolutional-networks --models SE2:separable "
         "--seeds 0,1,2,3,4 --vary hidden_bias=uniform --vary skip_hidden_ratio=1.0 --dry-run",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -17,9 +17,10 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -265,7 +266,7 @@ class RunConfig:
                 )
 
     # ------------------------------------------------------------------ validation
-    def validate(self) -> "RunConfig":
+    def validate(self) -> RunConfig:
         """Check every field; raise ``ValueError`` saying which one is wrong. Returns ``self``."""
         self.data.validate()
         self.model.validate()
@@ -303,7 +304,7 @@ class RunConfig:
             kwargs.setdefault("num_classes", info.num_classes)
         return kwargs
 
-    def check_model(self) -> "RunConfig":
+    def check_model(self) -> RunConfig:
         """Build the model once (CPU, no data: :meth:`model_kwargs`) so that a model or kernel
         option the model rejects is a ``ValueError`` now, naming the option, not after the data
         has loaded. Returns ``self``."""
@@ -319,11 +320,11 @@ class RunConfig:
         return _plain(dataclasses.asdict(self))
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> "RunConfig":
+    def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError`` listing the valid ones."""
         return _from_mapping(cls, values, "config").validate()
 
-    def replace(self, **changes: Any) -> "RunConfig":
+    def replace(self, **changes: Any) -> RunConfig:
         """Copy with top-level fields changed; nested ones via dotted keys (``"model.widths"``)."""
         values = self.to_dict()
         for key, value in changes.items():
@@ -359,7 +360,6 @@ class RunConfig:
         m = self.model
         parts = [m.arch, m.group]
         if m.group != "Z2":
-            ne = m.num_elements
             parts += [m.implementation, f"n{num_elements_text(m.num_elements)}"]
             if m.sampling != "discretise":
                 parts.append(m.sampling)

@@ -22,7 +22,6 @@ are R²⋊R⁺ and Sim(2) and the controls Z2 and SE(2). :func:`summarise` group
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,10 +30,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..version import __version__
-from ..equivariance import scale_errors, check_equivariance, find_grid, grid_scale_factors, random_bumps
+from ..equivariance import check_equivariance, find_grid, grid_scale_factors, random_bumps, scale_errors
 from ..groups import SCALE_GROUPS, get_group, num_elements_text
 from ..nn import GroupConv, GroupGrid, LiftingConv
+from ..version import __version__
 from .io import check_writable, git_commit, results_root, write_table
 
 #: what each group's networks are built to be equivariant to (besides translations)

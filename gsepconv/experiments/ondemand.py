@@ -28,8 +28,8 @@ import math
 import os
 import re
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import pandas as pd
 import torch
@@ -99,8 +99,8 @@ def on_notebook_front_end() -> bool:
     if "ipykernel" not in sys.modules:
         return False
     # IPython and ipykernel come with the optional `docs` extra; ipykernel is loaded when this is a kernel
-    from IPython import get_ipython
     from ipykernel.zmqshell import ZMQInteractiveShell
+    from IPython import get_ipython
 
     return isinstance(get_ipython(), ZMQInteractiveShell)
 

@@ -26,8 +26,8 @@ Sim(2) 8 x 3, crop + flip augmentation; Galaxy10 with the MNIST-rot ResNet and n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from gsepconv.experiments.config import DataConfig, ModelConfig, OptimConfig, RunConfig
 
@@ -137,7 +137,9 @@ SMOKE = Profile(
 
 QUICK = Profile(
     name="quick",
-    description="2 CPU cores, ~50 min of training: 3 seeds of the headline models at widths (12, 12, 24), 252 steps each",
+    description=(
+        "2 CPU cores, ~50 min of training: 3 seeds of the headline models at widths (12, 12, 24), 252 steps each"
+    ),
     epochs=4,
     batch_size=64,
     seeds=(0, 1, 2),

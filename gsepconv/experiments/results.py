@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 

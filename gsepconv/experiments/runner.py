@@ -23,9 +23,10 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pandas as pd
 import torch
@@ -39,8 +40,8 @@ from gsepconv.experiments.config import RunConfig
 from gsepconv.experiments.distributed import distributed_env
 from gsepconv.experiments.io import check_name, runs_root
 from gsepconv.experiments.registry import EXPERIMENTS, get_profile, get_runs
-from gsepconv.experiments.runfolder import RunFolderError, check_ours, read_metrics, read_run_config, write_run_config
 from gsepconv.experiments.results import history_frame, history_path, results_path, rows_to_frame, write_results
+from gsepconv.experiments.runfolder import RunFolderError, check_ours, read_metrics, read_run_config, write_run_config
 from gsepconv.experiments.training import (
     CONFIG_FILE,
     METRICS,

@@ -23,8 +23,8 @@ inverted by bisection) so that the library needs no SciPy; it agrees with SciPy 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 __all__ = ["Interval", "t_quantile", "mean_interval", "paired_interval", "welch_interval", "student_t_cdf"]
 

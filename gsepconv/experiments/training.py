@@ -16,7 +16,7 @@ start of the run). On CPU it is the peak resident set size of the process during
 every 50 ms from ``/proc/self/statm`` by a background thread (it includes the Python/torch
 footprint and the datasets; spikes shorter than 50 ms can be missed); where ``/proc`` is missing it
 falls back to ``resource.getrusage().ru_maxrss``, the process's lifetime peak.
-"""
+"""  # noqa: E501 (a docstring line, not rewrapped: Sphinx renders it)
 
 from __future__ import annotations
 
@@ -28,10 +28,11 @@ import resource
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -196,7 +197,7 @@ def _dataset_num_classes(name: str, datasets: dict[str, Dataset]) -> int:
     try:
         info = DATASETS.get(name)
         if info is not None:
-            n = info["num_classes"] if isinstance(info, dict) else getattr(info, "num_classes")
+            n = info["num_classes"] if isinstance(info, dict) else info.num_classes
             return int(n)
     except ImportError:
         pass
@@ -275,7 +276,7 @@ class PeakMemory:
         while not self._stop.wait(self.interval):
             self._peak_bytes = max(self._peak_bytes, self._rss())
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         elif self._statm.exists():
@@ -416,7 +417,7 @@ def train(
     without writing anything. ``model_builder`` replaces :func:`build_checked_model` (everything
     else — data, optimiser, schedule, selection, evaluation — stays the same loop). Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
     DistributedDataParallel and ``batch_size`` is the global batch.
-    """
+    """  # noqa: E501 (a docstring line, not rewrapped: Sphinx renders it)
     config.validate()
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     env = distributed_env()

@@ -5,10 +5,11 @@ The affine group is a thin, named wrapper: every operation a layer needs lives o
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .base import SubGroup
-from .subgroups import SO2, DirectProduct, Dilation
+from .subgroups import SO2, Dilation, DirectProduct
 
 #: Implementations every affine group supports (see :mod:`gsepconv.nn`).
 BASE_IMPLEMENTATIONS: tuple[str, ...] = ("nonseparable", "separable", "gseparable", "dseparable", "dgseparable")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -117,7 +117,7 @@ class SubGroup(abc.ABC):
         return 1.0
 
     @property
-    def factors(self) -> tuple["SubGroup", ...]:
+    def factors(self) -> tuple[SubGroup, ...]:
         """The direct factors of ``H`` (just ``(self,)`` for a simple group)."""
         return (self,)
 

@@ -23,7 +23,8 @@ dtype and device only when the net is evaluated, so ``model.float()`` never roun
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn

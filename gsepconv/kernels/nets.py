@@ -17,15 +17,15 @@ New nets are added with :func:`register_kernel_net`; layers look them up by name
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
-KERNEL_NETS: dict[str, type["KernelNet"]] = {}
+KERNEL_NETS: dict[str, type[KernelNet]] = {}
 
 
-def register_kernel_net(name: str) -> Callable[[type["KernelNet"]], type["KernelNet"]]:
+def register_kernel_net(name: str) -> Callable[[type[KernelNet]], type[KernelNet]]:
     """Class decorator adding a :class:`KernelNet` subclass to :data:`KERNEL_NETS` under ``name``."""
 
     def decorate(cls: type[KernelNet]) -> type[KernelNet]:

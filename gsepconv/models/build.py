@@ -5,7 +5,8 @@ convolutions (SE2, R2xRplus, Sim2) or plain convolutions (Z2). Every model maps 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -70,7 +71,8 @@ class LayerFactory:
         self.group = get_group(group, max_scale, mask_sigma)
         if implementation not in self.group.implementations:
             raise ValueError(
-                f"implementation {implementation!r} is not available for {group}; choose one of {', '.join(self.group.implementations)}"
+                f"implementation {implementation!r} is not available for {group}; "
+                f"choose one of {', '.join(self.group.implementations)}"
             )
         self.implementation = implementation
         self.grid = GroupGrid(self.group.H, num_elements, sampling)
@@ -155,7 +157,7 @@ class ResidualBlock(nn.Module):
 class GResNet(nn.Module):
     """The paper's MNIST-rot ResNet (Knigge, Romero & Bekkers 2022, experiments): lifting (k) → BN → ReLU → per further width a
     residual block, BN, 2×2 spatial max-pool, ReLU → final valid group conv (k=3) → BN → ReLU →
-    max over (H, x, y) → Linear(256) → BN1d → ReLU → Dropout(0.3) → Linear(classes)."""
+    max over (H, x, y) → Linear(256) → BN1d → ReLU → Dropout(0.3) → Linear(classes)."""  # noqa: E501 (a docstring line, not rewrapped: Sphinx renders it)
 
     def __init__(
         self,

@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -44,7 +45,8 @@ def _check_padding(padding: Any, kernel_size: int, stride: int) -> Padding:
     if padding == "same":
         if stride != 1:
             raise ValueError(
-                "padding='same' needs stride=1 (as in torch.nn.Conv2d); use padding='half' (window // 2 on every side) for strided layers"
+                "padding='same' needs stride=1 (as in torch.nn.Conv2d); "
+                "use padding='half' (window // 2 on every side) for strided layers"
             )
         if kernel_size % 2 == 0:
             raise ValueError(f"padding='same' needs an odd kernel_size for exact equivariance, got {kernel_size}")
@@ -186,7 +188,7 @@ class SampledConv(nn.Module):
         """Forget the cached ``eval()`` kernels (they are resampled at the next forward)."""
         self._cache = None
 
-    def train(self, mode: bool = True) -> "SampledConv":
+    def train(self, mode: bool = True) -> SampledConv:
         self.clear_kernel_cache()
         return super().train(mode)
 
@@ -202,7 +204,7 @@ class SampledConv(nn.Module):
             y = y + self.bias.to(y.dtype).view(1, -1, 1, 1, 1)
         return y
 
-    def export(self) -> "ExportedConv":
+    def export(self) -> ExportedConv:
         """A plain module computing the same function with the sampled kernels frozen (eval grid)."""
         was_training = self.training
         self.eval()
@@ -216,7 +218,8 @@ class SampledConv(nn.Module):
         s = (
             f"{self.group.name}, {self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             + (f"window={self.window}, " if self.window != self.kernel_size else "")
-            + f"num_elements={self.num_elements}, sampling={self.grid.sampling!r}, stride={self.stride}, padding={self.padding}"
+            + f"num_elements={self.num_elements}, sampling={self.grid.sampling!r}, "
+            + f"stride={self.stride}, padding={self.padding}"
         )
         return s + ("" if self.bias is not None else ", bias=False")
 
@@ -460,7 +463,7 @@ def export(module: nn.Module) -> nn.Module:
     out = copy.deepcopy(module).eval()
     if isinstance(out, SampledConv):
         return out.export()
-    for name, child in list(out.named_modules()):
+    for _name, child in list(out.named_modules()):
         for child_name, grandchild in list(child.named_children()):
             if isinstance(grandchild, SampledConv):
                 setattr(child, child_name, grandchild.export())

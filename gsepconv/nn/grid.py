@@ -12,7 +12,7 @@ plain tensors, so ``nn.Sequential(lift, nn.ReLU(), gconv)`` works.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn

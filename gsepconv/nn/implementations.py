@@ -26,7 +26,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
-from torch import Tensor, nn
 import torch.nn.functional as F
+from torch import Tensor, nn
 
 
 def _check_group_map(x: Tensor, who: str) -> None:

@@ -32,13 +32,13 @@ the numbers (short training, a training subset, how cost was measured, how many 
 from the same tables and from the profile's plan (:func:`gsepconv.experiments.registry.get_runs`).
 
 The only published number used is :data:`LEADERBOARD_SIM2_MNIST_ROT_ERROR`.
-"""
+"""  # noqa: E501 (a docstring line, not rewrapped: Sphinx renders it)
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -395,7 +395,7 @@ def check_continuous_kernels(equivariance: pd.DataFrame, rotations: pd.DataFrame
     )
     dtype, interpolation = _values(equivariance, "dtype"), _values(equivariance, "interpolation")
     confounders = (
-        f"errors of freshly initialised layers (a lifting and one group convolution"
+        "errors of freshly initialised layers (a lifting and one group convolution"
         + (f", {'/'.join(dtype)}" if dtype else "")
         + "), not of trained networks; "
         f"45° rotations and scale steps need {'/'.join(interpolation) or 'some'} interpolation, so only "

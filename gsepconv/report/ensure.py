@@ -10,8 +10,8 @@ equivariance report and the redundancy table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from gsepconv.analysis import redundancy_is_current, redundancy_table, select_run
 from gsepconv.experiments.bench import (

@@ -7,9 +7,9 @@ Every input lives in ``<results>/<profile>/`` (``<results>``: the ``results_root
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import pandas as pd
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd

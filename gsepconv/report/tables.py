@@ -9,9 +9,10 @@ the book uses (the Z2 CNN control first).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -566,7 +567,7 @@ def describe_speedups(ratios: pd.DataFrame) -> list[str]:
         lo, hi = values.min(), values.max()
         return f"{lo:.{digits}f}" if round(lo, digits) == round(hi, digits) else f"{lo:.{digits}f}–{hi:.{digits}f}"
 
-    for (group, impl), rows in ratios.groupby(["group", "implementation"], sort=False):
+    for _, rows in ratios.groupby(["group", "implementation"], sort=False):
         lo, hi = rows.loc[rows["train_speedup"].idxmin()], rows.loc[rows["train_speedup"].idxmax()]
         name = rows["model"].iloc[0].split(",")[0]
         speed = (
