@@ -13,7 +13,7 @@ TMPDIR ?= /tmp
 # Offline data mirror (read-only, same layout as the data folder); see README "Data".
 export GSEPCONV_MIRROR ?= $(abspath ../shared/data)
 
-.PHONY: help venv tools book figures reproduce book-check test test-fast bench data gpu-check clean
+.PHONY: help venv tools book figures reproduce book-check lint test test-fast bench data gpu-check constraints clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -46,7 +46,15 @@ reproduce: $(STAMP) $(NODE_STAMP)  ## rerun every experiment of PROFILE on DEVIC
 book-check: book  ## open the built _build/html in headless Chromium (browser test)
 	GSEPCONV_BOOK_HTML=$(abspath _build/html) $(PY) -m pytest -q tests/test_browser.py
 
-test: $(STAMP) $(NODE_STAMP)  ## the full test suite (slow cases and the smoke book pipeline included), as CI runs it
+# ruff comes from the test extra, pinned in constraints.txt; notebooks/ are linted but not formatted
+# (see [tool.ruff.format] in pyproject.toml)
+LINT_PATHS = gsepconv tests notebooks book/_ext
+
+lint: $(STAMP)  ## ruff: lint rules and formatting (pyproject.toml [tool.ruff]); changes nothing
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
+
+test: lint $(STAMP) $(NODE_STAMP)  ## make lint, then the full test suite (slow cases and the smoke book pipeline included), as CI runs it
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)  ## the test suite without the cases marked slow
@@ -62,6 +70,26 @@ gpu-check: $(STAMP)  ## on a CUDA machine: smoke grid on cuda:0, then the GPU be
 
 data: $(STAMP)  ## copy/verify the datasets the quick profile needs
 	$(PY) -m gsepconv data prepare mnist_rot_seeded cifar10_subset
+
+# Regenerate constraints.txt from a fresh virtual environment: the newest releases that satisfy
+# pyproject.toml (extras test, data, plot, docs), frozen; the header comment of the current file is
+# kept. Downloads the whole stack (torch included): run it on purpose, with the Python that CI uses
+# (3.11; PYTHON=python3.11), then review the diff and run `make test`. pip freeze leaves out pip and
+# setuptools; torch's CUDA wheels (nvidia-*, cuda-*, triton) are left out, as the header says.
+CONSTRAINTS_VENV = $(TMPDIR)/gsepconv-constraints-venv
+
+constraints:  ## regenerate constraints.txt (exact pins) from a fresh venv with the newest allowed releases
+	rm -rf $(CONSTRAINTS_VENV)
+	$(PYTHON) -m venv $(CONSTRAINTS_VENV)
+	$(CONSTRAINTS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CONSTRAINTS_VENV)/bin/python -m pip install --quiet -e ".[test,data,plot,docs]"
+	$(CONSTRAINTS_VENV)/bin/python -m pip check
+	{ sed -n '/^#/!q;p' constraints.txt; \
+	  $(CONSTRAINTS_VENV)/bin/python -m pip freeze --exclude-editable \
+	    | grep -v -i -E '^(nvidia-|cuda-|triton==)' \
+	    | LC_ALL=C sort -f; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf $(CONSTRAINTS_VENV)
 
 clean:  ## remove caches and builds (keeps .venv, node_modules and results/)
 	rm -rf .pytest_cache .hypothesis _build build *.egg-info book/_static/mathjax notebooks/*.ipynb notebooks/.stamps

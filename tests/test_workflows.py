@@ -81,6 +81,14 @@ def test_tests_workflow_runs_make_test_and_requires_the_mirror():
     assert "make test" in (REPO / "README.md").read_text()
 
 
+def test_make_test_lints_first():
+    makefile = (REPO / "Makefile").read_text()
+    assert "\ntest: lint " in makefile
+    assert "ruff check" in makefile and "ruff format --check" in makefile
+    pins = (REPO / "constraints.txt").read_text().splitlines()
+    assert any(line.startswith("ruff==") for line in pins), "ruff is pinned like the rest of the test extra"
+
+
 def test_book_workflow_builds_deploys_and_publishes():
     flow = load("book.yml")
     build, deploy = flow["jobs"]["build"], flow["jobs"]["deploy"]
