@@ -10,6 +10,9 @@ NODE_STAMP = node_modules/.installed
 PROFILE ?= quick
 DEVICE  ?= cpu
 TMPDIR ?= /tmp
+# The exact pins (for Python 3.11, as CI); CONSTRAINTS= (empty) installs the newest releases that
+# pyproject.toml allows instead, as the CI job on Python 3.10 does (the pins need 3.11 or newer).
+CONSTRAINTS ?= constraints.txt
 # Offline data mirror (read-only, same layout as the data folder); see README "Data".
 export GSEPCONV_MIRROR ?= $(abspath ../shared/data)
 
@@ -21,7 +24,7 @@ help:  ## list the targets
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e ".[test,data,plot,docs]"
+	$(PIP) install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e ".[test,data,plot,docs]"
 	$(PIP) check
 	touch $(STAMP)
 

@@ -81,6 +81,17 @@ def test_tests_workflow_runs_make_test_and_requires_the_mirror():
     assert "make test" in (REPO / "README.md").read_text()
 
 
+def test_fast_tests_on_the_other_pythons():
+    """The full suite runs on 3.11 (the job above); `make test-fast` on 3.10 and 3.12, with the data mirror."""
+    flow = load("tests.yml")
+    assert flow["jobs"]["test"]["container"] == "python:3.11-bookworm"
+    job = flow["jobs"]["test-fast"]
+    assert {entry["python"] for entry in job["strategy"]["matrix"]["include"]} == {"3.10", "3.12"}
+    assert job["container"] == "python:${{ matrix.python }}-bookworm"
+    runs = "\n".join(s.get("run", "") for s in job["steps"])
+    assert "make tools test-fast" in runs and "exit 1" in runs
+
+
 def test_make_test_lints_first():
     makefile = (REPO / "Makefile").read_text()
     assert "\ntest: lint " in makefile
