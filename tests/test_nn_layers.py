@@ -188,7 +188,7 @@ def test_siren_hidden_biases_are_zero_by_default():
     assert all(float(layer.bias.detach().abs().max()) == 0.0 for layer in hidden)
     assert float(first.bias.detach().abs().max()) > 0  # the first layer keeps PyTorch's default bias
     uniform = SIREN(2, 8, num_hidden=2, hidden_bias="uniform")
-    assert all(float(layer.linear.bias.abs().max()) > 0 for layer in uniform.layers[1:])
+    assert all(float(layer.linear.bias.detach().abs().max()) > 0 for layer in uniform.layers[1:])
     with pytest.raises(ValueError, match="hidden_bias"):
         SIREN(2, 8, hidden_bias="none")
 
