@@ -146,6 +146,16 @@ if fidelity_file.is_file():
             lines.append(f"* {r.model}: no difference beyond seed noise ({r.diff_mean:+.2f} points "
                          f"[{r.diff_low:+.2f}, {r.diff_high:+.2f}], {r.seeds} seeds).")
     display(Markdown("\n".join(lines)))
+    # the same runs (settings and seed) in both tables, maybe trained at two commits of the library
+    shared = report.same_runs_two_commits(results, fidelity)
+    moved = shared[shared["results commit"] != shared["fidelity commit"]]
+    if len(moved):
+        display(Markdown(
+            "The results table above and the fidelity table share runs (same settings and seed) that were "
+            "trained at different commits of the library; read each table's numbers with its commit:\n"
+            + "\n".join(f"* {r.model}: {r.runs} runs, {r['results (% test)']:.2f} % test at {r['results commit']} "
+                         f"(results table), {r['fidelity ours (% test)']:.2f} % at {r['fidelity commit']} (fidelity table)."
+                         for _, r in moved.iterrows())))
 else:
     print(f"{fidelity_file} is not there: it needs a checkout of the original code, "
           f"`gsepconv compare --against PATH --profile {profile}` writes it")

@@ -757,3 +757,33 @@ def test_fidelity_table_pairs_the_codes_by_seed():
     assert row["ours (% test)"] == "87.00 ± 1.00" and row["original (% test)"] == "86.00 ± 1.00"
     # differences 1, 2, 0: mean 1, sd 1, t(0.975, 2) = 4.303 -> ± 2.48
     assert row["ours − original [95 % CI]"] == "+1.00 [-1.48, +3.48]"
+
+
+def test_same_runs_two_commits_pairs_runs_by_id_and_names_both_commits():
+    import pandas as pd
+
+    from gsepconv.report import same_runs_two_commits
+
+    results = pd.DataFrame(
+        {"run_id": ["a-s0", "a-s1", "b-s0"], "test_acc": [70.0, 72.0, 88.0], "git_commit": ["old", "old", "old"]}
+    )
+    fidelity = pd.DataFrame(
+        {
+            "model": ["A", "A", "A", "A", "C"],
+            "code": ["ours", "ours", "original", "original", "ours"],
+            "run_id": ["a-s0", "a-s1", "a-s0", "a-s1", "c-s0"],
+            "test_acc": [86.0, 88.0, 50.0, 50.0, 10.0],
+            "git_commit": ["new", "new", "new", "new", "new"],
+        }
+    )
+    table = same_runs_two_commits(results, fidelity)
+    assert table.to_dict("records") == [
+        {
+            "model": "A",
+            "runs": 2,
+            "results commit": "old",
+            "results (% test)": 71.0,
+            "fidelity commit": "new",
+            "fidelity ours (% test)": 87.0,
+        }
+    ]  # the original's rows and runs in only one table are left out

@@ -37,6 +37,7 @@ from gsepconv.report.tables import (
     original_comparison,
     provenance_table,
     redundancy_summary,
+    same_runs_two_commits,
     speedups,
     sweep_table,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "efficiency_table",
     "original_comparison",
     "fidelity_table",
+    "same_runs_two_commits",
     "equivariance_table",
     "experiment_summary",
     "experiment_table",

@@ -22,6 +22,7 @@ from gsepconv.experiments.stats import Interval, paired_interval, welch_interval
 from gsepconv.report.labels import add_model_labels, element_label, model_order, n_total
 
 __all__ = [
+    "same_runs_two_commits",
     "in_model_order",
     "bench_labels",
     "is_budget",
@@ -694,3 +695,27 @@ def fidelity_table(frame: pd.DataFrame) -> pd.DataFrame:
             "ours − original [95 % CI]": [interval(r) for r in summary.itertuples(index=False)],
         }
     )
+
+
+def same_runs_two_commits(results: pd.DataFrame, fidelity: pd.DataFrame) -> pd.DataFrame:
+    """Our runs that appear in both an experiment's results table and the fidelity table (same
+    ``run_id``: the same settings and seed), per model: how many, the commits that trained them
+    in each table, and the mean test accuracy of each. The two tables can come from different
+    commits of the library; where a model's accuracy moved between them, this table shows it
+    before a reader compares the two chapters' numbers."""
+    ours = fidelity[fidelity["code"] == "ours"]
+    both = results.merge(ours, on="run_id", suffixes=("_results", "_fidelity"))
+    rows = []
+    for model, group in both.groupby("model", sort=False):
+        rows.append(
+            {
+                "model": model,
+                "runs": len(group),
+                "results commit": ", ".join(sorted(set(group["git_commit_results"].astype(str)))),
+                "results (% test)": round(float(group["test_acc_results"].mean()), 2),
+                "fidelity commit": ", ".join(sorted(set(group["git_commit_fidelity"].astype(str)))),
+                "fidelity ours (% test)": round(float(group["test_acc_fidelity"].mean()), 2),
+            }
+        )
+    columns = ["model", "runs", "results commit", "results (% test)", "fidelity commit", "fidelity ours (% test)"]
+    return pd.DataFrame(rows, columns=columns)
