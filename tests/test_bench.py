@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from gsepconv.cli import main
-from gsepconv.experiments.bench import BENCH_PROFILES, count_macs
-from gsepconv.nn import GroupConv, LiftingConv
+from gsepconv.experiments.bench import BENCH_PROFILES
+from gsepconv.nn import GroupConv, LiftingConv, count_macs
 
 
 def _formula(impl: str, ci: int, co: int, nr: int, ns: int, k: int) -> int:

@@ -53,12 +53,11 @@ from typing import Any
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
 from ..groups import SCALE_GROUPS, num_elements_text
 from ..models import build_model, count_parameters
-from ..nn import GroupBatchNorm, export, kernel_cache, memory_format
+from ..nn import GroupBatchNorm, count_macs, export, kernel_cache, memory_format, saved_activation_mb
 from ..nn.conv import SampledConv
 from ..progress import bars_enabled
 from ..version import __version__
@@ -256,33 +255,6 @@ def _sync(device: torch.device) -> None:
 def _time(fn: Callable[[], Any], warmup: int, repeats: int, device: torch.device) -> list[float]:
     """Times (ms) of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones."""
     return _alternate([fn], warmup, repeats, device)[0]
-
-
-def count_macs(model: nn.Module, x: torch.Tensor) -> int:
-    """Multiply–accumulates of one forward pass (PyTorch's flop counter / 2)."""
-    counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode():
-        model(x)
-    return int(counter.get_total_flops() // 2)
-
-
-def saved_activation_mb(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Megabytes of tensors autograd saves for backward during one training forward."""
-    total = 0
-    seen: set[int] = set()
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        key = t.untyped_storage().data_ptr()
-        if key not in seen:
-            seen.add(key)
-            total += t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = nn.functional.cross_entropy(model(x), y)
-    del loss
-    return total / 2**20
 
 
 def _bench_model(case: BenchCase, profile: BenchProfile | SweepProfile) -> nn.Module:
@@ -1074,7 +1046,6 @@ __all__ = [
     "bench_case",
     "bench_is_current",
     "bench_path",
-    "count_macs",
     "AGAINST_COLUMNS",
     "against_is_current",
     "LIMIT_LAYOUTS",
