@@ -102,9 +102,9 @@ def test_conv_only_model_is_the_same_function_with_free_weights():
 
 def test_alternating_timing_runs_each_step_as_often(checkout):
     counts = {"ours": 0, "theirs": 0}
-    from gsepconv.experiments.bench import _alternate
+    from gsepconv.experiments.bench.timing import alternate
 
-    times = _alternate(
+    times = alternate(
         [
             lambda: counts.__setitem__("ours", counts["ours"] + 1),
             lambda: counts.__setitem__("theirs", counts["theirs"] + 1),

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from gsepconv.cli import main
-from gsepconv.experiments.bench import BENCH_PROFILES, count_macs
-from gsepconv.nn import GroupConv, LiftingConv
+from gsepconv.experiments.bench import BENCH_PROFILES
+from gsepconv.nn import GroupConv, LiftingConv, count_macs
 
 
 def _formula(impl: str, ci: int, co: int, nr: int, ns: int, k: int) -> int:
@@ -85,7 +85,8 @@ def test_bench_smoke_cli(tmp_path, capsys) -> None:
 
 
 def test_bench_bf16_times_the_bfloat16_step_in_the_same_loop(tmp_path) -> None:
-    from gsepconv.experiments.bench import BenchCase, _step, run_benchmark
+    from gsepconv.experiments.bench import BenchCase, run_benchmark
+    from gsepconv.experiments.bench.timing import training_step
 
     frame = run_benchmark(
         "smoke", "cpu", out=tmp_path / "e.csv", cases=[BenchCase("SE2", "separable", 4)], progress=False, bf16=True
@@ -99,8 +100,8 @@ def test_bench_bf16_times_the_bfloat16_step_in_the_same_loop(tmp_path) -> None:
     x, y = torch.randn(2, 1, 5, 5), torch.tensor([0, 1])
     dtypes = []
     layer.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
-    _step(model, x, y)()
-    _step(model, x, y, cast=torch.bfloat16)()
+    training_step(model, x, y)()
+    training_step(model, x, y, cast=torch.bfloat16)()
     assert dtypes == [torch.float32, torch.bfloat16]
 
 
@@ -248,14 +249,14 @@ def test_bench_rows_are_computed_from_the_paired_rounds(monkeypatch, tmp_path) -
     """``bench_case`` against a (stand-in) original: the loop runs ``max(repeats,
     against_repeats)`` rounds, the row's ratio columns come from round-by-round pairs and the limit
     from the faster conv-only layout; the loop's times are replaced by synthetic ones."""
-    import gsepconv.experiments.bench as bench
+    import gsepconv.experiments.bench.benchmark as bench
     from _original_stand_in import forget_checkout, make_checkout
     from gsepconv.experiments.against import load_original
 
     profile = BENCH_PROFILES["smoke"]
     rounds = max(profile.repeats, profile.against_repeats)
     assert rounds == 3 and BENCH_PROFILES["quick"].against_repeats >= 7 and BENCH_PROFILES["paper"].against_repeats >= 7
-    seen, real_alternate = [], bench._alternate
+    seen, real_alternate = [], bench.alternate
 
     def fake_alternate(steps, warmup, repeats, device):
         if len(steps) == 1:  # the inference timings: measured
@@ -267,7 +268,7 @@ def test_bench_rows_are_computed_from_the_paired_rounds(monkeypatch, tmp_path) -
 
     try:
         original = load_original(make_checkout(tmp_path))
-        monkeypatch.setattr(bench, "_alternate", fake_alternate)
+        monkeypatch.setattr(bench, "alternate", fake_alternate)
         row = bench.bench_case(bench.BenchCase("SE2", "separable", 4), profile, torch.device("cpu"), original=original)
     finally:
         forget_checkout()

@@ -43,7 +43,7 @@ def test_unwritable_output_folders_fail_before_any_work(tmp_path, capsys, monkey
     monkeypatch.setattr("gsepconv.experiments.runner.run_experiment", lambda *a, **k: called.append(1))
     assert cli.main(["run", "cifar10", "--profile", "smoke", "--results", str(bad)]) == 2
     assert "cannot write the results table" in capsys.readouterr().err and not called
-    monkeypatch.setattr("gsepconv.experiments.bench.bench_case", lambda *a, **k: called.append(1))
+    monkeypatch.setattr("gsepconv.experiments.bench.benchmark.bench_case", lambda *a, **k: called.append(1))
     assert cli.main(["bench", "--profile", "smoke", "--out", str(bad / "efficiency.csv")]) == 2
     monkeypatch.setattr(
         "gsepconv.experiments.equivariance_report.equivariance_report", lambda *a, **k: called.append(1)

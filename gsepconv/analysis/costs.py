@@ -29,12 +29,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..experiments.bench import count_macs
 from ..experiments.folders import results_dir
 from ..experiments.io import atomic_write_text, git_commit
 from ..groups import get_group, num_elements_text
 from ..models import count_parameters
-from ..nn import GroupConv, LiftingConv
+from ..nn import GroupConv, LiftingConv, count_macs
 from ..version import __version__
 
 __all__ = [

@@ -35,7 +35,6 @@ import yaml
 from gsepconv.data.registry import DATASETS
 from gsepconv.data.storage import file_lock
 from gsepconv.errors import GsepconvError
-from gsepconv.experiments.bench import count_macs
 from gsepconv.experiments.config import RunConfig
 from gsepconv.experiments.distributed import distributed_env
 from gsepconv.experiments.io import check_name, runs_root
@@ -53,6 +52,7 @@ from gsepconv.experiments.training import (
 )
 from gsepconv.groups import num_elements_text
 from gsepconv.models import build_model
+from gsepconv.nn import count_macs
 
 __all__ = [
     "run_dir_for",

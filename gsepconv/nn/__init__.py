@@ -1,4 +1,5 @@
-"""Layers: lifting and group convolutions (every separable variant), grids, norms, pooling."""
+"""Layers: lifting and group convolutions (every separable variant), grids, norms, pooling, and
+the MAC and saved-memory counts of a model."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from .conv import ExportedConv, GroupConv, LiftingConv, export, kernel_cache
 from .grid import SAMPLINGS, GroupGrid
 from .implementations import IMPLEMENTATIONS, Implementation, memory_format
 from .layers import GroupBatchNorm, GroupPool, InvariantPool, PlanarConv, SpatialMaxPool, precise_batch_norm
+from .measure import count_macs, saved_activation_mb
 
 __all__ = [
     "IMPLEMENTATIONS",
@@ -20,8 +22,10 @@ __all__ = [
     "LiftingConv",
     "PlanarConv",
     "SpatialMaxPool",
+    "count_macs",
     "export",
     "kernel_cache",
     "memory_format",
     "precise_batch_norm",
+    "saved_activation_mb",
 ]
