@@ -15,6 +15,7 @@ import yaml
 from _companion import REPO
 from gsepconv.companion import TRAIN_MODES
 from gsepconv.companion import reproduce as rp
+from gsepconv.companion.notebooks import DEVICE_PATTERN
 from gsepconv.experiments.registry import PROFILES
 
 CONFIG = yaml.safe_load((REPO / "_config.yml").read_text())
@@ -76,7 +77,7 @@ def test_notebook_contract(nb):
         if isinstance(statement, ast.Assign) and isinstance(statement.targets[0], ast.Name):
             values[statement.targets[0].id] = ast.literal_eval(statement.value)
     assert values.get("profile") in PROFILES and values.get("train") in TRAIN_MODES
-    assert rp.DEVICE_PATTERN.match(values.get("device", ""))
+    assert DEVICE_PATTERN.match(values.get("device", ""))
     titles = [c for c in node.cells[: tagged[0]] if c.cell_type == "markdown"]
     assert titles and titles[0].source.startswith("# "), "a markdown title cell (# Title) before the parameters"
 

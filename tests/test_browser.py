@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from _companion import REPO, require, smoke_book
-from gsepconv.companion import reproduce as rp
 from gsepconv.companion.publish import export_notebooks
+from gsepconv.companion.stamps import COLAB
 
 pytestmark = [pytest.mark.slow, pytest.mark.book]
 
@@ -154,7 +154,7 @@ def test_math_is_typeset_somewhere(pages):
 def test_chapter_shows_figures_and_opens_in_colab(pages, published, name):
     report = pages[name]
     assert [src for src, ok in report["images"] if ok and "colab-badge" not in (src or "")], f"{name}: no figure"
-    colab = sorted({u for u in report["links"] if u.startswith(rp.COLAB + "/github/")})
+    colab = sorted({u for u in report["links"] if u.startswith(COLAB + "/github/")})
     assert colab, f"{name}: no Colab link"
     branch = yaml.safe_load((REPO / "_config.yml").read_text())["repository"]["branch"]
     for url in colab:

@@ -12,7 +12,11 @@ import pytest
 
 from _companion import REPO, make_book, mathjax_dir, notebook_text
 from gsepconv.cli import main
+from gsepconv.companion import build, stamps
+from gsepconv.companion import notebooks as chapters
 from gsepconv.companion import reproduce as rp
+from gsepconv.companion.runner import hide_repeated_parameters
+from gsepconv.experiments.ondemand import FRESH_SINCE
 
 pytestmark = pytest.mark.book
 
@@ -192,15 +196,19 @@ def test_colab_badge_and_addresses(book):
     assert rp.install_spec(book) == "gsepconv @ git+https://github.com/gsepconv/gsepconv@main"
     nb = rp.load_notebook(book / "notebooks" / "01_alpha.py", book, badge="remote")
     first = nb.cells[0].source.splitlines()
-    assert first[0] == "# Alpha" and rp.COLAB_BADGE_REMOTE in first[2]
-    rp.add_colab_badge(nb, "https://x", "img.svg")  # replaces, never duplicates
-    assert nb.cells[0].source.count(rp.BADGE_MARK) == 1 and "(https://x)" in nb.cells[0].source
+    assert first[0] == "# Alpha" and stamps.COLAB_BADGE_REMOTE in first[2]
+    stamps.add_colab_badge(nb, "https://x", "img.svg")  # replaces, never duplicates
+    assert nb.cells[0].source.count(stamps.BADGE_MARK) == 1 and "(https://x)" in nb.cells[0].source
 
 
 # ---------------------------------------------------------------------- missing dependencies
 def test_missing_doc_dependency_is_named(monkeypatch, capsys):
-    real = rp.util.find_spec
-    monkeypatch.setattr(rp.util, "find_spec", lambda name, *a: None if name == "sphinx_book_theme" else real(name, *a))
+    real = chapters.util.find_spec
+
+    def no_theme(name, *a):
+        return None if name == "sphinx_book_theme" else real(name, *a)
+
+    monkeypatch.setattr(chapters.util, "find_spec", no_theme)  # looked up by require_modules
     with pytest.raises(rp.MissingDependency, match=r"sphinx-book-theme.*pip install -c constraints.txt"):
         rp.check_book_stack()
     assert main(["reproduce", "--profile", "smoke"]) == 2
@@ -208,7 +216,7 @@ def test_missing_doc_dependency_is_named(monkeypatch, capsys):
 
 
 def test_jupyter_book_2_is_refused(monkeypatch):
-    monkeypatch.setattr(rp.metadata, "version", lambda name: "2.0.1")
+    monkeypatch.setattr(build.metadata, "version", lambda name: "2.0.1")
     with pytest.raises(rp.MissingDependency, match="Jupyter Book 1 project"):
         rp.check_book_stack()
 
@@ -273,7 +281,7 @@ def test_a_warning_fails_the_book(book, tmp_path, monkeypatch):
 
 
 def test_a_missing_chapter_fails_before_sphinx(book, monkeypatch):
-    monkeypatch.setattr(rp, "prepare_mathjax", lambda *a, **k: None)
+    monkeypatch.setattr(build, "prepare_mathjax", lambda *a, **k: None)  # looked up by build_book
     with pytest.raises(rp.BookBuildFailed, match="notebooks/01_alpha"):
         rp.build_book(book)  # the notebook was never executed: no .ipynb
 
@@ -284,6 +292,7 @@ def test_the_results_page_is_redrawn_before_the_build(book, tmp_path, monkeypatc
     monkeypatch.setattr(rp, "build_book", lambda book_root, root=None, log=None: book_root / "_build" / "html")
     monkeypatch.setattr(rp, "check_book_stack", lambda: None)
     monkeypatch.setattr(rp, "mathjax_source", lambda root: REPO / "node_modules" / "mathjax" / "es5")
+    monkeypatch.setattr(stamps, "mathjax_source", lambda root: REPO / "node_modules" / "mathjax" / "es5")
     (book / "book" / "results.md").write_text("# Results\n")
     out = tmp_path / "out"
     rp.reproduce(
@@ -302,6 +311,7 @@ def test_the_results_page_is_redrawn_before_the_build(book, tmp_path, monkeypatc
 def test_a_book_from_other_results_needs_out(book, tmp_path, monkeypatch):
     monkeypatch.setattr(rp, "check_book_stack", lambda: None)
     monkeypatch.setattr(rp, "mathjax_source", lambda root: REPO / "node_modules" / "mathjax" / "es5")
+    monkeypatch.setattr(stamps, "mathjax_source", lambda root: REPO / "node_modules" / "mathjax" / "es5")
     with pytest.raises(rp.UsageError, match="add --out DIR"):
         rp.reproduce("smoke", "cpu", "auto", results=tmp_path / "elsewhere", root=book, log=lambda m: None)
 
@@ -349,7 +359,7 @@ def test_train_always_produces_each_table_once_per_reproduction(tmp_path, monkey
     it in the first and reads it in the second; the next reproduction produces it again."""
     monkeypatch.delenv("GSEPCONV_RESULTS", raising=False)
     monkeypatch.delenv("GSEPCONV_RUNS", raising=False)
-    monkeypatch.delenv(rp.FRESH_SINCE, raising=False)
+    monkeypatch.delenv(FRESH_SINCE, raising=False)
     root = make_book(
         tmp_path / "repo",
         {"01_first": notebook_text("First", PRODUCER), "02_second": notebook_text("Second", PRODUCER)},
@@ -414,10 +424,10 @@ def test_injected_parameters_are_hidden_only_when_they_repeat_the_defaults(tmp_p
         return path
 
     same = notebook('# Parameters\nprofile = "quick"\ntrain = "auto"\n')
-    assert rp.hide_repeated_parameters(same)
+    assert hide_repeated_parameters(same)
     assert "remove-cell" in nbformat.read(same, as_version=4).cells[1].metadata["tags"]
     other = notebook('# Parameters\nprofile = "smoke"\ntrain = "auto"\n')
-    assert not rp.hide_repeated_parameters(other)
+    assert not hide_repeated_parameters(other)
     assert "remove-cell" not in nbformat.read(other, as_version=4).cells[1].metadata["tags"]
     extra = notebook('profile = "quick"\nseed = 3\n')  # a parameter the notebook does not declare
-    assert not rp.hide_repeated_parameters(extra)
+    assert not hide_repeated_parameters(extra)

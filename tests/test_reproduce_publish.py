@@ -14,6 +14,7 @@ from _companion import REPO, make_book, notebook_text
 from gsepconv.cli import main
 from gsepconv.companion import publish as pub
 from gsepconv.companion import reproduce as rp
+from gsepconv.companion.stamps import COLAB_BADGE_REMOTE
 
 pytestmark = pytest.mark.book
 
@@ -81,7 +82,7 @@ def test_publish_to_a_local_bare_remote(book, remote):
     assert f'"{rp.install_spec(book, head)}"' in "".join(setup["source"])
     title = "".join(nb["cells"][1]["source"])
     url = rp.colab_url(book, "01_alpha")
-    assert f"({url})" in title and rp.COLAB_BADGE_REMOTE in title
+    assert f"({url})" in title and COLAB_BADGE_REMOTE in title
     assert url.split("/blob/notebooks/")[1] in files
     requirements = git("show", "notebooks:requirements.txt", cwd=remote)
     assert requirements.splitlines()[0] == rp.install_spec(book, head)

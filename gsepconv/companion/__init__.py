@@ -2,7 +2,10 @@
 
 The notebooks in ``notebooks/`` stay thin: they call these functions (and the rest of the
 library) and only show, plot and explain. This package is the top layer: it runs the notebooks and
-builds the book (:mod:`~gsepconv.companion.reproduce`, :mod:`~gsepconv.companion.publish`), fetches
+builds the book (:mod:`~gsepconv.companion.reproduce`, which drives
+:mod:`~gsepconv.companion.notebooks`, :mod:`~gsepconv.companion.stamps`,
+:mod:`~gsepconv.companion.runner` and :mod:`~gsepconv.companion.build`; and
+:mod:`~gsepconv.companion.publish`), fetches
 the committed results (``gsepconv.companion.committed``), and gathers the notebooks' helpers
 that live in the layers below, where the report and the analyses use them too: folders
 (``gsepconv.experiments.folders``), results on demand (``gsepconv.experiments.ondemand``),

@@ -31,14 +31,8 @@ from typing import Any
 
 import yaml
 
-from gsepconv.companion.reproduce import (
-    NOTEBOOK_DIR,
-    ReproduceError,
-    find_notebooks,
-    install_spec,
-    load_notebook,
-    repository,
-)
+from gsepconv.companion.notebooks import NOTEBOOK_DIR, ReproduceError, find_notebooks
+from gsepconv.companion.stamps import install_spec, load_notebook, repository
 
 __all__ = ["export_notebooks", "publish_notebooks", "colab_notebook", "render_citations", "PublishError"]
 
@@ -104,7 +98,7 @@ def render_citations(text: str, bibliography: dict[str, tuple[str, str]], link: 
 
 
 def colab_notebook(node: Any, root: Path, ref: str, bibliography: dict[str, tuple[str, str]]) -> Any:
-    """Make a loaded chapter (:func:`~gsepconv.companion.reproduce.load_notebook`) Colab's: the
+    """Make a loaded chapter (:func:`~gsepconv.companion.stamps.load_notebook`) Colab's: the
     setup cell pinned to ``ref`` and folded (``cellView: form``), ``device = "auto"`` in the
     parameters cell, citations as text and links, Colab metadata (``accelerator`` from the
     source's header is kept, e.g. ``GPU``). Returns ``node``."""
