@@ -15,7 +15,7 @@ from gsepconv.cli import main
 from gsepconv.companion import build, stamps
 from gsepconv.companion import notebooks as chapters
 from gsepconv.companion import reproduce as rp
-from gsepconv.companion.runner import hide_repeated_parameters
+from gsepconv.companion.execute import hide_repeated_parameters
 from gsepconv.experiments.ondemand import FRESH_SINCE
 
 pytestmark = pytest.mark.book

@@ -8,7 +8,7 @@ it drives live beside it:
   and the errors a reproduction stops with;
 * :mod:`gsepconv.companion.stamps`: loading a chapter with its Colab badge, the provenance stamps
   that let an unchanged chapter be skipped, and the offline MathJax;
-* :mod:`gsepconv.companion.runner`: executing the chapters with papermill;
+* :mod:`gsepconv.companion.execute`: executing the chapters with papermill;
 * :mod:`gsepconv.companion.build`: the strict book build, ``jupyter-book build -W -n
   --keep-going``, where any warning fails.
 
@@ -27,6 +27,7 @@ from typing import Any
 
 from gsepconv.companion.build import build_book, check_book_stack, stage_book
 from gsepconv.companion.committed import read_manifest, write_manifest
+from gsepconv.companion.execute import Outcome, run_notebooks
 from gsepconv.companion.notebooks import (
     NOTEBOOK_DIR,
     BookBuildFailed,
@@ -40,7 +41,6 @@ from gsepconv.companion.notebooks import (
     find_notebooks,
     select_notebooks,
 )
-from gsepconv.companion.runner import Outcome, run_notebooks
 from gsepconv.companion.stamps import (
     colab_url,
     install_spec,
