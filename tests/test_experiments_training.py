@@ -419,3 +419,25 @@ def test_uniform_sampling_re_estimates_batch_norm_before_evaluation(tmp_path, mo
     assert fixed["precise_bn_batches"] == 0 == off["precise_bn_batches"] and calls == []
     assert tiny_config().config_hash() == tiny_config(precise_bn_batches=None).config_hash()
     assert tiny_config(precise_bn_batches=5).config_hash() != tiny_config().config_hash()
+
+
+def test_every_rank_trains_with_the_same_arguments(tmp_path, monkeypatch):
+    """Under torchrun, rank 0 checks the run folder and the others train along: all of them must
+    get the same training arguments (a model builder too, e.g. the original code's model in
+    ``gsepconv compare``), or the ranks would build different models."""
+    from gsepconv.experiments import runner
+    from gsepconv.experiments.distributed import DistEnv
+
+    calls = []
+    monkeypatch.setattr(runner, "train", lambda *args, **kwargs: calls.append((args, kwargs)) or {"run_id": "x"})
+
+    def builder(config, datasets, device):
+        raise AssertionError("not called: train is replaced")
+
+    config = tiny_config(epochs=1)
+    for rank in (0, 1):
+        monkeypatch.setattr(runner, "distributed_env", lambda rank=rank: DistEnv(rank=rank, world_size=2))
+        runner.run_one(config, run_dir=tmp_path / f"rank{rank}", dataset_factory=blobs_factory, model_builder=builder)
+    (args0, kwargs0), (args1, kwargs1) = calls
+    assert kwargs0["model_builder"] is builder and kwargs1 == kwargs0
+    assert args0[0] == args1[0] == config

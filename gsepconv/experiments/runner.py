@@ -120,22 +120,24 @@ def run_one(
     config.validate()
     log = log or _stderr
     folder = Path(run_dir) if run_dir is not None else run_dir_for(config, runs)
+
+    def train_here() -> dict[str, Any]:  # every rank trains the same model with the same loop
+        return train(
+            config,
+            folder,
+            dataset_factory=dataset_factory,
+            callbacks=callbacks,
+            max_epochs_this_call=max_epochs_this_call,
+            resume=not force,
+            log=log,
+            model_builder=model_builder,
+        )
+
     if not distributed_env().is_main:  # rank 0 checks and writes the folder; the others train along
         stored = None if force else _finished(folder, config)
         if stored is not None:
             return stored
-        return {
-            **train(
-                config,
-                folder,
-                dataset_factory=dataset_factory,
-                callbacks=callbacks,
-                max_epochs_this_call=max_epochs_this_call,
-                resume=not force,
-                log=log,
-            ),
-            "reused": False,
-        }
+        return {**train_here(), "reused": False}
 
     created = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
     folder.mkdir(parents=True, exist_ok=True)
@@ -160,16 +162,7 @@ def run_one(
             if old is None or force:  # an existing config.yaml of this configuration stays as it is
                 wrote_config = old is None
                 write_run_config(config, folder)
-            metrics = train(
-                config,
-                folder,
-                dataset_factory=dataset_factory,
-                callbacks=callbacks,
-                max_epochs_this_call=max_epochs_this_call,
-                resume=not force,
-                log=log,
-                model_builder=model_builder,
-            )
+            metrics = train_here()
     except BaseException:
         _remove_unstarted(folder, created, wrote_config)
         raise
