@@ -145,9 +145,10 @@ def test_batch_norm_microbench_ways_agree() -> None:
 def test_the_limit_is_the_faster_layout_of_the_conv_only_step() -> None:
     """``conv_only_train_ms`` is the faster of the conv-only step's two layouts, named in
     ``limit_layout``; an unmeasured layout (the Z2 CNN has no NCHW variant) does not count."""
-    from gsepconv.experiments.bench import LIMIT_LAYOUTS, conv_only_limit
+    from gsepconv.experiments.bench import conv_only_limit
+    from gsepconv.nn import LAYOUTS
 
-    assert set(LIMIT_LAYOUTS) == {"channels_last", "nchw"}
+    assert set(LAYOUTS) == {"channels_last", "nchw"}
     assert conv_only_limit({"channels_last": 120.0, "nchw": 95.0}) == (95.0, "nchw")
     assert conv_only_limit({"channels_last": 80.0, "nchw": 95.0}) == (80.0, "channels_last")
     assert conv_only_limit({"channels_last": 80.0, "nchw": float("nan")}) == (80.0, "channels_last")
@@ -156,14 +157,15 @@ def test_the_limit_is_the_faster_layout_of_the_conv_only_step() -> None:
 
 
 def test_each_conv_only_step_runs_in_its_layout() -> None:
-    from gsepconv.experiments.bench import LIMIT_LAYOUTS, in_layout
+    from gsepconv.experiments.bench import in_layout
+    from gsepconv.nn import LAYOUTS
     from gsepconv.nn.implementations import conv2d
 
     x, w = torch.randn(2, 3, 6, 6), torch.randn(4, 3, 3, 3)
     outputs = []
     step = lambda: outputs.append(conv2d(x, w, padding=1))  # noqa: E731
-    in_layout(step, LIMIT_LAYOUTS["nchw"])()
-    in_layout(step, LIMIT_LAYOUTS["channels_last"])()
+    in_layout(step, LAYOUTS["nchw"])()
+    in_layout(step, LAYOUTS["channels_last"])()
     step()  # outside the wrapper: the default layout again
     nchw, channels_last, default = outputs
     assert nchw.is_contiguous() and not nchw.is_contiguous(memory_format=torch.channels_last)
@@ -279,3 +281,63 @@ def test_bench_rows_are_computed_from_the_paired_rounds(monkeypatch, tmp_path) -
     assert row["verdict_vs_original"] == "faster"
     assert row["conv_only_train_ms"] == 40.0 and row["limit_layout"] == "nchw"
     assert row["conv_only_train_ms_channels_last"] == 50.0 and row["train_overhead"] == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize("implementation", ["nonseparable", "separable", "dseparable", "dgseparable", "gseparable"])
+def test_each_layer_convolves_in_its_implementations_layout(implementation: str) -> None:
+    """A group convolution, its lifting layer and their exported copies produce maps in the
+    implementation's layout on this device; forcing either layout changes the storage, never the
+    values (round-off)."""
+    from gsepconv.models import build_model
+    from gsepconv.nn import IMPLEMENTATIONS, LAYOUTS, GroupConv, LiftingConv, export, memory_format
+    from gsepconv.nn.implementations import layout_for
+
+    torch.manual_seed(0)
+    model = build_model("resnet", "SE2", implementation, 4, widths=(4, 4, 8), kernel_size=5, hidden_features=16)
+    model.eval()
+    x = torch.randn(2, 1, 16, 16)
+    want = LAYOUTS[layout_for(IMPLEMENTATIONS[implementation].layout, x.device)]
+    outputs: list[torch.Tensor] = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: outputs.append(out))
+        for m in model.modules()
+        if isinstance(m, (GroupConv, LiftingConv))
+    ]
+    with torch.no_grad():
+        y = model(x)
+    for h in hooks:
+        h.remove()
+    assert len(outputs) >= 3
+    for out in outputs:
+        flat = out.reshape(out.shape[0], -1, *out.shape[-2:])
+        assert flat.is_contiguous(memory_format=want), (implementation, want, flat.stride())
+    with torch.no_grad():
+        assert torch.allclose(export(model)(x), y, atol=1e-5)
+        for fmt in LAYOUTS.values():
+            with memory_format(fmt):
+                assert torch.allclose(model(x), y, atol=1e-5)
+
+
+def test_layout_benchmark_rows_say_whether_the_measurement_supports_the_choice(tmp_path) -> None:
+    from gsepconv.experiments.bench import layout_cases, run_layouts, summarise_layouts
+    from gsepconv.nn import IMPLEMENTATIONS
+
+    profile = BENCH_PROFILES["smoke"]
+    cases = layout_cases(profile)
+    assert [c.implementation for c in cases] == ["nonseparable", "separable", "dgseparable", "separable2d"]
+    frame = run_layouts("smoke", out=tmp_path / "layouts.csv", cases=cases[:2], progress=False)
+    assert (tmp_path / "layouts.csv").exists() and len(frame) == 2
+    for _, row in frame.iterrows():
+        assert row.chosen_layout == IMPLEMENTATIONS[row.implementation].layout["cpu"]
+        assert row.repeats == max(profile.repeats, profile.against_repeats)
+        assert row.nchw_over_channels_last_q25 <= row.nchw_over_channels_last <= row.nchw_over_channels_last_q75
+        expected = (
+            "channels_last"
+            if row.nchw_over_channels_last_q25 > 1
+            else "nchw"
+            if row.nchw_over_channels_last_q75 < 1
+            else "tie"
+        )
+        assert row.measured_layout == expected
+        assert row.agrees == (row.measured_layout in ("tie", row.chosen_layout))
+    assert "chosen: nchw" in summarise_layouts(frame)

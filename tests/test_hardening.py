@@ -290,15 +290,16 @@ def test_switches_are_scoped_to_their_block_and_thread():
 
     def other_thread():
         seen["cache"] = conv_module._CACHE_ENABLED.get()
-        seen["format"] = implementations._MEMORY_FORMAT.get()
+        seen["format"] = implementations.current_format()
 
     with kernel_cache(False), memory_format(torch.contiguous_format):
         t = threading.Thread(target=other_thread)
         t.start()
         t.join()
         assert conv_module._CACHE_ENABLED.get() is False
+        assert implementations.current_format() == torch.contiguous_format
     assert seen == {"cache": True, "format": torch.channels_last}  # another thread is not affected
-    assert conv_module._CACHE_ENABLED.get() is True and implementations._MEMORY_FORMAT.get() == torch.channels_last
+    assert conv_module._CACHE_ENABLED.get() is True and implementations.current_format() == torch.channels_last
     with pytest.raises(ValueError, match="torch.memory_format"):
         with memory_format("channels_last"):
             pass

@@ -90,6 +90,7 @@ class LayerFactory:
             padding=padding,
             bias=False,
             grid=self.grid,
+            layout=IMPLEMENTATIONS[self.implementation].layout,
             **self.kernel_options,
         )
 

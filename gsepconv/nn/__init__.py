@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from .conv import ExportedConv, GroupConv, LiftingConv, export, kernel_cache
 from .grid import SAMPLINGS, GroupGrid
-from .implementations import IMPLEMENTATIONS, Implementation, memory_format
+from .implementations import IMPLEMENTATIONS, LAYOUTS, Implementation, memory_format
 from .layers import GroupBatchNorm, GroupPool, InvariantPool, PlanarConv, SpatialMaxPool, precise_batch_norm
 from .measure import count_macs, saved_activation_mb
 
 __all__ = [
     "IMPLEMENTATIONS",
+    "LAYOUTS",
     "SAMPLINGS",
     "ExportedConv",
     "GroupBatchNorm",

@@ -24,7 +24,16 @@ from torch import Tensor, nn
 from ..groups.affine import AffineGroup, get_group
 from ..kernels.kernel import MASKS, SpatialKernel, kernel_window
 from .grid import GroupGrid
-from .implementations import IMPLEMENTATIONS, Implementation, NonSeparable, Padding, conv2d, unflat
+from .implementations import (
+    IMPLEMENTATIONS,
+    LAYOUTS,
+    Implementation,
+    NonSeparable,
+    Padding,
+    conv2d,
+    in_layer_layout,
+    unflat,
+)
 from .layers import check_input
 
 
@@ -212,7 +221,12 @@ class SampledConv(nn.Module):
             weights = tuple(w.detach().clone() for w in self._sample_full_precision())
         self.train(was_training)
         bias = None if self.bias is None else self.bias.detach().clone()
-        return ExportedConv(self._apply_name, weights, self.stride, self.padding, bias, self._input_rank)
+        return ExportedConv(
+            self._apply_name, weights, self.stride, self.padding, bias, self._input_rank, self._layout()
+        )
+
+    def _layout(self) -> dict[str, str]:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def extra_repr(self) -> str:
         s = (
@@ -246,6 +260,10 @@ class LiftingConv(SampledConv):
             layer draws fresh random elements for it at every training forward pass.
         max_scale, mask_sigma: for a scale group given by name: largest dilation (default 1.74) and
             the width of the smooth mask along relative log-scale (default: none).
+        layout: memory layout of its convolution per device type, e.g. ``{"cpu": "nchw"}``
+            (names in :data:`gsepconv.nn.LAYOUTS`); a model passes its group convolutions'
+            :attr:`Implementation.layout`, so the lifted map needs no conversion. Default:
+            channels-last.
     """
 
     _input_rank = 4
@@ -267,6 +285,7 @@ class LiftingConv(SampledConv):
         max_scale: float | None = None,
         mask_sigma: float | None = None,
         head_init: str = "channels",
+        layout: dict[str, str] | None = None,
         **kernel_options: Any,
     ) -> None:
         super().__init__(
@@ -297,14 +316,21 @@ class LiftingConv(SampledConv):
             sampling=self.grid.sampling,
             head_init=head_init,
         )
+        if layout is not None and any(v not in LAYOUTS for v in layout.values()):
+            raise ValueError(f"layout values must be among {', '.join(LAYOUTS)}, got {layout!r}")
+        self.layout = dict(layout or Implementation.layout)
 
     _apply_name = "lifting"
+
+    def _layout(self) -> dict[str, str]:
+        return self.layout
 
     def sample_weights(self) -> tuple[Tensor, ...]:
         return (self.kernel(self.grid.elements()),)  # [Co, N, Ci, k, k]
 
     def _apply_weights(self, x: Tensor, weights: tuple[Tensor, ...]) -> Tensor:
-        return lifting_apply(x, weights, self.stride, self.padding)
+        with in_layer_layout(self.layout, x.device):
+            return lifting_apply(x, weights, self.stride, self.padding)
 
     def _check_input(self, x: Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -398,7 +424,10 @@ class GroupConv(SampledConv):
         return self.impl.sample(g, g)
 
     def _apply_weights(self, x: Tensor, weights: tuple[Tensor, ...]) -> Tensor:
-        return self.impl.apply(x, weights, self.stride, self.padding)
+        return self.impl.convolve(x, weights, self.stride, self.padding)
+
+    def _layout(self) -> dict[str, str]:
+        return type(self.impl).layout
 
     def product_kernel(self) -> Tensor:
         """The dense kernel ``[C_o, N, C_i, N, k, k]`` this layer convolves with (for tests/plots)."""
@@ -432,9 +461,11 @@ class ExportedConv(nn.Module):
         padding: Padding,
         bias: Tensor | None,
         input_rank: int,
+        layout: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.apply_name, self.stride, self.padding, self.input_rank = apply_name, stride, padding, input_rank
+        self.layout = dict(layout or Implementation.layout)
         self.num_weights = len(weights)
         for i, w in enumerate(weights):
             self.register_buffer(f"weight{i}", w)
@@ -450,7 +481,8 @@ class ExportedConv(nn.Module):
             )
         weights = tuple(getattr(self, f"weight{i}") for i in range(self.num_weights))
         fn = lifting_apply if self.apply_name == "lifting" else IMPLEMENTATIONS[self.apply_name].apply
-        y = fn(x, weights, self.stride, self.padding)
+        with in_layer_layout(self.layout, x.device):
+            y = fn(x, weights, self.stride, self.padding)
         return y if self.bias is None else y + self.bias.to(y.dtype).view(1, -1, 1, 1, 1)
 
     def extra_repr(self) -> str:

@@ -27,7 +27,7 @@ import contextlib
 import contextvars
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +44,12 @@ class Implementation(nn.Module):
     (which groups accept which implementation is :attr:`AffineGroup.implementations`)."""
 
     name: str = ""
+    #: The memory layout of its convolutions per device type (a name in :data:`LAYOUTS`): the one
+    #: whose whole training step has the smaller median in ``gsepconv bench --layouts`` (the table
+    #: ``results/<profile>/layouts.csv``; conversions between layers are part of the step, and
+    #: the table says when the difference is within the machine's noise). CUDA: channels-last,
+    #: where cuDNN's depthwise and 1×1 kernels are fast, until measured there.
+    layout: ClassVar[dict[str, str]] = {"cpu": "channels_last", "cuda": "channels_last"}
 
     def __init__(
         self,
@@ -73,41 +79,81 @@ class Implementation(nn.Module):
     def apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:  # pragma: no cover
         raise NotImplementedError
 
+    @classmethod
+    def convolve(cls, x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
+        """:meth:`apply` in this implementation's :attr:`layout` for ``x``'s device."""
+        with in_layer_layout(cls.layout, x.device):
+            return cls.apply(x, weights, stride, padding)
+
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:  # pragma: no cover
         """The equivalent dense kernel ``[C_o, N_o, C_i, N_i, k, k]`` (for tests and analysis)."""
         raise NotImplementedError
 
 
-#: Memory format of the layers' convolutions, per thread / async context (a ``ContextVar``).
-_MEMORY_FORMAT: contextvars.ContextVar[torch.memory_format] = contextvars.ContextVar(
-    "gsepconv_memory_format", default=torch.channels_last
+#: The memory layouts a layer's convolutions can run in, by the name used in tables and options.
+LAYOUTS: dict[str, torch.memory_format] = {"channels_last": torch.channels_last, "nchw": torch.contiguous_format}
+
+#: A layout forced on every layer by :func:`memory_format` (``None``: each layer runs in its own).
+_FORCED_FORMAT: contextvars.ContextVar[torch.memory_format | None] = contextvars.ContextVar(
+    "gsepconv_forced_format", default=None
+)
+#: The layout of the layer being applied (set by :func:`in_layer_layout`; channels-last outside).
+_LAYER_FORMAT: contextvars.ContextVar[torch.memory_format] = contextvars.ContextVar(
+    "gsepconv_layer_format", default=torch.channels_last
 )
 
 
 @contextlib.contextmanager
 def memory_format(fmt: torch.memory_format) -> Iterator[None]:
-    """Within the block (this thread or context only), run the layers' convolutions in another
-    memory format (``torch.contiguous_format`` reproduces the plain NCHW baseline that the
-    benchmark compares against); the previous format returns on exit."""
+    """Within the block (this thread or context only), run **every** layer's convolutions in the
+    memory format ``fmt``, overriding each implementation's own :attr:`Implementation.layout`
+    (the benchmark times whole models in one layout this way); the previous setting returns on exit."""
     if not isinstance(fmt, torch.memory_format):
         raise ValueError(f"memory_format expects a torch.memory_format (e.g. torch.contiguous_format), got {fmt!r}")
-    token = _MEMORY_FORMAT.set(fmt)
+    token = _FORCED_FORMAT.set(fmt)
     try:
         yield
     finally:
-        _MEMORY_FORMAT.reset(token)
+        _FORCED_FORMAT.reset(token)
+
+
+def layout_for(layout: dict[str, str], device: torch.device) -> str:
+    """The layout name a per-device-type choice ``{"cpu": ..., "cuda": ...}`` gives on ``device``
+    (channels-last for a device type it does not name)."""
+    return layout.get(device.type, "channels_last")
+
+
+@contextlib.contextmanager
+def in_layer_layout(layout: dict[str, str], device: torch.device) -> Iterator[None]:
+    """Within the block, :func:`conv2d` runs in ``layout``'s choice for ``device`` (unless
+    :func:`memory_format` forces one): how a layer applies its implementation's layout."""
+    token = _LAYER_FORMAT.set(LAYOUTS[layout_for(layout, device)])
+    try:
+        yield
+    finally:
+        _LAYER_FORMAT.reset(token)
+
+
+def current_format() -> torch.memory_format:
+    """The memory format :func:`conv2d` uses here: the forced one, else the current layer's."""
+    forced = _FORCED_FORMAT.get()
+    return _LAYER_FORMAT.get() if forced is None else forced
 
 
 def conv2d(x: Tensor, weight: Tensor, stride: int = 1, padding: Padding = 0, groups: int = 1) -> Tensor:
-    """``F.conv2d`` (no bias, no dilation) in the memory format of :func:`memory_format`
-    (channels-last by default): the layout in which depthwise and 1×1 convolutions are fast on CPU
-    (oneDNN) and GPU (cuDNN). A no-op conversion when already in that format. Every
-    implementation and the lifting layer convolve through it."""
-    fmt = _MEMORY_FORMAT.get()
-    return F.conv2d(
+    """``F.conv2d`` (no bias, no dilation) in the current layer's memory format
+    (:func:`current_format`): channels-last, where depthwise and 1×1 convolutions are fast, or
+    plain NCHW, where a dense grouped-channel convolution may be; the output is in that format too.
+    A no-op conversion when the input is already in it. Every implementation and the lifting layer
+    convolve through it."""
+    fmt = current_format()
+    y = F.conv2d(
         x.contiguous(memory_format=fmt), weight.contiguous(memory_format=fmt), None, stride, padding, 1, groups
     )
+    # A one-channel input (the lifting layer's image) is both layouts at once, and the convolution
+    # then returns NCHW: convert here, once, rather than at every later layer and residual sum.
+    return y if y.is_contiguous(memory_format=fmt) else y.contiguous(memory_format=fmt)
 
 
 def flat(x: Tensor) -> Tensor:
@@ -123,17 +169,22 @@ def unflat(y: Tensor, c: int) -> Tensor:
 
 
 def _channel_projection(x: Tensor, proj: Tensor) -> Tensor:
-    """The same channel mixing ``[C_o, C_i]`` at every element: ``[B, C_i, N, H, W] → [B, C_o·N, H, W]``.
+    """The same channel mixing ``[C_o, C_i]`` at every element: ``[B, C_i, N, H, W] → [B, C_o·N, H, W]``
+    with ``C_o·C_i`` weights (not an ``N``-times larger block-diagonal 1×1 convolution).
 
-    Elements are moved into the batch so the projection is one 1×1 convolution with
-    ``C_o·C_i`` weights (not a ``N``-times larger block-diagonal one)."""
+    In plain NCHW the map is ``[B, C_i, N·H·W]`` in memory, so the projection is one batched
+    matrix product with no copy. In channels-last the elements are moved into the batch and back
+    (copies), so the projection is one 1×1 convolution there."""
     b, ci, n, h, w = x.shape
+    if current_format() == torch.contiguous_format:
+        return torch.matmul(proj, x.contiguous().view(b, ci, n * h * w)).view(b, -1, h, w)
     z = conv2d(x.transpose(1, 2).reshape(b * n, ci, h, w), proj[:, :, None, None])  # [B·N, Co, H, W]
     return z.view(b, n, -1, h, w).transpose(1, 2).reshape(b, -1, h, w)
 
 
 class NonSeparable(Implementation):
     name = "nonseparable"
+    layout: ClassVar[dict[str, str]] = {"cpu": "nchw", "cuda": "channels_last"}
 
     def __init__(
         self,
@@ -230,6 +281,7 @@ class GSeparable(Implementation):
 
 class DSeparable(Implementation):
     name = "dseparable"
+    layout: ClassVar[dict[str, str]] = {"cpu": "nchw", "cuda": "channels_last"}
 
     def __init__(
         self,

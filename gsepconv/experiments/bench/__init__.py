@@ -36,9 +36,13 @@ training step time, memory, MACs and parameters of separable and non-separable S
 G-ResNets (and the Z2 CNN) for every number of group elements × image size of a
 :class:`SweepProfile`, written to ``results/<profile>/efficiency_sweep.csv``.
 
+The *layout benchmark* (``gsepconv bench --layouts``, :func:`run_layouts`) times each
+implementation's training step with its convolutions channels-last and NCHW, the measurement behind
+each implementation's ``layout``; rows go to ``results/<profile>/layouts.csv``.
+
 The package divides as the work does: ``cases`` (the cases, the profiles and what every row
 shares), ``timing`` (alternating timings, per-round ratios and their verdicts), ``benchmark`` (the
-model benchmark), ``sweep``, ``micro`` (the micro-benchmarks of ``gsepconv bench --micro``) and
+model benchmark), ``layouts``, ``sweep``, ``micro`` (the micro-benchmarks of ``gsepconv bench --micro``) and
 ``cli`` (``gsepconv bench``). The multiply–accumulate and saved-memory counts are
 ``gsepconv.nn.count_macs`` and ``gsepconv.nn.saved_activation_mb``.
 """
@@ -47,7 +51,6 @@ from __future__ import annotations
 
 from .benchmark import (
     AGAINST_COLUMNS,
-    LIMIT_LAYOUTS,
     against_is_current,
     bench_case,
     bench_is_current,
@@ -59,6 +62,7 @@ from .benchmark import (
 )
 from .cases import BENCH_PROFILES, SWEEP_PROFILES, BenchCase, BenchProfile, SweepProfile
 from .cli import register
+from .layouts import bench_layout_case, layout_cases, layouts_path, run_layouts, summarise_layouts
 from .micro import microbench_batch_norm, microbench_rotation_scale
 from .sweep import run_sweep, summarise_sweep, sweep_case, sweep_is_current, sweep_path
 from .timing import paired_ratios, ratio_quartiles, speed_verdict, speed_words
@@ -72,7 +76,11 @@ __all__ = [
     "bench_path",
     "AGAINST_COLUMNS",
     "against_is_current",
-    "LIMIT_LAYOUTS",
+    "bench_layout_case",
+    "layout_cases",
+    "layouts_path",
+    "run_layouts",
+    "summarise_layouts",
     "conv_only_limit",
     "in_layout",
     "microbench_batch_norm",

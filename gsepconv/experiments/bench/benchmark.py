@@ -17,7 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ...models import count_parameters
-from ...nn import export, kernel_cache, memory_format, saved_activation_mb
+from ...nn import LAYOUTS, export, kernel_cache, memory_format, saved_activation_mb
 from ...nn.conv import SampledConv
 from ...progress import bars_enabled
 from ..against import conv_only_model, has_original, load_original, original_model
@@ -54,7 +54,8 @@ def bench_case(
     bf16: bool = False,
 ) -> dict[str, Any]:
     """Measure one case; returns a result row. ``compare_layout`` also times the training step with
-    plain NCHW convolutions (``train_ms_nchw``), the layout before the channels-last fast path.
+    every layer in plain NCHW (``train_ms_nchw``; ``gsepconv bench --layouts`` compares layouts
+    properly, alternating).
     ``original`` (a :class:`gsepconv.experiments.against.Original`): also time the original
     code's model of the case, alternating with ours (``original_train_ms``, ``speedup_vs_original``).
     Every case also times its conv-only model (the same convolutions with free weights, no kernel
@@ -78,10 +79,6 @@ def bench_case(
         "mem_kind": "cuda_peak" if device.type == "cuda" else "saved_activations",
         **provenance(device),
     }
-
-
-#: the memory layouts whose conv-only steps bound a training step: the limit is the faster one
-LIMIT_LAYOUTS: dict[str, torch.memory_format] = {"channels_last": torch.channels_last, "nchw": torch.contiguous_format}
 
 
 def in_layout(step: Callable[[], None], fmt: torch.memory_format) -> Callable[[], None]:
@@ -118,7 +115,7 @@ def _time_training(
     original: Any,
     bf16: bool,
 ) -> dict[str, Any]:
-    """Training-step columns: ours, its conv-only model in each of ``LIMIT_LAYOUTS``, the
+    """Training-step columns: ours, its conv-only model in each of ``LAYOUTS``, the
     original's model (if given) and our bfloat16 step (if asked), timed alternately in one loop —
     this machine's speed drifts by 2x within an hour, so only steps measured side by side
     compare — and the step's memory."""
@@ -126,7 +123,7 @@ def _time_training(
     peak = _step_memory(model, train_step, x, y, device)
     steps = {"ours": train_step}
     if case.group != "Z2":  # a plain CNN is its own conv-only model (its convolutions are always channels-last)
-        for layout, fmt in LIMIT_LAYOUTS.items():  # one copy per layout: each with its own Adam state
+        for layout, fmt in LAYOUTS.items():  # one copy per layout: each with its own Adam state
             steps[f"conv_only_{layout}"] = in_layout(training_step(conv_only_model(model).train(), x, y), fmt)
     original_params = float("nan")
     if original is not None and has_original(case.group, case.implementation):
@@ -195,7 +192,7 @@ def _training_columns(
     train = statistics.median(times["ours"])
     by_layout = {
         layout: statistics.median(times[f"conv_only_{layout}"]) if f"conv_only_{layout}" in times else nan
-        for layout in LIMIT_LAYOUTS
+        for layout in LAYOUTS
     }
     if case.group == "Z2":
         by_layout["channels_last"] = train
@@ -409,7 +406,6 @@ def against_is_current(table: pd.DataFrame, profile: str) -> bool:
 
 __all__ = [
     "AGAINST_COLUMNS",
-    "LIMIT_LAYOUTS",
     "against_is_current",
     "bench_case",
     "bench_is_current",

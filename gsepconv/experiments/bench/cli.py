@@ -10,6 +10,7 @@ import torch
 
 from .benchmark import run_benchmark, summarise_efficiency
 from .cases import BENCH_PROFILES
+from .layouts import layouts_path, run_layouts, summarise_layouts
 from .micro import microbench_batch_norm, microbench_rotation_scale
 from .sweep import run_sweep, summarise_sweep, sweep_path
 
@@ -25,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  gsepconv bench --profile quick            # writes results/quick/efficiency.csv\n"
         "  gsepconv bench --profile paper --device cuda   # writes results/paper/efficiency-gpu.csv\n"
         "  gsepconv bench --sweep --profile quick    # writes results/quick/efficiency_sweep.csv\n"
+        "  gsepconv bench --layouts --profile quick  # writes results/quick/layouts.csv\n"
         "  gsepconv bench --profile quick --against ../separable-group-convolutional-networks\n"
         "  gsepconv bench --profile quick --bf16 --out /tmp/bf16.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -43,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="time and memory against the number of group elements x image size, separable vs not "
         "(writes <results>/<profile>/efficiency_sweep.csv)",
+    )
+    p.add_argument(
+        "--layouts",
+        action="store_true",
+        help="which memory layout (channels_last or nchw) makes each implementation's training step faster, "
+        "against the layout the code chooses (writes <results>/<profile>/layouts.csv)",
     )
     p.add_argument(
         "--micro",
@@ -86,6 +94,12 @@ def _main(args: argparse.Namespace) -> int:
         for name, ms in times.items():
             print(f"{name:<26} {ms:8.1f} ms  ({ms / times['group_batch_norm']:.2f}x group_batch_norm)")
         return 0
+    if args.layouts:
+        path = Path(args.out) if args.out else layouts_path(args.profile, args.device)
+        frame = run_layouts(args.profile, args.device, path)
+        print(summarise_layouts(frame))
+        print(f"written to {path}")
+        return 0 if frame["agrees"].all() else 1
     if args.sweep:
         path = Path(args.out) if args.out else sweep_path(args.profile, args.device)
         frame = run_sweep(args.profile, args.device, path)

@@ -1,0 +1,132 @@
+"""Which memory layout each implementation's convolutions run in, decided by measurement.
+
+A group feature map ``[B, C, N, H, W]`` is convolved as ``[B, C·N, H, W]``, stored either
+channels-last (``[B, H, W, C·N]`` in memory: 1×1 and depthwise convolutions are fast there) or
+plain NCHW (a dense grouped-channel convolution can be faster there, and a channel projection
+needs no copy). Which is faster depends on the implementation's convolution pattern and on the
+device, so each :class:`gsepconv.nn.Implementation` names its layout per device type
+(``Implementation.layout``), and this benchmark is what that choice rests on.
+
+For one model per implementation (the benchmark profile's sizes) the whole training step is timed
+with every layer forced into each layout and with the implementations' own choice, alternately,
+``max(repeats, against_repeats)`` rounds. Whole steps, so the conversions between layers (lifting,
+pooling, batch norm, the read-out) are counted. Per round the ratio ``nchw / channels_last`` gives
+``measured_layout``: the faster one only when its interquartile range does not hold 1, else
+``"tie"`` (``speed_verdict``). ``chosen_layout`` is the code's choice on this device and
+``agrees`` says whether the measurement supports it (a tie supports either).
+Rows go to ``results/<profile>/layouts.csv`` (``layouts-gpu.csv`` on CUDA)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from ...groups import num_elements_text
+from ...nn import IMPLEMENTATIONS, LAYOUTS
+from ...nn.implementations import layout_for
+from ...progress import bars_enabled
+from ..io import check_writable, results_root, write_table
+from .benchmark import in_layout
+from .cases import BENCH_PROFILES, BenchCase, BenchProfile, case_setup, provenance
+from .timing import alternate, paired_ratios, ratio_quartiles, speed_verdict
+
+
+def layout_cases(profile: BenchProfile) -> list[BenchCase]:
+    """One case per implementation of the profile (its first, i.e. smallest, model): the layout
+    is a property of the implementation, so one model each decides it."""
+    seen: dict[str, BenchCase] = {}
+    for case in profile.cases:
+        if case.group != "Z2" and case.implementation not in seen:
+            seen[case.implementation] = case
+    return list(seen.values())
+
+
+def bench_layout_case(case: BenchCase, profile: BenchProfile, device: torch.device, seed: int = 0) -> dict[str, Any]:
+    """Time ``case``'s training step in each layout and in the implementations' own choice,
+    alternately; returns a result row."""
+    _model, _x, _y, step = case_setup(case, profile, profile.image_size, device, seed)
+    steps = {name: in_layout(step, fmt) for name, fmt in LAYOUTS.items()}
+    steps["chosen"] = step
+    rounds = max(profile.repeats, profile.against_repeats)
+    times = dict(zip(steps, alternate(list(steps.values()), profile.warmup, rounds, device)))
+    q25, ratio, q75 = ratio_quartiles(paired_ratios(times["nchw"], times["channels_last"]))
+    verdict = speed_verdict(q25, q75)  # "faster": channels-last is faster than NCHW
+    measured = {"faster": "channels_last", "slower": "nchw"}.get(verdict or "", "tie")
+    chosen = layout_for(IMPLEMENTATIONS[case.implementation].layout, device)
+    return {
+        "profile": profile.name,
+        "group": case.group,
+        "implementation": case.implementation,
+        "num_elements": num_elements_text(case.num_elements),
+        "batch_size": profile.batch_size,
+        "image_size": profile.image_size,
+        "widths": ",".join(map(str, profile.widths)),
+        "kernel_size": profile.kernel_size,
+        **{f"train_ms_{name}": statistics.median(times[name]) for name in LAYOUTS},
+        "train_ms_chosen": statistics.median(times["chosen"]),
+        "nchw_over_channels_last": ratio,
+        "nchw_over_channels_last_q25": q25,
+        "nchw_over_channels_last_q75": q75,
+        "measured_layout": measured,
+        "chosen_layout": chosen,
+        "agrees": measured in ("tie", chosen),
+        "repeats": rounds,
+        **provenance(device),
+    }
+
+
+def layouts_path(profile: str, device: str = "cpu", root: str | Path | None = None) -> Path:
+    """``<results>/<profile>/layouts.csv`` (``layouts-gpu.csv`` on CUDA)."""
+    name = "layouts-gpu.csv" if torch.device(device).type == "cuda" else "layouts.csv"
+    return results_root(root) / profile / name
+
+
+def run_layouts(
+    profile: str,
+    device: str = "cpu",
+    out: str | Path | None = None,
+    cases: Sequence[BenchCase] | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run the layout benchmark of a profile and write its table atomically."""
+    if profile not in BENCH_PROFILES:
+        raise ValueError(f"unknown benchmark profile {profile!r}; choose one of {', '.join(BENCH_PROFILES)}")
+    prof = BENCH_PROFILES[profile]
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was requested but CUDA is not available on this machine; use --device cpu")
+    path = Path(out) if out is not None else layouts_path(profile, device)
+    check_writable(path.parent, "the layout table", "--out")
+    todo = list(cases if cases is not None else layout_cases(prof))
+    rows = [
+        bench_layout_case(case, prof, dev)
+        for case in tqdm(todo, desc=f"layouts {profile}", disable=not bars_enabled(progress))
+    ]
+    frame = pd.DataFrame(rows)
+    write_table(path, frame.to_csv(index=False), "the layout table")
+    return frame
+
+
+def summarise_layouts(frame: pd.DataFrame) -> str:
+    """One line per implementation: both layouts' steps, the ratio with its quartiles, and whether
+    the code's choice is what was measured."""
+    lines = ["training step per layout (alternating rounds; ratio nchw/channels_last, median [q25, q75]):"]
+    for _, row in frame.iterrows():
+        check = "agrees" if row.agrees else f"DISAGREES: measured {row.measured_layout}"
+        lines.append(
+            f"  {row.group:>8} {row.implementation:<13} N={row.num_elements:<6} "
+            f"channels_last {row.train_ms_channels_last:8.1f} ms, nchw {row.train_ms_nchw:8.1f} ms "
+            f"({row.nchw_over_channels_last:.2f} [{row.nchw_over_channels_last_q25:.2f}, "
+            f"{row.nchw_over_channels_last_q75:.2f}]); faster: {row.measured_layout}; "
+            f"chosen: {row.chosen_layout} ({row.train_ms_chosen:.1f} ms), {check}"
+        )
+    return "\n".join(lines)
+
+
+__all__ = ["bench_layout_case", "layout_cases", "layouts_path", "run_layouts", "summarise_layouts"]
