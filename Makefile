@@ -70,6 +70,7 @@ gpu-check: $(STAMP)  ## on a CUDA machine: smoke grid on cuda:0, then the GPU be
 	$(PY) -m gsepconv run mnist_rot --profile smoke --devices cuda:0 --runs $(TMPDIR)/gsepconv-gpu-runs --results $(TMPDIR)/gsepconv-gpu-results
 	$(PY) -m gsepconv results mnist_rot --profile smoke --results $(TMPDIR)/gsepconv-gpu-results
 	$(PY) -m gsepconv bench --profile paper --device cuda
+	$(PY) -m gsepconv bench --layouts --profile paper --device cuda
 
 data: $(STAMP)  ## copy/verify the datasets the quick profile needs
 	$(PY) -m gsepconv data prepare mnist_rot_seeded cifar10_subset

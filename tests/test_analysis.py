@@ -381,3 +381,16 @@ def test_kernel_net_conventions_reads_the_init_of_every_kernel_net():
     assert not other["hidden_bias_zero"].any() and (other["hidden"] == 64).all()
     subgroup = other["factor"] == "subgroup"  # fan_in counts the N = 8 input elements: a smaller head
     assert (other.loc[subgroup, "head_std"] < 0.7 * other.loc[subgroup, "channels_std"]).all()
+
+
+def test_redundancy_is_current_only_with_every_planned_seed() -> None:
+    """The redundancy table compares every seed the profile trains (claim 1 needs paired runs): a
+    table made from seed 0 alone is stale for a profile that trains three seeds."""
+    from gsepconv.analysis import planned_seeds
+
+    seeds = planned_seeds("quick")
+    assert len(seeds) >= 3
+    ids = [select_run("mnist_rot", "quick", seed=s).run_id() for s in seeds]
+    full = pd.DataFrame({"run_id": ids, "seed": seeds})
+    assert redundancy_is_current(full, "quick")
+    assert not redundancy_is_current(full.iloc[:1], "quick")

@@ -1,7 +1,7 @@
 """The redundancy table of a trained model: ``results/<profile>/redundancy.csv``.
 
-:func:`redundancy_table` takes the non-separable SE(2) run of an experiment profile (seed 0 by
-default), trains it with :func:`gsepconv.experiments.run_one` unless its run folder already holds a
+:func:`redundancy_table` takes the non-separable SE(2) runs of an experiment profile (every seed
+it plans), trains each with :func:`gsepconv.experiments.run_one` unless its run folder already holds a
 finished run, rebuilds the same model at initialisation, and summarises the energy spectra of both
 (:func:`~gsepconv.analysis.redundancy.summarise_spectra`), beside two controls:
 
@@ -43,6 +43,7 @@ __all__ = [
     "STATES",
     "default_runs",
     "initial_model",
+    "planned_seeds",
     "redundancy_is_current",
     "redundancy_path",
     "redundancy_table",
@@ -126,11 +127,25 @@ def redundancy_path(profile: str, results: str | Path | None = None) -> Path:
     return results_dir(profile, results) / REDUNDANCY_FILE
 
 
+def planned_seeds(profile: str, experiment: str = "mnist_rot") -> tuple[int, ...]:
+    """The seeds the profile trains its non-separable SE(2) model with in ``experiment``."""
+    seeds = sorted(
+        {
+            c.seed
+            for c in get_runs(experiment, profile)
+            if (c.model.group, c.model.implementation) == ("SE2", "nonseparable")
+        }
+    )
+    if not seeds:
+        select_run(experiment, profile)  # raises, listing what the profile plans
+    return tuple(seeds)
+
+
 def redundancy_table(
     profile: str,
     *,
     experiment: str = "mnist_rot",
-    seed: int = 0,
+    seeds: Sequence[int] | None = None,
     device: str = "cpu",
     runs: str | Path | None = None,
     results: str | Path | None = None,
@@ -139,12 +154,34 @@ def redundancy_table(
     write: bool = True,
     log: Log | None = None,
 ) -> pd.DataFrame:
-    """Summarised energy spectra (one row per state × layer × component) of the profile's trained
-    non-separable SE(2) model, its initialisation and the controls; written to
+    """Summarised energy spectra (one row per seed × state × layer × component) of the profile's
+    trained non-separable SE(2) models (``seeds``; default every seed the profile trains, so the
+    claim compares runs, not one run), each beside its own initialisation and controls; written to
     :func:`redundancy_path` when ``write``. Columns: those of
     :func:`~gsepconv.analysis.redundancy.summarise_spectra`, then ``output_elements``, the run
     (``experiment``, ``run_id``, ``test_acc``) and provenance (``profile``, ``seed``, ``device``,
     ``torch_version``, ``gsepconv_version``, ``git_commit``, ``timestamp``)."""
+    seeds = tuple(seeds) if seeds is not None else planned_seeds(profile, experiment)
+    tables = [
+        _seed_spectra(profile, experiment, seed, device, runs, output_element, allow_training, log) for seed in seeds
+    ]
+    table = pd.concat(tables, ignore_index=True)
+    if write:
+        atomic_write_text(redundancy_path(profile, results), table.to_csv(index=False))
+    return table
+
+
+def _seed_spectra(
+    profile: str,
+    experiment: str,
+    seed: int,
+    device: str,
+    runs: str | Path | None,
+    output_element: int | None,
+    allow_training: bool,
+    log: Log | None,
+) -> pd.DataFrame:
+    """The rows of :func:`redundancy_table` for one seed's run."""
     config = select_run(experiment, profile, seed=seed)
     trained, initial, metrics = trained_model(config, runs=runs, device=device, allow_training=allow_training, log=log)
     trained_kernels = [(name, k) for name, _, k in sampled_kernels(trained)]
@@ -189,17 +226,16 @@ def redundancy_table(
     }
     for key, value in provenance.items():
         table[key] = value
-    if write:
-        atomic_write_text(redundancy_path(profile, results), table.to_csv(index=False))
     return table
 
 
-def redundancy_is_current(table: pd.DataFrame, profile: str, experiment: str = "mnist_rot", seed: int = 0) -> bool:
-    """Whether a stored redundancy table was made from the run the profile plans now (run ids
-    hash the configuration, so a redesigned profile makes an old table stale)."""
+def redundancy_is_current(table: pd.DataFrame, profile: str, experiment: str = "mnist_rot") -> bool:
+    """Whether a stored redundancy table was made from the runs the profile plans now, every seed
+    (run ids hash the configuration, so a redesigned profile makes an old table stale)."""
     if "run_id" not in table.columns or table.empty:
         return False
-    return set(table["run_id"].astype(str)) == {select_run(experiment, profile, seed=seed).run_id()}
+    planned = {select_run(experiment, profile, seed=s).run_id() for s in planned_seeds(profile, experiment)}
+    return set(table["run_id"].astype(str)) == planned
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -219,7 +255,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--profile", default="quick", help="experiment profile (smoke, quick, paper; default quick)")
     parser.add_argument("--experiment", default="mnist_rot", help="experiment whose SE2 nonseparable run is analysed")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds", default=None, help="comma-separated seeds to analyse (default: every seed the profile trains)"
+    )
     parser.add_argument("--device", default="cpu", help="device for training when needed (cpu, cuda, cuda:N)")
     parser.add_argument("--runs", default=None, help="runs folder (default: $GSEPCONV_RUNS or <repo>/runs)")
     parser.add_argument("--results", default=None, help="results folder (default: $GSEPCONV_RESULTS or <repo>/results)")
@@ -251,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = redundancy_table(
         args.profile,
         experiment=args.experiment,
-        seed=args.seed,
+        seeds=None if args.seeds is None else [int(v) for v in args.seeds.split(",")],
         device=args.device,
         runs=args.runs,
         results=args.results,

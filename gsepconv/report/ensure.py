@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from gsepconv.analysis import redundancy_is_current, redundancy_table, select_run
+from gsepconv.analysis import planned_seeds, redundancy_is_current, redundancy_table, select_run
 from gsepconv.experiments.bench import (
     bench_is_current,
     bench_path,
@@ -80,7 +80,7 @@ def ensure_inputs(
             base / profile / INPUTS["redundancy"].files[0],
             lambda: redundancy_table(profile, device=device, runs=runs, results=base, log=log),
             lambda t: redundancy_is_current(t, profile),
-            lambda: training_minutes([select_run("mnist_rot", profile)], None),
+            lambda: training_minutes([select_run("mnist_rot", profile, seed=s) for s in planned_seeds(profile)], None),
         ),  # at most: a trained run is reused
     ]
     names = ("efficiency", "efficiency_sweep", "equivariance", "redundancy")
