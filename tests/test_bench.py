@@ -325,7 +325,10 @@ def test_layout_benchmark_rows_say_whether_the_measurement_supports_the_choice(t
     profile = BENCH_PROFILES["smoke"]
     cases = layout_cases(profile)
     assert [c.implementation for c in cases] == ["nonseparable", "separable", "dgseparable", "separable2d"]
-    frame = run_layouts("smoke", out=tmp_path / "layouts.csv", cases=cases[:2], progress=False)
+    from gsepconv.experiments.bench import BenchCase
+
+    two = [BenchCase("SE2", "dseparable", 4), BenchCase("SE2", "separable", 4)]  # one NCHW, one channels-last on CPU
+    frame = run_layouts("smoke", out=tmp_path / "layouts.csv", cases=two, progress=False)
     assert (tmp_path / "layouts.csv").exists() and len(frame) == 2
     for _, row in frame.iterrows():
         assert row.chosen_layout == IMPLEMENTATIONS[row.implementation].layout["cpu"]

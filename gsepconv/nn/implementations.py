@@ -184,7 +184,6 @@ def _channel_projection(x: Tensor, proj: Tensor) -> Tensor:
 
 class NonSeparable(Implementation):
     name = "nonseparable"
-    layout: ClassVar[dict[str, str]] = {"cpu": "nchw", "cuda": "channels_last"}
 
     def __init__(
         self,
