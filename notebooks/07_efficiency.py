@@ -53,7 +53,10 @@ from gsepconv.experiments.bench import (
     against_is_current,
     bench_is_current,
     bench_path,
+    layouts_is_current,
+    layouts_path,
     run_benchmark,
+    run_layouts,
     run_sweep,
     summarise_sweep,
     sweep_is_current,
@@ -138,6 +141,35 @@ if not against_is_current(efficiency, profile):
         "fewer rounds than the profile asks for: its `verdict_vs_original` is empty or rests on too few rounds. "
         f"Measure it again with `gsepconv bench --profile {profile} --against <checkout of the original code>`.**"))
 report.original_comparison(efficiency)
+
+# %% [markdown]
+# ### Which memory layout each implementation runs in
+#
+# A group feature map is convolved as $[B, C\cdot N, H, W]$, stored either channels-last (1×1 and
+# depthwise convolutions are fast there) or plain NCHW (a dense grouped-channel convolution may be,
+# and the channel projection of `dseparable` needs no copy there). Each implementation names its
+# layout per device (`Implementation.layout`), and this measurement is what the choice rests on:
+# `gsepconv bench --layouts` times each implementation's whole training step (so the conversions
+# between layers count) with every layer forced into each layout, alternately, and reads the
+# per-round ratio NCHW / channels-last like the comparison above: a layout is `measured_layout` only
+# when the interquartile range of the ratio lies on its side of 1, otherwise `tie`. `agrees` says
+# whether the code's choice is what was measured.
+
+# %% tags=["hide-output"]
+layouts = ensure_table(
+    layouts_path(profile, device, BASE), train,
+    produce=lambda: run_layouts(profile, device, layouts_path(profile, device, BASE)),
+    command=f"gsepconv bench --layouts --profile {profile}" + (f" --device {device}" if device != "cpu" else ""),
+    is_current=lambda t: layouts_is_current(t, profile),
+)
+
+# %%
+layout_columns = ["group", "implementation", "num_elements", "train_ms_channels_last", "train_ms_nchw",
+                  "nchw_over_channels_last", "nchw_over_channels_last_q25", "nchw_over_channels_last_q75",
+                  "measured_layout", "chosen_layout", "agrees", "repeats"]
+if profile != "smoke":  # smoke models are too small for their timings to mean anything
+    assert layouts["agrees"].all(), "an implementation runs in the layout its measurement says is slower"
+layouts[layout_columns].round(2)
 
 # %% [markdown]
 # ## Against the number of group elements and the image size

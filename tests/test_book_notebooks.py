@@ -171,13 +171,13 @@ def test_doc_stack_is_pinned():
 
 
 def test_committed_quick_measurement_tables_are_current():
-    """The benchmark, sweep, layer-cost and redundancy tables in results/quick are what `make book`
+    """The benchmark, sweep, layout, layer-cost and redundancy tables in results/quick are what `make book`
     would accept as current (a changed case, size or column format would re-measure them for
     ten minutes on a reader's machine instead of failing here)."""
     import pandas as pd
 
     from gsepconv.analysis import layer_costs_is_current, redundancy_is_current
-    from gsepconv.experiments.bench import bench_is_current, sweep_is_current
+    from gsepconv.experiments.bench import bench_is_current, layouts_is_current, sweep_is_current
 
     quick = REPO / "results" / "quick"
     for name, is_current in (
@@ -185,6 +185,7 @@ def test_committed_quick_measurement_tables_are_current():
         ("efficiency_sweep", sweep_is_current),
         ("layer_costs", layer_costs_is_current),
         ("redundancy", redundancy_is_current),
+        ("layouts", layouts_is_current),
     ):
         assert is_current(pd.read_csv(quick / f"{name}.csv"), "quick"), f"results/quick/{name}.csv is stale"
 

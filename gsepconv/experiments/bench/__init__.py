@@ -62,7 +62,14 @@ from .benchmark import (
 )
 from .cases import BENCH_PROFILES, SWEEP_PROFILES, BenchCase, BenchProfile, SweepProfile
 from .cli import register
-from .layouts import bench_layout_case, layout_cases, layouts_path, run_layouts, summarise_layouts
+from .layouts import (
+    bench_layout_case,
+    layout_cases,
+    layouts_is_current,
+    layouts_path,
+    run_layouts,
+    summarise_layouts,
+)
 from .micro import microbench_batch_norm, microbench_rotation_scale
 from .sweep import run_sweep, summarise_sweep, sweep_case, sweep_is_current, sweep_path
 from .timing import paired_ratios, ratio_quartiles, speed_verdict, speed_words
@@ -78,6 +85,7 @@ __all__ = [
     "against_is_current",
     "bench_layout_case",
     "layout_cases",
+    "layouts_is_current",
     "layouts_path",
     "run_layouts",
     "summarise_layouts",

@@ -113,6 +113,32 @@ def run_layouts(
     return frame
 
 
+def layouts_is_current(table: pd.DataFrame, profile: str) -> bool:
+    """Whether a stored layout table covers every implementation of the profile at its sizes, and
+    each row's ``chosen_layout`` is still the code's choice on that row's device (a changed
+    ``Implementation.layout`` makes the table stale: it must be measured again)."""
+    prof = BENCH_PROFILES[profile]
+    needed = {"implementation", "batch_size", "image_size", "widths", "chosen_layout", "device"}
+    if table.empty or not needed <= set(table.columns):
+        return False
+    same_sizes = (
+        set(table["batch_size"]) == {prof.batch_size}
+        and set(table["image_size"]) == {prof.image_size}
+        and set(table["widths"].astype(str)) == {",".join(map(str, prof.widths))}
+    )
+    device_type = "cuda" if not str(table["device"].iloc[0]).startswith("cpu") else "cpu"
+    chosen = {
+        str(i): layout_for(IMPLEMENTATIONS[str(i)].layout, torch.device(device_type))
+        for i in table["implementation"]
+        if str(i) in IMPLEMENTATIONS
+    }
+    return (
+        same_sizes
+        and {c.implementation for c in layout_cases(prof)} <= set(table["implementation"].astype(str))
+        and all(chosen.get(str(i)) == str(c) for i, c in zip(table["implementation"], table["chosen_layout"]))
+    )
+
+
 def summarise_layouts(frame: pd.DataFrame) -> str:
     """One line per implementation: both layouts' steps, the ratio with its quartiles, and whether
     the code's choice is what was measured."""
@@ -129,4 +155,11 @@ def summarise_layouts(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["bench_layout_case", "layout_cases", "layouts_path", "run_layouts", "summarise_layouts"]
+__all__ = [
+    "bench_layout_case",
+    "layout_cases",
+    "layouts_is_current",
+    "layouts_path",
+    "run_layouts",
+    "summarise_layouts",
+]
