@@ -49,14 +49,11 @@ from gsepconv.analysis import (
     energy_share,
     expected_gaussian_share,
     planned_seeds,
-    redundancy_is_current,
-    redundancy_path,
-    redundancy_table,
     select_run,
     support_taps,
 )
 from gsepconv.analysis.kernels import implementation_kernels
-from gsepconv.companion import check_device, committed_results, ensure_table, save_figure, set_style, training_minutes
+from gsepconv.companion import check_device, committed_results, ensure_table, save_figure, set_style
 
 set_style()
 device = check_device(device)  # "auto": CUDA when present
@@ -125,13 +122,7 @@ pd.DataFrame({
 seeds = planned_seeds(profile)
 runs_analysed = [select_run("mnist_rot", profile, seed=s) for s in seeds]
 run = runs_analysed[0]
-table = ensure_table(
-    redundancy_path(profile, BASE), train,
-    produce=lambda: redundancy_table(profile, device=device, results=BASE),
-    command=f"python -m gsepconv.analysis --profile {profile}",
-    is_current=lambda t: redundancy_is_current(t, profile),
-    minutes=lambda: training_minutes(runs_analysed, None),  # at most: runs are reused when already trained
-)
+table = ensure_table("redundancy", profile, train, device=device, results=BASE)  # trains only runs not yet trained
 assert sorted(table["seed"].unique()) == list(seeds), "the table should hold every planned seed"
 per_seed = table[(table["component"] == 1)].groupby(["seed", "state"])["energy_fraction_mean"].mean().unstack("state")
 accuracy = table.groupby("seed")["test_acc"].first()

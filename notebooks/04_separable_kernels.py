@@ -51,9 +51,6 @@ from gsepconv.analysis import energy_share
 from gsepconv.analysis.costs import (
     LAYER_COST_PROFILES,
     cost_formula,
-    layer_costs_is_current,
-    layer_costs_path,
-    write_layer_costs,
 )
 from gsepconv.analysis.kernels import implementation_kernels, kernel_net_conventions, siren_field
 from gsepconv.analysis.plots import crop_to_support, image_grid
@@ -307,12 +304,7 @@ sizes = LAYER_COST_PROFILES[profile]
 print(f"sizes ({profile}): C = {sizes.channels}, k = {sizes.kernel_size}, {sizes.image_size}×{sizes.image_size} images, "
       f"batch {sizes.batch_size}, SE(2) N = {sizes.se2_elements}, Sim(2) {sizes.sim2_elements}, "
       f"SIREN width {sizes.hidden_features}; best of {sizes.repeats} repeats")
-costs = ensure_table(
-    layer_costs_path(profile, BASE), train,
-    produce=lambda: write_layer_costs(profile, BASE, device=device),
-    command=f"python -m gsepconv.analysis --table layer_costs --profile {profile}",
-    is_current=lambda t: layer_costs_is_current(t, profile),
-)
+costs = ensure_table("layer_costs", profile, train, device=device, results=BASE)
 print(f"measured on {costs['device'].iloc[0]} with {costs['threads'].iloc[0]} threads, torch {costs['torch_version'].iloc[0]}, "
       f"commit {costs['git_commit'].iloc[0]}")
 print("flop counter equals the formula for every implementation:", bool((costs["macs"] == costs["macs_formula"]).all()))

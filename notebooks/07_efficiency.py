@@ -51,16 +51,7 @@ from gsepconv.experiments.bench import (
     BENCH_PROFILES,
     SWEEP_PROFILES,
     against_is_current,
-    bench_is_current,
-    bench_path,
-    layouts_is_current,
-    layouts_path,
-    run_benchmark,
-    run_layouts,
-    run_sweep,
     summarise_sweep,
-    sweep_is_current,
-    sweep_path,
 )
 from gsepconv.report import figures as draw
 
@@ -80,12 +71,7 @@ if profile == "smoke":
 # memory (on CUDA the peak allocation; on CPU the activations autograd saves for backward).
 
 # %% tags=["hide-output"]
-efficiency = ensure_table(
-    bench_path(profile, device, BASE), train,
-    produce=lambda: run_benchmark(profile, device, bench_path(profile, device, BASE)),  # a progress bar
-    command=f"gsepconv bench --profile {profile}" + (f" --device {device}" if device != "cpu" else ""),
-    is_current=lambda t: bench_is_current(t, profile),
-)
+efficiency = ensure_table("efficiency", profile, train, device=device, results=BASE)  # a progress bar when measured
 
 # %%
 bench = BENCH_PROFILES[profile]
@@ -156,12 +142,7 @@ report.original_comparison(efficiency)
 # whether the code's choice is what was measured.
 
 # %% tags=["hide-output"]
-layouts = ensure_table(
-    layouts_path(profile, device, BASE), train,
-    produce=lambda: run_layouts(profile, device, layouts_path(profile, device, BASE)),
-    command=f"gsepconv bench --layouts --profile {profile}" + (f" --device {device}" if device != "cpu" else ""),
-    is_current=lambda t: layouts_is_current(t, profile),
-)
+layouts = ensure_table("layouts", profile, train, device=device, results=BASE)
 
 # %%
 layout_columns = ["group", "implementation", "num_elements", "train_ms_channels_last", "train_ms_nchw",
@@ -182,12 +163,7 @@ layouts[layout_columns].round(2)
 # one least disturbed by it.
 
 # %% tags=["hide-output"]
-sweep = ensure_table(
-    sweep_path(profile, device, BASE), train,
-    produce=lambda: run_sweep(profile, device, sweep_path(profile, device, BASE)),  # a progress bar
-    command=f"gsepconv bench --sweep --profile {profile}" + (f" --device {device}" if device != "cpu" else ""),
-    is_current=lambda t: sweep_is_current(t, profile),
-)
+sweep = ensure_table("efficiency_sweep", profile, train, device=device, results=BASE)
 
 # %%
 plan = SWEEP_PROFILES[profile]

@@ -218,12 +218,12 @@ def test_a_table_of_unknown_cost_needs_always_on_a_notebook(tmp_path, capsys, mo
     monkeypatch.setattr(en, "on_notebook_front_end", lambda: True)
     monkeypatch.delenv(en.ENV_MAX_TRAIN_MINUTES, raising=False)
     with pytest.raises(en.TrainingNotStarted, match="has no estimate.*train='always'"):
-        en.ensure_table(path, "auto", produce, "gsepconv bench --profile quick")
+        en.ensure_csv(path, "auto", produce, "gsepconv bench --profile quick")
     assert not produced
-    en.ensure_table(path, "auto", produce, "gsepconv bench", minutes=lambda: 0.5)
+    en.ensure_csv(path, "auto", produce, "gsepconv bench", minutes=lambda: 0.5)
     assert produced and "under a minute" in capsys.readouterr().out
     path.unlink()
-    en.ensure_table(path, "always", produce, "gsepconv bench")  # asked for: produced, announced
+    en.ensure_csv(path, "always", produce, "gsepconv bench")  # asked for: produced, announced
     assert len(produced) == 2
 
 

@@ -787,3 +787,23 @@ def test_same_runs_two_commits_pairs_runs_by_id_and_names_both_commits():
             "fidelity ours (% test)": 87.0,
         }
     ]  # the original's rows and runs in only one table are left out
+
+
+def test_measured_tables_come_from_one_registry(tmp_path) -> None:
+    """Every table a chapter measures (benchmark, sweep, layouts, layer costs, equivariance,
+    redundancy) is one entry of ``INPUTS`` with its producer and command; ``ensure_table`` takes a
+    name, refuses anything else, and under ``train="never"`` names the command of a missing table."""
+    from gsepconv.experiments.ondemand import MissingResults
+    from gsepconv.report.ensure import MEASURED, ensure_table
+    from gsepconv.report.inputs import INPUTS
+
+    measured = {n for n, spec in INPUTS.items() if spec.produce is not None}
+    assert measured == {"efficiency", "efficiency_sweep", "layouts", "layer_costs", "equivariance", "redundancy"}
+    assert set(MEASURED) <= measured and all(INPUTS[n].required for n in MEASURED)
+    assert INPUTS["efficiency"].file_for("cuda") == "efficiency-gpu.csv"
+    assert INPUTS["efficiency"].file_for("cpu") == "efficiency.csv"
+    assert INPUTS["layouts"].command_for("paper", "cuda") == "gsepconv bench --layouts --profile paper --device cuda"
+    with pytest.raises(ValueError, match="not a measured table; choose one of"):
+        ensure_table("mnist_rot", "smoke", "never", results=tmp_path)
+    with pytest.raises(MissingResults, match=r"gsepconv bench --layouts --profile smoke"):
+        ensure_table("layouts", "smoke", "never", results=tmp_path)

@@ -321,8 +321,8 @@ def test_missing_results_with_train_never_stop_the_notebook(book, tmp_path):
         notebook_text(
             "Needs a table",
             """
-from gsepconv.companion import ensure_table, results_dir
-table = ensure_table(results_dir(profile) / "absent.csv", train, produce=lambda: None,
+from gsepconv.companion import ensure_csv, results_dir
+table = ensure_csv(results_dir(profile) / "absent.csv", train, produce=lambda: None,
                      command="gsepconv make-absent --profile " + profile)
 """,
         )
@@ -343,14 +343,14 @@ table = ensure_table(results_dir(profile) / "absent.csv", train, produce=lambda:
 
 PRODUCER = """
 from pathlib import Path
-from gsepconv.companion import ensure_table, results_dir
+from gsepconv.companion import ensure_csv, results_dir
 table = results_dir(profile) / "made.csv"
 def produce():
     table.parent.mkdir(parents=True, exist_ok=True)
     table.write_text("x\\n1\\n")
     with open(table.parent / "produced.log", "a") as log:
         log.write("produced\\n")
-ensure_table(table, train, produce, command="make it")
+ensure_csv(table, train, produce, command="make it")
 """
 
 

@@ -37,10 +37,11 @@ from gsepconv.experiments.ondemand import (
     TrainingNotStarted,
     check_device,
     check_train_mode,
+    ensure_csv,
     ensure_results,
-    ensure_table,
     training_minutes,
 )
+from gsepconv.report.ensure import ensure_table
 
 __all__ = [
     "repo_root",
@@ -58,5 +59,6 @@ __all__ = [
     "training_minutes",
     "ensure_results",
     "ensure_table",
+    "ensure_csv",
     "check_train_mode",
 ]

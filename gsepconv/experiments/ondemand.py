@@ -19,7 +19,7 @@ started: a :class:`TrainingNotStarted` says what it would cost and how to ask fo
 
 The report (:func:`gsepconv.report.ensure_inputs`), the analyses and the notebooks (through
 :mod:`gsepconv.companion`) all produce their tables through :func:`ensure_results` and
-:func:`ensure_table`, so this module sits below them, beside the runner it calls.
+:func:`ensure_csv`, so this module sits below them, beside the runner it calls.
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ def ensure_results(
     return frame[[c for c in existing.columns]]
 
 
-def ensure_table(
+def ensure_csv(
     path: str | Path,
     train: str,
     produce: Callable[[], object],

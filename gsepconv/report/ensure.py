@@ -3,9 +3,9 @@ trains.
 
 :func:`ensure_inputs` makes sure every required input of :data:`~gsepconv.report.inputs.INPUTS`
 exists for a profile, producing what ``train`` allows through the same library calls the chapters
-use: :func:`gsepconv.experiments.ondemand.ensure_results` for the training grids (which also write the
-per-epoch histories), :func:`~gsepconv.experiments.ondemand.ensure_table` for the benchmark, the sweep, the
-equivariance report and the redundancy table.
+use: :func:`gsepconv.experiments.ondemand.ensure_results` for the training grids (which also
+write the per-epoch histories), :func:`ensure_table` (the registry's producer and freshness rule)
+for the benchmark, the sweep, the equivariance report and the redundancy table.
 """
 
 from __future__ import annotations
@@ -13,22 +13,52 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from gsepconv.analysis import planned_seeds, redundancy_is_current, redundancy_table, select_run
-from gsepconv.experiments.bench import (
-    bench_is_current,
-    bench_path,
-    run_benchmark,
-    run_sweep,
-    sweep_is_current,
-    sweep_path,
-)
-from gsepconv.experiments.equivariance_report import equivariance_report
-from gsepconv.experiments.folders import results_dir
-from gsepconv.experiments.io import atomic_write_text
-from gsepconv.experiments.ondemand import check_train_mode, ensure_results, ensure_table, training_minutes
-from gsepconv.report.inputs import INPUTS, input_path, missing_inputs, raise_missing
+import pandas as pd
 
-__all__ = ["ensure_inputs"]
+from gsepconv.experiments.folders import results_dir
+from gsepconv.experiments.ondemand import check_train_mode, ensure_csv, ensure_results
+from gsepconv.report.inputs import INPUTS, Produce, input_path, missing_inputs, raise_missing
+
+__all__ = ["ensure_inputs", "ensure_table"]
+
+#: the measured tables every report needs, in the order a reproduction produces them
+MEASURED = ("efficiency", "efficiency_sweep", "equivariance", "redundancy")
+
+
+def ensure_table(
+    name: str,
+    profile: str,
+    train: str = "auto",
+    *,
+    device: str = "cpu",
+    results: str | Path | None = None,
+    runs: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """The measured table ``name`` of the registry ``gsepconv.report.inputs.INPUTS`` for ``profile``
+    (``"efficiency"``, ``"efficiency_sweep"``, ``"layouts"``, ``"layer_costs"``,
+    ``"equivariance"``, ``"redundancy"``), produced as ``train`` allows: ``"auto"`` reuses the
+    stored table when the registry's freshness rule accepts it, ``"always"`` measures again (once
+    per reproduction), ``"never"`` fails naming the command. ``device``: where it is measured (the
+    GPU variant of a benchmark on CUDA); ``results``: the folder holding the profile folders
+    (default ``$GSEPCONV_RESULTS`` or ``<repository>/results``); ``runs``: the run folders of the
+    trained models a table reads (redundancy)."""
+    spec = INPUTS.get(name)
+    if spec is None or spec.produce is None:
+        measured = [n for n, s in INPUTS.items() if s.produce is not None]
+        raise ValueError(f"{name!r} is not a measured table; choose one of {', '.join(measured)}")
+    path = results_dir(profile, results) / spec.file_for(device)
+    job = Produce(profile, device, path, runs, log)
+    is_current = spec.is_current
+    return ensure_csv(
+        path,
+        train,
+        lambda: spec.produce(job),
+        spec.command_for(profile, device),
+        None if is_current is None else (lambda table: is_current(table, profile)),
+        minutes=None if spec.minutes is None else (lambda: spec.minutes(profile)),
+        log=log,
+    )
 
 
 def ensure_inputs(
@@ -56,36 +86,8 @@ def ensure_inputs(
     base = results_dir(profile, results_root).parent
     for experiment in ("mnist_rot", "mnist_rot_budget", "rotations", "cifar10"):
         ensure_results(experiment, profile, train, device=device, results=base, runs=runs, threads=threads, log=log)
-
-    def write_equivariance() -> None:
-        frame = equivariance_report(profile)
-        atomic_write_text(base / profile / INPUTS["equivariance"].files[0], frame.to_csv(index=False))
-
-    tables = [
-        # progress bars where someone watches (a terminal, Colab); none in the book's stored outputs
-        (
-            bench_path(profile, device, base),
-            lambda: run_benchmark(profile, device, bench_path(profile, device, base)),
-            lambda t: bench_is_current(t, profile),
-            None,
-        ),
-        (
-            sweep_path(profile, device, base),
-            lambda: run_sweep(profile, device, sweep_path(profile, device, base)),
-            lambda t: sweep_is_current(t, profile),
-            None,
-        ),
-        (base / profile / INPUTS["equivariance"].files[0], write_equivariance, None, None),
-        (
-            base / profile / INPUTS["redundancy"].files[0],
-            lambda: redundancy_table(profile, device=device, runs=runs, results=base, log=log),
-            lambda t: redundancy_is_current(t, profile),
-            lambda: training_minutes([select_run("mnist_rot", profile, seed=s) for s in planned_seeds(profile)], None),
-        ),  # at most: a trained run is reused
-    ]
-    names = ("efficiency", "efficiency_sweep", "equivariance", "redundancy")
-    for name, (path, produce, is_current, minutes) in zip(names, tables):
-        ensure_table(path, train, produce, INPUTS[name].command_for(profile), is_current, minutes=minutes, log=log)
+    for name in MEASURED:
+        ensure_table(name, profile, train, device=device, results=base, runs=runs, log=log)
     still = missing_inputs(required, profile, results_root)
     if still:  # e.g. a results table from before per-epoch histories were written
         raise_missing(still, profile)

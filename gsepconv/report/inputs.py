@@ -1,4 +1,8 @@
-"""The CSVs the report reads, where they are, and the command that produces each.
+"""The tables the book reads: where each is, the command that produces it and, for the measured
+tables (benchmarks, equivariance report, redundancy, layer costs), the library call that produces
+it and the rule that says whether a stored copy is still current — one registry,
+:data:`INPUTS`, that the chapters (``gsepconv.report.ensure_table(name, profile, train)``), the
+report and the reproduction share.
 
 Every input lives in ``<results>/<profile>/`` (``<results>``: the ``results_root`` argument, else
 ``$GSEPCONV_RESULTS``, else ``<repository>/results``). A missing input is a
@@ -7,17 +11,57 @@ Every input lives in ``<results>/<profile>/`` (``<results>``: the ``results_root
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 
+from gsepconv.analysis import (
+    layer_costs_is_current,
+    planned_seeds,
+    redundancy_is_current,
+    redundancy_table,
+    select_run,
+    write_layer_costs,
+)
+from gsepconv.experiments.bench import (
+    bench_is_current,
+    layouts_is_current,
+    run_benchmark,
+    run_layouts,
+    run_sweep,
+    sweep_is_current,
+)
+from gsepconv.experiments.equivariance_report import equivariance_report
 from gsepconv.experiments.folders import results_dir
-from gsepconv.experiments.ondemand import MissingResults
+from gsepconv.experiments.io import atomic_write_text
+from gsepconv.experiments.ondemand import MissingResults, training_minutes
 from gsepconv.experiments.results import check_results, read_table
 
-__all__ = ["InputSpec", "INPUTS", "MissingInputs", "input_path", "missing_inputs", "load_inputs", "read_csv"]
+__all__ = [
+    "InputSpec",
+    "INPUTS",
+    "MissingInputs",
+    "Produce",
+    "input_path",
+    "missing_inputs",
+    "load_inputs",
+    "read_csv",
+]
+
+
+@dataclass(frozen=True)
+class Produce:
+    """Where a measured table is produced: ``profile``, the ``device`` it is measured on, the
+    ``path`` to write, the ``runs`` folder (for tables read from trained runs) and a ``log``."""
+
+    profile: str
+    device: str
+    path: Path
+    runs: str | Path | None = None
+    log: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -25,9 +69,14 @@ class InputSpec:
     """One input table.
 
     ``files``: candidate file names in ``results/<profile>/``, the first that exists is read
-    (e.g. the CPU and the GPU benchmark); ``command``: the shell command that writes it
-    (``{profile}`` is filled in); ``required``: whether :func:`gsepconv.report.make_all` refuses
-    to run without it (optional inputs are drawn when present)."""
+    (the second, where there is one, is the table measured on a GPU); ``command``: the shell
+    command that writes it (``{profile}`` is filled in); ``required``: whether
+    :func:`gsepconv.report.make_all` refuses to run without it (optional inputs are drawn when
+    present). A measured table also has ``produce`` (writes it, given a :class:`Produce`),
+    ``is_current`` (``(table, profile) -> bool``: whether a stored copy still fits the profile
+    and the code; none: any copy is current) and ``minutes`` (``profile -> minutes``, the
+    estimated cost announced before producing it). Training grids have no ``produce``: they are
+    made run by run (``gsepconv.experiments.ondemand.ensure_results``)."""
 
     name: str
     files: tuple[str, ...]
@@ -36,9 +85,27 @@ class InputSpec:
     description: str = ""
     #: a table of training runs (one row per run): validated on read (:func:`check_results`)
     runs: bool = False
+    produce: Callable[[Produce], object] | None = None
+    is_current: Callable[[pd.DataFrame, str], bool] | None = None
+    minutes: Callable[[str], float] | None = None
 
-    def command_for(self, profile: str) -> str:
-        return self.command.format(profile=profile)
+    def command_for(self, profile: str, device: str = "cpu") -> str:
+        command = self.command.format(profile=profile)
+        return command + (f" --device {device}" if self.produce is not None and device != "cpu" else "")
+
+    def file_for(self, device: str = "cpu") -> str:
+        """The file a measurement on ``device`` writes (the GPU variant on CUDA where there is one)."""
+        on_gpu = torch.device(device).type == "cuda" and len(self.files) > 1
+        return self.files[1] if on_gpu else self.files[0]
+
+
+def _write_equivariance(job: Produce) -> None:
+    atomic_write_text(job.path, equivariance_report(job.profile).to_csv(index=False))
+
+
+def _redundancy_minutes(profile: str) -> float:
+    """At most: the runs it reads are reused when already trained."""
+    return training_minutes([select_run("mnist_rot", profile, seed=s) for s in planned_seeds(profile)], None)
 
 
 #: Every input of the report, by name.
@@ -107,24 +174,52 @@ INPUTS: dict[str, InputSpec] = {
             ("efficiency.csv", "efficiency-gpu.csv"),
             "gsepconv bench --profile {profile}",
             description="training/inference time, memory, MACs per model",
+            produce=lambda job: run_benchmark(job.profile, job.device, job.path),
+            is_current=bench_is_current,
         ),
         InputSpec(
             "efficiency_sweep",
             ("efficiency_sweep.csv", "efficiency_sweep-gpu.csv"),
             "gsepconv bench --sweep --profile {profile}",
             description="time and memory vs number of group elements and image size",
+            produce=lambda job: run_sweep(job.profile, job.device, job.path),
+            is_current=sweep_is_current,
+        ),
+        InputSpec(
+            "layouts",
+            ("layouts.csv", "layouts-gpu.csv"),
+            "gsepconv bench --layouts --profile {profile}",
+            required=False,
+            description="training step per memory layout, per implementation, against the layout chosen",
+            produce=lambda job: run_layouts(job.profile, job.device, job.path),
+            is_current=layouts_is_current,
+        ),
+        InputSpec(
+            "layer_costs",
+            ("layer_costs.csv",),
+            "python -m gsepconv.analysis --table layer_costs --profile {profile}",
+            required=False,
+            description="parameters, MACs and time of one layer of every implementation",
+            produce=lambda job: write_layer_costs(job.profile, job.path.parent.parent, device=job.device),
+            is_current=layer_costs_is_current,
         ),
         InputSpec(
             "equivariance",
             ("equivariance.csv",),
             "gsepconv equivariance --profile {profile}",
             description="equivariance errors per group and implementation",
+            produce=_write_equivariance,
         ),
         InputSpec(
             "redundancy",
             ("redundancy.csv",),
             "python -m gsepconv.analysis --profile {profile}",
             description="energy share of kernel slices along the subgroup axis",
+            produce=lambda job: redundancy_table(
+                job.profile, device=job.device, runs=job.runs, results=job.path.parent.parent, log=job.log
+            ),
+            is_current=redundancy_is_current,
+            minutes=_redundancy_minutes,
         ),
         InputSpec(
             "fidelity",
