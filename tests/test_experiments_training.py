@@ -203,14 +203,14 @@ def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
 
 
 def test_the_config_is_compared_before_the_checkpoint_is_opened(tmp_path, monkeypatch):
-    from gsepconv.experiments import training as training_module
+    from gsepconv.experiments import checkpoint as checkpoint_module
 
     train(tiny_config(), tmp_path, dataset_factory=blobs_factory, max_epochs_this_call=1)
     from gsepconv.experiments.config import save_config
 
     save_config(tiny_config(), tmp_path / "config.yaml")
     opened = []
-    monkeypatch.setattr(training_module, "load_checkpoint", lambda *a: opened.append(a))
+    monkeypatch.setattr(checkpoint_module, "load_checkpoint", lambda *a: opened.append(a))
     with pytest.raises(ConfigError, match=r"config.yaml belongs to another configuration"):
         train(tiny_config(seed=5), tmp_path, dataset_factory=blobs_factory)
     assert opened == []
@@ -390,7 +390,8 @@ def test_torchrun_two_processes_gloo(tmp_path, mnist_env, monkeypatch):
 
     # the all-reduced validation accuracy equals a single-process evaluation of the saved weights
     from gsepconv.experiments.distributed import DistEnv
-    from gsepconv.experiments.training import _evaluate, build_checked_model, load_splits
+    from gsepconv.experiments.setup import build_checked_model, load_splits
+    from gsepconv.experiments.training import _evaluate
 
     config = load_config(run_dir / "config.yaml")
     for key in ("GSEPCONV_MIRROR", "GSEPCONV_DATA"):

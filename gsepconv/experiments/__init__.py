@@ -36,7 +36,8 @@ from gsepconv.experiments.results import (
     write_results,
 )
 from gsepconv.experiments.runner import RunFailed, load_metrics, run_dir_for, run_experiment, run_one
-from gsepconv.experiments.training import ConfigError, build_checked_model, load_splits, train
+from gsepconv.experiments.setup import build_checked_model, load_splits
+from gsepconv.experiments.training import ConfigError, train
 
 __all__ = [
     "DataConfig",

@@ -150,7 +150,7 @@ def model_label(group: str, implementation: str) -> str:
 
 @dataclass(frozen=True)
 class OriginalBuilder:
-    """Model builder (:data:`gsepconv.experiments.training.ModelBuilder`) giving the original
+    """Model builder (``gsepconv.experiments.setup.ModelBuilder``) giving the original
     code's ``CKGResNet`` for a run: picklable, so that worker processes can build it."""
 
     path: str

@@ -32,7 +32,7 @@ from gsepconv.experiments.runfolder import (
     read_metrics,
     read_run_config,
 )
-from gsepconv.experiments.training import load_splits
+from gsepconv.experiments.setup import load_splits
 from gsepconv.models import build_model
 
 __all__ = ["TrainedRun", "load_run", "predict"]

@@ -40,16 +40,17 @@ from gsepconv.experiments.distributed import distributed_env
 from gsepconv.experiments.io import check_name, runs_root
 from gsepconv.experiments.registry import EXPERIMENTS, get_profile, get_runs
 from gsepconv.experiments.results import history_frame, history_path, results_path, rows_to_frame, write_results
-from gsepconv.experiments.runfolder import RunFolderError, check_ours, read_metrics, read_run_config, write_run_config
-from gsepconv.experiments.training import (
+from gsepconv.experiments.runfolder import (
     CONFIG_FILE,
     METRICS,
-    DatasetFactory,
-    EpochCallback,
-    ModelBuilder,
-    resolve_device,
-    train,
+    RunFolderError,
+    check_ours,
+    read_metrics,
+    read_run_config,
+    write_run_config,
 )
+from gsepconv.experiments.setup import DatasetFactory, ModelBuilder, resolve_device
+from gsepconv.experiments.training import EpochCallback, train
 from gsepconv.groups import num_elements_text
 from gsepconv.models import build_model
 from gsepconv.nn import count_macs
