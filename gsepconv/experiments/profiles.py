@@ -521,12 +521,12 @@ capacity-starved, within ~50 min of training on 2 cores.
 
 Sizes: at widths (8, 8, 16) a separable layer has only 8 spatial filters and is capacity-starved
 (separable with N = 1 scores like a depthwise-separable CNN), so the separable-vs-nonseparable
-comparison would mean nothing; one seed cannot tell a difference from noise; and ~140 steps leave every G-CNN below
-the plain CNN. Hence widths (12, 12, 24), k = 5, SE(2) N = 8, R2xR+ 3 scales, Sim(2) 4 rotations
-x 3 scales, Adam 3e-3 with a cosine schedule, batch 64, 4 epochs of 4,000 images = 252 steps per
-run.
+comparison would mean nothing; one seed cannot tell a difference from noise; and ~140 steps leave
+every G-CNN below the plain CNN. Hence widths (12, 12, 24), k = 5, SE(2) N = 8, R2xR+ 3 scales,
+Sim(2) 4 rotations x 3 scales, Adam 3e-3 with a cosine schedule, batch 64: 4 epochs of 4,000
+images are 252 steps per run.
 
-Time, two one-thread runs side by side on 2 CPU cores (``cpu_workers=2``; two threads give
+Time, two one-thread runs side by side on 2 CPU cores (``training.cpu_workers=2``; two threads give
 only 1.0-1.5x on these models): at 5 epochs (313 steps) Z2 takes 30 s, SE(2) nonseparable 611 s
 (one thread, batch 64: ≈ 2.2 s per step, 78 % of it in convolutions), separable 212 s,
 dseparable 300 s, R2xR+ separable 115 s, Sim(2) separable2d 463 s, and all runs of the profile
@@ -549,9 +549,9 @@ of their training time" (≈ 15 min with evaluation).
 ``cifar10_subset`` 3,500 / 500 / 1,000, All-CNN-C widths (16, 32), Z2 vs SE(2) N = 4 separable /
 nonseparable, 4 epochs.
 
-Scale groups use the smooth disk mask (``scale_kernel_options``): with a hard mask, taps enter and
-leave the disk differently at every scale, and at k = 5 the scale-equivariance error is no better
-than a plain CNN's (0.44 vs 0.27; smooth mask 0.29, smooth mask with ω₀ = 3: 0.03;
+Scale groups use the smooth disk mask (``mnist.scale_kernel_options``): with a hard mask, taps enter
+and leave the disk differently at every scale, and at k = 5 the scale-equivariance error is no
+better than a plain CNN's (0.44 vs 0.27; smooth mask 0.29, smooth mask with ω₀ = 3: 0.03;
 ``gsepconv equivariance``); R2xR+ separable at 785 steps (widths 8, 8, 16) reaches 73.3 / 77.3 %
 with the hard mask and 79.3 / 78.9 % with the smooth one (seeds 0 / 1).
 """
