@@ -318,8 +318,17 @@ def _add_predict(sub: Any) -> None:
 
 
 def _add_list(sub: Any) -> None:
-    """``list``: experiments and profiles."""
-    p = sub.add_parser("list", help="list the experiments and profiles")
+    """``list``: experiments and profiles, or every setting of one profile."""
+    p = sub.add_parser(
+        "list",
+        help="list the experiments and profiles, or every setting of one profile",
+        description="List the experiments (with the profiles each has) and the profiles; with --profile, "
+        "every setting of that profile instead, a block per section (training, mnist, budget, rotations, "
+        "cifar, bench, sweep, equivariance, layer_costs).",
+        epilog="examples:\n  gsepconv list\n  gsepconv list --profile quick",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--profile", default=None, help="print every setting of this profile: smoke, quick or paper")
     p.set_defaults(func=cmd_list)
 
 
@@ -454,7 +463,8 @@ def _attach(sub: Any, name: str, module: str, summary: str) -> None:
 # ------------------------------------------------------------------------------ commands
 def _train_config(args: argparse.Namespace) -> Any:
     from gsepconv.experiments.config import ConfigError, RunConfig, load_config
-    from gsepconv.experiments.registry import PROFILES, profile_run
+    from gsepconv.experiments.profiles import PROFILES
+    from gsepconv.experiments.registry import profile_run
 
     changes: dict[str, Any] = {}
     for key, value in vars(args).items():
@@ -600,8 +610,12 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from gsepconv.experiments.registry import EXPERIMENTS, PROFILES
+    from gsepconv.experiments.profiles import PROFILES, get_profile
+    from gsepconv.experiments.registry import EXPERIMENTS
 
+    if getattr(args, "profile", None) is not None:
+        print(get_profile(args.profile).describe())
+        return 0
     print("experiments:")
     for e in EXPERIMENTS.values():
         print(f"  {e.name:<10} [{', '.join(e.profiles)}]  {e.description}")

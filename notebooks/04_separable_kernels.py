@@ -48,14 +48,11 @@ import torch.nn.functional as F
 from IPython.display import Markdown, display
 
 from gsepconv.analysis import energy_share
-from gsepconv.analysis.costs import (
-    LAYER_COST_PROFILES,
-    cost_formula,
-)
+from gsepconv.analysis.costs import cost_formula
 from gsepconv.analysis.kernels import implementation_kernels, kernel_net_conventions, siren_field
 from gsepconv.analysis.plots import crop_to_support, image_grid
 from gsepconv.companion import check_device, committed_results, ensure_table, save_figure, set_style
-from gsepconv.experiments import get_runs
+from gsepconv.experiments import get_profile, get_runs
 from gsepconv.experiments.compare import summarise_variants
 from gsepconv.kernels import SIREN
 from gsepconv.models import build_model
@@ -300,7 +297,7 @@ assert macs_dense == cost_formula("nonseparable", c_in, c_out, n, k), "the dense
 # sizes is reused (timings depend on the machine that made them: see its `device` and `threads`).
 
 # %%
-sizes = LAYER_COST_PROFILES[profile]
+sizes = get_profile(profile).layer_costs
 print(f"sizes ({profile}): C = {sizes.channels}, k = {sizes.kernel_size}, {sizes.image_size}×{sizes.image_size} images, "
       f"batch {sizes.batch_size}, SE(2) N = {sizes.se2_elements}, Sim(2) {sizes.sim2_elements}, "
       f"SIREN width {sizes.hidden_features}; best of {sizes.repeats} repeats")

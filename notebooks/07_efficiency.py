@@ -47,9 +47,8 @@ from IPython.display import Markdown, display
 
 from gsepconv import report
 from gsepconv.companion import check_device, check_train_mode, committed_results, ensure_table, save_figure, set_style
+from gsepconv.experiments import get_profile
 from gsepconv.experiments.bench import (
-    BENCH_PROFILES,
-    SWEEP_PROFILES,
     against_is_current,
     summarise_sweep,
 )
@@ -74,7 +73,7 @@ if profile == "smoke":
 efficiency = ensure_table("efficiency", profile, train, device=device, results=BASE)  # a progress bar when measured
 
 # %%
-bench = BENCH_PROFILES[profile]
+bench = get_profile(profile).bench
 row = efficiency.iloc[0]
 print(f"batch {bench.batch_size}, {bench.image_size}x{bench.image_size} images, widths {bench.widths}, "
       f"k = {bench.kernel_size}; {row['device']}, {row['threads']} threads, torch {row['torch_version']}, "
@@ -166,7 +165,7 @@ layouts[layout_columns].round(2)
 sweep = ensure_table("efficiency_sweep", profile, train, device=device, results=BASE)
 
 # %%
-plan = SWEEP_PROFILES[profile]
+plan = get_profile(profile).sweep
 row = sweep.iloc[0]
 print(f"batch {plan.batch_size}, images {', '.join(f'{s}x{s}' for s in plan.image_sizes)}, widths {plan.widths}, "
       f"k = {plan.kernel_size}, fastest of {plan.repeats} steps; {row['device']}, {row['threads']} threads, "

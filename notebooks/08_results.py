@@ -37,6 +37,8 @@ device = "cpu"  # where missing inputs are produced: "auto" (CUDA when present),
 train = "auto"  # "auto": reuse results/<profile>/, produce what is missing | "always" | "never"
 
 # %%
+from operator import attrgetter
+
 from IPython.display import Image, Markdown, display
 
 from gsepconv import report
@@ -131,15 +133,16 @@ show("mnist_rot_val_vs_wallclock")
 # wall-clock time. The benchmark measures cost alone and is the most robust part of the
 # reproduction: the ratios follow from the multiply–add counts, whatever the machine. Accuracy for the cost depends on
 # training length, width and seeds. The settings behind the numbers above, against the paper's
-# (both read from the experiment registry):
+# (both read from the profiles; `gsepconv list --profile quick` prints every setting of one):
 
 # %%
 ours, paper = get_profile(profile), get_profile("paper")
 lines = [f"| setting | `{profile}` | `paper` |", "|---|---|---|"]
-for label, attr in (("epochs", "epochs"), ("training images", "train_subset"), ("widths", "widths"),
-                    ("kernel size", "kernel_size"), ("seeds", "seeds"), ("SE(2) rotations", "num_rotations"),
-                    ("Sim(2) elements", "sim2_elements"), ("dataset", "mnist_dataset")):
-    a, b = getattr(ours, attr), getattr(paper, attr)
+for label, setting in (("epochs", "mnist.epochs"), ("training images", "mnist.train_subset"),
+                       ("widths", "mnist.widths"), ("kernel size", "mnist.kernel_size"), ("seeds", "training.seeds"),
+                       ("SE(2) rotations", "mnist.num_rotations"), ("Sim(2) elements", "mnist.sim2_elements"),
+                       ("dataset", "mnist.dataset")):
+    a, b = attrgetter(setting)(ours), attrgetter(setting)(paper)
     lines.append(f"| {label} | {a if a is not None else 'all'} | {b if b is not None else 'all'} |")
 display(Markdown("\n".join(lines)))
 

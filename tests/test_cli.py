@@ -49,6 +49,24 @@ def test_python_dash_m_entry_point():
     assert "mnist_rot" in proc.stdout and "paper" in proc.stdout
 
 
+def test_list_a_profile_prints_every_setting(capsys):
+    """``gsepconv list --profile NAME``: the profile's settings, a block per section, not the list."""
+    from gsepconv.experiments import get_profile
+
+    assert cli.main(["list", "--profile", "quick"]) == 0
+    out = capsys.readouterr().out
+    assert out == get_profile("quick").describe() + "\n" and "experiments:" not in out
+    sections = ("training", "mnist", "budget", "rotations", "cifar", "bench", "sweep", "equivariance", "layer_costs")
+    for section in sections:
+        assert f"\n\n{section}: " in out, section
+    assert "  time_budget_s         90.0\n" in out and "Sim2 nonseparable N=4x3\n" in out
+    assert cli.main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert listed.startswith("experiments:\n") and "\nprofiles:\n" in listed and "time_budget_s" not in listed
+    assert cli.main(["list", "--profile", "fast"]) == 2
+    assert "valid profiles: smoke, quick, paper" in capsys.readouterr().err
+
+
 def test_no_command_prints_help(capsys):
     assert cli.main([]) == 2
     assert "COMMAND" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -11,10 +12,12 @@ import yaml
 
 from gsepconv.experiments import (
     EXPERIMENTS,
+    PROFILES,
     DataConfig,
     ModelConfig,
     OptimConfig,
     RunConfig,
+    get_profile,
     get_runs,
     load_config,
     save_config,
@@ -152,6 +155,47 @@ def test_unknown_names_list_the_valid_ones():
         get_runs("mnist_rot", "fast")
     with pytest.raises(ValueError, match="no profile 'quick'.*valid profiles for it: smoke, paper"):
         get_runs("cifar100", "quick")
+
+
+# ------------------------------------------------------------------------------ profiles
+def test_every_profile_table_is_a_section_of_the_one_profile():
+    """The benchmark, sweep, equivariance-report and layer-cost tables are views of the profiles'
+    sections, not definitions of their own."""
+    from gsepconv.analysis.costs import LAYER_COST_PROFILES
+    from gsepconv.experiments.bench import BENCH_PROFILES, SWEEP_PROFILES
+    from gsepconv.experiments.equivariance_report import REPORT_PROFILES
+
+    for table, section in (
+        (BENCH_PROFILES, "bench"),
+        (SWEEP_PROFILES, "sweep"),
+        (REPORT_PROFILES, "equivariance"),
+        (LAYER_COST_PROFILES, "layer_costs"),
+    ):
+        assert list(table) == list(PROFILES), section
+        assert all(table[name] is getattr(profile, section) for name, profile in PROFILES.items()), section
+
+
+def test_a_section_named_for_another_profile_is_refused():
+    with pytest.raises(ValueError, match="profile 'quick': its BenchProfile is named 'smoke'"):
+        dataclasses.replace(get_profile("quick"), bench=get_profile("smoke").bench)
+
+
+@pytest.mark.parametrize("name", ["smoke", "quick", "paper"])
+def test_describe_shows_every_setting_of_every_section(name):
+    profile = get_profile(name)
+    text = profile.describe()
+    assert text.startswith(f"{name}: {profile.description}\n\n")
+    blocks = {block.split(":", 1)[0]: block.splitlines()[1:] for block in text.split("\n\n")[1:]}
+    sections = [f.name for f in dataclasses.fields(profile) if dataclasses.is_dataclass(getattr(profile, f.name))]
+    assert list(blocks) == sections
+    for section, lines in blocks.items():
+        shown = [line.split()[0] for line in lines if not line.startswith("   ")]
+        assert shown == [f.name for f in dataclasses.fields(getattr(profile, section))], section
+    # a setting left unset shows the value that applies and where it comes from
+    if name == "paper":
+        assert "  widths                (32, 32, 64) (from mnist.widths)" in text
+    if name == "quick":
+        assert "  widths                (8, 8, 16)\n" in text
 
 
 def test_paper_profile_has_the_papers_settings():

@@ -20,7 +20,6 @@ import math
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from torch import nn
 
 from ..experiments.folders import results_dir
 from ..experiments.io import atomic_write_text, git_commit
+from ..experiments.profiles import PROFILES, LayerCostProfile
 from ..groups import get_group, num_elements_text
 from ..models import count_parameters
 from ..nn import GroupConv, LiftingConv, count_macs
@@ -67,61 +67,8 @@ def cost_formula(implementation: str, in_channels: int, out_channels: int, num_e
     return formulas[implementation]
 
 
-@dataclass(frozen=True)
-class LayerCostProfile:
-    """Sizes of the per-layer measurement."""
-
-    channels: int
-    kernel_size: int
-    image_size: int
-    batch_size: int
-    se2_elements: int
-    sim2_elements: tuple[int, int]
-    hidden_features: int
-    warmup: int
-    repeats: int
-    #: torch CPU threads while measuring (``None``: leave torch's setting); tiny layers are many
-    #: times slower with 2 threads on a busy 2-core machine
-    threads: int | None = None
-
-
-LAYER_COST_PROFILES: dict[str, LayerCostProfile] = {
-    "smoke": LayerCostProfile(
-        channels=4,
-        kernel_size=5,
-        image_size=12,
-        batch_size=2,
-        se2_elements=4,
-        sim2_elements=(4, 2),
-        hidden_features=16,
-        warmup=1,
-        repeats=2,
-        threads=1,
-    ),
-    # a few minutes on 2 CPU cores (Sim(2) nonseparable/gseparable dominate)
-    "quick": LayerCostProfile(
-        channels=16,
-        kernel_size=7,
-        image_size=28,
-        batch_size=4,
-        se2_elements=8,
-        sim2_elements=(4, 3),
-        hidden_features=64,
-        warmup=1,
-        repeats=3,
-    ),
-    "paper": LayerCostProfile(
-        channels=32,
-        kernel_size=7,
-        image_size=28,
-        batch_size=64,
-        se2_elements=8,
-        sim2_elements=(16, 3),
-        hidden_features=64,
-        warmup=3,
-        repeats=10,
-    ),
-}
+#: the layer-cost sizes of each profile (its ``layer_costs`` section)
+LAYER_COST_PROFILES: dict[str, LayerCostProfile] = {name: p.layer_costs for name, p in PROFILES.items()}
 
 
 def _best_ms(fn: Callable[[], Any], warmup: int, repeats: int, device: torch.device) -> float:

@@ -20,7 +20,7 @@ import torch
 
 from gsepconv.errors import GsepconvError
 from gsepconv.experiments.ondemand import TRAIN_MODES
-from gsepconv.experiments.registry import PROFILES
+from gsepconv.experiments.profiles import PROFILES
 
 __all__ = [
     "ReproduceError",

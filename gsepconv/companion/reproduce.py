@@ -51,7 +51,7 @@ from gsepconv.companion.stamps import (
 )
 from gsepconv.experiments.folders import ROOT_MARKER, repo_root
 from gsepconv.experiments.ondemand import MissingResults
-from gsepconv.experiments.registry import PROFILES
+from gsepconv.experiments.profiles import PROFILES
 from gsepconv.experiments.runner import default_devices, train_profile
 
 __all__ = [

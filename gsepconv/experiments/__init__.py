@@ -19,15 +19,8 @@ from gsepconv.experiments.config import (
     load_config,
     save_config,
 )
-from gsepconv.experiments.registry import (
-    EXPERIMENTS,
-    PROFILES,
-    Experiment,
-    Profile,
-    get_profile,
-    get_runs,
-    list_experiments,
-)
+from gsepconv.experiments.profiles import PROFILES, Profile, get_profile
+from gsepconv.experiments.registry import EXPERIMENTS, Experiment, get_runs, list_experiments
 from gsepconv.experiments.results import (
     COLUMNS,
     read_results,

@@ -42,7 +42,8 @@ from torch.utils.data import Dataset
 from gsepconv.experiments.against import has_original, load_original, original_model
 from gsepconv.experiments.config import RunConfig
 from gsepconv.experiments.io import check_writable, runs_root
-from gsepconv.experiments.registry import get_profile, get_runs
+from gsepconv.experiments.profiles import get_profile
+from gsepconv.experiments.registry import get_runs
 from gsepconv.experiments.results import ResultsError, read_table, results_path, write_results
 from gsepconv.experiments.runner import RunFailed, default_devices, load_metrics, run_dir_for, train_runs
 from gsepconv.experiments.stats import mean_interval, paired_interval
@@ -196,7 +197,7 @@ def fidelity_plan(
     ``ValueError`` for a model the profile's grid or the original code lacks, or a variant whose
     settings do not build a model."""
     grid = {(c.model.group, c.model.implementation): c for c in get_runs("mnist_rot", profile)}
-    seeds = tuple(seeds) if seeds is not None else get_profile(profile).seeds
+    seeds = tuple(seeds) if seeds is not None else get_profile(profile).training.seeds
     plan: list[tuple[str, RunConfig]] = []
     for group, impl in models:
         if (group, impl) not in grid:

@@ -22,7 +22,6 @@ are R²⋊R⁺ and Sim(2) and the controls Z2 and SE(2). :func:`summarise` group
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -35,44 +34,17 @@ from ..groups import SCALE_GROUPS, get_group, num_elements_text
 from ..nn import GroupConv, GroupGrid, LiftingConv
 from ..version import __version__
 from .io import check_writable, git_commit, results_root, write_table
+from .profiles import PROFILES, EquivarianceProfile
 
 #: what each group's networks are built to be equivariant to (besides translations)
 EQUIVARIANT_TO = {"Z2": "translation", "SE2": "rotation", "R2xRplus": "scale", "Sim2": "rotation+scale"}
 
 
-@dataclass(frozen=True)
-class ReportProfile:
-    """Settings of one report profile.
-
-    ``seeds``: the seeds of the control rows and of the ``headline`` implementation of each group;
-    the other implementations are measured at the first seed only (they compute the same function
-    class; the cost of Sim(2) at k = 11 keeps ``quick`` near a minute on 2 CPU cores)."""
-
-    name: str
-    channels: int
-    kernel_size: int
-    image_size: int
-    num_elements: dict
-    seeds: tuple[int, ...] = (0,)
-    headline: tuple[tuple[str, str], ...] = (("SE2", "separable"), ("R2xRplus", "separable"), ("Sim2", "separable"))
-    batch: int = 2
+#: the equivariance report's sizes of each profile (its ``equivariance`` section)
+REPORT_PROFILES: dict[str, EquivarianceProfile] = {name: p.equivariance for name, p in PROFILES.items()}
 
 
-REPORT_PROFILES = {
-    "smoke": ReportProfile("smoke", 2, 5, 17, {"SE2": 8, "R2xRplus": 3, "Sim2": (8, 3)}),
-    # k = 11: dilated continuous kernels need enough taps to be resolved on the pixel grid. With
-    # the default kernels (hard disk mask, SIREN omega_0 = 10), R2xR+ separable lift+gconv, one
-    # scale step, 3 seeds (41 px): k = 5: 0.44, k = 7: 0.25, k = 11: 0.07, against SE(2) 0.11 /
-    # 0.18 / 0.33 and nn.Conv2d 0.27 / 0.29 / 0.50 — below k = 11 the scale groups do not beat the
-    # controls. Two causes: the hard mask (taps enter and leave the disk differently at each
-    # scale; mask="smooth": 0.29 / 0.07 / 0.03) and kernel frequencies near the tap spacing
-    # (smooth mask and omega_0 = 3: 0.026 / 0.015). Rotations are fine at any k.
-    "quick": ReportProfile("quick", 4, 11, 41, {"SE2": 8, "R2xRplus": 3, "Sim2": (8, 3)}, seeds=(0, 1, 2), batch=1),
-}
-REPORT_PROFILES["paper"] = REPORT_PROFILES["quick"]
-
-
-def _group_stack(group_name: str, impl: str, prof: ReportProfile, max_scale: float, seed: int) -> nn.Module:
+def _group_stack(group_name: str, impl: str, prof: EquivarianceProfile, max_scale: float, seed: int) -> nn.Module:
     torch.manual_seed(seed)
     group = get_group(group_name, max_scale if group_name in SCALE_GROUPS else None)
     ne = prof.num_elements[group_name]
@@ -90,7 +62,7 @@ def control_stack(channels: int, kernel_size: int, seed: int) -> nn.Module:
     ).double()
 
 
-def _measure(model: nn.Module, prof: ReportProfile, step: float, seed: int) -> dict[str, float]:
+def _measure(model: nn.Module, prof: EquivarianceProfile, step: float, seed: int) -> dict[str, float]:
     """rot90/rot45 (:func:`check_equivariance`) and one scale step with and without the truncation
     artefacts (:func:`~gsepconv.equivariance.scale_equivariance_error`, sharing forward passes)."""
     shape = (prof.batch, 1, prof.image_size, prof.image_size)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gsepconv.experiments.registry import get_profile
+from gsepconv.experiments.profiles import get_profile
 
 __all__ = ["ROOT_MARKER", "repo_root", "results_dir", "figures_dir", "default_runs"]
 

@@ -38,7 +38,8 @@ from gsepconv.errors import GsepconvError
 from gsepconv.experiments.config import RunConfig
 from gsepconv.experiments.distributed import distributed_env
 from gsepconv.experiments.io import check_name, runs_root
-from gsepconv.experiments.registry import EXPERIMENTS, get_profile, get_runs
+from gsepconv.experiments.profiles import get_profile
+from gsepconv.experiments.registry import EXPERIMENTS, get_runs
 from gsepconv.experiments.results import history_frame, history_path, results_path, rows_to_frame, write_results
 from gsepconv.experiments.runfolder import (
     CONFIG_FILE,
@@ -207,9 +208,9 @@ def _cuda_available() -> bool:
 
 def cpu_devices(profile: str) -> list[str]:
     """The ``devices`` that train a profile's runs on CPU: ``["cpu"] * n`` with ``n`` the profile's
-    :attr:`~gsepconv.experiments.registry.Profile.cpu_workers` (at most one per core), so that
-    :func:`run_experiment` trains ``n`` runs side by side, the cores split between them."""
-    n = max(1, min(get_profile(profile).cpu_workers, os.cpu_count() or 1))
+    ``training.cpu_workers`` (at most one per core), so that :func:`run_experiment` trains ``n``
+    runs side by side, the cores split between them."""
+    n = max(1, min(get_profile(profile).training.cpu_workers, os.cpu_count() or 1))
     return ["cpu"] * n
 
 

@@ -43,7 +43,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from gsepconv.experiments.config import RunConfig
-from gsepconv.experiments.registry import PROFILES, get_profile, get_runs
+from gsepconv.experiments.profiles import PROFILES, get_profile
+from gsepconv.experiments.registry import get_runs
 from gsepconv.experiments.stats import paired_interval
 from gsepconv.report.labels import element_label
 from gsepconv.report.tables import Comparison, compare_models, experiment_summary, is_budget, speedups
@@ -200,10 +201,10 @@ def _training_confounders(results: Mapping[str, pd.DataFrame], used: Sequence[st
             )
             for n in fixed
         )
-        paper = get_profile("paper")
+        paper_epochs = get_profile("paper").mnist.epochs
         parts.append(
             f"training length — {lengths}"
-            + ("" if profile == "paper" else f"; the paper trains {paper.epochs} epochs on the full training sets")
+            + ("" if profile == "paper" else f"; the paper trains {paper_epochs} epochs on the full training sets")
         )
     stand_ins = sorted(
         {
@@ -219,7 +220,7 @@ def _training_confounders(results: Mapping[str, pd.DataFrame], used: Sequence[st
     if devices and cost:
         sharing = ""
         if profile in PROFILES and any(d.startswith("cpu") for d in devices):
-            workers = get_profile(profile).cpu_workers
+            workers = get_profile(profile).training.cpu_workers
             sharing = f", {workers} runs at a time sharing its cores" if workers > 1 else ""
         parts.append(f"cost = time per epoch on {'/'.join(devices)}, one machine{sharing}")
     return parts
@@ -480,7 +481,7 @@ def check_sim2(results: Mapping[str, pd.DataFrame], profile: str) -> tuple[Claim
     elements = sorted(
         {element_label(v) for n in used for v in results[n].loc[results[n]["group"] == "Sim2", "num_elements"]}
     )
-    paper = element_label(get_profile("paper").sim2_elements)
+    paper = element_label(get_profile("paper").mnist.sim2_elements)
     confounders = _training_confounders(results, used, cost=False)  # the claim is about accuracy alone
     confounders.append(f"Sim(2) sampled at N={'/'.join(elements)} (the paper profile: N={paper})")
     confounders.append("the best models are picked by the test accuracy they are then compared on")

@@ -22,7 +22,7 @@ import pandas as pd
 from gsepconv.analysis.style import FORMATS, save_figure, set_style
 from gsepconv.experiments.folders import figures_dir, results_dir
 from gsepconv.experiments.io import atomic_write_text
-from gsepconv.experiments.registry import get_profile
+from gsepconv.experiments.profiles import get_profile
 from gsepconv.report import figures as F
 from gsepconv.report import tables as T
 from gsepconv.report.claims import claims_table

@@ -1,13 +1,12 @@
-"""The benchmarked cases and the profiles that list them, and what a benchmark or sweep row shares:
-the case's model and batch, the columns that name a row, the machine it ran on, and the cases a
-stored table covers. Both the model benchmark and the sweep are built on these."""
+"""What a benchmark or sweep row shares: the case's model and batch, the columns that name a row,
+the machine it ran on, and the cases a stored table covers. Both the model benchmark and the sweep
+are built on these. The cases and sizes of each profile are its ``bench`` and ``sweep`` sections
+(``gsepconv.experiments.profiles``)."""
 
 from __future__ import annotations
 
-import math
 import platform
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,188 +19,13 @@ from ...models import build_model, count_parameters
 from ...nn import count_macs
 from ...version import __version__
 from ..io import git_commit
+from ..profiles import PROFILES, BenchCase, BenchProfile, SweepProfile
 from .timing import training_step
 
-
-@dataclass(frozen=True)
-class BenchCase:
-    """One benchmarked model."""
-
-    group: str
-    implementation: str
-    num_elements: int | tuple[int, int] | None
-
-    @property
-    def n_total(self) -> int:
-        if self.num_elements is None:
-            return 1
-        return math.prod(self.num_elements) if isinstance(self.num_elements, tuple) else self.num_elements
-
-
-@dataclass(frozen=True)
-class BenchProfile:
-    """Sizes and the list of cases of one benchmark profile. ``repeats``: timed rounds of the
-    training loop (medians) after ``warmup``; a case timed against the original code gets
-    ``max(repeats, against_repeats)`` rounds, enough for the spread of the per-round ratio."""
-
-    name: str
-    batch_size: int
-    image_size: int
-    widths: tuple[int, ...]
-    kernel_size: int
-    hidden_features: int
-    warmup: int
-    repeats: int
-    cases: tuple[BenchCase, ...]
-    max_scale: float = 1.74
-    compare_layout: bool = False
-    against_repeats: int = 7
-
-
-def _se2_cases(ns: Sequence[int], impls: Sequence[str]) -> list[BenchCase]:
-    return [BenchCase("SE2", impl, n) for n in ns for impl in impls]
-
-
-_ALL_SE2 = ("nonseparable", "separable", "gseparable", "dseparable", "dgseparable")
-
-BENCH_PROFILES: dict[str, BenchProfile] = {
-    # seconds: exercised by the test suite
-    "smoke": BenchProfile(
-        "smoke",
-        batch_size=4,
-        image_size=16,
-        widths=(4, 4, 8),
-        kernel_size=5,
-        hidden_features=16,
-        warmup=1,
-        repeats=2,
-        against_repeats=3,
-        cases=(
-            BenchCase("Z2", "none", None),
-            *_se2_cases([4], ("nonseparable", "separable", "dgseparable")),
-            BenchCase("Sim2", "separable2d", (4, 2)),
-        ),
-    ),
-    # CPU, 2 cores, ~6 min: the targets of the efficiency issue (batch 64, 28×28, k=7, widths 16,16,32).
-    # One warm-up and three timed steps, no channels-first comparison: with 2 + 5 steps in both
-    # layouts it took 22 min of the quick reproduction (Sim(2) non-separable alone is 24 s a step).
-    # (measured before the conv-only limit was also timed with NCHW convolutions, one more step a
-    # round). With --against (not part of the reproduction) every case the original has takes 7
-    # rounds, so that the quartiles of the per-round ratio mean something: about twice as long
-    "quick": BenchProfile(
-        "quick",
-        batch_size=64,
-        image_size=28,
-        widths=(16, 16, 32),
-        kernel_size=7,
-        hidden_features=64,
-        warmup=1,
-        repeats=3,
-        against_repeats=7,
-        cases=(
-            BenchCase("Z2", "none", None),
-            *_se2_cases([4, 8, 16], ("nonseparable", "separable")),
-            *_se2_cases([8], ("gseparable", "dseparable", "dgseparable")),
-            BenchCase("R2xRplus", "separable", 3),
-            BenchCase("Sim2", "separable2d", (4, 3)),
-            BenchCase("Sim2", "separable2d", (8, 3)),
-            BenchCase("Sim2", "separable", (8, 3)),
-            BenchCase("Sim2", "nonseparable", (4, 3)),
-        ),
-    ),
-    # GPU: the paper's widths
-    "paper": BenchProfile(
-        "paper",
-        batch_size=64,
-        image_size=28,
-        widths=(32, 32, 64),
-        kernel_size=7,
-        hidden_features=64,
-        warmup=3,
-        repeats=10,
-        against_repeats=10,
-        cases=(
-            BenchCase("Z2", "none", None),
-            *_se2_cases([4, 8, 16], _ALL_SE2),
-            BenchCase("R2xRplus", "separable", 3),
-            *[
-                BenchCase("Sim2", impl, n)
-                for n in ((4, 3), (8, 3), (16, 3))
-                for impl in ("separable2d", "separable", "gseparable2d")
-            ],
-            BenchCase("Sim2", "nonseparable", (4, 3)),
-            BenchCase("Sim2", "nonseparable", (8, 3)),
-        ),
-    ),
-}
-
-
-@dataclass(frozen=True)
-class SweepProfile:
-    """Sizes of one efficiency sweep: every case is measured at every image size."""
-
-    name: str
-    batch_size: int
-    widths: tuple[int, ...]
-    kernel_size: int
-    hidden_features: int
-    warmup: int
-    repeats: int
-    image_sizes: tuple[int, ...]
-    cases: tuple[BenchCase, ...]
-    max_scale: float = 1.74
-
-
-def _sweep_cases(se2: Sequence[int], sim2: Sequence[tuple[int, int]]) -> tuple[BenchCase, ...]:
-    """The Z2 CNN, then SE(2) non-separable/separable for each ``N`` in ``se2`` and Sim(2)
-    non-separable/separable2d for each ``(N_rot, N_scale)`` in ``sim2``."""
-    return (
-        BenchCase("Z2", "none", None),
-        *_se2_cases(se2, ("nonseparable", "separable")),
-        *[BenchCase("Sim2", impl, n) for n in sim2 for impl in ("nonseparable", "separable2d")],
-    )
-
-
-SWEEP_PROFILES: dict[str, SweepProfile] = {
-    # seconds: exercised by the test suite and the smoke notebooks
-    "smoke": SweepProfile(
-        "smoke",
-        batch_size=2,
-        widths=(4, 4, 8),
-        kernel_size=3,
-        hidden_features=8,
-        warmup=1,
-        repeats=1,
-        image_sizes=(12, 20),
-        cases=_sweep_cases([4, 8], [(4, 2)]),
-    ),
-    # CPU, 2 cores: a small batch and images of 16/24/32 pixels (cost ∝ pixels: 256/576/1024) so
-    # that the whole sweep stays within ~3 min even with the cores shared (sizes 20/28/40, 1.9x the
-    # pixels, took 325 s with four other jobs on the two cores)
-    "quick": SweepProfile(
-        "quick",
-        batch_size=8,
-        widths=(8, 8, 16),
-        kernel_size=5,
-        hidden_features=32,
-        warmup=1,
-        repeats=3,
-        image_sizes=(16, 24, 32),
-        cases=_sweep_cases([4, 8, 16], [(2, 3), (4, 3)]),
-    ),
-    # GPU: the paper's widths and batch
-    "paper": SweepProfile(
-        "paper",
-        batch_size=64,
-        widths=(32, 32, 64),
-        kernel_size=7,
-        hidden_features=64,
-        warmup=3,
-        repeats=10,
-        image_sizes=(28, 56, 112),
-        cases=_sweep_cases([4, 8, 16, 32], [(4, 3), (8, 3), (16, 3)]),
-    ),
-}
+#: the model benchmark's sizes and cases of each profile (its ``bench`` section)
+BENCH_PROFILES: dict[str, BenchProfile] = {name: p.bench for name, p in PROFILES.items()}
+#: the efficiency sweep's sizes and cases of each profile (its ``sweep`` section)
+SWEEP_PROFILES: dict[str, SweepProfile] = {name: p.sweep for name, p in PROFILES.items()}
 
 
 def bench_model(case: BenchCase, profile: BenchProfile | SweepProfile) -> nn.Module:
