@@ -11,7 +11,7 @@ import torch
 
 from gsepconv.experiments import run_experiment, run_one, train
 from gsepconv.experiments.results import HISTORY_COLUMNS, history_path, results_path
-from test_experiments_training import Blobs, blobs_factory, tiny_config
+from test_training import Blobs, blobs_factory, tiny_config
 
 
 @pytest.fixture(autouse=True)

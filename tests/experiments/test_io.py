@@ -24,7 +24,7 @@ from gsepconv.models import build_model
 from gsepconv.nn import LiftingConv
 from gsepconv.progress import bars_enabled
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 # ---------------------------------------------------------------- 1. work lost on a write error
@@ -307,7 +307,7 @@ def test_switches_are_scoped_to_their_block_and_thread():
 
 def test_training_restores_the_thread_count(tmp_path):
     from gsepconv.experiments import run_one
-    from test_experiments_training import blobs_factory, tiny_config
+    from test_training import blobs_factory, tiny_config
 
     before = torch.get_num_threads()
     threads = 1 if before != 1 else 2
@@ -320,7 +320,7 @@ def test_training_restores_the_thread_count(tmp_path):
 def test_load_run_rebuilds_the_trained_model_and_predict_reproduces_its_test_accuracy(tmp_path):
     import gsepconv
     from gsepconv.experiments import run_one
-    from test_experiments_training import blobs_factory, tiny_config
+    from test_training import blobs_factory, tiny_config
 
     config = tiny_config(epochs=2, **{"model.sampling": "discretise"})
     metrics = run_one(config, run_dir=tmp_path / "run", dataset_factory=blobs_factory)
