@@ -341,3 +341,10 @@ def test_layout_benchmark_rows_say_whether_the_measurement_supports_the_choice(t
         assert row.measured_layout == expected
         assert row.agrees == (row.measured_layout in ("tie", row.chosen_layout))
     assert "chosen: nchw" in summarise_layouts(frame)
+
+
+def test_the_benchmark_says_slower_not_a_fraction_faster():
+    from gsepconv.experiments.bench import speed_words
+
+    assert speed_words(1.8) == "1.8x faster than" and speed_words(0.6) == "1.7x slower than"
+    assert speed_words(1.02) == "as fast as"

@@ -310,3 +310,8 @@ def test_kernel_sizes_without_a_support_are_refused():
     with pytest.raises(ValueError, match="kernel_size=2.*single tap or none"):
         LiftingConv("R2xRplus", 1, 1, 2, 3, padding="valid")
     LiftingConv("R2xRplus", 1, 1, 2, 3, padding="valid", mask="none")  # a full 2×2 window is fine without a mask
+
+
+@pytest.mark.parametrize("extent", [1.0, 1.74, 2.5])
+def test_trap4_one_by_one_kernel_grid_is_origin(extent):
+    assert torch.equal(spatial_grid(1, extent), torch.zeros(1, 1, 2, dtype=F64))
