@@ -213,7 +213,7 @@ def _examples() -> list[str]:
 
 def test_every_documented_example_parses_and_its_config_builds(tmp_path, capsys):
     """Every example in every --help epilog and in the README: its arguments parse, and a train
-    example's settings build a model (an example with a wrong option name used to fail)."""
+    example's settings build a model (a wrong option name in an example fails here)."""
     examples = _examples()
     assert len(examples) >= 15 and any("omega_0" in e for e in examples)
     config = tmp_path / "run.yaml"
@@ -247,8 +247,8 @@ def test_a_closed_pipe_ends_quietly():
 
 
 def test_train_profile_starts_from_that_profiles_run_of_the_group(capsys):
-    """`train --profile quick` was only a folder label (the paper's 300-epoch defaults trained); now
-    it starts from the quick profile's run of the group asked for, and flags still override."""
+    """`train --profile quick` starts from the quick profile's run of the group asked for (not from
+    the paper's 300-epoch defaults with a folder label), and flags still override."""
     import yaml
 
     from gsepconv.experiments.registry import profile_run
@@ -260,7 +260,7 @@ def test_train_profile_starts_from_that_profiles_run_of_the_group(capsys):
     assert printed["model"]["implementation"] == "separable2d" and printed["epochs"] == 2
     assert printed["model"]["widths"] != list(RunConfig().model.widths)  # the profile's, not the paper's
     assert printed["data"]["train_subset"] == profile_run("quick").data.train_subset is not None
-    # any other name is refused (a typo such as `smok` used to train the paper's 300 epochs);
+    # any other name is refused (a typo such as `smok` must not train the paper's 300 epochs);
     # a free label has its own option and changes no setting
     assert cli.main(["train", "--profile", "mine", "--print-config"]) == 2
     assert "--label" in capsys.readouterr().err
@@ -270,7 +270,7 @@ def test_train_profile_starts_from_that_profiles_run_of_the_group(capsys):
 
 
 def test_a_newcomer_session_meets_messages_not_tracebacks(tmp_path, capsys, monkeypatch):
-    """The README's first commands, then the bad inputs of issue 8, in one session with its own
+    """The README's first commands, then a newcomer's usual mistakes, in one session with its own
     folders and no data mirror: every command ends with its exit status (0, 2 usage/config, 1
     runtime), every failure is an ``error:`` message of one paragraph, and the failures leave no
     file behind."""

@@ -192,7 +192,7 @@ def test_check_file(tmp_path):
 
 def test_a_corrupt_mirror_file_is_named_and_never_copied(tmp_path, monkeypatch):
     """The mirror's own SHA256SUMS lists the file; a damaged copy in the mirror is refused with a
-    message naming the mirror file (deleting the data-folder copy used to copy it again, forever)."""
+    message naming the mirror file, so deleting the data-folder copy cannot bring it back."""
     import hashlib
 
     from gsepconv.data import storage

@@ -180,7 +180,7 @@ def test_quick_and_smoke_profiles_use_offline_data_and_label_stand_ins():
     quick = get_runs("mnist_rot", "quick")
     assert all(r.data.name == "mnist_rot_seeded" and r.data.train_subset >= 3_000 for r in quick)
     # the headline comparisons have three seeds each, at widths where separable is not starved
-    # (width 8 was), trained for 250+ steps (141 left every G-CNN below the plain CNN)
+    # (it is at width 8), trained for 250+ steps (at 141, every G-CNN scored below the plain CNN)
     for group, impl in (
         ("Z2", "nonseparable"),
         ("SE2", "nonseparable"),

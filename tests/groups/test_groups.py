@@ -192,7 +192,7 @@ def test_dilation_grid_single_element_is_identity():
 
 
 def test_paper_sim2_scales():
-    # method.md §5: 3 scales up to 1.74 -> 1, 1.319, 1.74
+    # the paper's Sim(2) grid: 3 scales up to 1.74 -> 1, 1.319, 1.74
     s = torch.exp(Dilation(1.74).grid(3)[:, 0])
     assert torch.allclose(s, _t([1.0, 1.74**0.5, 1.74]))
     assert abs(float(s[1]) - 1.319) < 1e-3
@@ -256,9 +256,9 @@ def test_dilation_sample_is_the_grid_jittered_by_half_a_step(n, max_scale):
 
 @pytest.mark.parametrize("group", ["SE2", "R2xRplus", "Sim2"])
 def test_uniform_sampling_trains_on_the_relative_elements_eval_uses(group):
-    """Fix for issue 10.1: with ``sampling="uniform"`` every relative element ``log(h_a⁻¹h_b)`` of
-    the fixed ``eval()`` grid is one that training samples produce (the kernel nets see nothing
-    else). Before, dilation samples were spaced log S/N and the grid log S/(N-1)."""
+    """With ``sampling="uniform"`` every relative element ``log(h_a⁻¹h_b)`` of the fixed ``eval()``
+    grid is one that training samples produce (the kernel nets see nothing else): dilation samples
+    are spaced log S/(N-1), like the grid, not log S/N."""
     H = get_group(group).H
     n = {"SE2": 8, "R2xRplus": 3, "Sim2": (4, 3)}[group]
     wrap = torch.tensor([2 * math.pi if f.name == "SO2" else 0.0 for f in H.factors], dtype=F64)

@@ -601,9 +601,9 @@ def test_two_factor_implementations_do_not_assume_rotation_first(impl):
 
 
 def test_group_convs_sharing_a_random_grid_resample_without_their_lifting_layer():
-    """A shared uniform grid used to be redrawn only by LiftingConv.forward: group convolutions run
-    without it saw the same elements forever. Now every pass gets fresh elements, and within one
-    pass all layers still share them."""
+    """Group convolutions sharing a uniform grid, run without their lifting layer, still get fresh
+    elements every pass (the first of them finds its previous elements current and draws), and
+    within one pass all layers share them; with the lifting layer, exactly one draw per pass."""
     from gsepconv.nn import GroupConv, GroupGrid
 
     torch.manual_seed(0)
