@@ -87,6 +87,6 @@ def ensure_inputs(
     for name, (path, produce, is_current, minutes) in zip(names, tables):
         ensure_table(path, train, produce, INPUTS[name].command_for(profile), is_current, minutes=minutes, log=log)
     still = missing_inputs(required, profile, results_root)
-    if still:  # e.g. a results table from before per-epoch histories were written
+    if still:  # e.g. a results table without its per-epoch history CSV
         raise_missing(still, profile)
     return {n: input_path(n, profile, results_root) for n in required}
