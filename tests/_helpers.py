@@ -12,6 +12,13 @@ F64 = torch.float64
 SMALL = {"hidden_features": 16}
 
 
+def not_a_folder(tmp_path: Path) -> Path:
+    """A folder path no user can write to, root included: below a regular file."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    return blocker / "results"
+
+
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     """Relative error ``‖a − b‖ / ‖b‖``."""
     return float((a - b).detach().norm() / b.detach().norm().clamp_min(1e-300))

@@ -1,10 +1,10 @@
-"""A catalogue of bad inputs (issue 19): each row is one bad input to the command line or the
+"""A catalogue of bad inputs: each row is one bad input to the command line or the
 Python API, the exit status (or exception type) it must get, and a fragment its message must
 contain. Every case runs in its own workspace (runs, results, data, a current folder and an
 ``outside`` folder that nothing may touch); after it, nothing in the workspace may have changed
 except what the case names.
 
-Verdicts (also printed by ``python tests/test_bad_inputs.py``, the before/after count of the issue):
+Verdicts (also counted by ``python tests/test_bad_inputs.py``, which runs every case and reports):
 ``ok``; ``traceback`` (an exception escaped, or the API raised a type that is not the documented
 one); ``silent`` (exit 0 / no exception where an error was due, or a file changed that must not
 have, or injected code ran); ``unclear`` (an error, but not one ``error:`` paragraph with the
@@ -1072,7 +1072,7 @@ def test_random_options_exit_0_or_2_never_a_traceback(catalogue_env, tmp_path, m
 
 
 # ------------------------------------------------------------------------------ counts by verdict
-def main() -> int:  # pragma: no cover - a report for the issue, not a test
+def main() -> int:  # pragma: no cover - a report by verdict, not a test
     """``python tests/test_bad_inputs.py``: run every case and print the count by verdict."""
     import tempfile
     from collections import Counter

@@ -276,7 +276,7 @@ def run_compare(
     this plan (other models or seeds) are kept, so the table grows model by model. With
     ``dry_run`` nothing trains and nothing is written: the frame lists the plan and each run's
     status."""  # noqa: E501 (a docstring line, not rewrapped: Sphinx renders it)
-    original = load_original(against)  # fails now, with how to get a checkout, not after hours
+    original = load_original(against)  # fails before any training, saying how to get a checkout
     plan = fidelity_plan(profile, models, seeds, variants)
     root = runs_root(runs)
     path = Path(out) if out is not None else fidelity_path(profile)

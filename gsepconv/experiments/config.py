@@ -306,8 +306,8 @@ class RunConfig:
 
     def check_model(self) -> RunConfig:
         """Build the model once (CPU, no data: :meth:`model_kwargs`) so that a model or kernel
-        option the model rejects is a ``ValueError`` now, naming the option, not after the data
-        has loaded. Returns ``self``."""
+        option the model rejects is a ``ValueError`` naming the option before any data loads.
+        Returns ``self``."""
         try:
             build_model(**self.model_kwargs())
         except (ValueError, TypeError) as err:

@@ -325,7 +325,7 @@ def run_experiment(
     planned runs (with their folder and status) without training. Failed runs are reported
     together at the end (:class:`RunFailed`) after the finished ones are written to the CSV.
     ``keep_rows``: rows of an earlier results table (and their histories) to keep beside the runs
-    trained now (used to train only what a committed table is missing). Besides
+    this call trains, so that only what a committed table is missing gets trained. Besides
     ``<experiment>.csv`` the per-epoch histories go to ``<experiment>_history.csv``.
     """
     log = log or _stderr
@@ -381,10 +381,9 @@ def run_experiment(
 
 
 #: Effective multiply-accumulates per second of one CPU thread, only to put time budgets in the
-#: unit of :func:`estimated_cost`. MAC counts do not predict time closely: measured on this
-#: 2-core machine (quick profile, 2026-11-29) MACs / time varies ~5x between models (large
-#: non-separable convolutions run fastest per MAC), which is why the estimate orders runs and is
-#: never shown as a time.
+#: unit of :func:`estimated_cost`. MAC counts do not predict time closely: on a 2-core CPU
+#: (quick profile) MACs / time varies ~5x between models (large non-separable convolutions run
+#: fastest per MAC), which is why the estimate orders runs and is never shown as a time.
 NOMINAL_MACS_PER_S = 1.2e10
 #: forward MACs per image of each model :func:`estimated_cost` has counted (key: model and dataset)
 _FORWARD_MACS: dict[str, int] = {}

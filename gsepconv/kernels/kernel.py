@@ -116,7 +116,7 @@ def disk_mask(u: Tensor, mask: str, smooth_width: float = 0.1) -> Tensor:
     mask), or ones (none).
 
     Measured trade-off for R²⋊R⁺ separable at k = 5 (widths 8, 8, 16, 785 steps, rotated MNIST, 2
-    seeds; issue 10): test accuracy smooth 79.1 %, soft_square 83.3 % (the original code: 83.0 %),
+    seeds): test accuracy smooth 79.1 %, soft_square 83.3 % (the original code: 83.0 %),
     none 81.8 %; scale-equivariance error of a lifting + group conv stack smooth 0.29, soft_square
     0.36, none 0.65 (plain nn.Conv2d control 0.27). soft_square keeps nearly every tap of the window
     at every scale: more capacity, less exact dilation. A square is invariant to quarter turns only,

@@ -426,7 +426,7 @@ class Separable2d(_RotationScaleSeparable):
         # The rotation×scale factor as one 1×1 convolution over (C_i·N) channels, then depthwise.
         # The fully factorised order (rotations+channels per input scale, then scales) needs
         # C_o·N·(C_i·N_r + N_s) instead of C_o·N·C_i·N MACs, but two layout permutations of the
-        # feature map per layer; measured on 2 CPU cores (Sim(2) 8×3 ResNet step) it was ~25 %
+        # feature map per layer; on 2 CPU cores (Sim(2) 8×3 ResNet step) that order is ~25 %
         # slower than this form, which computes the identical function.
         r, sc, s = weights
         return Separable.apply(x, (_rotation_scale(r, sc), s), stride, padding)

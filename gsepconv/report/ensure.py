@@ -89,6 +89,6 @@ def ensure_inputs(
     for name in MEASURED:
         ensure_table(name, profile, train, device=device, results=base, runs=runs, log=log)
     still = missing_inputs(required, profile, results_root)
-    if still:  # e.g. a results table from before per-epoch histories were written
+    if still:  # e.g. a results table without its per-epoch history CSV
         raise_missing(still, profile)
     return {n: input_path(n, profile, results_root) for n in required}

@@ -481,8 +481,8 @@ def original_comparison(frame: pd.DataFrame) -> pd.DataFrame:
     one side of 1, else ``tie``), and the limit of ours: its conv-only step (the same convolutions
     with free weights), the faster of two memory layouts (``limit_layout``), with
     ``train_overhead`` = ours / that limit. With ``--bf16`` also our bfloat16 step. A table
-    measured before the quartiles, verdicts and layouts were recorded still reads: those columns
-    are empty (``against_is_current`` of ``gsepconv.experiments.bench`` says so)."""
+    without the quartile, verdict and layout columns still reads: those columns come out empty
+    (``against_is_current`` of ``gsepconv.experiments.bench`` says so)."""
     columns = list(ORIGINAL_COMPARISON_COLUMNS)
     if "original_train_ms" not in frame.columns or frame["original_train_ms"].isna().all():
         return pd.DataFrame(columns=columns)  # a benchmark run without --against

@@ -1,8 +1,8 @@
-"""`gsepconv bench --against PATH` and the conv-only limit (issue 9).
+"""`gsepconv bench --against PATH` and the conv-only limit.
 
 The original implementation is not vendored and not fetched by the tests: a stand-in checkout
 with the same layout and constructor (``ck_g_cnn.nn.CKGResNet``, ``ck_g_cnn.groups``) checks the
-plumbing; the real checkout is measured by hand (closing note of issue 9)."""
+plumbing; the real checkout is measured by hand, with the same command."""
 
 from __future__ import annotations
 

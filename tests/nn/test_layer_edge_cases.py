@@ -1,11 +1,12 @@
-"""One test (or family) per trap of the original code (method.md §6); each must be impossible here."""
+"""Group convolution layers where a mistake hides easily: the product kernel sampled on different
+output and input grids equals its definition (and not the swapped one), Sim(2) layers stay
+rotation-equivariant with and without the scale mask, 1×1 kernels, non-square images, uniform
+sampling within ``max_scale``, every kernel net with and without bias, and a subgroup written
+outside the package working in the layers unchanged."""
 
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
-import textwrap
 from collections.abc import Sequence
 
 import pytest
@@ -14,11 +15,10 @@ from torch import nn
 
 from _helpers import F64, SMALL, rel
 from gsepconv.equivariance import check_equivariance
-from gsepconv.groups import GROUPS, SE2, SO2, AffineGroup, Dilation, DirectProduct, R2xRplus, Sim2, SubGroup
+from gsepconv.groups import SE2, AffineGroup, Sim2, SubGroup
 from gsepconv.groups.base import as_int_tuple
-from gsepconv.kernels import KERNEL_NETS, disk_mask, spatial_grid
-from gsepconv.models import ARCHS, build_model
-from gsepconv.models.build import ResidualBlock
+from gsepconv.kernels import KERNEL_NETS, disk_mask
+from gsepconv.models import build_model
 from gsepconv.nn import GroupConv, LiftingConv
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -147,7 +147,7 @@ def test_trap1_input_and_output_grids_not_swapped(gname, group, n_out, n_in, imp
         assert rel(layer.product_kernel(), _reference_product_kernel(layer.impl, H, g, g)) < 1e-12
 
 
-# --- trap 2: Sim2 nonseparable / dseparable rotation-equivariant --------------------------------
+# --- Sim(2): nonseparable and dseparable layers are rotation-equivariant --------------------------
 @pytest.mark.parametrize("ne", [(4, 2), (8, 3)])
 @pytest.mark.parametrize("impl", ["nonseparable", "dseparable"])
 def test_trap2_sim2_nonseparable_and_dseparable_rotation_equivariant(impl, ne):
@@ -167,7 +167,7 @@ def test_trap2_sim2_nonseparable_and_dseparable_rotation_equivariant(impl, ne):
     assert max(errs["rot90"], errs["rot180"], errs["rot270"]) < 1e-5
 
 
-# --- trap 3: scale mask not scrambled ---------------------------------------------------------
+# --- the scale mask, applied in the kernel's [output, input] layout -------------------------------
 SCALE_MASK_IMPLS = ["separable", "gseparable", "dgseparable", "separable2d", "gseparable2d"]
 
 
@@ -196,10 +196,7 @@ def test_trap3_scale_mask_applied_in_the_right_layout(impl):
     assert rel(km, kp * m[None, :, None, :, None, None]) < 1e-12
 
 
-# --- trap 4: 1×1 kernels at the origin; resnet skips keep invariance ---------------------------
-@pytest.mark.parametrize("extent", [1.0, 1.74, 2.5])
-def test_trap4_one_by_one_kernel_grid_is_origin(extent):
-    assert torch.equal(spatial_grid(1, extent), torch.zeros(1, 1, 2, dtype=F64))
+# --- 1×1 kernels sit at the origin and keep every element -----------------------------------------
 
 
 @pytest.mark.parametrize("impl", Sim2().implementations)
@@ -226,24 +223,7 @@ def test_trap4_one_by_one_group_conv_in_scale_group(impl):
             assert rel(y_t, torch.roll(torch.rot90(y, k, (-2, -1)), s, dims=2)) < 1e-10
 
 
-@pytest.mark.parametrize("impl", Sim2().implementations)
-def test_trap4_sim2_resnet_with_one_by_one_skips_is_rot90_invariant(impl):
-    torch.manual_seed(0)
-    model = build_model("resnet", "Sim2", impl, (4, 2), widths=(2, 3, 4), kernel_size=3, **SMALL).double()
-    skips = [m.skip for m in model.modules() if isinstance(m, ResidualBlock)]
-    assert len(skips) == 2 and all(isinstance(s, GroupConv) and s.kernel_size == 1 for s in skips)
-    model.train()
-    model(torch.randn(4, 1, 28, 28, dtype=F64))  # non-trivial batch-norm statistics
-    model.eval()
-    x = torch.randn(2, 1, 28, 28, dtype=F64)
-    with torch.no_grad():
-        y = model(x)
-        assert float(y.norm()) > 0
-        for k in (1, 2, 3):
-            assert rel(model(torch.rot90(x, k, (-2, -1))), y) < 1e-5
-
-
-# --- trap 5: non-square images ----------------------------------------------------------------
+# --- non-square images ----------------------------------------------------------------------------
 NONSQUARE_CASES = [("SE2", SE2(), 4, impl) for impl in SE2().implementations] + [
     ("Sim2", Sim2(max_scale=1.74), (4, 2), impl) for impl in Sim2().implementations
 ]
@@ -267,17 +247,7 @@ def test_trap5_non_square_images_work_and_are_equivariant(gname, group, ne, impl
     _assert_rot90_equivariant(model, x, group.H, ne, tol=1e-5)
 
 
-@pytest.mark.parametrize("arch", ["cnn", "resnet"])
-def test_trap5_non_square_model_is_invariant(arch):
-    torch.manual_seed(0)
-    model = build_model(arch, "SE2", "separable", 4, widths=(2, 3, 4), kernel_size=3, **SMALL).double().eval()
-    x = torch.randn(2, 1, 20, 28, dtype=F64)
-    with torch.no_grad():
-        y = model(x)
-        assert rel(model(torch.rot90(x, 1, (-2, -1))), y) < 1e-5
-
-
-# --- trap 6: uniform sampling stays within max_scale and randomises scales ----------------------
+# --- uniform sampling stays within max_scale and randomises the scales ----------------------------
 @pytest.mark.parametrize("group,ne", [("R2xRplus", 3), ("Sim2", (4, 3))])
 def test_trap6_uniform_sampling_within_max_scale_and_random_scales(group, ne):
     torch.manual_seed(0)
@@ -312,7 +282,7 @@ def test_trap6_uniform_sampling_within_max_scale_and_random_scales(group, ne):
     assert lift.window >= fixed_model.features[0].window
 
 
-# --- trap 7: no dead options ------------------------------------------------------------------
+# --- every kernel net, with and without bias, gets gradients --------------------------------------
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("kernel_net", sorted(KERNEL_NETS))
 def test_trap7_every_kernel_net_and_bias_work(kernel_net, bias):
@@ -339,55 +309,7 @@ def test_trap7_every_kernel_net_and_bias_work(kernel_net, bias):
             assert (lift.bias is not None) == bias and (gconv.bias is not None) == bias
 
 
-@pytest.mark.parametrize("arch", list(ARCHS))
-@pytest.mark.parametrize("group", ["Z2"] + list(GROUPS))
-def test_trap7_every_arch_and_group_builds_and_trains(arch, group):
-    torch.manual_seed(0)
-    ne = {"Z2": None, "SE2": 4, "R2xRplus": 2, "Sim2": (4, 2)}[group]
-    kw = dict(widths=(2, 3), in_channels=3) if arch == "allcnnc" else dict(widths=(2, 3, 4))
-    size = 33 if arch == "allcnnc" else 28
-    for kernel_net, mask in (("siren", "hard"), ("mlp", "smooth"), ("rff", "none")):
-        kernel = {} if group == "Z2" else dict(kernel_net=kernel_net, mask=mask, hidden_features=8)  # Z2 rejects them
-        model = build_model(arch, group, "separable", ne, num_classes=5, kernel_size=3, **kernel, **kw)
-        model.train()
-        logits = model(torch.randn(2, kw.get("in_channels", 1), size, size))
-        assert logits.shape == (2, 5) and torch.isfinite(logits).all()
-        logits.logsumexp(-1).mean().backward()
-        missing = [n for n, p in model.named_parameters() if p.grad is None]
-        assert not missing, missing
-        if group == "Z2":
-            break
-
-
-def test_trap7_no_wandb_needed():
-    code = textwrap.dedent(
-        """
-        import sys, importlib.abc
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "wandb" or name.startswith("wandb."):
-                    raise ImportError("wandb is blocked in this test")
-        sys.meta_path.insert(0, Block())
-        import gsepconv, gsepconv.groups, gsepconv.kernels, gsepconv.nn, gsepconv.models, gsepconv.equivariance
-        import torch
-        m = gsepconv.models.build_model("cnn", "SE2", "separable", 4, widths=(2, 2), kernel_size=3)
-        m(torch.randn(2, 1, 12, 12))
-        assert "wandb" not in sys.modules
-        print("ok")
-        """
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
-
-
-# --- trap 8: group classes named honestly; new subgroups need no layer edits ---------------------
-def test_trap8_affine_group_is_not_named_after_its_subgroup():
-    se2, r2, sim2 = SE2(), R2xRplus(), Sim2()
-    assert type(se2) is AffineGroup and se2.name == "SE2"
-    assert type(se2.H) is SO2 and se2.H.name == "SO2"
-    assert type(r2.H) is Dilation and type(sim2.H) is DirectProduct
-    assert sim2.name == "Sim2" and sim2.H.name != "Sim2"
-    assert not isinstance(se2, SubGroup) and isinstance(se2.H, SubGroup)
+# --- a subgroup written outside the package needs no layer edits ----------------------------------
 
 
 class Turns(SubGroup):

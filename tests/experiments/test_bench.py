@@ -1,5 +1,5 @@
 """Efficiency benchmark: the smoke profile runs end to end, and MAC counts of every
-implementation match the cost formulas of method.md §3."""
+implementation match its cost formula, written out here by hand."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from gsepconv.nn import GroupConv, LiftingConv, count_macs
 
 
 def _formula(impl: str, ci: int, co: int, nr: int, ns: int, k: int) -> int:
-    """MACs per output pixel (N_in = N_out = N), method.md §3."""
+    """MACs per output pixel (N_in = N_out = N) of each implementation."""
     n = nr * ns
     return {
         "nonseparable": co * n * ci * n * k * k,
@@ -25,8 +25,8 @@ def _formula(impl: str, ci: int, co: int, nr: int, ns: int, k: int) -> int:
         "separable": co * n * (ci * n + k * k),
         "dseparable": n * ci * co + co * n * n * k * k,
         "dgseparable": n * co * (ci + n + k * k),
-        # method.md's fully factorised cost is co·nr·ns·(ci·nr + ns + k²); we run the rotation×scale
-        # factor as one 1×1 convolution (faster on CPU, see Separable2d.apply), costing as separable
+        # fully factorised, it would cost co·nr·ns·(ci·nr + ns + k²); the rotation×scale factor runs
+        # as one 1×1 convolution (faster on CPU, see Separable2d.apply), costing as separable
         "separable2d": co * n * (ci * n + k * k),
     }[impl]
 
@@ -344,3 +344,10 @@ def test_layout_benchmark_rows_say_whether_the_measurement_supports_the_choice(t
         assert row.measured_layout == expected
         assert row.agrees == (row.measured_layout in ("tie", row.chosen_layout))
     assert "chosen: nchw" in summarise_layouts(frame)
+
+
+def test_the_benchmark_says_slower_not_a_fraction_faster():
+    from gsepconv.experiments.bench import speed_words
+
+    assert speed_words(1.8) == "1.8x faster than" and speed_words(0.6) == "1.7x slower than"
+    assert speed_words(1.02) == "as fast as"

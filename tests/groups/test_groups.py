@@ -9,7 +9,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gsepconv.experiments.config import RunConfig
 from gsepconv.groups import GROUPS, SE2, SO2, AffineGroup, Dilation, DirectProduct, R2xRplus, Sim2, SubGroup, get_group
+from gsepconv.models import build_model
+from gsepconv.nn import LiftingConv
 
 TWO_PI = 2.0 * math.pi
 F64 = torch.float64
@@ -189,7 +192,7 @@ def test_dilation_grid_single_element_is_identity():
 
 
 def test_paper_sim2_scales():
-    # method.md §5: 3 scales up to 1.74 -> 1, 1.319, 1.74
+    # the paper's Sim(2) grid: 3 scales up to 1.74 -> 1, 1.319, 1.74
     s = torch.exp(Dilation(1.74).grid(3)[:, 0])
     assert torch.allclose(s, _t([1.0, 1.74**0.5, 1.74]))
     assert abs(float(s[1]) - 1.319) < 1e-3
@@ -253,9 +256,9 @@ def test_dilation_sample_is_the_grid_jittered_by_half_a_step(n, max_scale):
 
 @pytest.mark.parametrize("group", ["SE2", "R2xRplus", "Sim2"])
 def test_uniform_sampling_trains_on_the_relative_elements_eval_uses(group):
-    """Fix for issue 10.1: with ``sampling="uniform"`` every relative element ``log(h_a⁻¹h_b)`` of
-    the fixed ``eval()`` grid is one that training samples produce (the kernel nets see nothing
-    else). Before, dilation samples were spaced log S/N and the grid log S/(N-1)."""
+    """With ``sampling="uniform"`` every relative element ``log(h_a⁻¹h_b)`` of the fixed ``eval()``
+    grid is one that training samples produce (the kernel nets see nothing else): dilation samples
+    are spaced log S/(N-1), like the grid, not log S/N."""
     H = get_group(group).H
     n = {"SE2": 8, "R2xRplus": 3, "Sim2": (4, 3)}[group]
     wrap = torch.tensor([2 * math.pi if f.name == "SO2" else 0.0 for f in H.factors], dtype=F64)
@@ -376,3 +379,30 @@ def test_affine_groups_and_registry():
         get_group("SO3")
     with pytest.raises(TypeError, match="SubGroup"):
         AffineGroup("bad", object())  # type: ignore[arg-type]
+
+
+def test_scale_options_are_rejected_for_groups_without_a_scale_axis():
+    with pytest.raises(ValueError, match=r"max_scale=2.0.*SE2 has no scale axis"):
+        get_group("SE2", 2.0)
+    with pytest.raises(ValueError, match=r"mask_sigma=0.5.*SE2"):
+        get_group("SE2", mask_sigma=0.5)
+    with pytest.raises(ValueError, match="max_scale"):
+        LiftingConv("SE2", 1, 4, 5, 8, max_scale=2.0)
+    with pytest.raises(ValueError, match="group object"):
+        get_group(SE2(), 1.5)
+    with pytest.raises(ValueError, match="Z2"):
+        build_model("resnet", "Z2", max_scale=1.74, widths=(4, 4, 8))
+    with pytest.raises(ValueError, match=r"omega_0=30.*Z2"):
+        build_model("resnet", "Z2", widths=(4, 4, 8), omega_0=30)
+    with pytest.raises(ValueError, match=r"model.max_scale=1.5: group SE2 has no scale axis"):
+        RunConfig().replace(**{"model.max_scale": 1.5})
+    assert get_group("Sim2", 1.5).H.factors[1].max_scale == 1.5  # where it applies, it is used
+
+
+def test_trap8_affine_group_is_not_named_after_its_subgroup():
+    se2, r2, sim2 = SE2(), R2xRplus(), Sim2()
+    assert type(se2) is AffineGroup and se2.name == "SE2"
+    assert type(se2.H) is SO2 and se2.H.name == "SO2"
+    assert type(r2.H) is Dilation and type(sim2.H) is DirectProduct
+    assert sim2.name == "Sim2" and sim2.H.name != "Sim2"
+    assert not isinstance(se2, SubGroup) and isinstance(se2.H, SubGroup)

@@ -269,9 +269,9 @@ def test_unknown_mask_in_kernel():
 
 
 def test_kernel_size_is_the_identity_size_and_windows_grow_with_scale():
-    """Issue 10.2: ``kernel_size`` is the kernel's size at the identity in every group (same taps,
-    same spacing 2/(k-1)); dilated kernels get a window that holds them whole. Before, scale groups
-    spread k taps over [-S, S]², so the identity kernel kept 1 tap at k = 3 and 5 at k = 5."""
+    """``kernel_size`` is the kernel's size at the identity in every group (same taps, same spacing
+    2/(k-1)); dilated kernels get a window that holds them whole. Spreading k taps over [-S, S]²
+    instead would leave the identity kernel of a scale group 1 tap at k = 3 and 5 at k = 5."""
     se2 = LiftingConv(SE2(), 1, 1, 5, 4)
     sim2 = LiftingConv(Sim2(max_scale=1.74), 1, 1, 5, (4, 2))
     assert se2.window == 5 and float(se2.kernel.offsets.abs().max()) == 1.0
@@ -310,3 +310,8 @@ def test_kernel_sizes_without_a_support_are_refused():
     with pytest.raises(ValueError, match="kernel_size=2.*single tap or none"):
         LiftingConv("R2xRplus", 1, 1, 2, 3, padding="valid")
     LiftingConv("R2xRplus", 1, 1, 2, 3, padding="valid", mask="none")  # a full 2×2 window is fine without a mask
+
+
+@pytest.mark.parametrize("extent", [1.0, 1.74, 2.5])
+def test_trap4_one_by_one_kernel_grid_is_origin(extent):
+    assert torch.equal(spatial_grid(1, extent), torch.zeros(1, 1, 2, dtype=F64))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import urllib.error
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -187,3 +188,31 @@ def test_check_file(tmp_path):
     src = _source(tmp_path)
     assert check_file(src, _res(src)) is None
     assert "md5" in check_file(src, _res(src, md5="1" * 32))
+
+
+def test_a_corrupt_mirror_file_is_named_and_never_copied(tmp_path, monkeypatch):
+    """The mirror's own SHA256SUMS lists the file; a damaged copy in the mirror is refused with a
+    message naming the mirror file, so deleting the data-folder copy cannot bring it back."""
+    import hashlib
+
+    from gsepconv.data import storage
+    from gsepconv.data.errors import ChecksumError
+
+    mirror, data = tmp_path / "mirror", tmp_path / "data"
+    good = b"the real bytes" * 100
+    (mirror / "SET").mkdir(parents=True)
+    (mirror / "SET" / "file.npz").write_bytes(good[:-1] + b"X")  # damaged in the mirror
+    (mirror / "SHA256SUMS").write_text(f"{hashlib.sha256(good).hexdigest()}  ./SET/file.npz\n")
+    monkeypatch.setenv(storage.ENV_MIRROR, str(mirror))
+    res = storage.RemoteFile("SET/file.npz")  # no pinned checksum: only the mirror's list protects it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ChecksumError, match=r"mirror file .*SET/file.npz is corrupt .*SHA256SUMS"):
+            storage.ensure_file(res, data, download=False)
+    assert not (data / "SET" / "file.npz").exists() and not list((data / "SET").glob("*"))
+    (mirror / "SET" / "file.npz").write_bytes(good)  # repaired mirror: copied and verified
+    assert storage.ensure_file(res, data, download=False).read_bytes() == good
+    (mirror / "SHA256SUMS").write_text("not a checksum line\n")
+    (data / "SET" / "file.npz").unlink()
+    with pytest.raises(ChecksumError, match="SHA256SUMS line 1"):
+        storage.ensure_file(res, data, download=False)

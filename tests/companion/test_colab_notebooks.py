@@ -1,4 +1,4 @@
-"""A test that is Colab (issue 18): gsepconv built as a wheel and installed without the repository
+"""A test that is Colab: gsepconv built as a wheel and installed without the repository
 (non-editable, into a ``--target`` folder put first on the kernel's path), the published notebooks
 exported as Colab gets them, and all eight run by papermill with their default parameters from an
 empty folder outside the repository. The committed results come from this checkout's

@@ -598,3 +598,26 @@ def test_two_factor_implementations_do_not_assume_rotation_first(impl):
     if impl == "separable2d":
         first, second, _ = layer.weights()
         assert first.shape == (co, 2, ci, 2) and second.shape == (co, 4, 4)  # F₁ = R⁺ mixes channels
+
+
+def test_group_convs_sharing_a_random_grid_resample_without_their_lifting_layer():
+    """Group convolutions sharing a uniform grid, run without their lifting layer, still get fresh
+    elements every pass (the first of them finds its previous elements current and draws), and
+    within one pass all layers share them; with the lifting layer, exactly one draw per pass."""
+    from gsepconv.nn import GroupConv, GroupGrid
+
+    torch.manual_seed(0)
+    grid = GroupGrid(SE2().H, 4, "uniform").train()
+    a = GroupConv("SE2", 2, 2, 3, 4, grid=grid, hidden_features=8).train()
+    b = GroupConv("SE2", 2, 2, 3, 4, grid=grid, hidden_features=8).train()
+    x = torch.randn(1, 2, 4, 7, 7)
+    seen = []
+    for _ in range(3):
+        b(a(x))
+        seen.append(grid.elements().clone())
+        assert a._grid_draw == b._grid_draw  # one draw per pass, shared by both layers
+    assert not torch.equal(seen[0], seen[1]) and not torch.equal(seen[1], seen[2])
+    lift = LiftingConv("SE2", 1, 2, 3, 4, grid=grid, hidden_features=8).train()
+    before = grid.draws
+    b(a(lift(torch.randn(1, 1, 7, 7))))
+    assert grid.draws == before + 1  # with the lifting layer: exactly one draw per pass

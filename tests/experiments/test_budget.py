@@ -1,5 +1,5 @@
 """Equal-wall-clock training (``time_budget_s``), per-epoch histories in the results folder, and
-uniform sampling on scale groups trained end to end (issue 10)."""
+uniform sampling on scale groups trained end to end."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 
 from gsepconv.experiments import run_experiment, run_one, train
 from gsepconv.experiments.results import HISTORY_COLUMNS, history_path, results_path
-from test_experiments_training import Blobs, blobs_factory, tiny_config
+from test_training import Blobs, blobs_factory, tiny_config
 
 
 @pytest.fixture(autouse=True)
@@ -108,10 +108,10 @@ def _scaled_factory(name, split, data):
 
 @pytest.mark.slow
 # Sim(2) separable2d (4x3) did not learn this tiny task in 4 epochs (about chance) in either sampling mode
-# tried so far, so it cannot test the grids here; a larger task is needed (issue 10 follow-up).
+# tried, so it cannot test the grids here; that needs a larger task.
 @pytest.mark.parametrize("group,num_elements,impl", [("R2xRplus", 3, "separable")])
 def test_uniform_sampling_on_scale_groups_evaluates_like_it_trains(tmp_path, group, num_elements, impl):
-    """Issue 10.1: a scale-group model trained with sampling='uniform' scores on the fixed eval()
+    """A scale-group model trained with sampling='uniform' scores on the fixed eval()
     grid about what it scores on grids drawn like the training ones, and far above chance."""
     config = tiny_config(
         epochs=4,

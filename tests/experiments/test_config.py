@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from gsepconv import cli
 from gsepconv.experiments import (
     EXPERIMENTS,
     PROFILES,
@@ -223,7 +224,7 @@ def test_quick_and_smoke_profiles_use_offline_data_and_label_stand_ins():
     quick = get_runs("mnist_rot", "quick")
     assert all(r.data.name == "mnist_rot_seeded" and r.data.train_subset >= 3_000 for r in quick)
     # the headline comparisons have three seeds each, at widths where separable is not starved
-    # (width 8 was), trained for 250+ steps (141 left every G-CNN below the plain CNN)
+    # (it is at width 8), trained for 250+ steps (at 141, every G-CNN scored below the plain CNN)
     for group, impl in (
         ("Z2", "nonseparable"),
         ("SE2", "nonseparable"),
@@ -338,3 +339,33 @@ def test_results_root_from_environment(monkeypatch, tmp_path):
     assert results_path("mnist_rot", "quick") == tmp_path / "res" / "quick" / "mnist_rot.csv"
     monkeypatch.delenv("GSEPCONV_RESULTS")
     assert str(results_path("mnist_rot", "quick")) == os.path.join("results", "quick", "mnist_rot.csv")
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("model: [1, 2\n", r"not valid YAML"),
+        ("model: [1, 2]\n", r"model must be a mapping of model settings"),
+        ("batch_size: 16.5\n", r"batch_size must be an integer > 0, got 16.5"),
+        ("model: {group: Sim2, implementation: separable2d, num_elements: 4x}\n", r"\[4, 2\] or \"4x2\""),
+        ("- a\n- b\n", r"must hold a mapping"),
+    ],
+)
+def test_bad_config_files_get_one_line_messages(tmp_path, capsys, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_config(path)
+    assert cli.main(["train", "--config", str(path), "--print-config"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_sim2_sizes_in_the_tables_form_are_accepted(tmp_path):
+    path = tmp_path / "sim2.yaml"
+    path.write_text("model: {group: Sim2, implementation: separable2d, num_elements: 4x2, max_scale: 1.74}\n")
+    assert load_config(path).model.num_elements == (4, 2)
+
+
+def test_a_folder_given_as_config_says_so(tmp_path):
+    with pytest.raises(ValueError, match="is a directory"):
+        load_config(tmp_path)

@@ -254,8 +254,8 @@ def test_a_run_that_fails_before_training_leaves_no_folder(tmp_path):
 
 
 def test_a_failed_run_removes_only_what_it_created(tmp_path):
-    """Two writers used to share a folder: the one that failed deleted the other's config.yaml. Now
-    a failing call removes only the files and folders it created, and a second writer is refused."""
+    """A failing call removes only the files and folders it created (never another writer's
+    config.yaml), and a second writer of the same folder is refused."""
     from gsepconv.data.errors import LockHeld
     from gsepconv.data.storage import file_lock
     from gsepconv.experiments.runfolder import write_run_config

@@ -162,3 +162,11 @@ def test_train_step_changes_logits_and_eval_is_deterministic():
     with torch.no_grad():
         after = model(x)
     assert not torch.allclose(before, after)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int64])
+@pytest.mark.parametrize("group", ["Z2", "SE2"])
+def test_integer_images_get_a_message_saying_what_dtype_is_expected(group, dtype):
+    model = build_model("resnet", group, widths=(4, 4, 8), kernel_size=3, num_elements=None if group == "Z2" else 4)
+    with pytest.raises(ValueError, match=r"expects floating-point input, got dtype .*x.float\(\) / 255"):
+        model(torch.zeros(2, 1, 28, 28, dtype=dtype))

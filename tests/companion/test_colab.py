@@ -1,4 +1,4 @@
-"""Colab without surprises (issue 18), piece by piece: the committed results fetched and checked
+"""Colab without surprises, piece by piece: the committed results fetched and checked
 against the shipped manifest, training announced and refused on a notebook front end when long,
 ``device="auto"``, the commit of a pip/git install, the Colab form of the published notebooks,
 and workers that stop when their parent dies. The whole thing end to end is

@@ -60,3 +60,38 @@ def test_scale_options_and_grid_defaults_on_layers() -> None:
         GroupConv(lift.group, 2, 3, 3, grid=lift.grid, max_scale=3.0)
     with pytest.raises(ValueError, match="padding"):
         LiftingConv("SE2", 1, 1, 3, padding=(True, 1))
+
+
+def test_export_under_autocast_samples_at_full_precision():
+    torch.manual_seed(0)
+    layer = LiftingConv("SE2", 1, 4, 5, 8).eval()
+    x = torch.randn(2, 1, 20, 20)
+    reference = layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        exported = layer.export()
+    assert torch.allclose(exported(x), reference, rtol=1e-5, atol=1e-6)
+
+
+def test_switches_are_scoped_to_their_block_and_thread():
+    import threading
+
+    from gsepconv.nn import conv as conv_module
+    from gsepconv.nn import implementations, kernel_cache, memory_format
+
+    seen = {}
+
+    def other_thread():
+        seen["cache"] = conv_module._CACHE_ENABLED.get()
+        seen["format"] = implementations.current_format()
+
+    with kernel_cache(False), memory_format(torch.contiguous_format):
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join()
+        assert conv_module._CACHE_ENABLED.get() is False
+        assert implementations.current_format() == torch.contiguous_format
+    assert seen == {"cache": True, "format": torch.channels_last}  # another thread is not affected
+    assert conv_module._CACHE_ENABLED.get() is True and implementations.current_format() == torch.channels_last
+    with pytest.raises(ValueError, match="torch.memory_format"):
+        with memory_format("channels_last"):
+            pass
