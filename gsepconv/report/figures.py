@@ -403,22 +403,37 @@ def equivariance_bars(frame: pd.DataFrame, errors: Sequence[str] | None = None, 
 
 
 def redundancy_bars(frame: pd.DataFrame, title: str | None = None) -> Figure:
-    """Energy share of the first singular component of the kernel slices per layer (median, with the
-    10–90 % range when ``redundancy.csv`` carries quantiles), one bar per state."""
+    """Energy share of the first singular component of the kernel slices per layer, one bar per state.
+
+    A bar is the median over the layer's kernel slices (the mean when ``redundancy.csv`` carries no
+    quantiles), averaged over the seeds in the table; its whiskers are the 10–90 % range of the slices,
+    also averaged over seeds. With several seeds each seed's own value is drawn as a dot on its bar, so
+    the spread between trained networks stays visible."""
     first = frame[frame["component"] == 1]
+    if "seed" not in first:
+        first = first.assign(seed=0)
     states = list(dict.fromkeys(first["state"]))
     layers = first[["layer_index", "layer"]].drop_duplicates().sort_values("layer_index")
     colours = dict(zip(states, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     fig, ax = plt.subplots(figsize=(max(6.5, 1.3 * len(layers) + 2.5), 4.0))
     width = 0.8 / len(states)
     centre = "energy_fraction_q50" if "energy_fraction_q50" in first else "energy_fraction_mean"
+    spread = {"energy_fraction_q10", "energy_fraction_q90"} <= set(first.columns)
+    columns = [centre] + (["energy_fraction_q10", "energy_fraction_q90"] if spread else [])
+    many_seeds = first["seed"].nunique() > 1
     for k, state in enumerate(states):
-        rows = first[first["state"] == state].set_index("layer_index").loc[layers["layer_index"]]
+        of_state = first[first["state"] == state]
+        rows = of_state.groupby("layer_index")[columns].mean().loc[layers["layer_index"]]
         x = np.arange(len(layers)) + (k - (len(states) - 1) / 2) * width
         yerr = None
-        if {"energy_fraction_q10", "energy_fraction_q90"} <= set(rows.columns):
+        if spread:
             yerr = np.vstack([rows[centre] - rows["energy_fraction_q10"], rows["energy_fraction_q90"] - rows[centre]])
         ax.bar(x, rows[centre], width, yerr=yerr, capsize=2, color=colours[state], label=state)
+        if many_seeds:
+            position = dict(zip(layers["layer_index"], x))
+            ax.scatter(
+                of_state["layer_index"].map(position), of_state[centre], s=6, color="black", alpha=0.6, zorder=4
+            )
     if "uniform_share" in first:
         ax.scatter(
             np.arange(len(layers)),
@@ -432,7 +447,11 @@ def redundancy_bars(frame: pd.DataFrame, title: str | None = None) -> Figure:
     ax.set_xticks(np.arange(len(layers)), layers["layer"], rotation=20, ha="right", fontsize="small")
     ax.set_ylabel("energy share of the first component")
     ax.set_ylim(0, 1.05)
-    ax.set_title(title or "Redundancy along the rotation axis (1 = rank one, separable)", fontsize="medium")
+    seeds = first["seed"].nunique()
+    default = "Redundancy along the rotation axis (1 = rank one, separable)"
+    if many_seeds:
+        default += f"\nbars: mean over {seeds} seeds, dots: each seed"
+    ax.set_title(title or default, fontsize="medium")
     _legend_right(fig, ax)
     fig.tight_layout()
     return fig

@@ -475,6 +475,20 @@ def test_redundancy_summary_means_over_layers() -> None:
     assert list(table.columns[:5]) == ["layer", "trained", "init", "gaussian", "separable"]
 
 
+def test_redundancy_bars_average_the_seeds_and_show_each_one() -> None:
+    from gsepconv.report.figures import redundancy_bars
+
+    frame = _redundancy(trained=0.8, init=0.5, seeds=3)
+    fig = redundancy_bars(frame)
+    ax = fig.axes[0]
+    heights = sorted(round(bar.get_height(), 6) for bar in ax.patches)
+    # two layers × four states; trained is the mean of 0.79, 0.80, 0.81 over the three seeds
+    assert heights == sorted([0.8, 0.8, 0.5, 0.5, 0.45, 0.45, 1.0, 1.0])
+    dots = [c for c in ax.collections if getattr(c, "get_offsets", None) is not None and len(c.get_offsets()) == 6]
+    assert dots, "each seed's value should be drawn as a dot (3 seeds × 2 layers per state)"
+    assert "3 seeds" in ax.get_title()
+
+
 # ---------------------------------------------------------------------------------------- claims
 def test_combine_verdicts() -> None:
     assert combine(["supports", "supports"]) == "reproduced"
