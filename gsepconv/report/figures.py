@@ -431,9 +431,7 @@ def redundancy_bars(frame: pd.DataFrame, title: str | None = None) -> Figure:
         ax.bar(x, rows[centre], width, yerr=yerr, capsize=2, color=colours[state], label=state)
         if many_seeds:
             position = dict(zip(layers["layer_index"], x))
-            ax.scatter(
-                of_state["layer_index"].map(position), of_state[centre], s=6, color="black", alpha=0.6, zorder=4
-            )
+            ax.scatter(of_state["layer_index"].map(position), of_state[centre], s=6, color="black", alpha=0.6, zorder=4)
     if "uniform_share" in first:
         ax.scatter(
             np.arange(len(layers)),
