@@ -906,11 +906,11 @@ def _changes(before: dict, after: dict, allowed: tuple[str, ...]) -> list[str]:
 @pytest.fixture(scope="module")
 def catalogue_env(tmp_path_factory):
     """Templates of trained runs for the session; the training data is the tiny stand-in."""
-    import gsepconv.experiments.training as training
+    import gsepconv.experiments.setup as setup
 
     mp = pytest.MonkeyPatch()
     mp.setenv("GSEPCONV_CATALOGUE_TEMPLATES", str(tmp_path_factory.mktemp("templates")))
-    mp.setattr(training, "default_dataset_factory", tiny_factory)
+    mp.setattr(setup, "default_dataset_factory", tiny_factory)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -1077,12 +1077,12 @@ def main() -> int:  # pragma: no cover - a report by verdict, not a test
     import tempfile
     from collections import Counter
 
-    import gsepconv.experiments.training as training
+    import gsepconv.experiments.setup as setup
 
     mp = pytest.MonkeyPatch()
     base = Path(tempfile.mkdtemp(prefix="gsepconv-catalogue-"))
     mp.setenv("GSEPCONV_CATALOGUE_TEMPLATES", str(base / "templates"))
-    mp.setattr(training, "default_dataset_factory", tiny_factory)
+    mp.setattr(setup, "default_dataset_factory", tiny_factory)
     torch.set_num_threads(1)
     counts: Counter = Counter()
     for i, case in enumerate(CASES):
