@@ -233,7 +233,8 @@ def _train_config(args: argparse.Namespace) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     from gsepconv.experiments.distributed import distributed_env
     from gsepconv.experiments.io import check_writable
-    from gsepconv.experiments.runner import dump_yaml, run_dir_for, run_one
+    from gsepconv.experiments.runner import dump_yaml
+    from gsepconv.experiments.single_run import run_dir_for, run_one
 
     config = _train_config(args).check_model()  # a bad model option fails here, before --print-config
     if args.print_config:
@@ -272,8 +273,9 @@ def _print_metrics(metrics: dict[str, Any], folder: Any) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from gsepconv.experiments.io import check_replaceable, check_writable, runs_root
+    from gsepconv.experiments.planning import describe_plan
     from gsepconv.experiments.results import format_summary, history_path, results_path, summarise
-    from gsepconv.experiments.runner import describe_plan, run_experiment
+    from gsepconv.experiments.runner import run_experiment
 
     progress = False if args.no_progress else None
     if not args.dry_run:  # fail before hours of training, not after

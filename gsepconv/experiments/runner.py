@@ -31,22 +31,18 @@ from gsepconv.data.storage import file_lock
 from gsepconv.errors import GsepconvError
 from gsepconv.experiments.config import RunConfig
 from gsepconv.experiments.io import runs_root
-from gsepconv.experiments.planning import default_devices, describe_plan, estimated_cost, plan_frame, plan_runs
+from gsepconv.experiments.planning import default_devices, estimated_cost, plan_frame, plan_runs
 from gsepconv.experiments.registry import EXPERIMENTS, get_runs
 from gsepconv.experiments.results import history_frame, history_path, results_path, rows_to_frame, write_results
 from gsepconv.experiments.setup import DatasetFactory
-from gsepconv.experiments.single_run import Log, load_metrics, log_stderr, run_dir_for, run_one
+from gsepconv.experiments.single_run import Log, load_metrics, log_stderr, run_dir_for
 from gsepconv.experiments.workers import run_parallel, run_sequential, train_runs
 
-# run_dir_for, run_one and describe_plan are listed for the command line, which imports them from here
 __all__ = [
     "run_experiment",
     "train_profile",
     "RunFailed",
     "dump_yaml",
-    "run_dir_for",
-    "run_one",
-    "describe_plan",
 ]
 
 
