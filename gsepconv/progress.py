@@ -4,15 +4,26 @@ A bar redrawn a hundred times is useful on a terminal and in an interactive note
 in a log file or a stored notebook output; there the training loop's one line per epoch says the
 same. ``$GSEPCONV_PROGRESS=1`` / ``0`` forces bars on / off (``gsepconv reproduce`` sets ``0`` for
 the notebooks it executes).
+
+:data:`tqdm` is the one bar class the package uses: ``tqdm.auto``'s choice (a widget in a notebook
+with ipywidgets, text elsewhere), imported without the ``TqdmWarning`` that a kernel lacking
+ipywidgets prints — a warning that would otherwise be stored in every executed chapter of the book.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import IO
 
-__all__ = ["ENV_PROGRESS", "bars_enabled"]
+from tqdm import TqdmWarning
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", TqdmWarning)
+    from tqdm.auto import tqdm
+
+__all__ = ["ENV_PROGRESS", "bars_enabled", "tqdm"]
 
 ENV_PROGRESS = "GSEPCONV_PROGRESS"
 

@@ -32,14 +32,12 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from gsepconv.data import storage
 from gsepconv.data.storage import atomic_path
 from gsepconv.experiments.folders import ROOT_MARKER, repo_root, results_dir
 from gsepconv.experiments.io import atomic_write_text, installed_commit
 from gsepconv.experiments.ondemand import MissingResults, check_train_mode
-from gsepconv.progress import bars_enabled
+from gsepconv.progress import bars_enabled, tqdm
 
 __all__ = [
     "ENV_SOURCE",

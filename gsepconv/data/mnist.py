@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from ..progress import bars_enabled
+from ..progress import bars_enabled, tqdm
 from .base import ImageDataset, Splits
 from .errors import CorruptFileError
 from .geometry import RandomStream, rotation_matrices, scale_matrices, warp_bilinear

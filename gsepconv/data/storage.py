@@ -32,9 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
-from ..progress import bars_enabled
+from ..progress import bars_enabled, tqdm
 from .errors import ChecksumError, DatasetNotAvailableError, LockHeld
 
 __all__ = [

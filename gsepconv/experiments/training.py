@@ -35,7 +35,6 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 from torch.utils.data.distributed import DistributedSampler
-from tqdm.auto import tqdm
 
 from gsepconv.errors import GsepconvError
 from gsepconv.experiments.checkpoint import (
@@ -70,7 +69,7 @@ from gsepconv.experiments.setup import (
 from gsepconv.groups import num_elements_text
 from gsepconv.models import count_parameters
 from gsepconv.nn import precise_batch_norm
-from gsepconv.progress import bars_enabled
+from gsepconv.progress import bars_enabled, tqdm
 from gsepconv.version import __version__
 
 __all__ = [

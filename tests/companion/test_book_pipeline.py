@@ -51,6 +51,14 @@ def test_every_notebook_ran_quickly_with_the_smoke_profile(smoke):
             if out["output_type"] == "error"
         ]
         assert not errors
+        warned = [
+            "".join(out.get("text", ""))
+            for c in nb["cells"]
+            if c["cell_type"] == "code"
+            for out in c.get("outputs", [])
+            if out.get("name") == "stderr" and "Warning" in "".join(out.get("text", ""))
+        ]
+        assert not warned, f"{o.notebook} stores a warning a reader would see: {warned[0][:300]}"
         assert any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), f"{o.notebook} shows nothing"
 
 

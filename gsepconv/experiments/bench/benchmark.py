@@ -14,12 +14,11 @@ from typing import Any
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ...models import count_parameters
 from ...nn import LAYOUTS, export, kernel_cache, memory_format, saved_activation_mb
 from ...nn.conv import SampledConv
-from ...progress import bars_enabled
+from ...progress import bars_enabled, tqdm
 from ..against import conv_only_model, has_original, load_original, original_model
 from ..io import check_writable, results_root, write_table
 from .cases import (

@@ -25,12 +25,11 @@ from typing import Any
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ...groups import num_elements_text
 from ...nn import IMPLEMENTATIONS, LAYOUTS
 from ...nn.implementations import layout_for
-from ...progress import bars_enabled
+from ...progress import bars_enabled, tqdm
 from ..io import check_writable, results_root, write_table
 from .benchmark import in_layout
 from .cases import BENCH_PROFILES, BenchCase, BenchProfile, case_setup, provenance

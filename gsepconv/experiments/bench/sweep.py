@@ -10,10 +10,9 @@ from typing import Any
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ...nn import export, saved_activation_mb
-from ...progress import bars_enabled
+from ...progress import bars_enabled, tqdm
 from ..io import check_writable, results_root, write_table
 from .cases import (
     SWEEP_PROFILES,
