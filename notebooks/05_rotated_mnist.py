@@ -155,7 +155,11 @@ if fidelity_file.is_file():
             "trained at different commits of the library; read each table's numbers with its commit:\n"
             + "\n".join(f"* {r.model}: {r.runs} runs, {r['results (% test)']:.2f} % test at {r['results commit']} "
                          f"(results table), {r['fidelity ours (% test)']:.2f} % at {r['fidelity commit']} (fidelity table)."
-                         for _, r in moved.iterrows())))
+                         for _, r in moved.iterrows())
+            + "\n\nBetween these commits the models compute the same functions (memory layouts and refactors "
+            "changed, not the maths), but not in the same floating-point order, and a few hundred Adam steps "
+            "carry a rounding difference into another training path: read a gap here against the "
+            "seed-to-seed spread (the ± columns), not as an effect of the code."))
 else:
     print(f"{fidelity_file} is not there: it needs a checkout of the original code, "
           f"`gsepconv compare --against PATH --profile {profile}` writes it")
