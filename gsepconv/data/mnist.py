@@ -20,8 +20,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..progress import bars_enabled
-from .base import ImageDataset, Splits
-from .errors import CorruptFileError
+from .dataset import ImageDataset, Splits
+from .exceptions import CorruptFileError
 from .geometry import RandomStream, rotation_matrices, scale_matrices, warp_bilinear
 from .storage import RemoteFile, ensure_file
 

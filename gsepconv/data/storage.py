@@ -35,7 +35,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..progress import bars_enabled
-from .errors import ChecksumError, DatasetNotAvailableError, LockHeld
+from .exceptions import ChecksumError, DatasetNotAvailableError, LockHeld
 
 __all__ = [
     "ENV_DATA",
