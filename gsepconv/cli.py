@@ -1,7 +1,7 @@
 """The ``gsepconv`` command line (also ``python -m gsepconv``).
 
 Sub-commands: ``train`` (one run), ``run`` (a named experiment grid), ``results`` (its table),
-``list`` (experiments and profiles), ``data`` (datasets, from :mod:`gsepconv.data.cli`),
+``list`` (experiments and profiles), ``data`` (datasets, from :mod:`gsepconv.data.command_line`),
 ``bench`` (efficiency benchmark, from :mod:`gsepconv.experiments.bench`), and the companion's
 ``reproduce`` (notebooks, then the book), ``figures`` (every figure and table from the CSVs) and
 ``publish-notebooks`` (the ``.ipynb`` files Colab opens), from :mod:`gsepconv.companion.reproduce`.
@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
 
     # data and bench, owned by other modules: attach what imports, explain what does not
-    _attach(sub, "data", "gsepconv.data.cli", "download, verify and list datasets")
+    _attach(sub, "data", "gsepconv.data.command_line", "download, verify and list datasets")
     _attach(sub, "bench", "gsepconv.experiments.bench", "efficiency benchmark (time and memory per step)")
     _attach(
         sub,

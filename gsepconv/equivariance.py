@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .groups.base import SubGroup
+from .groups.interface import SubGroup
 from .groups.subgroups import Dilation
 from .nn.grid import GroupGrid
 

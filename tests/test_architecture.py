@@ -16,6 +16,9 @@ Every import counts: module level and inside functions, ``from x import y`` reso
 ``x.y`` where that is a module. Besides the order: no cycle between packages, and no name with a
 leading underscore imported from another module.
 
+One name per job: no two modules of the package share a file name (``__init__.py`` and
+``__main__.py`` apart), so a name such as ``base.py`` or ``cli.py`` says which module it is.
+
 The pages that describe the layers agree with them: the layer picture of ``book/contributing.md``
 is ``LAYERS`` in order, its table and the README's layout name every package.
 """
@@ -193,6 +196,16 @@ def package_cycles(graph: list[Import]) -> list[list[str]]:
     return components
 
 
+def shared_basenames(package: Path = PACKAGE) -> dict[str, list[str]]:
+    """File names that more than one module of the package has (``__init__.py`` and ``__main__.py``
+    apart), each with the paths of those modules relative to the package's parent folder."""
+    paths: dict[str, list[str]] = {}
+    for path in sorted(package.rglob("*.py")):
+        if path.name not in ("__init__.py", "__main__.py") and "__pycache__" not in path.parts:
+            paths.setdefault(path.name, []).append(path.relative_to(package.parent).as_posix())
+    return {name: found for name, found in sorted(paths.items()) if len(found) > 1}
+
+
 def private_imports(graph: list[Import]) -> list[str]:
     """``from x import _name`` where ``x`` is another module than the importer."""
     return [
@@ -235,6 +248,25 @@ def test_no_cycle_between_packages(graph):
 
 def test_no_private_name_is_imported_from_another_module(graph):
     assert private_imports(graph) == []
+
+
+def test_no_two_modules_share_a_name():
+    shared = shared_basenames()
+    assert not shared, "modules share a file name (one name per job; rename all but one): " + "; ".join(
+        f"{name}: {', '.join(paths)}" for name, paths in shared.items()
+    )
+
+
+def test_a_shared_name_is_caught(tmp_path):
+    """The name rule fails on a package with two modules of one name, and names them; package
+    ``__init__.py`` and ``__main__.py`` files repeat freely."""
+    for path in ("pkg/__init__.py", "pkg/__main__.py", "pkg/a/__init__.py", "pkg/a/__main__.py", "pkg/a/cli.py"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("")
+    assert shared_basenames(tmp_path / "pkg") == {}
+    (tmp_path / "pkg" / "b").mkdir()
+    (tmp_path / "pkg" / "b" / "cli.py").write_text("")
+    assert shared_basenames(tmp_path / "pkg") == {"cli.py": ["pkg/a/cli.py", "pkg/b/cli.py"]}
 
 
 def test_an_upward_import_is_caught(tmp_path):

@@ -4,7 +4,7 @@ The notebooks in ``notebooks/`` stay thin: they call these functions (and the re
 library) and only show, plot and explain. This package is the top layer: it runs the notebooks and
 builds the book (:mod:`~gsepconv.companion.reproduce`, which drives
 :mod:`~gsepconv.companion.notebooks`, :mod:`~gsepconv.companion.stamps`,
-:mod:`~gsepconv.companion.execute` and :mod:`~gsepconv.companion.build`; and
+:mod:`~gsepconv.companion.execute` and :mod:`~gsepconv.companion.book`; and
 :mod:`~gsepconv.companion.publish`), fetches
 the committed results (``gsepconv.companion.committed``), and gathers the notebooks' helpers
 that live in the layers below, where the report and the analyses use them too: folders

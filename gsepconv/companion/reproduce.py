@@ -9,7 +9,7 @@ it drives live beside it:
 * :mod:`gsepconv.companion.stamps`: loading a chapter with its Colab badge, the provenance stamps
   that let an unchanged chapter be skipped, and the offline MathJax;
 * :mod:`gsepconv.companion.execute`: executing the chapters with papermill;
-* :mod:`gsepconv.companion.build`: the strict book build, ``jupyter-book build -W -n
+* :mod:`gsepconv.companion.book`: the strict book build, ``jupyter-book build -W -n
   --keep-going``, where any warning fails.
 
 The names of those steps that callers use are importable from here as well, so that a caller needs
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gsepconv.companion.build import build_book, check_book_stack, stage_book
+from gsepconv.companion.book import build_book, check_book_stack, stage_book
 from gsepconv.companion.committed import read_manifest, write_manifest
 from gsepconv.companion.execute import Outcome, run_notebooks
 from gsepconv.companion.notebooks import (

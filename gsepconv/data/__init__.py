@@ -14,12 +14,12 @@ Datasets: ``mnist_rot``, ``mnist_rot_seeded``, ``mnist_scale``, ``mnist_rot_scal
 from __future__ import annotations
 
 from .augment import AUGMENTATIONS
-from .base import SPLITS, ImageDataset
+from .catalogue import DATASET_CLASSES, DATASETS, DatasetInfo, dataset_class, get_dataset, get_dataset_info
 from .cifar import CIFAR10, CIFAR100, CIFAR10Subset
-from .errors import ChecksumError, CorruptFileError, DataError, DatasetNotAvailableError, DigestMismatchError
+from .dataset import SPLITS, ImageDataset
+from .exceptions import ChecksumError, CorruptFileError, DataError, DatasetNotAvailableError, DigestMismatchError
 from .galaxy import Galaxy10
 from .mnist import MNISTRot, MNISTRotScale, MNISTRotSeeded, MNISTScale
-from .registry import DATASET_CLASSES, DATASETS, DatasetInfo, dataset_class, get_dataset, get_dataset_info
 from .storage import ENV_DATA, ENV_MIRROR, RemoteFile, data_root, ensure_file, mirror_root
 
 __all__ = [

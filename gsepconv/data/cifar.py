@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import ImageDataset, Splits
-from .errors import ChecksumError, CorruptFileError, DatasetNotAvailableError
+from .dataset import ImageDataset, Splits
+from .exceptions import ChecksumError, CorruptFileError, DatasetNotAvailableError
 from .geometry import RandomStream
 from .storage import RemoteFile, atomic_path, ensure_file
 

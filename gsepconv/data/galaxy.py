@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import ImageDataset, Splits
-from .errors import CorruptFileError
+from .dataset import ImageDataset, Splits
+from .exceptions import CorruptFileError
 from .geometry import RandomStream
 from .storage import RemoteFile, ensure_file
 

@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..progress import bars_enabled, tqdm
-from .base import ImageDataset, Splits
-from .errors import CorruptFileError
+from .dataset import ImageDataset, Splits
+from .exceptions import CorruptFileError
 from .geometry import RandomStream, rotation_matrices, scale_matrices, warp_bilinear
 from .storage import RemoteFile, ensure_file
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..progress import bars_enabled, tqdm
-from .errors import ChecksumError, DatasetNotAvailableError, LockHeld
+from .exceptions import ChecksumError, DatasetNotAvailableError, LockHeld
 
 __all__ = [
     "ENV_DATA",

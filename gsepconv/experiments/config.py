@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from gsepconv.data.registry import DATASETS
+from gsepconv.data.catalogue import DATASETS
 from gsepconv.errors import GsepconvError
 from gsepconv.experiments.io import atomic_write_text, check_name
 from gsepconv.groups import SCALE_GROUPS, num_elements_text

@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 import yaml
 
-from gsepconv.data.registry import DATASETS
+from gsepconv.data.catalogue import DATASETS
 from gsepconv.data.storage import file_lock
 from gsepconv.errors import GsepconvError
 from gsepconv.experiments.config import RunConfig

@@ -8,7 +8,7 @@ subclass of :class:`SubGroup` and, optionally, an :class:`AffineGroup` factory.
 from __future__ import annotations
 
 from .affine import GROUPS, SCALE_GROUPS, SE2, AffineGroup, R2xRplus, Sim2, get_group
-from .base import SubGroup, num_elements_text
+from .interface import SubGroup, num_elements_text
 from .subgroups import SO2, Dilation, DirectProduct
 
 __all__ = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .base import SubGroup
+from .interface import SubGroup
 from .subgroups import SO2, Dilation, DirectProduct
 
 #: Implementations every affine group supports (see :mod:`gsepconv.nn`).

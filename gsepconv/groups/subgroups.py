@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .base import SubGroup, as_int_tuple
+from .interface import SubGroup, as_int_tuple
 
 TWO_PI = 2.0 * math.pi
 

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..groups.base import SubGroup
+from ..groups.interface import SubGroup
 from .nets import KernelNet, make_kernel_net
 
 MASKS = ("hard", "smooth", "soft_square", "none")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ..groups.base import SubGroup
+from ..groups.interface import SubGroup
 
 SAMPLINGS = ("discretise", "uniform")
 

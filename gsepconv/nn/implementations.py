@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..groups.base import SubGroup
+from ..groups.interface import SubGroup
 from ..kernels.kernel import GroupKernel, SpatialKernel, SubgroupKernel
 
 Padding = int | str | tuple[int, int]

@@ -12,9 +12,10 @@ import pytest
 
 from _companion import REPO, make_book, mathjax_dir, notebook_text
 from gsepconv.cli import main
-from gsepconv.companion import build, stamps
+from gsepconv.companion import book as book_build
 from gsepconv.companion import notebooks as chapters
 from gsepconv.companion import reproduce as rp
+from gsepconv.companion import stamps
 from gsepconv.companion.execute import hide_repeated_parameters
 from gsepconv.experiments.ondemand import FRESH_SINCE
 
@@ -216,7 +217,7 @@ def test_missing_doc_dependency_is_named(monkeypatch, capsys):
 
 
 def test_jupyter_book_2_is_refused(monkeypatch):
-    monkeypatch.setattr(build.metadata, "version", lambda name: "2.0.1")
+    monkeypatch.setattr(book_build.metadata, "version", lambda name: "2.0.1")
     with pytest.raises(rp.MissingDependency, match="Jupyter Book 1 project"):
         rp.check_book_stack()
 
@@ -281,7 +282,7 @@ def test_a_warning_fails_the_book(book, tmp_path, monkeypatch):
 
 
 def test_a_missing_chapter_fails_before_sphinx(book, monkeypatch):
-    monkeypatch.setattr(build, "prepare_mathjax", lambda *a, **k: None)  # looked up by build_book
+    monkeypatch.setattr(book_build, "prepare_mathjax", lambda *a, **k: None)  # looked up by build_book
     with pytest.raises(rp.BookBuildFailed, match="notebooks/01_alpha"):
         rp.build_book(book)  # the notebook was never executed: no .ipynb
 

@@ -35,7 +35,7 @@ from gsepconv.data import (
     storage,
 )
 from gsepconv.data.cifar import array_sha256
-from gsepconv.data.cli import register
+from gsepconv.data.command_line import register
 from gsepconv.data.galaxy import stratified_split
 
 h5py = pytest.importorskip("h5py")

@@ -14,7 +14,7 @@ import pytest
 
 from _helpers import MIRROR, needs_mirror
 from gsepconv.data import DATASET_CLASSES, DATASETS, get_dataset, storage
-from gsepconv.data.base import SPLITS
+from gsepconv.data.dataset import SPLITS
 from gsepconv.data.mnist import MNIST_RESOURCES, MNISTRotSeeded
 
 MNIST_FILES = [r.relpath for r in MNIST_RESOURCES.values()]

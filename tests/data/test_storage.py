@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gsepconv.data import storage
-from gsepconv.data.errors import ChecksumError, DatasetNotAvailableError
+from gsepconv.data.exceptions import ChecksumError, DatasetNotAvailableError
 from gsepconv.data.storage import RemoteFile, check_file, data_root, ensure_file, mirror_root
 
 PAYLOAD = b"gsepconv test payload\n" * 1000
@@ -196,7 +196,7 @@ def test_a_corrupt_mirror_file_is_named_and_never_copied(tmp_path, monkeypatch):
     import hashlib
 
     from gsepconv.data import storage
-    from gsepconv.data.errors import ChecksumError
+    from gsepconv.data.exceptions import ChecksumError
 
     mirror, data = tmp_path / "mirror", tmp_path / "data"
     good = b"the real bytes" * 100

@@ -256,7 +256,7 @@ def test_a_run_that_fails_before_training_leaves_no_folder(tmp_path):
 def test_a_failed_run_removes_only_what_it_created(tmp_path):
     """A failing call removes only the files and folders it created (never another writer's
     config.yaml), and a second writer of the same folder is refused."""
-    from gsepconv.data.errors import LockHeld
+    from gsepconv.data.exceptions import LockHeld
     from gsepconv.data.storage import file_lock
     from gsepconv.experiments.runfolder import write_run_config
 

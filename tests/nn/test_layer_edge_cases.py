@@ -16,7 +16,7 @@ from torch import nn
 from _helpers import F64, SMALL, rel
 from gsepconv.equivariance import check_equivariance
 from gsepconv.groups import SE2, AffineGroup, Sim2, SubGroup
-from gsepconv.groups.base import as_int_tuple
+from gsepconv.groups.interface import as_int_tuple
 from gsepconv.kernels import KERNEL_NETS, disk_mask
 from gsepconv.models import build_model
 from gsepconv.nn import GroupConv, LiftingConv

@@ -43,7 +43,7 @@ each implementation's ``layout``; rows go to ``results/<profile>/layouts.csv``.
 The package divides as the work does: ``cases`` (the cases, the profiles and what every row
 shares), ``timing`` (alternating timings, per-round ratios and their verdicts), ``benchmark`` (the
 model benchmark), ``layouts``, ``sweep``, ``micro`` (the micro-benchmarks of ``gsepconv bench --micro``) and
-``cli`` (``gsepconv bench``). The multiply–accumulate and saved-memory counts are
+``command`` (``gsepconv bench``). The multiply–accumulate and saved-memory counts are
 ``gsepconv.nn.count_macs`` and ``gsepconv.nn.saved_activation_mb``.
 """
 
@@ -61,7 +61,7 @@ from .benchmark import (
     summarise_efficiency,
 )
 from .cases import BENCH_PROFILES, SWEEP_PROFILES, BenchCase, BenchProfile, SweepProfile
-from .cli import register
+from .command import register
 from .layouts import (
     bench_layout_case,
     layout_cases,

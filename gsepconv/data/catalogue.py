@@ -1,4 +1,4 @@
-"""The dataset registry: :data:`DATASETS`, :func:`get_dataset_info` and :func:`get_dataset`."""
+"""The dataset catalogue: the registry :data:`DATASETS`, :func:`get_dataset_info` and :func:`get_dataset`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from .base import SPLITS, ImageDataset, check_split
 from .cifar import CIFAR10, CIFAR100, CIFAR10Subset
+from .dataset import SPLITS, ImageDataset, check_split
 from .galaxy import Galaxy10
 from .mnist import MNISTRot, MNISTRotScale, MNISTRotSeeded, MNISTScale
 

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .augment import build_augmentation, resolve_augmentation
-from .errors import CorruptFileError, DigestMismatchError
+from .exceptions import CorruptFileError, DigestMismatchError
 from .storage import RemoteFile, atomic_path, data_root, file_lock
 
 __all__ = ["SPLITS", "ImageDataset", "split_digest", "combine_digests", "check_split"]

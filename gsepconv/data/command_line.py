@@ -1,6 +1,6 @@
 """``gsepconv data`` sub-command: ``prepare NAME...`` and ``list``.
 
-Wire it with ``gsepconv.data.cli.register(subparsers)``; each leaf parser sets
+Wire it with ``gsepconv.data.command_line.register(subparsers)``; each leaf parser sets
 ``func(args) -> int`` (exit code).
 """
 
@@ -10,9 +10,9 @@ import argparse
 import sys
 from typing import Any
 
-from .base import SPLITS
-from .errors import DataError
-from .registry import DATASET_CLASSES, dataset_class
+from .catalogue import DATASET_CLASSES, dataset_class
+from .dataset import SPLITS
+from .exceptions import DataError
 from .storage import ENV_DATA, ENV_MIRROR, check_file, data_root, mirror_root
 
 __all__ = ["register", "cmd_prepare", "cmd_list"]
