@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -130,6 +130,21 @@ def film_animation(
     labels = {name: (labels or {}).get(name, name) for name in names}
     slots = max(m.shape[1] for m in film.maps.values())
     fig = plt.figure(figsize=(cell * (slots + 2.4) + 0.3, cell * len(names) + 0.75), dpi=dpi)
+    shown, images, frames = _film_panels(fig, film, labels, slots, cell, cmap)
+    caption = fig.suptitle("", fontsize=10)
+    draw = _film_drawer(film, shown, caption, images, frames)
+    draw(0)
+    return fig, FuncAnimation(fig, draw, frames=len(film.angles), interval=interval_ms, blit=False)
+
+
+def _film_panels(
+    fig: Any, film: Any, labels: Mapping[str, str], slots: int, cell: float, cmap: str
+) -> tuple[Any, dict[str, list[Any]], dict[str, list[Any]]]:
+    """Lay out the first frame of ``film`` on ``fig``: the input image spanning every row, a gap
+    column for the model labels, then per model (one row each, in the order of ``labels``) its
+    ``N`` group-axis slices titled with their angle ``360°·a/N``. Returns ``(input image, images,
+    axes)``, the last two per model name, one entry per slice."""
+    names = list(labels)
     grid = fig.add_gridspec(
         len(names),
         slots + 2,
@@ -144,7 +159,8 @@ def film_animation(
     inp = fig.add_subplot(grid[:, 0])
     shown = inp.imshow(film.images[0].numpy(), cmap="gray", vmin=0.0, vmax=float(film.images.max()) or 1.0)
     inp.set_title("input", fontsize=9)
-    images, frames = {}, {}
+    images: dict[str, list[Any]] = {}
+    frames: dict[str, list[Any]] = {}
     for r, name in enumerate(names):
         maps = film.maps[name]
         top = float(maps.abs().max()) or 1.0
@@ -168,12 +184,20 @@ def film_animation(
     for ax in fig.axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    caption = fig.suptitle("", fontsize=10)
+    return shown, images, frames
+
+
+def _film_drawer(
+    film: Any, shown: Any, caption: Any, images: Mapping[str, list[Any]], frames: Mapping[str, list[Any]]
+) -> Callable[[int], list[Any]]:
+    """``draw(t)``: show frame ``t`` of ``film`` on the panels of :func:`_film_panels` (the slice
+    of largest norm per model framed in orange, the others in grey) and return the artists it
+    changed."""
 
     def draw(t: int) -> list[Any]:
         shown.set_data(film.images[t].numpy())
         changed = [shown, caption]
-        for name in names:
+        for name in images:
             maps = film.maps[name][t]
             brightest = int(maps.flatten(1).norm(dim=1).argmax())
             for a, (im, ax) in enumerate(zip(images[name], frames[name])):
@@ -186,8 +210,7 @@ def film_animation(
         caption.set_text(f"input rotated by {float(film.angles[t]):g}°")
         return changed
 
-    draw(0)
-    return fig, FuncAnimation(fig, draw, frames=len(film.angles), interval=interval_ms, blit=False)
+    return draw
 
 
 #: matplotlib's animation buttons use Font Awesome icons from a CDN; offline they are blank, so

@@ -329,15 +329,7 @@ def run_experiment(
     ``<experiment>.csv`` the per-epoch histories go to ``<experiment>_history.csv``.
     """
     log = log or _stderr
-    plan = list(configs) if configs is not None else get_runs(experiment, profile)
-    if progress is not None:
-        plan = [c.replace(progress=progress) for c in plan]
-    if threads is not None:
-        plan = [c.replace(threads=threads) for c in plan]
-    if devices is None:
-        devices = default_devices(profile, threads=threads)
-    if devices and len(devices) == 1:
-        plan = [c.replace(device=devices[0]) for c in plan]
+    plan, devices = _plan_runs(experiment, profile, configs, progress, threads, devices)
     root = runs_root(runs)
     if dry_run:
         return _plan_frame(plan, root)
@@ -350,33 +342,82 @@ def run_experiment(
         metrics, errors = _run_sequential(plan, root, force, dataset_factory, log)
     frame = rows_to_frame(metrics[i] for i in sorted(metrics))
     history = history_frame(metrics[i] for i in sorted(metrics))
-    path = results_path(experiment, profile, results)
-    if not frame.empty or (keep_rows is not None and not keep_rows.empty):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # one writer per results folder: the old history is read and both tables written under its lock
-        with file_lock(path.parent, f"another gsepconv process is writing the results tables of {path.parent}"):
-            if keep_rows is not None and not keep_rows.empty:
-                fresh = set(frame["run_id"])
-                kept = keep_rows[~keep_rows["run_id"].isin(fresh)]
-                frame = pd.concat([kept.reindex(columns=frame.columns), frame], ignore_index=True)
-                old_history = history_path(experiment, profile, results)
-                if old_history.is_file():
-                    old = pd.read_csv(old_history, keep_default_na=False, na_values=[""])
-                    old = old[old["run_id"].isin(set(kept["run_id"]))]
-                    history = pd.concat([old, history], ignore_index=True) if not history.empty else old
-            if not frame.empty:
-                problems = []  # both tables are attempted: a failed one is kept elsewhere (write_results)
-                for table, target in ((frame, path), (history, history_path(experiment, profile, results))):
-                    try:
-                        write_results(table, target)
-                    except OSError as err:
-                        problems.append(err)
-                if problems:
-                    raise problems[0] if len(problems) == 1 else OSError("; ".join(map(str, problems)))
-                log(f"wrote {path} ({len(frame)} runs) and its per-epoch history")
+    frame = _write_tables(frame, history, experiment, profile, results, keep_rows, log)
     if errors:
         lines = [f"  {plan[i].run_id()}: {msg.splitlines()[0]}" for i, msg in sorted(errors.items())]
         raise RunFailed(f"{len(errors)} of {len(plan)} runs failed:\n" + "\n".join(lines))
+    return frame
+
+
+def _plan_runs(
+    experiment: str,
+    profile: str,
+    configs: Sequence[RunConfig] | None,
+    progress: bool | None,
+    threads: int | None,
+    devices: Sequence[str] | None,
+) -> tuple[list[RunConfig], Sequence[str] | None]:
+    """``(plan, devices)``: the runs of :func:`run_experiment` (``configs``, or the experiment's
+    runs under ``profile``) with its ``progress`` and ``threads`` overrides, and the devices
+    (``devices``, or :func:`default_devices`); a single device is written into every config."""
+    plan = list(configs) if configs is not None else get_runs(experiment, profile)
+    if progress is not None:
+        plan = [c.replace(progress=progress) for c in plan]
+    if threads is not None:
+        plan = [c.replace(threads=threads) for c in plan]
+    if devices is None:
+        devices = default_devices(profile, threads=threads)
+    if devices and len(devices) == 1:
+        plan = [c.replace(device=devices[0]) for c in plan]
+    return plan, devices
+
+
+def _with_kept(
+    frame: pd.DataFrame, history: pd.DataFrame, keep_rows: pd.DataFrame, old_history: Path
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``frame`` and ``history`` preceded by the rows of ``keep_rows`` that were not trained again
+    (same ``run_id``) and by their epochs from the history CSV at ``old_history`` (if any)."""
+    fresh = set(frame["run_id"])
+    kept = keep_rows[~keep_rows["run_id"].isin(fresh)]
+    frame = pd.concat([kept.reindex(columns=frame.columns), frame], ignore_index=True)
+    if old_history.is_file():
+        old = pd.read_csv(old_history, keep_default_na=False, na_values=[""])
+        old = old[old["run_id"].isin(set(kept["run_id"]))]
+        history = pd.concat([old, history], ignore_index=True) if not history.empty else old
+    return frame, history
+
+
+def _write_tables(
+    frame: pd.DataFrame,
+    history: pd.DataFrame,
+    experiment: str,
+    profile: str,
+    results: str | Path | None,
+    keep_rows: pd.DataFrame | None,
+    log: Log,
+) -> pd.DataFrame:
+    """Write the results table ``frame`` and its per-epoch ``history`` of :func:`run_experiment`
+    (with the rows of ``keep_rows`` not trained again, :func:`_with_kept`) under the lock of the
+    results folder; both tables are attempted before an ``OSError`` is raised. Nothing is written
+    when there are no rows at all. Returns the results table as written."""
+    path = results_path(experiment, profile, results)
+    if frame.empty and (keep_rows is None or keep_rows.empty):
+        return frame
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # one writer per results folder: the old history is read and both tables written under its lock
+    with file_lock(path.parent, f"another gsepconv process is writing the results tables of {path.parent}"):
+        if keep_rows is not None and not keep_rows.empty:
+            frame, history = _with_kept(frame, history, keep_rows, history_path(experiment, profile, results))
+        if not frame.empty:
+            problems = []  # both tables are attempted: a failed one is kept elsewhere (write_results)
+            for table, target in ((frame, path), (history, history_path(experiment, profile, results))):
+                try:
+                    write_results(table, target)
+                except OSError as err:
+                    problems.append(err)
+            if problems:
+                raise problems[0] if len(problems) == 1 else OSError("; ".join(map(str, problems)))
+            log(f"wrote {path} ({len(frame)} runs) and its per-epoch history")
     return frame
 
 

@@ -46,8 +46,10 @@ from gsepconv.experiments.config import RunConfig
 from gsepconv.experiments.profiles import PROFILES, get_profile
 from gsepconv.experiments.registry import get_runs
 from gsepconv.experiments.stats import paired_interval
+from gsepconv.report.comparisons import Comparison, compare_models
+from gsepconv.report.efficiency import speedups
 from gsepconv.report.labels import element_label
-from gsepconv.report.tables import Comparison, compare_models, experiment_summary, is_budget, speedups
+from gsepconv.report.summaries import experiment_summary, is_budget
 
 __all__ = [
     "LEADERBOARD_SIM2_MNIST_ROT_ERROR",
@@ -409,7 +411,7 @@ def check_separable_accuracy_time(results: Mapping[str, pd.DataFrame]) -> tuple[
     """Claim 4: in every experiment of ``results`` (name → per-run results table) that has both,
     SE(2) separable against SE(2) non-separable (per number of rotations where the grid sweeps
     it), accuracy paired by seed. In equal-time experiments
-    (:func:`~gsepconv.report.tables.is_budget`) both trained for the same wall-clock time, so only
+    (:func:`~gsepconv.report.summaries.is_budget`) both trained for the same wall-clock time, so only
     accuracy is compared (``c.extra["budget"]`` is true)."""
     comparisons: list[Comparison] = []
     used = []

@@ -1,4 +1,5 @@
-"""Figures of the report, drawn from the summary tables of :mod:`gsepconv.report.tables`.
+"""Figures of the report, drawn from the summary tables of :mod:`gsepconv.report.summaries` and
+:mod:`gsepconv.report.efficiency`.
 
 Every function returns a matplotlib ``Figure`` (not shown, not saved): notebooks display it,
 :func:`gsepconv.report.make_all` saves it with :func:`gsepconv.analysis.style.save_figure`. The Z2 CNN
@@ -17,8 +18,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator
 
+from gsepconv.report.efficiency import bench_labels, sweep_table
 from gsepconv.report.labels import CONTROL, GROUP_NAMES, add_model_labels, model_order, model_palette
-from gsepconv.report.tables import bench_labels, in_model_order, sweep_table
+from gsepconv.report.summaries import in_model_order
 
 __all__ = [
     "accuracy_vs",
@@ -67,7 +69,7 @@ def _std(values: pd.Series) -> np.ndarray:
 def accuracy_vs(summary: pd.DataFrame, x: str = "params", y: str = "test_acc", title: str | None = None) -> Figure:
     """Mean ``y`` (± std over seeds) against ``x`` — ``"params"`` or a time metric
     (``"train_time_s"``, ``"time_per_epoch_s"``, with its own ± std) — one point per model of
-    :func:`~gsepconv.report.tables.experiment_summary`; log-scaled ``x``."""
+    :func:`~gsepconv.report.summaries.experiment_summary`; log-scaled ``x``."""
     if x != "params" and f"{x}_mean" not in summary.columns:
         raise ValueError(f"cannot plot against {x!r}: use 'params' or a metric such as 'train_time_s'")
     order = model_order(summary)
@@ -104,7 +106,7 @@ def accuracy_vs(summary: pd.DataFrame, x: str = "params", y: str = "test_acc", t
 def validation_vs_wallclock(curves: pd.DataFrame, title: str | None = None) -> Figure:
     """Validation accuracy after every epoch against the cumulative wall time of the run
     (training + validation), one line per run (seeds share their model's colour), from
-    :func:`~gsepconv.report.tables.history_curves`."""
+    :func:`~gsepconv.report.summaries.history_curves`."""
     order = model_order(curves)
     palette = model_palette(order)
     fig, ax = plt.subplots(figsize=(7.5, 4.2))

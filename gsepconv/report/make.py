@@ -24,9 +24,13 @@ from gsepconv.experiments.folders import figures_dir, results_dir
 from gsepconv.experiments.io import atomic_write_text
 from gsepconv.experiments.profiles import get_profile
 from gsepconv.report import figures as F
-from gsepconv.report import tables as T
 from gsepconv.report.claims import claims_table
+from gsepconv.report.comparisons import fidelity_table
+from gsepconv.report.diagnostics import equivariance_table, redundancy_summary
+from gsepconv.report.efficiency import efficiency_table, original_comparison, speedups, sweep_table
 from gsepconv.report.inputs import INPUTS, input_path, load_inputs
+from gsepconv.report.provenance import provenance_table
+from gsepconv.report.summaries import experiment_summary, experiment_table, history_curves
 
 __all__ = ["Product", "PRODUCTS", "NATURAL_IMAGES", "EXPERIMENT_INPUTS", "make_all", "tables_dir", "write_table"]
 
@@ -52,10 +56,10 @@ EXPERIMENT_INPUTS = ("mnist_rot", "mnist_rot_budget", "rotations", *NATURAL_IMAG
 
 
 def _with_summaries(data: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """``data`` plus ``"<experiment>:summary"`` (:func:`~gsepconv.report.tables.experiment_summary`,
+    """``data`` plus ``"<experiment>:summary"`` (:func:`~gsepconv.report.summaries.experiment_summary`,
     computed once) for every experiment present."""
     out = dict(data)
-    out.update({f"{n}:summary": T.experiment_summary(data[n]) for n in EXPERIMENT_INPUTS if n in data})
+    out.update({f"{n}:summary": experiment_summary(data[n]) for n in EXPERIMENT_INPUTS if n in data})
     return out
 
 
@@ -64,22 +68,22 @@ def _summary(name: str) -> Callable[[Data, str], pd.DataFrame]:
 
 
 def _display(name: str) -> Callable[[Data, str], pd.DataFrame]:
-    return lambda d, p: T.experiment_table(d[name])[1]
+    return lambda d, p: experiment_table(d[name])[1]
 
 
 def _settings(data: Data) -> dict[str, str]:
-    return {n: T.experiment_table(data[n])[0] for n in EXPERIMENT_INPUTS if n in data}
+    return {n: experiment_table(data[n])[0] for n in EXPERIMENT_INPUTS if n in data}
 
 
 def _provenance(data: Data, profile: str, root: str | Path | None) -> pd.DataFrame:
     """Provenance per input; a history inherits the provenance of its runs' rows in the results."""
     paths = {n: input_path(n, profile, root) for n in data}
-    table = T.provenance_table(data, paths, _settings(data))
+    table = provenance_table(data, paths, _settings(data))
     for name, frame in data.items():
         base = name.removesuffix("_history")
         if name != base and base in data and "run_id" in frame:
             runs = data[base][data[base]["run_id"].isin(set(frame["run_id"]))]
-            inherited = T.provenance_table({name: runs}, {name: paths[name]}).iloc[0]
+            inherited = provenance_table({name: runs}, {name: paths[name]}).iloc[0]
             columns = ["profile", "git_commit", "date", "device", "torch_version"]
             table.loc[table["input"] == name, columns] = inherited[columns].to_numpy()
             table.loc[table["input"] == name, "settings"] = f"per-epoch rows of the runs in {paths[base].name}"
@@ -124,7 +128,7 @@ def _products(root: str | Path | None) -> list[Product]:
             "figure",
             ("mnist_rot", "mnist_rot_history"),
             lambda d, p: F.validation_vs_wallclock(
-                T.history_curves(d["mnist_rot_history"], d["mnist_rot"]),
+                history_curves(d["mnist_rot_history"], d["mnist_rot"]),
                 title=f"{title}: validation accuracy during training ({p})",
             ),
         ),
@@ -139,7 +143,7 @@ def _products(root: str | Path | None) -> list[Product]:
             "figure",
             ("mnist_rot_budget", "mnist_rot_budget_history"),
             lambda d, p: F.validation_vs_wallclock(
-                T.history_curves(d["mnist_rot_budget_history"], d["mnist_rot_budget"]),
+                history_curves(d["mnist_rot_budget_history"], d["mnist_rot_budget"]),
                 title=f"{title}, equal training time: validation accuracy during training ({p})",
             ),
         ),
@@ -182,15 +186,13 @@ def _products(root: str | Path | None) -> list[Product]:
         Product("rotations_summary", "table", ("rotations",), _summary("rotations")),
         *[Product(n, "table", (n,), _display(n)) for n in NATURAL_IMAGES],
         *[Product(f"{n}_summary", "table", (n,), _summary(n)) for n in NATURAL_IMAGES],
-        Product("efficiency", "table", ("efficiency",), lambda d, p: T.efficiency_table(d["efficiency"])),
-        Product("efficiency_speedups", "table", ("efficiency",), lambda d, p: T.speedups(d["efficiency"])),
-        Product(
-            "efficiency_vs_original", "table", ("efficiency",), lambda d, p: T.original_comparison(d["efficiency"])
-        ),
-        Product("fidelity", "table", ("fidelity",), lambda d, p: T.fidelity_table(d["fidelity"])),
-        Product("efficiency_sweep", "table", ("efficiency_sweep",), lambda d, p: T.sweep_table(d["efficiency_sweep"])),
-        Product("equivariance", "table", ("equivariance",), lambda d, p: T.equivariance_table(d["equivariance"])),
-        Product("redundancy", "table", ("redundancy",), lambda d, p: T.redundancy_summary(d["redundancy"])),
+        Product("efficiency", "table", ("efficiency",), lambda d, p: efficiency_table(d["efficiency"])),
+        Product("efficiency_speedups", "table", ("efficiency",), lambda d, p: speedups(d["efficiency"])),
+        Product("efficiency_vs_original", "table", ("efficiency",), lambda d, p: original_comparison(d["efficiency"])),
+        Product("fidelity", "table", ("fidelity",), lambda d, p: fidelity_table(d["fidelity"])),
+        Product("efficiency_sweep", "table", ("efficiency_sweep",), lambda d, p: sweep_table(d["efficiency_sweep"])),
+        Product("equivariance", "table", ("equivariance",), lambda d, p: equivariance_table(d["equivariance"])),
+        Product("redundancy", "table", ("redundancy",), lambda d, p: redundancy_summary(d["redundancy"])),
         Product(
             "claims", "table", (), lambda d, p: claims_table({n: d[n] for n in INPUTS if n in d}, p), uses=tuple(INPUTS)
         ),

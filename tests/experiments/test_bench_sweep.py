@@ -120,7 +120,7 @@ def test_the_committed_quick_benchmark_still_reads() -> None:
 
     from gsepconv.experiments.bench import against_is_current
     from gsepconv.experiments.results import read_table
-    from gsepconv.report.tables import ORIGINAL_COMPARISON_COLUMNS, original_comparison
+    from gsepconv.report.efficiency import ORIGINAL_COMPARISON_COLUMNS, original_comparison
 
     table = read_table(Path(__file__).resolve().parents[2] / "results" / "quick" / "efficiency.csv")
     assert bench_is_current(table, "quick")

@@ -691,7 +691,7 @@ def test_every_input_names_a_command() -> None:
 
 
 def test_original_comparison_keeps_the_rows_timed_against_the_original(tmp_path) -> None:
-    from gsepconv.report.tables import original_comparison
+    from gsepconv.report.efficiency import original_comparison
 
     nan = float("nan")
     frame = pd.DataFrame(
