@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, LogLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from gsepconv.report.efficiency import bench_labels, sweep_table
 from gsepconv.report.labels import CONTROL, GROUP_NAMES, add_model_labels, model_order, model_palette
@@ -55,11 +55,17 @@ def _legend_right(fig: Figure, ax: plt.Axes, **kwargs) -> None:
 
 
 def _plain_log(ax: plt.Axes, axis: str = "x") -> None:
-    """Log-scale tick labels as plain numbers (``20``, ``0.5``), not ``2×10^1``."""
+    """Log-scale tick labels as plain numbers (``20``, ``0.5``), not ``2×10^1``; the 2 and 5
+    between decades are labelled only while the axis spans at most two decades on x (three on
+    y): beyond that their labels run into each other."""
     target = ax.xaxis if axis == "x" else ax.yaxis
+    low, high = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     target.set_minor_locator(LogLocator(subs=(2, 5)))
-    target.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    if low > 0 and high / low <= (100 if axis == "x" else 1000):
+        target.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    else:
+        target.set_minor_formatter(NullFormatter())
 
 
 def _std(values: pd.Series) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -821,3 +822,22 @@ def test_measured_tables_come_from_one_registry(tmp_path) -> None:
         ensure_table("mnist_rot", "smoke", "never", results=tmp_path)
     with pytest.raises(MissingResults, match=r"gsepconv bench --layouts --profile smoke"):
         ensure_table("layouts", "smoke", "never", results=tmp_path)
+
+
+def test_log_axes_label_the_twos_and_fives_only_where_they_fit() -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
+
+    from gsepconv.report.figures import efficiency_bars
+
+    wide = _bench_rows()
+    wide.loc[wide.index[-1], "train_ms"] = wide["train_ms"].min() * 1000  # three decades
+    fig = efficiency_bars(wide)
+    assert isinstance(fig.axes[0].xaxis.get_minor_formatter(), NullFormatter), "2 and 5 labels would collide"
+    plt.close(fig)
+    narrow = _bench_rows()
+    narrow["train_ms"] = np.linspace(100.0, 900.0, len(narrow))
+    fig = efficiency_bars(narrow)
+    labels = [t.get_text() for t in fig.axes[0].xaxis.get_minorticklabels() if t.get_text()]
+    assert labels, "within two decades the 2 and 5 ticks keep their labels"
+    plt.close(fig)
