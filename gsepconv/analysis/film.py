@@ -40,7 +40,7 @@ from ..experiments.config import DataConfig, ModelConfig, OptimConfig, RunConfig
 from ..experiments.folders import default_runs, results_dir
 from ..experiments.io import atomic_torch_save
 from ..experiments.runfolder import RunFolderError, load_checkpoint
-from ..experiments.runner import load_metrics, run_dir_for
+from ..experiments.single_run import load_metrics, run_dir_for
 from ..models.build import GResNet, ResidualBlock
 from .table import initial_model, trained_model
 

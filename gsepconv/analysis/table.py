@@ -32,8 +32,8 @@ from ..experiments.folders import default_runs, results_dir
 from ..experiments.io import atomic_write_text, git_commit
 from ..experiments.registry import get_runs
 from ..experiments.runfolder import BEST_WEIGHTS
-from ..experiments.runner import load_metrics, run_dir_for, run_one
 from ..experiments.setup import seed_everything
+from ..experiments.single_run import load_metrics, run_dir_for, run_one
 from ..models import build_model
 from ..version import __version__
 from .costs import layer_costs_path, write_layer_costs

@@ -51,8 +51,9 @@ from gsepconv.companion.stamps import (
 )
 from gsepconv.experiments.folders import ROOT_MARKER, repo_root
 from gsepconv.experiments.ondemand import MissingResults
+from gsepconv.experiments.planning import default_devices
 from gsepconv.experiments.profiles import PROFILES
-from gsepconv.experiments.runner import default_devices, train_profile
+from gsepconv.experiments.runner import train_profile
 
 __all__ = [
     "ReproduceError",

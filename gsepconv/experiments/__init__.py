@@ -28,8 +28,9 @@ from gsepconv.experiments.results import (
     summarise,
     write_results,
 )
-from gsepconv.experiments.runner import RunFailed, load_metrics, run_dir_for, run_experiment, run_one
+from gsepconv.experiments.runner import RunFailed, run_experiment
 from gsepconv.experiments.setup import build_checked_model, load_splits
+from gsepconv.experiments.single_run import load_metrics, run_dir_for, run_one
 from gsepconv.experiments.training import ConfigError, train
 
 __all__ = [

@@ -42,11 +42,14 @@ from torch.utils.data import Dataset
 from gsepconv.experiments.against import has_original, load_original, original_model
 from gsepconv.experiments.config import RunConfig
 from gsepconv.experiments.io import check_writable, runs_root
+from gsepconv.experiments.planning import default_devices
 from gsepconv.experiments.profiles import get_profile
 from gsepconv.experiments.registry import get_runs
 from gsepconv.experiments.results import ResultsError, read_table, results_path, write_results
-from gsepconv.experiments.runner import RunFailed, default_devices, load_metrics, run_dir_for, train_runs
+from gsepconv.experiments.runner import RunFailed
+from gsepconv.experiments.single_run import load_metrics, run_dir_for
 from gsepconv.experiments.stats import mean_interval, paired_interval
+from gsepconv.experiments.workers import train_runs
 
 __all__ = [
     "FIDELITY_MODELS",

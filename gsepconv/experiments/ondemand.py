@@ -36,9 +36,10 @@ import torch
 
 from gsepconv.errors import GsepconvError
 from gsepconv.experiments.folders import repo_root, results_dir
+from gsepconv.experiments.planning import default_devices, estimated_cost
 from gsepconv.experiments.registry import get_runs
 from gsepconv.experiments.results import read_results, results_path
-from gsepconv.experiments.runner import default_devices, estimated_cost, run_experiment
+from gsepconv.experiments.runner import run_experiment
 
 TRAIN_MODES = ("auto", "always", "never")
 _DEVICE_CHOICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
@@ -125,7 +126,7 @@ def max_train_minutes(value: float | None = None) -> float:
 
 def training_minutes(configs: Sequence, devices: Sequence[str] | None) -> float:
     """A rough wall-clock estimate, in minutes, of training ``configs`` on ``devices`` (runs spread
-    over the workers): the runner's ``estimated_cost`` summed. It is computed
+    over the workers): :func:`~gsepconv.experiments.planning.estimated_cost` summed. It is computed
     from multiply–adds at one CPU thread's nominal speed, so real times differ several-fold (and a
     GPU is usually much faster); it says whether a chapter would take minutes or hours."""
     workers = max(1, len(devices)) if devices else 1

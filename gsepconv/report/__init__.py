@@ -9,20 +9,15 @@
   :mod:`~gsepconv.report.diagnostics` (equivariance errors, kernel redundancy) and
   :mod:`~gsepconv.report.provenance` (commits, devices and dates behind each input).
 * :mod:`~gsepconv.report.figures`: the figures, as functions of those tables.
-* :mod:`~gsepconv.report.claims`: the paper's claims beside sentences built from our numbers.
+* :mod:`~gsepconv.report.claims`: the paper's claims beside sentences built from our numbers, by the
+  rules of :mod:`~gsepconv.report.verdicts`, qualified by :mod:`~gsepconv.report.confounders`.
 * :func:`ensure_inputs`: chapter 08's ``train`` parameter — produce missing inputs (never called by
   :func:`make_all`).
 """
 
 from __future__ import annotations
 
-from gsepconv.report.claims import (
-    CLAIMS,
-    LEADERBOARD_SIM2_MNIST_ROT_ERROR,
-    LEADERBOARD_SOURCE,
-    ClaimCheck,
-    claims_table,
-)
+from gsepconv.report.claims import CLAIMS, LEADERBOARD_SIM2_MNIST_ROT_ERROR, LEADERBOARD_SOURCE, claims_table
 from gsepconv.report.comparisons import Comparison, compare_models, fidelity_table
 from gsepconv.report.diagnostics import equivariance_table, redundancy_summary
 from gsepconv.report.efficiency import describe_speedups, efficiency_table, original_comparison, speedups, sweep_table
@@ -32,6 +27,7 @@ from gsepconv.report.labels import element_label, model_label, n_total
 from gsepconv.report.make import NATURAL_IMAGES, PRODUCTS, make_all, tables_dir, write_table
 from gsepconv.report.provenance import provenance_table, same_runs_two_commits
 from gsepconv.report.summaries import accuracy_within, experiment_summary, experiment_table, history_curves
+from gsepconv.report.verdicts import ClaimCheck
 
 __all__ = [
     "CLAIMS",

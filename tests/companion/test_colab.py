@@ -313,7 +313,7 @@ PARENT = '''
 import os, sys, time
 from pathlib import Path
 
-from gsepconv.experiments import runner
+from gsepconv.experiments import workers
 from gsepconv.experiments.registry import get_runs
 
 MARKS = Path(sys.argv[1])
@@ -328,7 +328,7 @@ def slow_factory(name, split, data):
 
 if __name__ == "__main__":
     plan = get_runs("mnist_rot", "smoke")[:2]
-    runner._run_parallel(plan, ["cpu", "cpu"], MARKS / "runs", False, slow_factory, print)
+    workers.run_parallel(plan, ["cpu", "cpu"], MARKS / "runs", False, slow_factory, print)
 '''
 
 
@@ -360,7 +360,7 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path):
         assert all(_alive(pid) for pid in workers)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
-        deadline = time.monotonic() + runner_grace() + 15
+        deadline = time.monotonic() + orphan_grace() + 15
         while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
             time.sleep(0.2)
         left = [pid for pid in workers if _alive(pid)]
@@ -376,7 +376,7 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path):
                 os.kill(pid, signal.SIGKILL)
 
 
-def runner_grace() -> float:
-    from gsepconv.experiments.runner import ORPHAN_GRACE_S
+def orphan_grace() -> float:
+    from gsepconv.experiments.workers import ORPHAN_GRACE_S
 
     return ORPHAN_GRACE_S

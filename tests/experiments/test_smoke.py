@@ -114,21 +114,21 @@ def test_devices_spread_runs_over_worker_processes(folders, capfd):
 def test_profiles_train_side_by_side_on_cpu(monkeypatch):
     """quick trains two one-thread runs at a time on a CPU machine (never more workers than cores);
     smoke and an explicit thread count keep one process."""
-    from gsepconv.experiments import runner
+    from gsepconv.experiments import planning, runner
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert runner.cpu_devices("quick") == ["cpu", "cpu"] and runner.cpu_devices("smoke") == ["cpu"]
+    assert planning.cpu_devices("quick") == ["cpu", "cpu"] and planning.cpu_devices("smoke") == ["cpu"]
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert runner.cpu_devices("quick") == ["cpu"]
+    assert planning.cpu_devices("quick") == ["cpu"]
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert runner.default_devices("quick", "cpu") == ["cpu", "cpu"]
-    assert runner.default_devices("quick", "cpu", threads=2) == ["cpu"]
-    assert runner.default_devices("quick", "cuda:0") == ["cuda:0"]
+    assert planning.default_devices("quick", "cpu") == ["cpu", "cpu"]
+    assert planning.default_devices("quick", "cpu", threads=2) == ["cpu"]
+    assert planning.default_devices("quick", "cuda:0") == ["cuda:0"]
     seen = {}
     monkeypatch.setattr(
-        runner, "_run_parallel", lambda plan, devices, *a: seen.setdefault("devices", devices) and ({}, {})
+        runner, "run_parallel", lambda plan, devices, *a: seen.setdefault("devices", devices) and ({}, {})
     )
-    monkeypatch.setattr(runner, "_cuda_available", lambda: False)
+    monkeypatch.setattr(planning, "_cuda_available", lambda: False)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     runner.run_experiment("cifar10", "quick", configs=[], results=None, runs=None)
     assert seen["devices"] == ["cpu", "cpu"]
@@ -137,11 +137,11 @@ def test_profiles_train_side_by_side_on_cpu(monkeypatch):
 def test_train_profile_pools_every_grid_longest_first(folders, capfd, monkeypatch):
     """`reproduce --train always` first trains every run of the profile as one pool: the runs of
     several grids go to the same workers, the costliest first; the grids then reuse every run."""
-    from gsepconv.experiments import runner
+    from gsepconv.experiments import planning, runner, workers
 
     names = ["cifar10", "galaxy10"]
     plan = [c for n in names for c in get_runs(n, "smoke")]
-    costs = {c.run_id(): runner.estimated_cost(c) for c in plan}
+    costs = {c.run_id(): planning.estimated_cost(c) for c in plan}
     assert all(v > 0 for v in costs.values())
     nonsep = next(
         c
@@ -152,8 +152,8 @@ def test_train_profile_pools_every_grid_longest_first(folders, capfd, monkeypatc
     assert costs[nonsep.run_id()] > costs[z2.run_id()]  # N² channel mixing costs more than a plain CNN
 
     seen = {}
-    real = runner._run_parallel
-    monkeypatch.setattr(runner, "_run_parallel", lambda todo, *a: (seen.setdefault("order", todo), real(todo, *a))[1])
+    real = workers.run_parallel
+    monkeypatch.setattr(workers, "run_parallel", lambda todo, *a: (seen.setdefault("order", todo), real(todo, *a))[1])
     done = runner.train_profile("smoke", names, devices=["cpu", "cpu"], runs=folders["runs"])
     assert done == {"runs": len(plan), "failed": 0}
     order = [costs[c.run_id()] for c in seen["order"]]

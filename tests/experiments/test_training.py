@@ -26,7 +26,7 @@ from gsepconv.experiments import (
     run_one,
     train,
 )
-from gsepconv.experiments import runner as runner_module
+from gsepconv.experiments import single_run as single_run_module
 
 
 @pytest.fixture(autouse=True)
@@ -153,7 +153,7 @@ def test_finished_run_is_reused_and_force_retrains(tmp_path, monkeypatch):
     def must_not_train(*args, **kwargs):
         raise AssertionError("a finished run was retrained")
 
-    monkeypatch.setattr(runner_module, "train", must_not_train)
+    monkeypatch.setattr(single_run_module, "train", must_not_train)
     again = run_one(config, runs=tmp_path, dataset_factory=blobs_factory)
     assert again["reused"] is True and again["test_acc"] == first["test_acc"]
     monkeypatch.undo()
@@ -426,19 +426,21 @@ def test_every_rank_trains_with_the_same_arguments(tmp_path, monkeypatch):
     """Under torchrun, rank 0 checks the run folder and the others train along: all of them must
     get the same training arguments (a model builder too, e.g. the original code's model in
     ``gsepconv compare``), or the ranks would build different models."""
-    from gsepconv.experiments import runner
+    from gsepconv.experiments import single_run
     from gsepconv.experiments.distributed import DistEnv
 
     calls = []
-    monkeypatch.setattr(runner, "train", lambda *args, **kwargs: calls.append((args, kwargs)) or {"run_id": "x"})
+    monkeypatch.setattr(single_run, "train", lambda *args, **kwargs: calls.append((args, kwargs)) or {"run_id": "x"})
 
     def builder(config, datasets, device):
         raise AssertionError("not called: train is replaced")
 
     config = tiny_config(epochs=1)
     for rank in (0, 1):
-        monkeypatch.setattr(runner, "distributed_env", lambda rank=rank: DistEnv(rank=rank, world_size=2))
-        runner.run_one(config, run_dir=tmp_path / f"rank{rank}", dataset_factory=blobs_factory, model_builder=builder)
+        monkeypatch.setattr(single_run, "distributed_env", lambda rank=rank: DistEnv(rank=rank, world_size=2))
+        single_run.run_one(
+            config, run_dir=tmp_path / f"rank{rank}", dataset_factory=blobs_factory, model_builder=builder
+        )
     (args0, kwargs0), (args1, kwargs1) = calls
     assert kwargs0["model_builder"] is builder and kwargs1 == kwargs0
     assert args0[0] == args1[0] == config

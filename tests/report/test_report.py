@@ -30,13 +30,8 @@ from gsepconv.report import (
     redundancy_summary,
     speedups,
 )
-from gsepconv.report.claims import (
-    VERDICTS,
-    check_redundancy,
-    check_separable_accuracy_time,
-    combine,
-    comparison_support,
-)
+from gsepconv.report.claims import check_redundancy, check_separable_accuracy_time
+from gsepconv.report.verdicts import VERDICTS, combine, comparison_support
 
 PROFILE = "smoke"
 # (group, implementation, num_elements, params, test accuracies per seed, time per epoch per seed)
