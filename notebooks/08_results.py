@@ -80,15 +80,15 @@ report.read_csv(drawn["tables"]["provenance"]).fillna("")
 #
 # ## The claims, one by one
 #
-# Verdicts follow fixed rules (`gsepconv.report.claims`). Both models of a comparison train on the
-# same seeds, so accuracy is compared seed by seed: the 95 % Student-t interval of the per-seed
-# difference says *higher* or *lower* when it excludes 0 and *indistinguishable* (a tie) when it
-# contains 0. Fewer than two paired seeds give no interval, and the comparison is *undetermined*
-# whatever the gap. A claim is *reproduced* when every decided comparison supports it, *partly*
-# when some support it and none goes against it, *mixed* when some support it and some go against
-# it, and *not reproduced* when none supports it; "where decidable" marks a verdict that rests on
-# the decided comparisons alone. Each verdict names its confounders: what else, besides the claim,
-# could explain the numbers.
+# Verdicts follow fixed rules (`gsepconv.report.verdicts`; each claim's check is in
+# `gsepconv.report.claims`). Both models of a comparison train on the same seeds, so accuracy is
+# compared seed by seed: the 95 % Student-t interval of the per-seed difference says *higher* or
+# *lower* when it excludes 0 and *indistinguishable* (a tie) when it contains 0. Fewer than two
+# paired seeds give no interval, and the comparison is *undetermined* whatever the gap. A claim is
+# *reproduced* when every decided comparison supports it, *partly* when some support it and none
+# goes against it, *mixed* when some support it and some go against it, and *not reproduced* when
+# none supports it; "where decidable" marks a verdict that rests on the decided comparisons alone.
+# Each verdict names its confounders: what else, besides the claim, could explain the numbers.
 
 # %%
 claims = report.read_csv(drawn["tables"]["claims"])
