@@ -15,6 +15,7 @@ import yaml
 from _helpers import MIRROR, MNIST_RAW, not_a_folder, require_mirror
 from _original_stand_in import forget_checkout, make_checkout
 from gsepconv import cli
+from gsepconv.cli import attached_commands
 from gsepconv.experiments.config import RunConfig, save_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -189,14 +190,14 @@ def test_train_command_on_offline_data(tmp_path, monkeypatch, capsys):
 
 
 def test_unavailable_subcommand_keeps_the_cli_working(monkeypatch, capsys):
-    real_import = cli.importlib.import_module
+    real_import = attached_commands.importlib.import_module
 
     def broken(name, *args):
         if name == "gsepconv.experiments.bench":
             raise ImportError("simulated: module is being written")
         return real_import(name, *args)
 
-    monkeypatch.setattr(cli.importlib, "import_module", broken)
+    monkeypatch.setattr(attached_commands.importlib, "import_module", broken)
     assert cli.main(["list"]) == 0
     assert cli.main(["bench", "--profile", "quick"]) == 2
     err = capsys.readouterr().err
