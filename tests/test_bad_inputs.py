@@ -579,7 +579,12 @@ CASES: list[Case] = [
         [
             cli_case(
                 "device-cuda-missing", ["train", *TINY, "--device", "cuda", "--run-dir", "{root}/r"], r"CUDA.*--device"
-            )
+            ),
+            cli_case(
+                "bench-layouts-cuda-missing",
+                ["bench", "--layouts", "--profile", "smoke", "--device", "cuda", "--out", "{root}/results/l.csv"],
+                r"CUDA is not available.*--device cpu",
+            ),
         ]
         if _NO_CUDA
         else []

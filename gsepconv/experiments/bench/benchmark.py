@@ -30,6 +30,7 @@ from .cases import (
     measured_cases,
     planned_cases,
     provenance,
+    resolve_bench,
 )
 from .timing import (
     alternate,
@@ -317,12 +318,7 @@ def run_benchmark(
     ``against``: a checkout of the original implementation; its model of every case it has is
     timed alternately with ours (:mod:`gsepconv.experiments.against`). ``bf16``: also time our
     step under bfloat16 autocast (``precision="bf16"``)."""
-    if profile not in BENCH_PROFILES:
-        raise ValueError(f"unknown benchmark profile {profile!r}; choose one of {', '.join(BENCH_PROFILES)}")
-    prof = BENCH_PROFILES[profile]
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was requested but CUDA is not available on this machine; use --device cpu")
+    prof, dev = resolve_bench(BENCH_PROFILES, profile, device)
     path = Path(out) if out is not None else bench_path(profile, device)
     check_writable(path.parent, "the benchmark table", "--out")
     original = None

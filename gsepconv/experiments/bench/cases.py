@@ -6,7 +6,7 @@ are built on these. The cases and sizes of each profile are its ``bench`` and ``
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,6 +18,7 @@ from ...groups import SCALE_GROUPS, num_elements_text
 from ...models import build_model, count_parameters
 from ...nn import count_macs
 from ...version import __version__
+from ..config import ConfigError
 from ..io import git_commit
 from ..profiles import PROFILES, BenchCase, BenchProfile, SweepProfile
 from .timing import training_step
@@ -43,6 +44,24 @@ def bench_model(case: BenchCase, profile: BenchProfile | SweepProfile) -> nn.Mod
         **scale,
         **sizes,
     )
+
+
+def resolve_bench(
+    profiles: Mapping[str, Any], profile: str, device: str, what: str = "benchmark"
+) -> tuple[Any, torch.device]:
+    """The settings of ``profile`` in ``profiles`` (:data:`BENCH_PROFILES` or ``SWEEP_PROFILES``)
+    and the torch device to measure on; a clear error for an unknown profile, and a
+    :class:`~gsepconv.experiments.config.ConfigError` (an ``error:`` line on the command line, not a
+    traceback) for CUDA asked of a machine without it."""
+    if profile not in profiles:
+        raise ValueError(f"unknown {what} profile {profile!r}; choose one of {', '.join(profiles)}")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"--device {device} was requested but CUDA is not available on this machine; use --device cpu "
+            "(or run `make gpu-check` where a GPU is)"
+        )
+    return profiles[profile], dev
 
 
 def provenance(device: torch.device) -> dict[str, Any]:
@@ -113,6 +132,7 @@ def measured_cases(table: pd.DataFrame, sizes: bool = True) -> set[tuple[str, st
 
 
 __all__ = [
+    "resolve_bench",
     "BENCH_PROFILES",
     "BenchCase",
     "BenchProfile",

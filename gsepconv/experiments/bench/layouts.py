@@ -32,7 +32,7 @@ from ...nn.implementations import layout_for
 from ...progress import bars_enabled, tqdm
 from ..io import check_writable, results_root, write_table
 from .benchmark import in_layout
-from .cases import BENCH_PROFILES, BenchCase, BenchProfile, case_setup, provenance
+from .cases import BENCH_PROFILES, BenchCase, BenchProfile, case_setup, provenance, resolve_bench
 from .timing import alternate, paired_ratios, ratio_quartiles, speed_verdict
 
 
@@ -94,12 +94,7 @@ def run_layouts(
     progress: bool = True,
 ) -> pd.DataFrame:
     """Run the layout benchmark of a profile and write its table atomically."""
-    if profile not in BENCH_PROFILES:
-        raise ValueError(f"unknown benchmark profile {profile!r}; choose one of {', '.join(BENCH_PROFILES)}")
-    prof = BENCH_PROFILES[profile]
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was requested but CUDA is not available on this machine; use --device cpu")
+    prof, dev = resolve_bench(BENCH_PROFILES, profile, device)
     path = Path(out) if out is not None else layouts_path(profile, device)
     check_writable(path.parent, "the layout table", "--out")
     todo = list(cases if cases is not None else layout_cases(prof))

@@ -23,6 +23,7 @@ from .cases import (
     measured_cases,
     planned_cases,
     provenance,
+    resolve_bench,
 )
 from .timing import speed_words, time_calls
 
@@ -67,12 +68,7 @@ def sweep_path(profile: str, device: str = "cpu", root: str | Path | None = None
 def run_sweep(profile: str, device: str = "cpu", out: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
     """Run the sweep of ``profile`` (every case of :data:`SWEEP_PROFILES` at every image size) and
     write it atomically to ``out`` (default :func:`sweep_path`); one row per case × image size."""
-    if profile not in SWEEP_PROFILES:
-        raise ValueError(f"unknown sweep profile {profile!r}; choose one of {', '.join(SWEEP_PROFILES)}")
-    prof = SWEEP_PROFILES[profile]
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was requested but CUDA is not available on this machine; use --device cpu")
+    prof, dev = resolve_bench(SWEEP_PROFILES, profile, device, "sweep")
     path = Path(out) if out is not None else sweep_path(profile, device)
     check_writable(path.parent, "the sweep table", "--out")
     points = [(case, size) for size in prof.image_sizes for case in prof.cases]
