@@ -126,7 +126,7 @@ def max_train_minutes(value: float | None = None) -> float:
 
 def training_minutes(configs: Sequence, devices: Sequence[str] | None) -> float:
     """A rough wall-clock estimate, in minutes, of training ``configs`` on ``devices`` (runs spread
-    over the workers): :func:`~gsepconv.experiments.planning.estimated_cost` summed. It is computed
+    over the workers): ``estimated_cost`` summed. It is computed
     from multiply–adds at one CPU thread's nominal speed, so real times differ several-fold (and a
     GPU is usually much faster); it says whether a chapter would take minutes or hours."""
     workers = max(1, len(devices)) if devices else 1

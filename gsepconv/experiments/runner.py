@@ -76,9 +76,9 @@ def run_experiment(
     """Run every run of ``experiment`` under ``profile``; write and return the results table.
 
     ``devices``: e.g. ``["cuda:0", "cuda:1"]`` runs independent runs in parallel, one worker
-    process per device; ``None``: :func:`~gsepconv.experiments.planning.default_devices` (each
+    process per device; ``None``: ``default_devices`` (each
     config's device, ``auto``, or on a machine without GPU the profile's
-    :func:`~gsepconv.experiments.planning.cpu_devices`). ``progress`` / ``threads`` override those
+    ``cpu_devices``). ``progress`` / ``threads`` override those
     execution settings of every run (they do not change run ids). ``dry_run`` returns the planned
     runs (with their folder and status) without training. Failed runs are reported
     together at the end (:class:`RunFailed`) after the finished ones are written to the CSV.
@@ -165,8 +165,8 @@ def train_profile(
     log: Log | None = None,
 ) -> dict[str, int]:
     """Train every run of ``experiments`` (default: all that ``profile`` defines) as one pool,
-    longest first (:func:`~gsepconv.experiments.planning.estimated_cost`), on ``devices``
-    (default: :func:`~gsepconv.experiments.planning.default_devices` of ``profile`` and ``device``,
+    longest first (``estimated_cost``), on ``devices``
+    (default: ``default_devices`` of ``profile`` and ``device``,
     e.g. two one-thread CPU workers for ``quick``); results tables are not written (each
     experiment's :func:`run_experiment` then reuses the finished runs).
 
