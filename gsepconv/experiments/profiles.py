@@ -119,13 +119,20 @@ class MnistProfile:
 
 @dataclass(frozen=True)
 class BudgetProfile:
-    """``mnist_rot_budget``: the ``mnist`` models, each trained for the same wall-clock time."""
+    """``mnist_rot_budget``: the ``mnist`` models, each trained for the same wall-clock time.
+
+    An epoch is a validation point (the best-validation weights are tested) and the cosine schedule
+    runs over the budget's time, so the slowest model must finish at least two epochs within the
+    budget, or its run is one pass with nothing to select: ``train_subset`` sets the epoch's length
+    for this experiment alone (the same images for every model)."""
 
     #: seconds of training per run (``RunConfig.time_budget_s``)
     time_budget_s: float
     #: epochs at most, whatever the time left
     epochs_cap: int
     seeds: tuple[int, ...] = (0,)
+    #: training images per epoch (``None``: those of ``mnist``)
+    train_subset: int | None = _subset("mnist.train_subset")
 
 
 @dataclass(frozen=True)
@@ -452,7 +459,7 @@ QUICK = Profile(
         sim2_nonseparable=False,
         scale_kernel_options={"mask": "smooth"},
     ),
-    budget=BudgetProfile(time_budget_s=90.0, epochs_cap=50, seeds=(0, 1, 2)),
+    budget=BudgetProfile(time_budget_s=90.0, epochs_cap=50, seeds=(0, 1, 2), train_subset=2000),
     rotations=RotationsProfile(
         num_rotations=(4, 8, 16),
         widths=(8, 8, 16),

@@ -137,8 +137,11 @@ def _build_mnist_rot_budget(p: Profile) -> list[RunConfig]:
     variants: list[_Variant] = [_z2(p)] + [("SE2", impl, n, {}) for impl in ("nonseparable", "separable", "dseparable")]
     variants.append(("Sim2", "separable2d", p.mnist.sim2_elements, _scale_options(p)))
     budget = p.budget
+    subsets = (budget.train_subset, None, None)
     return [
-        _mnist_run(p, "mnist_rot_budget", v, s, epochs=budget.epochs_cap).replace(time_budget_s=budget.time_budget_s)
+        _mnist_run(p, "mnist_rot_budget", v, s, epochs=budget.epochs_cap, subsets=subsets).replace(
+            time_budget_s=budget.time_budget_s
+        )
         for v in variants
         for s in budget.seeds
     ]

@@ -47,6 +47,21 @@ def test_time_budget_hash_is_neutral_when_unset():
     assert plain.replace(time_budget_s=10.0).config_hash() != plain.config_hash()
 
 
+def test_budget_runs_take_their_epoch_length_from_the_budget_section():
+    """``budget.train_subset`` sets the equal-time runs' epoch (their validation points) without
+    touching the other experiments; unset, the runs use the ``mnist`` section's subset."""
+    from gsepconv.experiments import get_profile, get_runs
+
+    quick = get_profile("quick")
+    budget_runs = get_runs("mnist_rot_budget", "quick")
+    assert {r.data.train_subset for r in budget_runs} == {quick.budget.train_subset}
+    assert quick.budget.train_subset < quick.mnist.train_subset
+    assert {r.data.train_subset for r in get_runs("mnist_rot", "quick")} == {quick.mnist.train_subset}
+    smoke = get_profile("smoke")
+    assert smoke.budget.train_subset is None
+    assert {r.data.train_subset for r in get_runs("mnist_rot_budget", "smoke")} == {smoke.mnist.train_subset}
+
+
 def test_history_csv_written_beside_the_results(tmp_path):
     configs = [
         tiny_config(epochs=2, experiment="blobs_grid", profile="smoke", seed=s, **{"model.sampling": "discretise"})
