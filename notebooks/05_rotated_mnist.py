@@ -232,7 +232,11 @@ else:
 # *Question: given the same wall-clock time, which model ends up more accurate?* This is the
 # paper's claim in its most direct form. The `mnist_rot_budget` experiment trains every model for
 # the same training time (`time_budget_s`; the learning-rate schedule runs over that time, and
-# `epochs` is only a cap), so a faster model simply sees more epochs.
+# `epochs` is only a cap), so a faster model simply sees more epochs. An epoch ends with a
+# validation pass, and the best-validation weights are the ones tested: a model that finished
+# only one epoch has nothing to choose from. So this experiment has its own, shorter epoch (the
+# profile's `budget.train_subset` images, the same images for every model), short enough that
+# even the slowest model finishes at least two; the check below fails the chapter if it does not.
 
 # %% tags=["hide-output"]
 budget_results = ensure_results("mnist_rot_budget", profile, train, device=device, results=BASE, threads=THREADS)
@@ -240,6 +244,10 @@ budget_results = ensure_results("mnist_rot_budget", profile, train, device=devic
 # %%
 budget_settings, budget_table = report.experiment_table(budget_results)
 assert budget_results["time_budget_s"].nunique() == 1, "every model should be trained for the same time budget"
+epoch_images = {c.data.train_subset for c in get_runs("mnist_rot_budget", profile)}
+print(f"images per epoch in this experiment: {', '.join(map(str, sorted(epoch_images)))}")
+if profile != "smoke":  # smoke's budget is a second or two: one epoch is all it means to show
+    assert budget_results["epochs"].min() >= 2, "a model finished fewer than two epochs within the budget"
 print("shared settings:", budget_settings)
 display(budget_table)
 budget_summary = report.experiment_summary(budget_results)

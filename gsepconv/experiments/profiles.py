@@ -525,7 +525,7 @@ QUICK = Profile(
     ),
 )
 """The CPU profile: every headline comparison has 3 seeds, at widths where separable layers are not
-capacity-starved, within ~50 min of training on 2 cores.
+capacity-starved, within ~55 min of training on 2 cores.
 
 Sizes: at widths (8, 8, 16) a separable layer has only 8 spatial filters and is capacity-starved
 (separable with N = 1 scores like a depthwise-separable CNN), so the separable-vs-nonseparable
@@ -538,7 +538,8 @@ Time, two one-thread runs side by side on 2 CPU cores (``training.cpu_workers=2`
 only 1.0-1.5x on these models): at 5 epochs (313 steps) Z2 takes 30 s, SE(2) nonseparable 611 s
 (one thread, batch 64: ≈ 2.2 s per step, 78 % of it in convolutions), separable 212 s,
 dseparable 300 s, R2xR+ separable 115 s, Sim(2) separable2d 463 s, and all runs of the profile
-together ≈ 56 min of two workers even packed without gaps; 4 epochs bring that to ≈ 50 min
+together ≈ 56 min of two workers even packed without gaps; 4 epochs bring that to ≈ 50 min; measured
+at 41a202d, the whole pool took 55 min
 (``gsepconv reproduce --train always`` trains every run of the profile as one longest-first pool,
 ``gsepconv.experiments.runner.train_profile``).
 
@@ -550,7 +551,8 @@ test images, 4 epochs.
 interval), each trained for the same 90 s of wall-clock training time on one thread
 (``RunConfig.time_budget_s``; runs go two at a time like the rest): accuracy at equal training
 time, the form of the paper's claim that separable G-CNNs do better "while only using a fraction
-of their training time" (≈ 15 min with evaluation).
+of their training time" (≈ 14 min with evaluation); its epochs are 2,000 images
+(``budget.train_subset``), so the slowest model, SE(2) nonseparable, finishes two.
 
 ``rotations``: SE(2) nonseparable vs separable for N = 4, 8, 16 at widths (8, 8, 16),
 2,000 / 500 / 2,000, 2 epochs, seed 0: its point is time against N. ``cifar10``:
