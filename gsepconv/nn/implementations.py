@@ -189,12 +189,14 @@ _GROUPS_ATTR = "_gsepconv_window_groups"
 
 
 def _crop_margins(k: Tensor) -> list[int]:
-    """For a dense kernel ``[C_o, N_o, C_i, N_i, w, w]``, the number of outer rings of taps of each
-    output element that are exactly zero for every channel and input element (``≤ w // 2``; a NaN
-    tap counts as non-zero). A scale group's hard disk mask zeroes every tap outside the window of
-    the element's dilation; a smooth, soft-square or absent mask zeroes none."""
+    """For a kernel indexed by output element on its second axis, dense ``[C_o, N_o, C_i, N_i, w, w]``
+    or depthwise (the spatial factor of the separable forms) ``[C_o, N_o, w, w]``, the number of
+    outer rings of taps of each output element that are exactly zero for every channel and input
+    element (``≤ w // 2``; a NaN tap counts as non-zero). A scale group's hard disk mask zeroes
+    every tap outside the window of the element's dilation; a smooth, soft-square or absent mask
+    zeroes none."""
     w = k.shape[-1]
-    nonzero = k.detach().abs().amax(dim=(0, 2, 3)) != 0  # [N_o, w, w]
+    nonzero = k.detach().abs().amax(dim=(0, *range(2, k.dim() - 2))) != 0  # [N_o, w, w]
     ticks = torch.arange(w, device=k.device)
     centre = (w - 1) // 2
     ring = torch.maximum((ticks[:, None] - centre).abs(), (ticks[None, :] - centre).abs())  # Chebyshev radius
@@ -203,7 +205,7 @@ def _crop_margins(k: Tensor) -> list[int]:
 
 
 def _window_groups(k: Tensor, padding: Padding) -> list[tuple[int, Tensor | slice]] | None:
-    """The output elements of a dense kernel ``[C_o, N_o, C_i, N_i, w, w]`` grouped by how many
+    """The output elements of a kernel (dense or depthwise, as in :func:`_crop_margins`) grouped by how many
     all-zero outer rings their kernels share, ``[(margin, elements), ...]``, margins ascending;
     ``None`` when one convolution over the whole window is all there is to do: no zero ring
     (rotation groups; scale groups with a mask that zeroes no tap), an even or non-square window,
@@ -236,25 +238,37 @@ def _window_groups(k: Tensor, padding: Padding) -> list[tuple[int, Tensor | slic
 
 
 def _split_conv(
-    x: Tensor, k: Tensor, groups: list[tuple[int, Tensor | slice]], stride: int, padding: Padding
+    x: Tensor,
+    k: Tensor,
+    groups: list[tuple[int, Tensor | slice]],
+    stride: int,
+    padding: Padding,
+    depthwise: bool = False,
 ) -> Tensor:
-    r"""``conv2d(x, k.reshape(C_o·N_o, C_i·N_i, w, w), stride, padding)`` as one convolution per
-    group of output elements, each over the centre ``w - 2m`` taps of its kernels (the ``m`` outer
-    rings are zero, so the function is the same up to round-off). Cropping ``m`` taps on each side
-    and padding ``m`` less keeps every output aligned at any stride: where the padding is smaller
-    than ``m``, the input is cropped by the difference instead (a negative padding). The parts are
-    written into one ``[B, C_o, N_o, H', W']`` output in the current memory format."""
-    co, no, ci, ni, w, _ = k.shape
+    r"""One convolution per group of output elements, each over the centre ``w - 2m`` taps of its
+    kernels (the ``m`` outer rings are zero, so the function is the same up to round-off). Dense:
+    ``conv2d(x, k.reshape(C_o·N_o, C_i·N_i, w, w), stride, padding)`` for ``k``
+    ``[C_o, N_o, C_i, N_i, w, w]``; ``depthwise``: ``conv2d(x, k.reshape(C_o·N_o, 1, w, w), stride,
+    padding, groups=C_o·N_o)`` for ``k`` ``[C_o, N_o, w, w]``, where each group convolves only its
+    own channels of ``x`` (``[B, C_o·N_o, H, W]``, channels ``(o, element)``). Cropping ``m`` taps
+    on each side and padding ``m`` less keeps every output aligned at any stride: where the padding
+    is smaller than ``m``, the input is cropped by the difference instead (a negative padding). The
+    parts are written into one ``[B, C_o, N_o, H', W']`` output in the current memory format."""
+    co, no, w = k.shape[0], k.shape[1], k.shape[-1]
     ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    channels = torch.arange(co * no, device=x.device).view(co, no)  # the channel (o, element), o-major
     parts = []
     for m, elements in groups:
         kernel = k[..., m : w - m, m : w - m]
         kernel = kernel[:, elements] if isinstance(elements, slice) else kernel.index_select(1, elements)
         n = kernel.shape[1]
+        mine = channels[:, elements].reshape(-1)
+        xin = x.index_select(1, mine) if depthwise else x
         qh, qw = ph - m, pw - m
-        xin = x[..., max(0, -qh) : x.shape[-2] - max(0, -qh), max(0, -qw) : x.shape[-1] - max(0, -qw)]
-        y = conv2d(xin, kernel.reshape(co * n, ci * ni, w - 2 * m, w - 2 * m), stride, (max(0, qh), max(0, qw)))
-        parts.append((elements, y))
+        xin = xin[..., max(0, -qh) : xin.shape[-2] - max(0, -qh), max(0, -qw) : xin.shape[-1] - max(0, -qw)]
+        weight = kernel.reshape(co * n, -1, w - 2 * m, w - 2 * m)
+        y = conv2d(xin, weight, stride, (max(0, qh), max(0, qw)), groups=co * n if depthwise else 1)
+        parts.append((mine, y))
     first = parts[0][1]
     if len(parts) == 1:  # every element's kernel has the same zero rings: one smaller convolution
         return unflat(first, co)
@@ -264,9 +278,8 @@ def _split_conv(
         device=first.device,
         memory_format=current_format(),
     )
-    channels = torch.arange(co * no, device=k.device).view(co, no)
-    for elements, y in parts:  # y's channels are (o, element), o-major, as the output's
-        out.index_copy_(1, channels[:, elements].reshape(-1), y)
+    for mine, y in parts:  # y's channels are (o, element), o-major, as the output's
+        out.index_copy_(1, mine, y)
     return unflat(out, co)
 
 
@@ -336,7 +349,10 @@ class Separable(Implementation):
         a, s = weights
         co, no, ci, ni = a.shape
         z = conv2d(flat(x), a.reshape(co * no, ci * ni, 1, 1))
-        return unflat(conv2d(z, s.reshape(co * no, 1, *s.shape[-2:]), stride, padding, groups=co * no), co)
+        groups = _window_groups(s, padding)  # scale groups with a hard mask: a window per scale
+        if groups is None:
+            return unflat(conv2d(z, s.reshape(co * no, 1, *s.shape[-2:]), stride, padding, groups=co * no), co)
+        return _split_conv(z, s, groups, stride, padding, depthwise=True)
 
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:

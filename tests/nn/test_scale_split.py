@@ -1,6 +1,8 @@
-"""Dense group convolutions of scale groups, split by output window: one ``conv2d`` per group of
-output elements whose kernels share the same all-zero outer rings (hard mask), against one
-``conv2d`` over the whole window. Same function to round-off, same equivariance."""
+"""Group convolutions of scale groups, split by output window: one ``conv2d`` per group of output
+elements whose kernels share the same all-zero outer rings (hard mask) — the dense convolution of
+the non-separable forms and the depthwise spatial convolution of the separable ones — against one
+``conv2d`` over the whole window with the equivalent dense kernel. Same function to round-off,
+same equivariance."""
 
 from __future__ import annotations
 
@@ -57,12 +59,18 @@ def test_masks_without_exact_zeros_keep_one_convolution(mask):
     assert _window_groups(kern, layer.padding) is None
 
 
+#: The split convolution of each form: dense (nonseparable) or depthwise (separable, separable2d).
+SPLIT_IMPLS = [("Sim2", "nonseparable"), ("R2xRplus", "nonseparable"), ("Sim2", "separable"),
+               ("R2xRplus", "separable"), ("Sim2", "separable2d")]
+
+
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize("stride,padding", PADS, ids=[f"s{s}-p{p}" for s, p in PADS])
 @pytest.mark.parametrize("k", [3, 5, 7])
-@pytest.mark.parametrize("name,group,ne", SCALE_CASES, ids=[c[0] for c in SCALE_CASES])
-def test_split_equals_single_convolution(name, group, ne, k, stride, padding, layout):
-    layer = _layer(group, ne, k, stride=stride, padding=padding, bias=False)
+@pytest.mark.parametrize("name,impl", SPLIT_IMPLS, ids=[f"{n}-{i}" for n, i in SPLIT_IMPLS])
+def test_split_equals_single_convolution(name, impl, k, stride, padding, layout):
+    _, group, ne = next(c for c in SCALE_CASES if c[0] == name)
+    layer = _layer(group, ne, k, impl, stride=stride, padding=padding, bias=False)
     kern = layer.product_kernel()
     x = torch.randn(2, 2, layer.grid.size, 17, 14, dtype=F64, requires_grad=True)
     with memory_format(LAYOUTS[layout]):
@@ -112,7 +120,7 @@ def test_eval_cache_export_and_in_place_edits():
         assert rel(NonSeparable.apply(x, (kern,), 1, layer.padding), ref) < 1e-13
 
 
-@pytest.mark.parametrize("impl", ["nonseparable", "gseparable", "gseparable2d"])
+@pytest.mark.parametrize("impl", ["nonseparable", "gseparable", "gseparable2d", "separable", "separable2d"])
 @pytest.mark.parametrize("k", [5, 7])
 def test_split_sim2_rot90_exact(impl, k):
     group, ne = Sim2(max_scale=1.74), (4, 3)
@@ -121,7 +129,8 @@ def test_split_sim2_rot90_exact(impl, k):
     gconv = GroupConv(group, 3, 2, k, ne, implementation=impl, grid=lift.grid, **SMALL)
     gconv2 = GroupConv(group, 2, 2, k, ne, implementation=impl, grid=lift.grid, stride=2, padding=1, **SMALL)
     model = nn.Sequential(lift, nn.Tanh(), gconv, nn.Tanh(), gconv2).double().eval()
-    assert _window_groups(gconv.product_kernel(), gconv.padding) is not None
+    split = gconv.weights()[-1]  # the dense kernel, or the depthwise spatial factor
+    assert _window_groups(split, gconv.padding) is not None
     x = torch.randn(2, 1, 21, 21, dtype=F64)
     with torch.no_grad():
         y = model(x)
