@@ -20,8 +20,8 @@ import torch
 from gsepconv.groups import Sim2
 from gsepconv.nn import GroupConv
 from gsepconv.nn.implementations import (
-    LAYOUTS,
     IMPLEMENTATIONS,
+    LAYOUTS,
     _crop_margins,
     _rotation_scale,
     conv2d,

@@ -50,6 +50,10 @@ class Implementation(nn.Module):
     #: the table says when the difference is within the machine's noise). CUDA: channels-last,
     #: where cuDNN's depthwise and 1×1 kernels are fast, until measured there.
     layout: ClassVar[dict[str, str]] = {"cpu": "channels_last", "cuda": "channels_last"}
+    #: Whether :meth:`apply` convolves each output element over its own window only (the taps its
+    #: mask keeps, see :func:`_window_groups`): the dense and depthwise spatial convolutions of
+    #: scale groups with a hard mask. Cost formulas read it (``GroupConv.conv_windows``).
+    crops_windows: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -289,6 +293,7 @@ class NonSeparable(Implementation):
     # batch 32) NCHW's whole training step is 0.955x channels-last's (IQR 0.93-0.97, 7 rounds); at
     # batch 64 the two tied (1.01), and the conv-only limit at N = 16 was NCHW's.
     layout: ClassVar[dict[str, str]] = {"cpu": "nchw", "cuda": "channels_last"}
+    crops_windows = True
 
     def __init__(
         self,
@@ -323,6 +328,7 @@ class NonSeparable(Implementation):
 
 class Separable(Implementation):
     name = "separable"
+    crops_windows = True
 
     def __init__(
         self,
@@ -386,6 +392,7 @@ class GSeparable(Implementation):
         return (a[..., None, None] * s[:, :, :, None],)
 
     apply = staticmethod(NonSeparable.apply)
+    crops_windows = True  # through NonSeparable.apply
     product_kernel = staticmethod(NonSeparable.product_kernel)
 
 
@@ -528,6 +535,7 @@ class _RotationScaleSeparable(Implementation):
 
 class Separable2d(_RotationScaleSeparable):
     name = "separable2d"
+    crops_windows = True  # through Separable.apply
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
         return self.factors(grid_out, grid_in)
@@ -557,6 +565,7 @@ class GSeparable2d(_RotationScaleSeparable):
         return (_rotation_scale(r, sc)[..., None, None] * s[:, :, :, None],)
 
     apply = staticmethod(NonSeparable.apply)
+    crops_windows = True  # through NonSeparable.apply
     product_kernel = staticmethod(NonSeparable.product_kernel)
 
 

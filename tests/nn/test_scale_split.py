@@ -60,8 +60,13 @@ def test_masks_without_exact_zeros_keep_one_convolution(mask):
 
 
 #: The split convolution of each form: dense (nonseparable) or depthwise (separable, separable2d).
-SPLIT_IMPLS = [("Sim2", "nonseparable"), ("R2xRplus", "nonseparable"), ("Sim2", "separable"),
-               ("R2xRplus", "separable"), ("Sim2", "separable2d")]
+SPLIT_IMPLS = [
+    ("Sim2", "nonseparable"),
+    ("R2xRplus", "nonseparable"),
+    ("Sim2", "separable"),
+    ("R2xRplus", "separable"),
+    ("Sim2", "separable2d"),
+]
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))

@@ -100,9 +100,7 @@ def _main(args: argparse.Namespace) -> int:
         print(summarise_sweep(frame))
         print(f"written to {path}")
         return 0
-    frame = run_benchmark(
-        args.profile, args.device, args.out, against=args.against, bf16=args.bf16
-    )
+    frame = run_benchmark(args.profile, args.device, args.out, against=args.against, bf16=args.bf16)
     print(summarise_efficiency(frame))
     return 0
 
