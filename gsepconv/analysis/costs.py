@@ -2,7 +2,10 @@ r"""What one group-convolution layer costs, per implementation: parameters, mult
 (counted by PyTorch's flop counter and given by the cost formulas of the paper's separable kernels (book chapter 04)) and time.
 
 MACs per output pixel with :math:`N_\mathrm{in} = N_\mathrm{out} = N` and a sampled window of
-:math:`w \times w` taps (:math:`w = k` for rotations; larger for dilations):
+:math:`w \times w` taps (:math:`w = k` for rotations; larger for dilations). Where a layer
+convolves each output element :math:`h_a` over its own window :math:`w_a` (scale groups with a
+hard mask, for the dense (non- and g-separable) and the separable(2d) forms: ``GroupConv.conv_windows``), :math:`w^2` is the
+mean :math:`\frac1N \sum_a w_a^2`:
 
 =================  =======================================
 nonseparable       :math:`C_o N \cdot C_i N \cdot w^2`
@@ -50,17 +53,24 @@ __all__ = [
 LAYER_COSTS_FILE = "layer_costs.csv"
 
 
-def cost_formula(implementation: str, in_channels: int, out_channels: int, num_elements: int, window: int) -> int:
-    """MACs per output pixel of one group convolution (the paper's cost formulas, ``N_in = N_out = N``)."""
-    ci, co, n, w2 = in_channels, out_channels, num_elements, window * window
+def cost_formula(
+    implementation: str, in_channels: int, out_channels: int, num_elements: int, window: int | Sequence[int]
+) -> int:
+    """MACs per output pixel of one group convolution (the paper's cost formulas, ``N_in = N_out = N``).
+    ``window``: the side of every element's window, or one side per output element (``N`` of them)."""
+    ci, co, n = in_channels, out_channels, num_elements
+    windows = [window] * n if isinstance(window, int) else list(window)
+    if len(windows) != n:
+        raise ValueError(f"window: give one side or {n} (one per output element), got {len(windows)}")
+    nw2 = sum(w * w for w in windows)  # Σ_a w_a² = N·w² for equal windows
     formulas = {
-        "nonseparable": co * n * ci * n * w2,
-        "gseparable": co * n * ci * n * w2,
-        "gseparable2d": co * n * ci * n * w2,
-        "separable": co * n * (ci * n + w2),
-        "separable2d": co * n * (ci * n + w2),
-        "dseparable": n * ci * co + co * n * n * w2,
-        "dgseparable": n * co * (ci + n + w2),
+        "nonseparable": co * ci * n * nw2,
+        "gseparable": co * ci * n * nw2,  # its product kernel, convolved as nonseparable's
+        "gseparable2d": co * ci * n * nw2,
+        "separable": co * (n * ci * n + nw2),
+        "separable2d": co * (n * ci * n + nw2),
+        "dseparable": n * ci * co + co * n * nw2,
+        "dgseparable": co * (n * ci + n * n + nw2),
     }
     if implementation not in formulas:
         raise ValueError(f"unknown implementation {implementation!r}; choose one of {', '.join(formulas)}")
@@ -188,7 +198,7 @@ def _layer_costs(
                     "batch_size": b,
                     "params": count_parameters(layer),
                     "macs": count_macs(frozen, x),
-                    "macs_formula": b * s * s * cost_formula(impl, c, c, n, layer.window),
+                    "macs_formula": b * s * s * cost_formula(impl, c, c, n, layer.conv_windows()),
                     "kernel_ms": _best_ms(sample, prof.warmup, prof.repeats, dev),
                     "conv_ms": _best_ms(conv, prof.warmup, prof.repeats, dev),
                     "train_ms": _best_ms(step, prof.warmup, prof.repeats, dev),

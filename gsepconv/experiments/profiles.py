@@ -200,7 +200,6 @@ class BenchProfile:
     repeats: int
     cases: tuple[BenchCase, ...]
     max_scale: float = MAX_SCALE
-    compare_layout: bool = False
     against_repeats: int = 7
 
 

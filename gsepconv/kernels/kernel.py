@@ -149,6 +149,26 @@ def transformed_offsets(
     return u, weight
 
 
+def element_windows(
+    H: SubGroup, grid_out: Tensor, kernel_size: int, mask: str, num_elements: Any = None, sampling: str = "discretise"
+) -> list[int]:
+    """For each element ``h_a`` of ``grid_out: [N, dim]``, the side of the centred square of the
+    sampled window that holds every tap the mask keeps (``mask(h_a⁻¹ y) ≠ 0``): the element's own
+    window, ``k`` at the identity and growing with its dilation for a hard mask; the whole sampled
+    window for a smooth, soft-square or absent mask (no tap is exactly zero) and for an even
+    window (no centre tap to crop around). Convolutions that crop each element's kernel to it do
+    ``Σ_a w_a²`` instead of ``N · window²`` multiply–accumulates per pixel and channel pair."""
+    window, extent = kernel_window(H, kernel_size, num_elements, sampling)
+    if window % 2 == 0:
+        return [window] * int(grid_out.shape[0])
+    _, weight = transformed_offsets(H, grid_out, spatial_grid(window, extent), mask, normalise=False)
+    ticks = torch.arange(window)
+    centre = (window - 1) // 2
+    ring = torch.maximum((ticks[:, None] - centre).abs(), (ticks[None, :] - centre).abs())  # Chebyshev radius
+    reach = torch.where(weight != 0, ring, torch.zeros_like(ring)).amax(dim=(1, 2))
+    return [2 * int(r) + 1 for r in reach]
+
+
 def effective_taps(
     H: SubGroup, kernel_size: int, mask: str, num_elements: Any = None, sampling: str = "discretise"
 ) -> float:

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..groups.affine import AffineGroup, get_group
-from ..kernels.kernel import MASKS, SpatialKernel, kernel_window
+from ..kernels.kernel import MASKS, SpatialKernel, element_windows, kernel_window
 from .grid import GroupGrid
 from .implementations import (
     IMPLEMENTATIONS,
@@ -428,6 +428,20 @@ class GroupConv(SampledConv):
 
     def _layout(self) -> dict[str, str]:
         return type(self.impl).layout
+
+    def conv_windows(self) -> list[int]:
+        """Per output element of the grid, the side of the window its spatial convolution runs
+        over: the taps its mask keeps (:func:`gsepconv.kernels.element_windows`) where the
+        implementation crops each element's kernel to them (``crops_windows``; an integer
+        padding), the whole sampled window (:attr:`window`) otherwise. The cost formulas'
+        ``w²`` is the mean of their squares."""
+        n = self.grid.size
+        if not type(self.impl).crops_windows or isinstance(self.padding, str) or n < 2:
+            return [self.window] * n
+        mask = self.impl.mask
+        return element_windows(
+            self.group.H, self.grid.elements(), self.kernel_size, mask, self.num_elements, self.grid.sampling
+        )
 
     def product_kernel(self) -> Tensor:
         """The dense kernel ``[C_o, N, C_i, N, k, k]`` this layer convolves with (for tests/plots)."""

@@ -50,6 +50,10 @@ class Implementation(nn.Module):
     #: the table says when the difference is within the machine's noise). CUDA: channels-last,
     #: where cuDNN's depthwise and 1×1 kernels are fast, until measured there.
     layout: ClassVar[dict[str, str]] = {"cpu": "channels_last", "cuda": "channels_last"}
+    #: Whether :meth:`apply` convolves each output element over its own window only (the taps its
+    #: mask keeps, see :func:`_window_groups`): the dense and depthwise spatial convolutions of
+    #: scale groups with a hard mask. Cost formulas read it (``GroupConv.conv_windows``).
+    crops_windows: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -182,12 +186,114 @@ def _channel_projection(x: Tensor, proj: Tensor) -> Tensor:
     return z.view(b, n, -1, h, w).transpose(1, 2).reshape(b, -1, h, w)
 
 
+#: Attribute under which :func:`_window_groups` memoises its answer on a kernel tensor (with the
+#: tensor's version counter, so an in-place edit is seen): the ``eval()`` cache and an exported
+#: layer return the same kernel tensor at every call, and find the zero taps only once.
+_GROUPS_ATTR = "_gsepconv_window_groups"
+
+
+def _crop_margins(k: Tensor) -> list[int]:
+    """For a kernel indexed by output element on its second axis, dense ``[C_o, N_o, C_i, N_i, w, w]``
+    or depthwise (the spatial factor of the separable forms) ``[C_o, N_o, w, w]``, the number of
+    outer rings of taps of each output element that are exactly zero for every channel and input
+    element (``≤ w // 2``; a NaN tap counts as non-zero). A scale group's hard disk mask zeroes
+    every tap outside the window of the element's dilation; a smooth, soft-square or absent mask
+    zeroes none."""
+    w = k.shape[-1]
+    nonzero = k.detach().abs().amax(dim=(0, *range(2, k.dim() - 2))) != 0  # [N_o, w, w]
+    ticks = torch.arange(w, device=k.device)
+    centre = (w - 1) // 2
+    ring = torch.maximum((ticks[:, None] - centre).abs(), (ticks[None, :] - centre).abs())  # Chebyshev radius
+    reach = torch.where(nonzero, ring, torch.zeros_like(ring)).amax(dim=(1, 2))  # [N_o]: outermost non-zero ring
+    return [centre - r for r in reach.tolist()]
+
+
+def _window_groups(k: Tensor, padding: Padding) -> list[tuple[int, Tensor | slice]] | None:
+    """The output elements of a kernel (dense or depthwise, as in :func:`_crop_margins`) grouped by how many
+    all-zero outer rings their kernels share, ``[(margin, elements), ...]``, margins ascending;
+    ``None`` when one convolution over the whole window is all there is to do: no zero ring
+    (rotation groups; scale groups with a mask that zeroes no tap), an even or non-square window,
+    a padding given by name, or tracing by ``torch.compile`` (the groups depend on the values)."""
+    if (
+        k.shape[1] < 2
+        or k.shape[-1] != k.shape[-2]
+        or k.shape[-1] % 2 == 0
+        or isinstance(padding, str)
+        or torch.compiler.is_compiling()
+    ):
+        return None
+    memo = getattr(k, _GROUPS_ATTR, None)
+    if memo is not None and memo[0] == k._version:
+        return memo[1]
+    margins = _crop_margins(k)
+    groups: list[tuple[int, Tensor | slice]] | None = None
+    if any(margins):
+        groups = []
+        for m in sorted(set(margins)):
+            idx = [n for n, mn in enumerate(margins) if mn == m]
+            step = idx[1] - idx[0] if len(idx) > 1 else 1
+            if idx == list(range(idx[0], idx[-1] + 1, step)):  # e.g. one scale of a rotation-major grid
+                groups.append((m, slice(idx[0], idx[-1] + 1, step)))
+            else:
+                groups.append((m, torch.tensor(idx, device=k.device)))
+    with contextlib.suppress(AttributeError, RuntimeError):  # memo only; tensors that refuse it recompute
+        setattr(k, _GROUPS_ATTR, (k._version, groups))
+    return groups
+
+
+def _split_conv(
+    x: Tensor,
+    k: Tensor,
+    groups: list[tuple[int, Tensor | slice]],
+    stride: int,
+    padding: Padding,
+    depthwise: bool = False,
+) -> Tensor:
+    r"""One convolution per group of output elements, each over the centre ``w - 2m`` taps of its
+    kernels (the ``m`` outer rings are zero, so the function is the same up to round-off). Dense:
+    ``conv2d(x, k.reshape(C_o·N_o, C_i·N_i, w, w), stride, padding)`` for ``k``
+    ``[C_o, N_o, C_i, N_i, w, w]``; ``depthwise``: ``conv2d(x, k.reshape(C_o·N_o, 1, w, w), stride,
+    padding, groups=C_o·N_o)`` for ``k`` ``[C_o, N_o, w, w]``, where each group convolves only its
+    own channels of ``x`` (``[B, C_o·N_o, H, W]``, channels ``(o, element)``). Cropping ``m`` taps
+    on each side and padding ``m`` less keeps every output aligned at any stride: where the padding
+    is smaller than ``m``, the input is cropped by the difference instead (a negative padding). The
+    parts are written into one ``[B, C_o, N_o, H', W']`` output in the current memory format."""
+    co, no, w = k.shape[0], k.shape[1], k.shape[-1]
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    channels = torch.arange(co * no, device=x.device).view(co, no)  # the channel (o, element), o-major
+    parts = []
+    for m, elements in groups:
+        kernel = k[..., m : w - m, m : w - m]
+        kernel = kernel[:, elements] if isinstance(elements, slice) else kernel.index_select(1, elements)
+        n = kernel.shape[1]
+        mine = channels[:, elements].reshape(-1)
+        xin = x.index_select(1, mine) if depthwise else x
+        qh, qw = ph - m, pw - m
+        xin = xin[..., max(0, -qh) : xin.shape[-2] - max(0, -qh), max(0, -qw) : xin.shape[-1] - max(0, -qw)]
+        weight = kernel.reshape(co * n, -1, w - 2 * m, w - 2 * m)
+        y = conv2d(xin, weight, stride, (max(0, qh), max(0, qw)), groups=co * n if depthwise else 1)
+        parts.append((mine, y))
+    first = parts[0][1]
+    if len(parts) == 1:  # every element's kernel has the same zero rings: one smaller convolution
+        return unflat(first, co)
+    out = torch.empty(
+        (first.shape[0], co * no, *first.shape[-2:]),
+        dtype=first.dtype,
+        device=first.device,
+        memory_format=current_format(),
+    )
+    for mine, y in parts:  # y's channels are (o, element), o-major, as the output's
+        out.index_copy_(1, mine, y)
+    return unflat(out, co)
+
+
 class NonSeparable(Implementation):
     name = "nonseparable"
     # One dense convolution over C_i·N channels: on 2 CPU cores (quick benchmark, SE(2) N = 4,
     # batch 32) NCHW's whole training step is 0.955x channels-last's (IQR 0.93-0.97, 7 rounds); at
     # batch 64 the two tied (1.01), and the conv-only limit at N = 16 was NCHW's.
     layout: ClassVar[dict[str, str]] = {"cpu": "nchw", "cuda": "channels_last"}
+    crops_windows = True
 
     def __init__(
         self,
@@ -210,7 +316,10 @@ class NonSeparable(Implementation):
     def apply(x: Tensor, weights: tuple[Tensor, ...], stride: int, padding: Padding) -> Tensor:
         (k,) = weights
         co, no, ci, ni, kh, kw = k.shape
-        return unflat(conv2d(flat(x), k.reshape(co * no, ci * ni, kh, kw), stride, padding), co)
+        groups = _window_groups(k, padding)
+        if groups is None:
+            return unflat(conv2d(flat(x), k.reshape(co * no, ci * ni, kh, kw), stride, padding), co)
+        return _split_conv(flat(x), k, groups, stride, padding)
 
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
@@ -219,6 +328,7 @@ class NonSeparable(Implementation):
 
 class Separable(Implementation):
     name = "separable"
+    crops_windows = True
 
     def __init__(
         self,
@@ -245,7 +355,10 @@ class Separable(Implementation):
         a, s = weights
         co, no, ci, ni = a.shape
         z = conv2d(flat(x), a.reshape(co * no, ci * ni, 1, 1))
-        return unflat(conv2d(z, s.reshape(co * no, 1, *s.shape[-2:]), stride, padding, groups=co * no), co)
+        groups = _window_groups(s, padding)  # scale groups with a hard mask: a window per scale
+        if groups is None:
+            return unflat(conv2d(z, s.reshape(co * no, 1, *s.shape[-2:]), stride, padding, groups=co * no), co)
+        return _split_conv(z, s, groups, stride, padding, depthwise=True)
 
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
@@ -279,6 +392,7 @@ class GSeparable(Implementation):
         return (a[..., None, None] * s[:, :, :, None],)
 
     apply = staticmethod(NonSeparable.apply)
+    crops_windows = True  # through NonSeparable.apply
     product_kernel = staticmethod(NonSeparable.product_kernel)
 
 
@@ -421,6 +535,7 @@ class _RotationScaleSeparable(Implementation):
 
 class Separable2d(_RotationScaleSeparable):
     name = "separable2d"
+    crops_windows = True  # through Separable.apply
 
     def sample(self, grid_out: Tensor, grid_in: Tensor) -> tuple[Tensor, ...]:
         return self.factors(grid_out, grid_in)
@@ -450,6 +565,7 @@ class GSeparable2d(_RotationScaleSeparable):
         return (_rotation_scale(r, sc)[..., None, None] * s[:, :, :, None],)
 
     apply = staticmethod(NonSeparable.apply)
+    crops_windows = True  # through NonSeparable.apply
     product_kernel = staticmethod(NonSeparable.product_kernel)
 
 

@@ -15,19 +15,22 @@ from gsepconv.experiments.bench import BENCH_PROFILES
 from gsepconv.nn import GroupConv, LiftingConv, count_macs
 
 
-def _formula(impl: str, ci: int, co: int, nr: int, ns: int, k: int) -> int:
-    """MACs per output pixel (N_in = N_out = N) of each implementation."""
+def _formula(impl: str, ci: int, co: int, nr: int, ns: int, window: int, windows: list[int]) -> int:
+    """MACs per output pixel (N_in = N_out = N) of each implementation: ``window`` the sampled
+    window's side, ``windows`` the side each output element's kernel is cropped to by the
+    implementations that crop (the dense and the separable ones)."""
     n = nr * ns
+    w2, cropped = window * window, sum(w * w for w in windows)  # n·w² and Σ_a w_a²
     return {
-        "nonseparable": co * n * ci * n * k * k,
-        "gseparable": co * n * ci * n * k * k,
-        "gseparable2d": co * n * ci * n * k * k,
-        "separable": co * n * (ci * n + k * k),
-        "dseparable": n * ci * co + co * n * n * k * k,
-        "dgseparable": n * co * (ci + n + k * k),
+        "nonseparable": co * ci * n * cropped,
+        "gseparable": co * ci * n * cropped,  # the dense product kernel, as nonseparable
+        "gseparable2d": co * ci * n * cropped,
+        "separable": co * n * ci * n + co * cropped,
+        "dseparable": n * ci * co + co * n * n * w2,
+        "dgseparable": n * co * (ci + n + w2),
         # fully factorised, it would cost co·nr·ns·(ci·nr + ns + k²); the rotation×scale factor runs
         # as one 1×1 convolution (faster on CPU, see Separable2d.apply), costing as separable
-        "separable2d": co * n * (ci * n + k * k),
+        "separable2d": co * n * ci * n + co * cropped,
     }[impl]
 
 
@@ -43,8 +46,24 @@ def test_macs_match_cost_formulas(group: str, num_elements) -> None:
         layer = GroupConv(group, ci, co, k, num_elements, implementation=impl, bias=False, grid=lift.grid).eval()
         x = torch.randn(b, ci, nr * ns, h, h)
         macs = count_macs(layer.export(), x)
-        expected = b * h * h * _formula(impl, ci, co, nr, ns, layer.window)  # k² → window² for scales
+        windows = layer.conv_windows()
+        expected = b * h * h * _formula(impl, ci, co, nr, ns, layer.window, windows)  # k² → window² for scales
         assert macs == expected, f"{group} {impl}: counted {macs} MACs, formula gives {expected}"
+    if group == "SE2":  # rotations keep every tap: nothing to crop
+        assert windows == [k] * nr
+    else:  # hard mask: each scale's own window, k at the identity, growing with the dilation
+        assert min(windows) == k < max(windows) <= layer.window, windows
+
+
+def test_smooth_mask_crops_nothing() -> None:
+    """A smooth mask leaves no tap exactly zero, so every element convolves over the whole window
+    and the count is the plain formula's."""
+    lift = LiftingConv("Sim2", 1, 3, 5, (4, 3), mask="smooth")
+    for impl in ("nonseparable", "separable"):
+        layer = GroupConv("Sim2", 3, 4, 5, (4, 3), implementation=impl, bias=False, grid=lift.grid, mask="smooth")
+        assert layer.conv_windows() == [layer.window] * 12
+        macs = count_macs(layer.export().eval(), torch.randn(1, 3, 12, 9, 9))
+        assert macs == 81 * _formula(impl, 3, 4, 4, 3, layer.window, [layer.window] * 12)
 
 
 def test_separable_needs_fewer_macs_and_gap_widens_with_n() -> None:

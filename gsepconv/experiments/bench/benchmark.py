@@ -5,7 +5,6 @@ inference with and without cached kernels, memory, parameters and MACs, written 
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,14 +48,11 @@ def bench_case(
     profile: BenchProfile,
     device: torch.device,
     seed: int = 0,
-    compare_layout: bool = False,
     original: Any = None,
     bf16: bool = False,
 ) -> dict[str, Any]:
-    """Measure one case; returns a result row. ``compare_layout`` also times the training step with
-    every layer in plain NCHW (``train_ms_nchw``; ``gsepconv bench --layouts`` compares layouts
-    properly, alternating).
-    ``original`` (a :class:`gsepconv.experiments.against.Original`): also time the original
+    """Measure one case; returns a result row (whole models in each layout: ``gsepconv bench
+    --layouts``). ``original`` (a :class:`gsepconv.experiments.against.Original`): also time the original
     code's model of the case, alternating with ours (``original_train_ms``, ``speedup_vs_original``).
     Every case also times its conv-only model (the same convolutions with free weights, no kernel
     nets) in both memory layouts; the faster is the float32 limit of a training step
@@ -66,12 +62,6 @@ def bench_case(
     training = _time_training(case, profile, device, model, train_step, x, y, seed, original, bf16)
     frozen = export(model.eval())
     inference = _time_inference(model, frozen, x, profile, device)
-    if compare_layout:
-        model.train()
-        with memory_format(torch.contiguous_format):
-            training["train_ms_nchw"] = statistics.median(
-                time_calls(train_step, profile.warmup, profile.repeats, device)
-            )
     return {
         **case_columns(case, profile, profile.image_size, model, frozen, x),
         **training,
@@ -205,7 +195,6 @@ def _training_columns(
         "train_ms_min": min(times["ours"]),
         "train_ms_max": max(times["ours"]),
         "images_per_s": profile.batch_size / (train / 1000.0),
-        "train_ms_nchw": nan,
         "conv_only_train_ms": conv_only,
         "limit_layout": limit_layout,
         **{f"conv_only_train_ms_{layout}": ms for layout, ms in by_layout.items()},
@@ -295,11 +284,10 @@ def summarise_efficiency(frame: pd.DataFrame) -> str:
                 f"{speed_words(row.bf16_speedup)} float32{versus}"
             )
     for _, row in frame.iterrows():
-        layout = "" if math.isnan(row.train_ms_nchw) else f"  NCHW/fast {row.train_ms_nchw / row.train_ms:4.1f}x"
         lines.append(
             f"{row.group:>8} {row.implementation:<13} N={row.num_elements or '-':<7} train {row.train_ms:8.1f} ms "
             f"({row.images_per_s:6.0f} img/s)  infer {row.infer_ms:7.1f} ms = {row.infer_overhead:.2f}x conv-only "
-            f"(uncached {row.infer_uncached_ms / row.conv_only_ms:.2f}x){layout}"
+            f"(uncached {row.infer_uncached_ms / row.conv_only_ms:.2f}x)"
         )
     return "\n".join(lines)
 
@@ -310,7 +298,6 @@ def run_benchmark(
     out: str | Path | None = None,
     cases: Sequence[BenchCase] | None = None,
     progress: bool = True,
-    compare_layout: bool | None = None,
     against: str | Path | None = None,
     bf16: bool = False,
 ) -> pd.DataFrame:
@@ -335,7 +322,6 @@ def run_benchmark(
                 case,
                 prof,
                 dev,
-                compare_layout=prof.compare_layout if compare_layout is None else compare_layout,
                 original=original,
                 bf16=bf16,
             )

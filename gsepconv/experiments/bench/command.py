@@ -74,12 +74,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also time our training step under bfloat16 autocast (precision=bf16), alternating with float32 "
         "(columns train_ms_bf16, bf16_speedup); whether it pays depends on the hardware",
     )
-    p.add_argument(
-        "--compare-layout",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="also time training with plain NCHW convolutions (default: on for quick)",
-    )
     p.set_defaults(func=_main)
 
 
@@ -106,9 +100,7 @@ def _main(args: argparse.Namespace) -> int:
         print(summarise_sweep(frame))
         print(f"written to {path}")
         return 0
-    frame = run_benchmark(
-        args.profile, args.device, args.out, compare_layout=args.compare_layout, against=args.against, bf16=args.bf16
-    )
+    frame = run_benchmark(args.profile, args.device, args.out, against=args.against, bf16=args.bf16)
     print(summarise_efficiency(frame))
     return 0
 
