@@ -351,7 +351,11 @@ plt.show()
 # by a $1\times1$ mix over $(C_i \times N)$ plus a depthwise $w\times w$ convolution,
 # $C_o N (C_i N + w^2)$ (as written out above); `dgseparable` also factorises the channels. The
 # $\mathrm{Sim}(2)$ layers pay for their larger window $w$ (dilated kernels) and their larger
-# number of elements $N$ (the rotations × scales printed above the table). Times are single
+# number of elements $N$ (the rotations × scales printed above the table). A hard disk mask zeroes
+# every tap outside an element's own dilated window $w_a$ ($k$ at scale 1), so the dense and the
+# separable forms convolve each element over its own window only (`GroupConv.conv_windows`):
+# $w^2$ in their formulas becomes the mean of $w_a^2$ over the output elements, which is what the
+# counter finds. A smooth mask zeroes no tap, and every element pays for the whole window. Times are single
 # measurements on whatever machine made the table (best of a few repeats; on a shared CPU they
 # are noisy); they rank the implementations but are not a benchmark — chapter 7 measures whole
 # networks.
