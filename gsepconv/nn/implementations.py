@@ -393,6 +393,7 @@ class GSeparable(Implementation):
 
     apply = staticmethod(NonSeparable.apply)
     crops_windows = True  # through NonSeparable.apply
+    layout = NonSeparable.layout  # the same dense convolution (its conv-only limit was NCHW's too)
     product_kernel = staticmethod(NonSeparable.product_kernel)
 
 
@@ -566,6 +567,7 @@ class GSeparable2d(_RotationScaleSeparable):
 
     apply = staticmethod(NonSeparable.apply)
     crops_windows = True  # through NonSeparable.apply
+    layout = NonSeparable.layout  # the same dense convolution (its conv-only limit was NCHW's too)
     product_kernel = staticmethod(NonSeparable.product_kernel)
 
 
