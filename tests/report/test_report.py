@@ -650,6 +650,20 @@ def test_make_all_writes_every_product_and_redraws_from_the_csvs(tmp_path: Path)
     assert table.loc["SE(2) separable, N=8", "test_acc"] == "50.00 ± 0.00"
 
 
+def test_make_all_without_the_original_says_how_to_measure_it(tmp_path: Path) -> None:
+    """A reproduction benchmarks without ``--against``: the book's side-by-side table then holds
+    one row naming the command (an empty csv-table fails the strict book build)."""
+    folder = _write_all(tmp_path)
+    efficiency = pd.read_csv(folder / "efficiency.csv")
+    efficiency.drop(columns=[c for c in efficiency.columns if c.startswith("original_")]).to_csv(
+        folder / "efficiency.csv", index=False
+    )
+    make_all(PROFILE, tmp_path)
+    table = pd.read_csv(folder / "tables" / "efficiency_vs_original.csv")
+    assert len(table) == 1 and table["train_ms"].isna().all()
+    assert f"gsepconv bench --profile {PROFILE} --against" in table.loc[0, "model"]
+
+
 def test_make_all_allow_missing_deletes_stale_products(tmp_path: Path) -> None:
     folder = _write_all(tmp_path)
     stale = folder / "figures" / "redundancy_energy.png"
