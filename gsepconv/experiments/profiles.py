@@ -439,7 +439,7 @@ _QUICK_EQUIVARIANCE = EquivarianceProfile(
 QUICK = Profile(
     name="quick",
     description=(
-        "2 CPU cores, ~50 min of training: 3 seeds of the headline models at widths (12, 12, 24), 252 steps each"
+        "2 CPU cores, ~56 min of training: 3 seeds of the headline models at widths (12, 12, 24), 252 steps each"
     ),
     training=TrainingProfile(seeds=(0, 1, 2), batch_size=64, lr=3e-3, weight_decay=1e-4, cpu_workers=2),
     mnist=MnistProfile(
@@ -538,7 +538,8 @@ only 1.0-1.5x on these models): at 5 epochs (313 steps) Z2 takes 30 s, SE(2) non
 (one thread, batch 64: ≈ 2.2 s per step, 78 % of it in convolutions), separable 212 s,
 dseparable 300 s, R2xR+ separable 115 s, Sim(2) separable2d 463 s, and all runs of the profile
 together ≈ 56 min of two workers even packed without gaps; 4 epochs bring that to ≈ 50 min; measured
-at 41a202d, the whole pool took 55 min
+at 41a202d and 1fb8546, the whole pool took 55 min 25 s and 56 min 1 s (test evaluations and the
+equal-time experiment's 15 runs of 90 s included; a whole reproduction at 1fb8546: 67 min 48 s)
 (``gsepconv reproduce --train always`` trains every run of the profile as one longest-first pool,
 ``gsepconv.experiments.runner.train_profile``).
 
