@@ -524,7 +524,7 @@ QUICK = Profile(
     ),
 )
 """The CPU profile: every headline comparison has 3 seeds, at widths where separable layers are not
-capacity-starved, within ~55 min of training on 2 cores.
+capacity-starved, within ~56 min of training on 2 cores.
 
 Sizes: at widths (8, 8, 16) a separable layer has only 8 spatial filters and is capacity-starved
 (separable with N = 1 scores like a depthwise-separable CNN), so the separable-vs-nonseparable

@@ -162,11 +162,18 @@ def element_windows(
     if window % 2 == 0:
         return [window] * int(grid_out.shape[0])
     _, weight = transformed_offsets(H, grid_out, spatial_grid(window, extent), mask, normalise=False)
-    ticks = torch.arange(window)
-    centre = (window - 1) // 2
-    ring = torch.maximum((ticks[:, None] - centre).abs(), (ticks[None, :] - centre).abs())  # Chebyshev radius
-    reach = torch.where(weight != 0, ring, torch.zeros_like(ring)).amax(dim=(1, 2))
-    return [2 * int(r) + 1 for r in reach]
+    return [2 * r + 1 for r in outermost_ring(weight != 0)]
+
+
+def outermost_ring(nonzero: Tensor) -> list[int]:
+    """For ``nonzero: [N, w, w]`` (odd ``w``), per element the Chebyshev radius of its outermost
+    ``True`` tap around the centre (0 when none lies outside the centre tap): the element's taps
+    fit in the centred ``(2r + 1)²`` square."""
+    w = nonzero.shape[-1]
+    ticks = torch.arange(w, device=nonzero.device)
+    centre = (w - 1) // 2
+    ring = torch.maximum((ticks[:, None] - centre).abs(), (ticks[None, :] - centre).abs())
+    return torch.where(nonzero, ring, torch.zeros_like(ring)).amax(dim=(1, 2)).tolist()
 
 
 def effective_taps(

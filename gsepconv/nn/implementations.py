@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..groups.interface import SubGroup
-from ..kernels.kernel import GroupKernel, SpatialKernel, SubgroupKernel
+from ..kernels.kernel import GroupKernel, SpatialKernel, SubgroupKernel, outermost_ring
 
 Padding = int | str | tuple[int, int]
 
@@ -199,13 +199,9 @@ def _crop_margins(k: Tensor) -> list[int]:
     element (``≤ w // 2``; a NaN tap counts as non-zero). A scale group's hard disk mask zeroes
     every tap outside the window of the element's dilation; a smooth, soft-square or absent mask
     zeroes none."""
-    w = k.shape[-1]
     nonzero = k.detach().abs().amax(dim=(0, *range(2, k.dim() - 2))) != 0  # [N_o, w, w]
-    ticks = torch.arange(w, device=k.device)
-    centre = (w - 1) // 2
-    ring = torch.maximum((ticks[:, None] - centre).abs(), (ticks[None, :] - centre).abs())  # Chebyshev radius
-    reach = torch.where(nonzero, ring, torch.zeros_like(ring)).amax(dim=(1, 2))  # [N_o]: outermost non-zero ring
-    return [centre - r for r in reach.tolist()]
+    centre = (k.shape[-1] - 1) // 2
+    return [centre - r for r in outermost_ring(nonzero)]
 
 
 def _window_groups(k: Tensor, padding: Padding) -> list[tuple[int, Tensor | slice]] | None:
