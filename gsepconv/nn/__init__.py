@@ -4,6 +4,7 @@ the MAC and saved-memory counts of a model."""
 from __future__ import annotations
 
 from .conv import ExportedConv, GroupConv, LiftingConv, export, kernel_cache
+from .fft import conv_algorithm, fft_conv2d
 from .grid import SAMPLINGS, GroupGrid
 from .implementations import IMPLEMENTATIONS, LAYOUTS, Implementation, memory_format
 from .layers import GroupBatchNorm, GroupPool, InvariantPool, PlanarConv, SpatialMaxPool, precise_batch_norm
@@ -23,8 +24,10 @@ __all__ = [
     "LiftingConv",
     "PlanarConv",
     "SpatialMaxPool",
+    "conv_algorithm",
     "count_macs",
     "export",
+    "fft_conv2d",
     "kernel_cache",
     "memory_format",
     "precise_batch_norm",

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from ..groups.interface import SubGroup
 from ..kernels.kernel import GroupKernel, SpatialKernel, SubgroupKernel, outermost_ring
+from .fft import fft_conv2d, use_fft
 
 Padding = int | str | tuple[int, int]
 
@@ -145,13 +146,20 @@ def current_format() -> torch.memory_format:
     return _LAYER_FORMAT.get() if forced is None else forced
 
 
-def conv2d(x: Tensor, weight: Tensor, stride: int = 1, padding: Padding = 0, groups: int = 1) -> Tensor:
+def conv2d(
+    x: Tensor, weight: Tensor, stride: int = 1, padding: Padding = 0, groups: int = 1, taps: float | None = None
+) -> Tensor:
     """``F.conv2d`` (no bias, no dilation) in the current layer's memory format
     (:func:`current_format`): channels-last, where depthwise and 1×1 convolutions are fast, or
     plain NCHW, where a dense grouped-channel convolution may be; the output is in that format too.
-    A no-op conversion when the input is already in it. Every implementation and the lifting layer
-    convolve through it."""
+    A no-op conversion when the input is already in it. A dense stride-1 convolution takes the
+    Fourier path (:mod:`gsepconv.nn.fft`) where :func:`~gsepconv.nn.fft.conv_algorithm` asks for
+    it or its cost model expects it to be faster (``taps``: the direct convolution's mean taps per
+    output channel, when fewer than the kernel's, as for split windows). Every implementation and
+    the lifting layer convolve through it."""
     fmt = current_format()
+    if use_fft(x, weight, stride, padding, groups, taps):
+        return fft_conv2d(x, weight, padding).contiguous(memory_format=fmt)  # type: ignore[arg-type]
     y = F.conv2d(
         x.contiguous(memory_format=fmt), weight.contiguous(memory_format=fmt), None, stride, padding, 1, groups
     )
@@ -237,6 +245,13 @@ def _window_groups(k: Tensor, padding: Padding) -> list[tuple[int, Tensor | slic
     return groups
 
 
+def _mean_taps(groups: list[tuple[int, Tensor | slice]], n: int, w: int) -> float:
+    """The mean number of taps per output element of the per-window convolutions of ``groups``
+    (:func:`_window_groups`) of ``n`` elements with a ``w × w`` window."""
+    sizes = [len(range(n)[e]) if isinstance(e, slice) else len(e) for _, e in groups]
+    return sum(s * (w - 2 * m) ** 2 for (m, _), s in zip(groups, sizes)) / n
+
+
 def _split_conv(
     x: Tensor,
     k: Tensor,
@@ -313,8 +328,12 @@ class NonSeparable(Implementation):
         (k,) = weights
         co, no, ci, ni, kh, kw = k.shape
         groups = _window_groups(k, padding)
-        if groups is None:
-            return unflat(conv2d(flat(x), k.reshape(co * no, ci * ni, kh, kw), stride, padding), co)
+        whole = k.reshape(co * no, ci * ni, kh, kw)
+        # The Fourier path costs the same for any window: where it wins against the direct
+        # per-window convolutions, it convolves with the whole window at once.
+        taps = None if groups is None else _mean_taps(groups, no, kw)
+        if groups is None or use_fft(flat(x), whole, stride, padding, 1, taps):
+            return unflat(conv2d(flat(x), whole, stride, padding, taps=taps), co)
         return _split_conv(flat(x), k, groups, stride, padding)
 
     @staticmethod

@@ -8,11 +8,16 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .fft import conv_algorithm
+
 
 def count_macs(model: nn.Module, x: torch.Tensor) -> int:
-    """Multiply–accumulates of one forward pass (PyTorch's flop counter / 2)."""
+    """Multiply–accumulates of one forward pass (PyTorch's flop counter / 2) with every convolution
+    computed directly: the measure of the paper and of the cost formulas
+    (``gsepconv.analysis.cost_formula``), whichever algorithm a layer runs by at training time
+    (the Fourier path, :mod:`gsepconv.nn.fft`, does less arithmetic for large dense kernels)."""
     counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode():
+    with counter, torch.inference_mode(), conv_algorithm("direct"):
         model(x)
     return int(counter.get_total_flops() // 2)
 
