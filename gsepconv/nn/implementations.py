@@ -300,10 +300,13 @@ def _split_conv(
 
 class NonSeparable(Implementation):
     name = "nonseparable"
-    # One dense convolution over C_i·N channels: on 2 CPU cores (quick benchmark, SE(2) N = 4,
-    # batch 32) NCHW's whole training step is 0.955x channels-last's (IQR 0.93-0.97, 7 rounds); at
-    # batch 64 the two tied (1.01), and the conv-only limit at N = 16 was NCHW's.
-    layout: ClassVar[dict[str, str]] = {"cpu": "nchw", "cuda": "channels_last"}
+    # One dense convolution over C_i·N channels. Run directly, NCHW was the faster layout on 2 CPU
+    # cores (quick benchmark, SE(2) N = 4, batch 32: 0.955x channels-last's step). With the
+    # Fourier path (gsepconv.nn.fft), which the quick models' 7×7 layers take on CPU, the layer
+    # reads and writes either layout and the rest of the step (norms, pooling, the 1×1 skip) is
+    # faster channels-last: NCHW/channels-last 1.11 [1.03, 1.16] (N = 4) and 1.05 [1.02, 1.10]
+    # (gseparable N = 8), `gsepconv bench --layouts`, 7 rounds.
+    layout: ClassVar[dict[str, str]] = {"cpu": "channels_last", "cuda": "channels_last"}
     crops_windows = True
 
     def __init__(
@@ -408,7 +411,7 @@ class GSeparable(Implementation):
 
     apply = staticmethod(NonSeparable.apply)
     crops_windows = True  # through NonSeparable.apply
-    layout = NonSeparable.layout  # the same dense convolution (its conv-only limit was NCHW's too)
+    layout = NonSeparable.layout  # the same dense convolution
     product_kernel = staticmethod(NonSeparable.product_kernel)
 
 
@@ -582,7 +585,7 @@ class GSeparable2d(_RotationScaleSeparable):
 
     apply = staticmethod(NonSeparable.apply)
     crops_windows = True  # through NonSeparable.apply
-    layout = NonSeparable.layout  # the same dense convolution (its conv-only limit was NCHW's too)
+    layout = NonSeparable.layout  # the same dense convolution
     product_kernel = staticmethod(NonSeparable.product_kernel)
 
 
