@@ -212,20 +212,6 @@ def _map_major(y: Tensor, lh: int) -> Tensor:
     return y.view(lh, f // lh, b, c).permute(2, 3, 0, 1)
 
 
-def _plan(x: Tensor, w: Tensor, ph: int, pw: int) -> tuple[int, int, Tensor, Tensor]:
-    """The transform sizes ``L_h, L_w`` and the kernel's phases ``eh`` ``[L_h, k_h]``, ``ew``
-    ``[L_w/2 + 1, k_w]`` of a convolution of ``x`` with ``w`` at padding ``(ph, pw)``."""
-    (h, wd), (kh, kw) = x.shape[-2:], w.shape[-2:]
-    lh, lw = transform_size(h, kh, ph), transform_size(wd, kw, pw)
-    ctype = _complex(x.dtype)
-    return lh, lw, _phases(lh, kh, ph, lh, ctype, x.device), _phases(lw, kw, pw, lw // 2 + 1, ctype, x.device)
-
-
-def _conj_spectrum(x: Tensor, lh: int, lw: int) -> Tensor:
-    """``conj(rfft2(x))`` frequency-major, ``[F, B, C]`` (``ihfft2`` unnormalised is that conjugate)."""
-    return _frequency_major(torch.fft.ihfft2(x, s=(lh, lw), norm="forward"))
-
-
 class _FourierConv(torch.autograd.Function):
     """``F.conv2d(x, w, padding=(ph, pw))`` through the Fourier domain, with its backward.
 
@@ -233,41 +219,42 @@ class _FourierConv(torch.autograd.Function):
     to a slow path (about 8 times slower on CPU). The forward product runs on the conjugate
     spectrum of ``x`` (``ihfft2``, unnormalised, is ``conj(rfft2)``) and gives the conjugate
     spectrum of ``y``, which ``hfft2`` (``norm="forward"``) turns back into ``y``; the backward
-    products then need only the plain spectrum of the incoming gradient and transposes.
-
-    Saved for backward: ``x`` and ``w``, as ``F.conv2d`` saves them, not their spectra. The kernel's
-    spectrum (``C_i·C_o`` complex values per frequency, about six times ``w`` padded to the
-    transform size) would more than double the activation memory autograd keeps for a
-    non-separable model, which the benchmark reports next to the separable ones; ``x`` is usually
-    kept anyway by the layer before. The backward recomputes the spectrum each gradient needs (the
-    kernel's for ``x``, the input's for ``w``): about a tenth of the layer's step."""
+    products then need only the plain spectrum of the incoming gradient and transposes."""
 
     @staticmethod
     def forward(ctx, x: Tensor, w: Tensor, ph: int, pw: int) -> Tensor:  # noqa: ANN001 - autograd's ctx
-        lh, lw, eh, ew = _plan(x, w, ph, pw)
+        b, ci, h, wd = x.shape
+        co, _, kh, kw = w.shape
+        lh, lw = transform_size(h, kh, ph), transform_size(wd, kw, pw)
+        fw = lw // 2 + 1
+        ctype = _complex(x.dtype)
+        eh = _phases(lh, kh, ph, lh, ctype, x.device)
+        ew = _phases(lw, kw, pw, fw, ctype, x.device)
+        xc = _frequency_major(torch.fft.ihfft2(x, s=(lh, lw), norm="forward"))  # conj(X): [F, B, Ci]
         k = _kernel_spectrum(w, eh, ew)  # the kernel's DFT at offsets j - p: [F, Ci, Co]
         # y[n] = Σ_j x[n + j - p]·w[j]: Y = X·conj(K), so conj(Y) = conj(X)·K
-        y = torch.fft.hfft2(_map_major(torch.bmm(_conj_spectrum(x, lh, lw), k), lh), s=(lh, lw), norm="forward")
-        ctx.save_for_backward(x, w)
-        ctx.padding = (ph, pw)
-        (h, wd), (kh, kw) = x.shape[-2:], w.shape[-2:]
+        y = torch.fft.hfft2(_map_major(torch.bmm(xc, k), lh), s=(lh, lw), norm="forward")
+        ctx.save_for_backward(xc, k)
+        ctx.sizes = (h, wd, lh, lw, w.shape, ph, pw)
         return y[..., : h + 2 * ph - kh + 1, : wd + 2 * pw - kw + 1]
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # noqa: ANN001 - autograd's ctx
-        x, w = ctx.saved_tensors
-        lh, lw, eh, ew = _plan(x, w, *ctx.padding)
+        xc, k = ctx.saved_tensors
+        h, wd, lh, lw, wshape, ph, pw = ctx.sizes
         g = _frequency_major(torch.fft.rfft2(grad, s=(lh, lw)))  # G: [F, B, Co]
         gx = gw = None
         if ctx.needs_input_grad[0]:
             # ∂/∂x[t] = Σ_n g[n]·w[t - n + p], a circular convolution: G·K (K = DFT at offsets j - p)
-            k = _kernel_spectrum(w, eh, ew)
-            gx = torch.fft.irfft2(_map_major(torch.bmm(g, k.mT), lh), s=(lh, lw))[..., : x.shape[-2], : x.shape[-1]]
+            gx = torch.fft.irfft2(_map_major(torch.bmm(g, k.mT), lh), s=(lh, lw))[..., :h, :wd]
         if ctx.needs_input_grad[1]:
             # ∂/∂w[j] = Σ_n g[n]·x[n + j - p] = d[j - p] with DFT(d) = conj(G)·X; its half spectrum
             # conj(X)·G is the conjugate, so Re Σ DFT(d)·e^{+iθ} = Re Σ conj(X)·G·e^{-iθ}: K's phases
-            gw = _kernel_adjoint(torch.bmm(_conj_spectrum(x, lh, lw).mT, g), eh, ew, lw, w.shape)
+            ctype = _complex(grad.dtype)
+            eh = _phases(lh, wshape[-2], ph, lh, ctype, grad.device)
+            ew = _phases(lw, wshape[-1], pw, lw // 2 + 1, ctype, grad.device)
+            gw = _kernel_adjoint(torch.bmm(xc.mT, g), eh, ew, lw, wshape)
         return gx, gw, None, None
 
 
