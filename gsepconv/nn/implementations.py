@@ -146,19 +146,16 @@ def current_format() -> torch.memory_format:
     return _LAYER_FORMAT.get() if forced is None else forced
 
 
-def conv2d(
-    x: Tensor, weight: Tensor, stride: int = 1, padding: Padding = 0, groups: int = 1, taps: float | None = None
-) -> Tensor:
+def conv2d(x: Tensor, weight: Tensor, stride: int = 1, padding: Padding = 0, groups: int = 1) -> Tensor:
     """``F.conv2d`` (no bias, no dilation) in the current layer's memory format
     (:func:`current_format`): channels-last, where depthwise and 1×1 convolutions are fast, or
     plain NCHW, where a dense grouped-channel convolution may be; the output is in that format too.
     A no-op conversion when the input is already in it. A dense stride-1 convolution takes the
     Fourier path (:mod:`gsepconv.nn.fft`) where :func:`~gsepconv.nn.fft.conv_algorithm` asks for
-    it or its cost model expects it to be faster (``taps``: the direct convolution's mean taps per
-    output channel, when fewer than the kernel's, as for split windows). Every implementation and
-    the lifting layer convolve through it."""
+    it or its cost model expects it to be faster. Every implementation and the lifting layer
+    convolve through it."""
     fmt = current_format()
-    if use_fft(x, weight, stride, padding, groups, taps):
+    if use_fft(x, weight, stride, padding, groups):
         return fft_conv2d(x, weight, padding).contiguous(memory_format=fmt)  # type: ignore[arg-type]
     y = F.conv2d(
         x.contiguous(memory_format=fmt), weight.contiguous(memory_format=fmt), None, stride, padding, 1, groups
@@ -332,12 +329,13 @@ class NonSeparable(Implementation):
         co, no, ci, ni, kh, kw = k.shape
         groups = _window_groups(k, padding)
         whole = k.reshape(co * no, ci * ni, kh, kw)
+        fx = flat(x)
         # The Fourier path costs the same for any window: where it wins against the direct
-        # per-window convolutions, it convolves with the whole window at once.
-        taps = None if groups is None else _mean_taps(groups, no, kw)
-        if groups is None or use_fft(flat(x), whole, stride, padding, 1, taps):
-            return unflat(conv2d(flat(x), whole, stride, padding, taps=taps), co)
-        return _split_conv(flat(x), k, groups, stride, padding)
+        # per-window convolutions, it convolves with the whole window at once (and conv2d, which
+        # weighs it against the whole window directly, then takes it too).
+        if groups is not None and not use_fft(fx, whole, stride, padding, 1, _mean_taps(groups, no, kw)):
+            return _split_conv(fx, k, groups, stride, padding)
+        return unflat(conv2d(fx, whole, stride, padding), co)
 
     @staticmethod
     def product_kernel(weights: tuple[Tensor, ...]) -> Tensor:
