@@ -201,9 +201,12 @@ def _kernel_adjoint(d: Tensor, eh: Tensor, ew: Tensor, lw: int, shape: torch.Siz
 
 
 def _frequency_major(spectrum: Tensor) -> Tensor:
-    """``[B, C, L_h, F_w] → [L_h·F_w, B, C]`` (one copy)."""
+    """``[B, C, L_h, F_w] → [L_h·F_w, B, C]``, contiguous (one copy). A plain ``reshape`` can
+    return a strided view instead (the spectrum of a channels-last map, such as the incoming
+    gradient), which the batched product then copies matrix by matrix: 1.16–1.27× slower
+    training steps on 28×28 maps (2 CPU cores)."""
     b, c, lh, fw = spectrum.shape
-    return spectrum.permute(2, 3, 0, 1).reshape(lh * fw, b, c)
+    return spectrum.permute(2, 3, 0, 1).contiguous().view(lh * fw, b, c)
 
 
 def _map_major(y: Tensor, lh: int) -> Tensor:
