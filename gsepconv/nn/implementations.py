@@ -232,14 +232,70 @@ def _window_groups(k: Tensor, padding: Padding) -> list[tuple[int, Tensor | slic
         groups = []
         for m in sorted(set(margins)):
             idx = [n for n, mn in enumerate(margins) if mn == m]
-            step = idx[1] - idx[0] if len(idx) > 1 else 1
-            if idx == list(range(idx[0], idx[-1] + 1, step)):  # e.g. one scale of a rotation-major grid
-                groups.append((m, slice(idx[0], idx[-1] + 1, step)))
-            else:
-                groups.append((m, torch.tensor(idx, device=k.device)))
+            for part in _periodic_parts(idx, len(margins)):
+                step = part[1] - part[0] if len(part) > 1 else 1
+                if part == list(range(part[0], part[-1] + 1, step)):
+                    groups.append((m, slice(part[0], part[-1] + 1, step)))
+                else:
+                    groups.append((m, torch.tensor(part, device=k.device)))
     with contextlib.suppress(AttributeError, RuntimeError):  # memo only; tensors that refuse it recompute
         setattr(k, _GROUPS_ATTR, (k._version, groups))
     return groups
+
+
+def _periodic_parts(idx: list[int], n: int) -> list[list[int]]:
+    """``idx`` (sorted elements of ``n``) as the fewest progressions ``a, a + t, …`` of ``n / t``
+    elements each (cosets of a step ``t`` dividing ``n``, ``t < n``), or ``[idx]`` when it is no
+    union of such. A rotation-major grid's elements of one scale are one: their channels
+    ``(o, element)`` then form a strided slice of a feature map's channels, which a convolution
+    reads and its gradient writes without a gather (an ``index_select`` of a channels-last map
+    costs about 15 times the copy of the strided slice)."""
+    members = set(idx)
+    for t in range(1, n):
+        if n % t == 0:
+            starts = [a for a in idx if a < t]
+            if all(a + j * t in members for a in starts for j in range(n // t)) and len(starts) * (n // t) == len(idx):
+                return [list(range(a, n, t)) for a in starts]
+    return [idx]
+
+
+def _channels(elements: Tensor | slice, co: int, no: int, device: torch.device) -> Tensor | slice:
+    """The channels ``(o, element)`` (o-major, ``C_o·N_o`` in all) of ``elements`` of every output
+    channel ``o``: a slice where they form a progression (see :func:`_periodic_parts`), else an index."""
+    idx = list(range(no)[elements]) if isinstance(elements, slice) else elements.tolist()
+    flat_idx = [o * no + e for o in range(co) for e in idx]
+    step = flat_idx[1] - flat_idx[0] if len(flat_idx) > 1 else 1
+    if step > 0 and flat_idx == list(range(flat_idx[0], flat_idx[-1] + 1, step)):
+        return slice(flat_idx[0], flat_idx[-1] + 1, step)
+    return torch.tensor(flat_idx, device=device)
+
+
+class _Assemble(torch.autograd.Function):
+    """Writes parts ``[B, |S_j|, H, W]`` into the channels ``S_j`` (slices or indices) of one
+    ``[B, C, H, W]`` output in the current memory format. Its backward hands each part its slice
+    of the gradient (a view) instead of autograd's chain of ``index_copy_``, whose backward clones
+    and zero-fills the full gradient once per part."""
+
+    @staticmethod
+    def forward(ctx, channels: int, selections: list[Tensor | slice], *parts: Tensor) -> Tensor:  # noqa: ANN001
+        first = parts[0]
+        out = torch.empty(
+            (first.shape[0], channels, *first.shape[-2:]),
+            dtype=first.dtype,
+            device=first.device,
+            memory_format=current_format(),
+        )
+        for sel, y in zip(selections, parts):
+            if isinstance(sel, slice):
+                out[:, sel] = y
+            else:
+                out.index_copy_(1, sel, y)
+        ctx.selections = selections
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # noqa: ANN001
+        return (None, None, *(grad[:, sel] for sel in ctx.selections))
 
 
 def _mean_taps(groups: list[tuple[int, Tensor | slice]], n: int, w: int) -> float:
@@ -274,12 +330,11 @@ def _split_conv(
     into one ``[B, C_o, N_o, H', W']`` output in the current memory format."""
     co, no, w = k.shape[0], k.shape[1], k.shape[-1]
     ph, pw = (padding, padding) if isinstance(padding, int) else padding
-    channels = torch.arange(co * no, device=x.device).view(co, no)  # the channel (o, element), o-major
 
     def select(t: Tensor, elements: Tensor | slice) -> Tensor:
         return t[:, elements] if isinstance(elements, slice) else t.index_select(1, elements)
 
-    parts = []
+    parts, selections = [], []
     for m, elements in groups:
         kernel = select(k[..., m : w - m, m : w - m], elements)
         n = kernel.shape[1]
@@ -289,19 +344,11 @@ def _split_conv(
             xin = conv2d(xin, select(pointwise, elements).reshape(co * n, -1, 1, 1))
         weight = kernel.reshape(co * n, -1, w - 2 * m, w - 2 * m)
         y = conv2d(xin, weight, stride, (max(0, qh), max(0, qw)), groups=1 if pointwise is None else co * n)
-        parts.append((channels[:, elements].reshape(-1), y))
-    first = parts[0][1]
+        parts.append(y)  # channels (o, element), o-major, as the output's
+        selections.append(_channels(elements, co, no, x.device))
     if len(parts) == 1:  # every element's kernel has the same zero rings: one smaller convolution
-        return unflat(first, co)
-    out = torch.empty(
-        (first.shape[0], co * no, *first.shape[-2:]),
-        dtype=first.dtype,
-        device=first.device,
-        memory_format=current_format(),
-    )
-    for mine, y in parts:  # y's channels are (o, element), o-major, as the output's
-        out.index_copy_(1, mine, y)
-    return unflat(out, co)
+        return unflat(parts[0], co)
+    return unflat(_Assemble.apply(co * no, selections, *parts), co)
 
 
 class NonSeparable(Implementation):

@@ -14,7 +14,15 @@ from torch import nn
 from _helpers import F64, SMALL, rel
 from gsepconv.groups import R2xRplus, Sim2
 from gsepconv.nn import GroupConv, LiftingConv, export
-from gsepconv.nn.implementations import LAYOUTS, NonSeparable, _crop_margins, _window_groups, memory_format
+from gsepconv.nn.implementations import (
+    LAYOUTS,
+    NonSeparable,
+    _channels,
+    _crop_margins,
+    _periodic_parts,
+    _window_groups,
+    memory_format,
+)
 
 SCALE_CASES = [("Sim2", Sim2(max_scale=1.74), (4, 3)), ("R2xRplus", R2xRplus(max_scale=1.74), 3)]
 PADS = [(1, "same"), (1, "valid"), (1, 1), (2, "half"), (2, 0), (2, (1, 3)), (3, (4, 2))]
@@ -143,3 +151,44 @@ def test_split_sim2_rot90_exact(impl, k):
             y_t = model(torch.rot90(x, q, dims=(-2, -1)))
             expected = torch.roll(torch.rot90(y, q, dims=(-2, -1)), q * (4 // 4) * 3, dims=2)
             assert rel(y_t, expected) < 1e-12
+
+
+@pytest.mark.parametrize(
+    "idx,n,parts",
+    [
+        ([0, 1, 3, 4, 6, 7, 9, 10], 12, [[0, 3, 6, 9], [1, 4, 7, 10]]),  # two scales of a 4×3 grid
+        ([2, 5, 8, 11], 12, [[2, 5, 8, 11]]),
+        ([4, 5, 6, 7], 12, [[4, 5, 6, 7]]),  # one scale of a scale-major grid: not periodic, kept
+        ([1], 3, [[1]]),
+        ([0, 2], 3, [[0, 2]]),
+        ([0, 1, 2], 3, [[0, 1, 2]]),
+    ],
+)
+def test_periodic_parts(idx, n, parts):
+    assert _periodic_parts(idx, n) == parts
+
+
+@pytest.mark.parametrize("impl", ["nonseparable", "separable", "separable2d"])
+def test_rotation_major_windows_are_strided_channel_slices(impl):
+    """Sim(2)'s default grid is rotation-major: each scale's elements, and so their channels, are a
+    strided slice, so the split reads and writes feature maps without a gather."""
+    layer = _layer(Sim2(max_scale=1.74), (4, 3), 7, impl)
+    split = layer.weights()[-1]
+    groups = _window_groups(split, layer.padding)
+    assert groups is not None and len(groups) == 3
+    for _, elements in groups:
+        assert isinstance(elements, slice) and elements.step == 3
+        sel = _channels(elements, 3, 12, split.device)
+        assert isinstance(sel, slice) and sel.step == 3
+        assert list(range(36)[sel]) == [o * 12 + e for o in range(3) for e in range(12)[elements]]
+    assert _channels(torch.tensor([0, 2]), 2, 3, split.device).tolist() == [0, 2, 3, 5]
+
+
+@pytest.mark.parametrize("impl", ["nonseparable", "separable"])
+def test_split_second_derivatives(impl):
+    """The parts' assembly has its own backward; it is linear, so it differentiates again."""
+    layer = _layer(R2xRplus(max_scale=1.74), 3, 5, impl, bias=False)
+    weights = tuple(w.detach() for w in layer.weights())
+    x = torch.randn(1, 2, 3, 7, 7, dtype=F64, requires_grad=True)
+    assert _window_groups(weights[-1], layer.padding) is not None
+    assert torch.autograd.gradgradcheck(lambda t: layer.impl.apply(t, weights, 1, layer.padding), (x,))
