@@ -4,6 +4,7 @@ the MAC and saved-memory counts of a model."""
 from __future__ import annotations
 
 from .conv import ExportedConv, GroupConv, LiftingConv, export, kernel_cache
+from .depthwise import depthwise_conv2d
 from .fft import conv_algorithm, fft_conv2d
 from .grid import SAMPLINGS, GroupGrid
 from .implementations import IMPLEMENTATIONS, LAYOUTS, Implementation, memory_format
@@ -26,6 +27,7 @@ __all__ = [
     "SpatialMaxPool",
     "conv_algorithm",
     "count_macs",
+    "depthwise_conv2d",
     "export",
     "fft_conv2d",
     "kernel_cache",
