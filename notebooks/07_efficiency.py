@@ -54,6 +54,7 @@ from gsepconv.experiments.bench import (
 )
 from gsepconv.groups import SE2
 from gsepconv.nn import GroupConv, conv_algorithm
+from gsepconv.nn.depthwise import kernel_gradient
 from gsepconv.report import figures as draw
 
 check_train_mode(train)
@@ -180,6 +181,31 @@ with torch.no_grad(), conv_algorithm("fft"):
 difference = ((fourier - direct).norm() / direct.norm()).item()
 assert difference < 1e-12, f"the Fourier path changed the function: relative difference {difference:.1e}"
 print(f"relative difference, Fourier against direct (float64): {difference:.1e}")
+
+# %% [markdown]
+# ### Depthwise kernel gradients
+#
+# The separable forms end in a depthwise $k\times k$ convolution, and Sim(2)'s and R²⋊R⁺'s grow its
+# window with the dilation. Its forward is fast on CPU, but the library it runs on computes the
+# kernel's gradient, $\partial L/\partial w[c, j, l] = \sum_{b,y,x} g[b,c,y,x]\, x[b,c,y+j,x+l]$,
+# several times slower than the forward for the same arithmetic. That sum correlates each map with
+# its own gradient, which is itself a depthwise convolution (of the $B\cdot C$ maps, with the
+# gradients as kernels) that runs at the forward's speed. `gsepconv.nn.depthwise` computes it so
+# where `benchmarks/depthwise.py` measured it faster: kernels large against the map, such as the
+# dilated windows on 28×28 maps and 5×5 up on 14×14. 3×3 kernels and 5×5 or 7×7 on 28×28 maps
+# keep the library's gradient. This cell checks the gradient against autograd's in float64.
+
+# %%
+torch.manual_seed(0)
+maps = torch.randn(4, 24, 14, 14, dtype=torch.float64, requires_grad=True)
+spatial = torch.randn(24, 1, 11, 11, dtype=torch.float64, requires_grad=True)
+out = torch.nn.functional.conv2d(maps, spatial, padding=5, groups=24)
+upstream = torch.randn_like(out)
+(by_autograd,) = torch.autograd.grad(out, spatial, upstream)
+as_correlation = kernel_gradient(maps.detach(), upstream, (11, 11), 1, (5, 5))
+gap = ((as_correlation - by_autograd).norm() / by_autograd.norm()).item()
+assert gap < 1e-12, f"the depthwise kernel gradient differs from autograd's: relative difference {gap:.1e}"
+print(f"relative difference, kernel gradient as a depthwise convolution against autograd (float64): {gap:.1e}")
 
 # %% [markdown]
 # ## Against the number of group elements and the image size
