@@ -78,15 +78,17 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, stride: int = 1, padding: int | 
 
 def use_depthwise(x: Tensor, weight: Tensor, groups: int) -> bool:
     """Whether ``conv2d`` takes :func:`depthwise_conv2d`: a depthwise convolution (one input and one
-    output channel per group), float32 or float64, on CPU, outside ``torch.compile``, whose kernel
-    has more than 3×3 taps and at least a tenth as many taps as the map has pixels.
+    output channel per group), float32 or float64 (as its kernel), on CPU, outside ``torch.compile``
+    and autocast, whose kernel has more than 3×3 taps and at least a tenth as many taps as the map
+    has pixels.
 
     The rule is measured (``python benchmarks/depthwise.py``, 2 CPU cores, batch 32, training step
     oneDNN/ours): the correlation's cost hardly depends on ``k`` while oneDNN's kernel gradient
     grows with ``k²``, and its kernels are the ``H × W`` gradient maps, which oneDNN handles worse
     the larger they are. On 28×28 maps, 5×5 and 7×7 stay with oneDNN (0.65–0.85) and 9×9 up go
     here (1.1 at 9×9, 2.3 at 11×11); on 14×14 maps 5×5 up go here (1.3–2.4). On 3×3 kernels
-    oneDNN has a fast path (0.27)."""
+    oneDNN has a fast path (0.27). Measured at stride 1 with square kernels; strided and
+    rectangular convolutions follow the same rule unmeasured (the function is the same either way)."""
     if x.dim() != 4 or weight.dim() != 4:
         return False
     taps = weight.shape[-2] * weight.shape[-1]
@@ -98,6 +100,8 @@ def use_depthwise(x: Tensor, weight: Tensor, groups: int) -> bool:
         and 10 * taps >= x.shape[-2] * x.shape[-1]
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.float64)
+        and weight.dtype == x.dtype
+        and not torch.is_autocast_enabled("cpu")  # autocast would hand the backward mixed dtypes
         and not torch.compiler.is_compiling()
     )
 

@@ -27,7 +27,7 @@ import contextlib
 import contextvars
 import math
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -216,12 +216,22 @@ def _crop_margins(k: Tensor) -> list[int]:
     return [centre - r for r in outermost_ring(nonzero)]
 
 
-def _window_groups(k: Tensor, padding: Padding) -> list[tuple[int, Tensor | slice]] | None:
-    """The output elements of a kernel (dense or depthwise, as in :func:`_crop_margins`) grouped by how many
-    all-zero outer rings their kernels share, ``[(margin, elements), ...]``, margins ascending;
-    ``None`` when one convolution over the whole window is all there is to do: no zero ring
-    (rotation groups; scale groups with a mask that zeroes no tap), an even or non-square window,
-    a padding given by name, or tracing by ``torch.compile`` (the groups depend on the values)."""
+class _Window(NamedTuple):
+    """Output elements whose kernels share ``margin`` all-zero outer rings, and their channels
+    ``(o, element)`` in a ``[B, C_o·N_o, H, W]`` map (see :func:`_channels`)."""
+
+    margin: int
+    elements: Tensor | slice
+    channels: Tensor | slice
+
+
+def _window_groups(k: Tensor, padding: Padding) -> list[_Window] | None:
+    """The output elements of a kernel (dense or depthwise, as in :func:`_crop_margins`) grouped by
+    how many all-zero outer rings their kernels share (:class:`_Window`), margins ascending, each
+    margin's elements in periodic parts (:func:`_periodic_parts`); ``None`` when one convolution
+    over the whole window is all there is to do: no zero ring (rotation groups; scale groups with a
+    mask that zeroes no tap), an even or non-square window, a padding given by name, or tracing by
+    ``torch.compile`` (the groups depend on the values)."""
     if (
         k.shape[1] < 2
         or k.shape[-1] != k.shape[-2]
@@ -234,17 +244,18 @@ def _window_groups(k: Tensor, padding: Padding) -> list[tuple[int, Tensor | slic
     if memo is not None and memo[0] == k._version:
         return memo[1]
     margins = _crop_margins(k)
-    groups: list[tuple[int, Tensor | slice]] | None = None
+    groups: list[_Window] | None = None
     if any(margins):
         groups = []
         for m in sorted(set(margins)):
             idx = [n for n, mn in enumerate(margins) if mn == m]
             for part in _periodic_parts(idx, len(margins)):
+                channels = _channels(part, k.shape[0], len(margins), k.device)
                 step = part[1] - part[0] if len(part) > 1 else 1
                 if part == list(range(part[0], part[-1] + 1, step)):
-                    groups.append((m, slice(part[0], part[-1] + 1, step)))
+                    groups.append(_Window(m, slice(part[0], part[-1] + 1, step), channels))
                 else:
-                    groups.append((m, torch.tensor(part, device=k.device)))
+                    groups.append(_Window(m, torch.tensor(part, device=k.device), channels))
     with contextlib.suppress(AttributeError, RuntimeError):  # memo only; tensors that refuse it recompute
         setattr(k, _GROUPS_ATTR, (k._version, groups))
     return groups
@@ -256,7 +267,8 @@ def _periodic_parts(idx: list[int], n: int) -> list[list[int]]:
     union of such. A rotation-major grid's elements of one scale are one: their channels
     ``(o, element)`` then form a strided slice of a feature map's channels, which a convolution
     reads and its gradient writes without a gather (an ``index_select`` of a channels-last map
-    costs about 15 times the copy of the strided slice)."""
+    costs about 15 times the copy of the strided slice). Elements that are no such union (a block
+    of a scale-major grid) keep an index, and their parts are gathered."""
     members = set(idx)
     for t in range(1, n):
         if n % t == 0:
@@ -266,11 +278,11 @@ def _periodic_parts(idx: list[int], n: int) -> list[list[int]]:
     return [idx]
 
 
-def _channels(elements: Tensor | slice, co: int, no: int, device: torch.device) -> Tensor | slice:
+def _channels(elements: list[int], co: int, no: int, device: torch.device) -> Tensor | slice:
     """The channels ``(o, element)`` (o-major, ``C_o·N_o`` in all) of ``elements`` of every output
-    channel ``o``: a slice where they form a progression (see :func:`_periodic_parts`), else an index."""
-    idx = list(range(no)[elements]) if isinstance(elements, slice) else elements.tolist()
-    flat_idx = [o * no + e for o in range(co) for e in idx]
+    channel ``o``: a slice where they form a progression (see :func:`_periodic_parts`), else an
+    index (computed once per kernel, with the groups)."""
+    flat_idx = [o * no + e for o in range(co) for e in elements]
     step = flat_idx[1] - flat_idx[0] if len(flat_idx) > 1 else 1
     if step > 0 and flat_idx == list(range(flat_idx[0], flat_idx[-1] + 1, step)):
         return slice(flat_idx[0], flat_idx[-1] + 1, step)
@@ -305,17 +317,17 @@ class _Assemble(torch.autograd.Function):
         return (None, None, *(grad[:, sel] for sel in ctx.selections))
 
 
-def _mean_taps(groups: list[tuple[int, Tensor | slice]], n: int, w: int) -> float:
+def _mean_taps(groups: list[_Window], n: int, w: int) -> float:
     """The mean number of taps per output element of the per-window convolutions of ``groups``
     (:func:`_window_groups`) of ``n`` elements with a ``w × w`` window."""
-    sizes = [len(range(n)[e]) if isinstance(e, slice) else len(e) for _, e in groups]
-    return sum(s * (w - 2 * m) ** 2 for (m, _), s in zip(groups, sizes)) / n
+    sizes = [len(range(n)[g.elements]) if isinstance(g.elements, slice) else len(g.elements) for g in groups]
+    return sum(s * (w - 2 * g.margin) ** 2 for g, s in zip(groups, sizes)) / n
 
 
 def _split_conv(
     x: Tensor,
     k: Tensor,
-    groups: list[tuple[int, Tensor | slice]],
+    groups: list[_Window],
     stride: int,
     padding: Padding,
     pointwise: Tensor | None = None,
@@ -327,9 +339,10 @@ def _split_conv(
     for ``k`` ``[C_o, N_o, C_i, N_i, w, w]``. Separable (``pointwise`` ``[C_o, N_o, C_i, N_i]``, ``k``
     the spatial factor ``[C_o, N_o, w, w]``): the 1×1 channel mixing then the depthwise
     convolution, ``conv2d(conv2d(x, pointwise), k, groups=C_o·N_o)``; each group mixes only its own
-    output channels from the whole input, so no channel of a feature map is ever gathered (a
-    gather forward costs a copy, and its backward a zeroed full-size gradient per group: 1.15×
-    slower Sim(2) separable2d training steps, 1.23× separable, 2 CPU cores).
+    output channels from the whole input, so the input's channels are never gathered (a gather
+    forward costs a copy, and its backward a zeroed full-size gradient per group: 1.15× slower
+    Sim(2) separable2d training steps, 1.23× separable, 2 CPU cores); the output's are written as
+    strided slices where the groups' channels are slices (rotation-major grids).
 
     Cropping ``m`` taps on each side and padding ``m`` less keeps every output aligned at any
     stride: where the padding is smaller than ``m``, the input is cropped by the difference instead
@@ -342,7 +355,7 @@ def _split_conv(
         return t[:, elements] if isinstance(elements, slice) else t.index_select(1, elements)
 
     parts, selections = [], []
-    for m, elements in groups:
+    for m, elements, channels in groups:
         kernel = select(k[..., m : w - m, m : w - m], elements)
         n = kernel.shape[1]
         qh, qw = ph - m, pw - m
@@ -352,7 +365,7 @@ def _split_conv(
         weight = kernel.reshape(co * n, -1, w - 2 * m, w - 2 * m)
         y = conv2d(xin, weight, stride, (max(0, qh), max(0, qw)), groups=1 if pointwise is None else co * n)
         parts.append(y)  # channels (o, element), o-major, as the output's
-        selections.append(_channels(elements, co, no, x.device))
+        selections.append(channels)
     if len(parts) == 1:  # every element's kernel has the same zero rings: one smaller convolution
         return unflat(parts[0], co)
     return unflat(_Assemble.apply(co * no, selections, *parts), co)

@@ -97,7 +97,9 @@ def test_layers_train_as_with_onednn(group, ne, impl, monkeypatch):
     x = torch.randn(2, 2, layer.grid.size, 10, 10, dtype=F64)
     _, spatial = layer.weights()[0], layer.weights()[-1]
     assert use_depthwise(
-        torch.empty(1, 3 * spatial.shape[1], 10, 10), spatial.reshape(-1, 1, *spatial.shape[-2:]), 3 * spatial.shape[1]
+        torch.empty(1, 3 * spatial.shape[1], 10, 10, dtype=F64),
+        spatial.reshape(-1, 1, *spatial.shape[-2:]),
+        3 * spatial.shape[1],
     )
 
     def run():
@@ -106,8 +108,28 @@ def test_layers_train_as_with_onednn(group, ne, impl, monkeypatch):
         y.square().sum().backward()
         return y.detach(), [p.grad.clone() for p in layer.parameters()]
 
+    calls = []
+
+    def counted(*args):
+        calls.append(args[1].shape)
+        return depthwise_conv2d(*args)
+
+    monkeypatch.setattr(impls, "depthwise_conv2d", counted)
     y1, g1 = run()
+    assert calls, "no window of the layer took the depthwise path"
     monkeypatch.setattr(impls, "use_depthwise", lambda *a: False)
+    calls.clear()
     y2, g2 = run()
+    assert not calls
     assert rel(y1, y2) < 1e-13
     assert all(rel(a, b) < 1e-12 for a, b in zip(g1, g2))
+
+
+def test_not_under_autocast():
+    """Autocast would run the forward in bfloat16 and hand the backward a bfloat16 gradient
+    against float32 tensors: the convolution stays with oneDNN there."""
+    x, w = torch.randn(2, 8, 14, 14), torch.randn(8, 1, 7, 7)
+    assert use_depthwise(x, w, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not use_depthwise(x, w, 8)
+    assert not use_depthwise(x, w.double(), 8)

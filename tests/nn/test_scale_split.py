@@ -176,12 +176,13 @@ def test_rotation_major_windows_are_strided_channel_slices(impl):
     split = layer.weights()[-1]
     groups = _window_groups(split, layer.padding)
     assert groups is not None and len(groups) == 3
-    for _, elements in groups:
+    for _, elements, sel in groups:
         assert isinstance(elements, slice) and elements.step == 3
-        sel = _channels(elements, 3, 12, split.device)
         assert isinstance(sel, slice) and sel.step == 3
         assert list(range(36)[sel]) == [o * 12 + e for o in range(3) for e in range(12)[elements]]
-    assert _channels(torch.tensor([0, 2]), 2, 3, split.device).tolist() == [0, 2, 3, 5]
+    assert _channels([0, 2], 2, 3, split.device).tolist() == [0, 2, 3, 5]
+    assert _channels([1], 2, 3, split.device) == slice(1, 5, 3)
+    assert _channels([0, 1], 1, 3, split.device) == slice(0, 2, 1)
 
 
 @pytest.mark.parametrize("impl", ["nonseparable", "separable"])
