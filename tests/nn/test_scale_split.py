@@ -59,6 +59,19 @@ def test_hard_mask_zeroes_the_rings_outside_each_scales_window(name, group, ne, 
         assert len(set(margins)) > 1 and _window_groups(kern, layer.padding) is not None
 
 
+@pytest.mark.parametrize("shape", [(3, 5, 2, 4, 7, 7), (3, 5, 7, 7)], ids=["dense", "depthwise"])
+def test_crop_margins_count_the_zero_rings_of_any_sign(shape):
+    """Per output element, the outer rings that are zero for every channel: a single negative tap,
+    a NaN or a tap in one channel only keeps its ring."""
+    k = torch.zeros(shape, dtype=torch.float64)
+    k[..., 3, 3] = 1.0  # every element keeps its centre
+    k[0, 1, ..., 0, 2] = -1e-300  # element 1: one tiny negative tap on ring 3 (one channel)
+    k[-1, 2, ..., 5, 4] = -2.0  # element 2: ring 2
+    k[1, 3, ..., 2, 3] = float("nan")  # element 3: a NaN on ring 1
+    assert _crop_margins(k) == [3, 0, 1, 2, 3]
+    assert _crop_margins(k.transpose(0, 1).contiguous().transpose(0, 1)) == [3, 0, 1, 2, 3]  # strided
+
+
 @pytest.mark.parametrize("mask", ["smooth", "soft_square", "none"])
 def test_masks_without_exact_zeros_keep_one_convolution(mask):
     layer = _layer(Sim2(max_scale=1.74), (4, 3), 5, mask=mask)
