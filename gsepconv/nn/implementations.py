@@ -380,10 +380,11 @@ class NonSeparable(Implementation):
     # One dense convolution over C_i·N channels. Run directly, NCHW was the faster layout on 2 CPU
     # cores (quick benchmark, SE(2) N = 4, batch 32: 0.955x channels-last's step). With the
     # Fourier path (gsepconv.nn.fft), which the quick models' 7×7 layers take on CPU, the layer
-    # reads and writes either layout and the rest of the step (norms, pooling, the 1×1 skip) is
-    # faster channels-last: NCHW/channels-last 1.11 [1.03, 1.16] (N = 4) and 1.05 [1.02, 1.10]
-    # (gseparable N = 8), `gsepconv bench --layouts`, 7 rounds.
-    layout: ClassVar[dict[str, str]] = {"cpu": "channels_last", "cuda": "channels_last"}
+    # reads and writes either layout. Once its spectra were made frequency-major by one contiguous
+    # copy whatever the input's layout (commit 40fc490), NCHW became the faster layout again:
+    # NCHW/channels-last 0.94 [0.81, 0.99] (N = 4) and 0.95 [0.94, 0.96] (gseparable N = 8),
+    # `gsepconv bench --layouts`, 7 rounds (before: 1.11 [1.03, 1.16] and 1.05 [1.02, 1.10]).
+    layout: ClassVar[dict[str, str]] = {"cpu": "nchw", "cuda": "channels_last"}
     crops_windows = True
 
     def __init__(
