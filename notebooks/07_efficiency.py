@@ -140,8 +140,9 @@ report.original_comparison(efficiency)
 # `gsepconv bench --layouts` times each implementation's whole training step (so the conversions
 # between layers count) with every layer forced into each layout, alternately, and reads the
 # per-round ratio NCHW / channels-last like the comparison above: a layout is `measured_layout` only
-# when the interquartile range of the ratio lies on its side of 1, otherwise `tie`. `agrees` says
-# whether the code's choice is what was measured.
+# when the interquartile range of the ratio lies beyond 1 ± 5 % on its side, otherwise `tie` (two
+# runs of the benchmark on one machine differ by a few percent even where each run's range is
+# narrow). `agrees` says whether the code's choice is what was measured (a tie supports either).
 
 # %% tags=["hide-output"]
 layouts = ensure_table("layouts", profile, train, device=device, results=BASE)

@@ -50,6 +50,7 @@ from gsepconv.companion.stamps import (
     repository,
 )
 from gsepconv.experiments.folders import ROOT_MARKER, repo_root
+from gsepconv.experiments.io import MANIFEST_IN_PACKAGE
 from gsepconv.experiments.ondemand import MissingResults
 from gsepconv.experiments.planning import default_devices
 from gsepconv.experiments.profiles import PROFILES
@@ -92,7 +93,11 @@ def runs_for_commit(root: str | Path) -> Path:
             ["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "gsepconv"], cwd=root, capture_output=True, text=True, check=True
+            ["git", "status", "--porcelain", "--", "gsepconv", f":(exclude)gsepconv/{MANIFEST_IN_PACKAGE}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = "nogit", ""

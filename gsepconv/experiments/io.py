@@ -212,6 +212,11 @@ def installed_commit() -> str | None:
     return commit if isinstance(commit, str) and commit else None
 
 
+#: The one data file inside the package (``gsepconv.companion.committed.MANIFEST``, the checksums
+#: of ``results/``): every reproduction rewrites it, which says nothing about the code.
+MANIFEST_IN_PACKAGE = "companion/results_manifest.json"
+
+
 def _checkout_commit(package: Path) -> str | None:
     """``<short commit>[+dirty]`` when ``package`` is the ``gsepconv`` folder of a git checkout
     (not a copy installed into a virtual environment that happens to lie inside one)."""
@@ -226,7 +231,10 @@ def _checkout_commit(package: Path) -> str | None:
         if not top or Path(top).resolve() / "gsepconv" != package:
             return None
         sha = git("rev-parse", "--short=12", "HEAD", cwd=package)
-        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", cwd=package)
+        # the results manifest (checksums of results/, rewritten by every reproduction) is data
+        dirty = git(
+            "status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){MANIFEST_IN_PACKAGE}", cwd=package
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return sha + ("+dirty" if dirty else "") if sha else None

@@ -11,8 +11,8 @@ For one model per implementation (the benchmark profile's sizes) the whole train
 with every layer forced into each layout and with the implementations' own choice, alternately,
 ``max(repeats, against_repeats)`` rounds. Whole steps, so the conversions between layers (lifting,
 pooling, batch norm, the read-out) are counted. Per round the ratio ``nchw / channels_last`` gives
-``measured_layout``: the faster one only when its interquartile range does not hold 1, else
-``"tie"`` (``speed_verdict``). ``chosen_layout`` is the code's choice on this device and
+``measured_layout``: the faster one only when its interquartile range lies beyond
+``1 ± LAYOUT_MARGIN``, else ``"tie"``. ``chosen_layout`` is the code's choice on this device and
 ``agrees`` says whether the measurement supports it (a tie supports either).
 Rows go to ``results/<profile>/layouts.csv`` (``layouts-gpu.csv`` on CUDA)."""
 
@@ -33,7 +33,24 @@ from ...progress import bars_enabled, tqdm
 from ..io import check_writable, results_root, write_table
 from .benchmark import in_layout
 from .cases import BENCH_PROFILES, BenchCase, BenchProfile, case_setup, provenance, resolve_bench
-from .timing import alternate, paired_ratios, ratio_quartiles, speed_verdict
+from .timing import alternate, paired_ratios, ratio_quartiles
+
+#: The smallest difference between the layouts' steps that decides a layout: two runs of
+#: ``gsepconv bench --layouts`` 20 minutes apart on one 2-core machine read dseparable's
+#: NCHW/channels-last as 0.99 [0.98, 1.00] and 1.03 [1.01, 1.03], so a narrow interquartile range
+#: within one run does not make a difference of a few percent repeatable.
+LAYOUT_MARGIN = 0.05
+
+
+def measured_layout(q25: float, q75: float, margin: float = LAYOUT_MARGIN) -> str:
+    """The layout the quartiles of ``nchw / channels_last`` per round decide: ``"channels_last"``
+    when the whole interquartile range lies above ``1 + margin``, ``"nchw"`` when it lies below
+    ``1 - margin``, else ``"tie"`` (either layout is as fast, within what repeats)."""
+    if q25 > 1.0 + margin:
+        return "channels_last"
+    if q75 < 1.0 - margin:
+        return "nchw"
+    return "tie"
 
 
 def layout_cases(profile: BenchProfile) -> list[BenchCase]:
@@ -55,8 +72,7 @@ def bench_layout_case(case: BenchCase, profile: BenchProfile, device: torch.devi
     rounds = max(profile.repeats, profile.against_repeats)
     times = dict(zip(steps, alternate(list(steps.values()), profile.warmup, rounds, device)))
     q25, ratio, q75 = ratio_quartiles(paired_ratios(times["nchw"], times["channels_last"]))
-    verdict = speed_verdict(q25, q75)  # "faster": channels-last is faster than NCHW
-    measured = {"faster": "channels_last", "slower": "nchw"}.get(verdict or "", "tie")
+    measured = measured_layout(q25, q75)
     chosen = layout_for(IMPLEMENTATIONS[case.implementation].layout, device)
     return {
         "profile": profile.name,
