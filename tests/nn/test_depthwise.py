@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from _helpers import F64, SMALL, rel
 from gsepconv.groups import R2xRplus, Sim2
 from gsepconv.nn import GroupConv
+from gsepconv.nn import depthwise as depthwise_module
 from gsepconv.nn import implementations as impls
 from gsepconv.nn.depthwise import depthwise_conv2d, kernel_gradient, use_depthwise
 
@@ -67,6 +68,23 @@ def test_bad_input_says_what_is_expected():
         depthwise_conv2d(torch.randn(1, 2, 8, 8), torch.randn(2, 1, 3, 3), 1, -1)
 
 
+@pytest.fixture
+def avx512(monkeypatch):
+    """The rule as on a CPU where the path was measured faster (AVX-512), whatever runs the tests."""
+    monkeypatch.setattr(depthwise_module, "fast_here", lambda: True)
+
+
+def test_other_cpus_keep_onednn(monkeypatch):
+    """Where the path was measured slower (an AVX2-only CPU), every convolution stays with oneDNN."""
+    x, w = torch.randn(2, 64, 28, 28), torch.randn(64, 1, 11, 11)
+    monkeypatch.setattr(depthwise_module, "fast_here", lambda: True)
+    assert use_depthwise(x, w, 64)
+    monkeypatch.setattr(depthwise_module, "fast_here", lambda: False)
+    assert not use_depthwise(x, w, 64)
+    monkeypatch.undo()
+    assert depthwise_module.fast_here() == torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+
+
 @pytest.mark.parametrize(
     "c,h,k,groups,dtype,expect",
     [
@@ -79,7 +97,7 @@ def test_bad_input_says_what_is_expected():
         (64, 28, 11, 64, torch.bfloat16, False),
     ],
 )
-def test_choice(c, h, k, groups, dtype, expect):
+def test_choice(c, h, k, groups, dtype, expect, avx512):
     x = torch.randn(2, c, h, h, dtype=dtype)
     w = torch.randn(c, c // groups, k, k, dtype=dtype)
     assert use_depthwise(x, w, groups) is expect
@@ -89,7 +107,7 @@ def test_choice(c, h, k, groups, dtype, expect):
     "group,ne,impl",
     [(Sim2(max_scale=1.74), (4, 3), "separable2d"), (R2xRplus(max_scale=1.74), 3, "separable")],
 )
-def test_layers_train_as_with_onednn(group, ne, impl, monkeypatch):
+def test_layers_train_as_with_onednn(group, ne, impl, monkeypatch, avx512):
     """A separable scale-group layer on a map small enough for the rule: the output and every
     parameter's gradient equal those computed with oneDNN's kernel gradient."""
     torch.manual_seed(0)
@@ -125,7 +143,7 @@ def test_layers_train_as_with_onednn(group, ne, impl, monkeypatch):
     assert all(rel(a, b) < 1e-12 for a, b in zip(g1, g2))
 
 
-def test_not_under_autocast():
+def test_not_under_autocast(avx512):
     """Autocast would run the forward in bfloat16 and hand the backward a bfloat16 gradient
     against float32 tensors: the convolution stays with oneDNN there."""
     x, w = torch.randn(2, 8, 14, 14), torch.randn(8, 1, 7, 7)
