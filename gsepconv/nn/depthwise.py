@@ -19,13 +19,13 @@ Its backward is made of differentiable convolutions, so it has second derivative
 
 from __future__ import annotations
 
+from functools import cache
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
-def _pair(p: int | tuple[int, int]) -> tuple[int, int]:
-    return (p, p) if isinstance(p, int) else (int(p[0]), int(p[1]))
+from .fft import _pair
 
 
 def kernel_gradient(x: Tensor, grad: Tensor, kernel: tuple[int, int], stride: int, padding: tuple[int, int]) -> Tensor:
@@ -76,6 +76,7 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, stride: int = 1, padding: int | 
     return _Depthwise.apply(x, weight, stride, (ph, pw))
 
 
+@cache  # asked at every qualifying convolution; the CPU does not change
 def fast_here() -> bool:
     """Whether this CPU is one where the path was measured faster: an AVX-512 one. On a 2-core
     AVX2-only CPU (AMD EPYC) the same models trained slower with it: oneDNN's step over ours 0.74
