@@ -80,8 +80,9 @@ def transform_size(size: int, kernel: int, padding: int) -> int:
     return _smooth_size(max(size + padding, size + 2 * padding - kernel + 1, kernel))
 
 
-def _pair(p: int | tuple[int, int]) -> tuple[int, int]:
-    return (p, p) if isinstance(p, int) else (int(p[0]), int(p[1]))
+def padding_pair(padding: int | tuple[int, int]) -> tuple[int, int]:
+    """A convolution's padding as ``(rows, columns)``: an int pads both axes alike."""
+    return (padding, padding) if isinstance(padding, int) else (int(padding[0]), int(padding[1]))
 
 
 def use_fft(
@@ -115,7 +116,7 @@ def use_fft(
     if x.device.type != "cpu":
         return False
     size, kernel = (x.shape[-2], x.shape[-1]), (weight.shape[-2], weight.shape[-1])
-    return fft_is_faster(x.shape[0], weight.shape[1], weight.shape[0], size, kernel, _pair(padding), taps)
+    return fft_is_faster(x.shape[0], weight.shape[1], weight.shape[0], size, kernel, padding_pair(padding), taps)
 
 
 #: The cost model's weights, in units of one multiply–accumulate of the direct convolution's
@@ -270,7 +271,7 @@ def fft_conv2d(x: Tensor, weight: Tensor, padding: int | tuple[int, int] = 0) ->
             f"fft_conv2d expects x [B, C_i, H, W] and weight [C_o, C_i, k_h, k_w] with the same C_i, "
             f"got {tuple(x.shape)} and {tuple(weight.shape)}"
         )
-    ph, pw = _pair(padding)
+    ph, pw = padding_pair(padding)
     if ph < 0 or pw < 0:
         raise ValueError(f"fft_conv2d needs a non-negative padding, got {padding!r}")
     if x.shape[-2] + 2 * ph < weight.shape[-2] or x.shape[-1] + 2 * pw < weight.shape[-1]:
@@ -284,6 +285,7 @@ __all__ = [
     "current_algorithm",
     "fft_conv2d",
     "fft_is_faster",
+    "padding_pair",
     "transform_size",
     "use_fft",
 ]

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from ..groups.interface import SubGroup
 from ..kernels.kernel import GroupKernel, SpatialKernel, SubgroupKernel, outermost_ring
 from .depthwise import depthwise_conv2d, use_depthwise
-from .fft import fft_conv2d, use_fft
+from .fft import fft_conv2d, padding_pair, use_fft
 
 Padding = int | str | tuple[int, int]
 
@@ -353,7 +353,7 @@ def _split_conv(
     (a negative padding; before the pointwise mixing, which commutes with it). The parts are written
     into one ``[B, C_o, N_o, H', W']`` output in the current memory format."""
     co, no, w = k.shape[0], k.shape[1], k.shape[-1]
-    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    ph, pw = padding_pair(padding)
 
     def select(t: Tensor, elements: Tensor | slice) -> Tensor:
         return t[:, elements] if isinstance(elements, slice) else t.index_select(1, elements)
