@@ -55,6 +55,7 @@ from gsepconv.experiments.bench import (
 from gsepconv.groups import SE2
 from gsepconv.nn import GroupConv, conv_algorithm
 from gsepconv.nn.depthwise import kernel_gradient
+from gsepconv.nn.patches import patch_conv2d
 from gsepconv.report import figures as draw
 
 check_train_mode(train)
@@ -210,6 +211,36 @@ as_correlation = kernel_gradient(maps.detach(), upstream, (11, 11), 1, (5, 5))
 gap = ((as_correlation - by_autograd).norm() / by_autograd.norm()).item()
 assert gap < 1e-12, f"the depthwise kernel gradient differs from autograd's: relative difference {gap:.1e}"
 print(f"relative difference, kernel gradient as a depthwise convolution against autograd (float64): {gap:.1e}")
+
+# %% [markdown]
+# ### The lifting layer as a matrix product over patches
+#
+# The lifting layer convolves a one-channel image with $C_o N$ kernels. The library's kernel
+# gradient for one input channel, $\partial L/\partial w[o, j, l] = \sum_{b,y,x} g[b,o,y,x]\,
+# x[b,y+j,x+l]$, has no fast kernel and took 21 ms of SE(2)'s $N = 8$ training step and 80 ms of
+# Sim(2)'s 4×3 on 2 CPU cores. Laid out as the rows $P$ of the image's $k\times k$ patches (one row
+# per output pixel), the convolution is the matrix product $Y = P\,W^\top$ and its kernel gradient
+# is $G^\top P$: 2–3× faster for the training step (`benchmarks/patches.py`), for $k^2$ values per
+# pixel of memory. `gsepconv.nn.patches` computes it so for grey-scale images in training; RGB
+# images (patches three times larger) keep the library's. This cell checks it against `F.conv2d`
+# in float64, the output and both gradients.
+
+# %%
+image = torch.randn(4, 1, 28, 28, dtype=torch.float64, requires_grad=True)
+lifting_kernels = torch.randn(32, 1, 7, 7, dtype=torch.float64, requires_grad=True)
+by_library = torch.nn.functional.conv2d(image, lifting_kernels, padding=3)
+by_patches = patch_conv2d(image, lifting_kernels, 1, 3)
+upstream = torch.randn_like(by_library)
+gaps = [((by_patches - by_library).norm() / by_library.norm()).item()] + [
+    ((a - b).norm() / b.norm()).item()
+    for a, b in zip(
+        torch.autograd.grad(by_patches, (image, lifting_kernels), upstream),
+        torch.autograd.grad(by_library, (image, lifting_kernels), upstream),
+    )
+]
+assert max(gaps) < 1e-13, f"the patch convolution differs from F.conv2d: relative differences {gaps}"
+print("relative difference to F.conv2d (float64), output / image gradient / kernel gradient: "
+      + " / ".join(f"{g:.1e}" for g in gaps))
 
 # %% [markdown]
 # ## Against the number of group elements and the image size

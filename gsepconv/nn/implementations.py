@@ -37,6 +37,7 @@ from ..groups.interface import SubGroup
 from ..kernels.kernel import GroupKernel, SpatialKernel, SubgroupKernel, outermost_ring
 from .depthwise import depthwise_conv2d, use_depthwise
 from .fft import fft_conv2d, padding_pair, use_fft
+from .patches import patch_conv2d, use_patches
 
 Padding = int | str | tuple[int, int]
 
@@ -154,9 +155,12 @@ def conv2d(x: Tensor, weight: Tensor, stride: int = 1, padding: Padding = 0, gro
     A no-op conversion when the input is already in it. A dense stride-1 convolution takes the
     Fourier path (:mod:`gsepconv.nn.fft`) where :func:`~gsepconv.nn.fft.conv_algorithm` asks for
     it or its cost model expects it to be faster; a depthwise one larger than 3×3 on CPU computes
-    its kernel gradient as a depthwise convolution (:mod:`gsepconv.nn.depthwise`). Every
+    its kernel gradient as a depthwise convolution (:mod:`gsepconv.nn.depthwise`); one of a
+    one-channel image on CPU is a matrix product over its patches (:mod:`gsepconv.nn.patches`). Every
     implementation and the lifting layer convolve through it."""
     fmt = current_format()
+    if not isinstance(padding, str) and use_patches(x, weight, groups):
+        return patch_conv2d(x, weight, stride, padding).contiguous(memory_format=fmt)
     if use_fft(x, weight, stride, padding, groups):
         return fft_conv2d(x, weight, padding).contiguous(memory_format=fmt)  # type: ignore[arg-type]
     if not isinstance(padding, str) and use_depthwise(x, weight, groups):
