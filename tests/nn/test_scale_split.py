@@ -19,6 +19,7 @@ from gsepconv.nn.implementations import (
     NonSeparable,
     _channels,
     _crop_margins,
+    _Cut,
     _periodic_parts,
     _window_groups,
     memory_format,
@@ -206,3 +207,42 @@ def test_split_second_derivatives(impl):
     x = torch.randn(1, 2, 3, 7, 7, dtype=F64, requires_grad=True)
     assert _window_groups(weights[-1], layer.padding) is not None
     assert torch.autograd.gradgradcheck(lambda t: layer.impl.apply(t, weights, 1, layer.padding), (x,))
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_cut_parts_and_their_gradient_equal_slicing(layout):
+    """``_Cut``'s parts are the slices themselves (copies in the input's layout), and its backward
+    writes their gradients into one gradient, zero where no part reads (the cropped border)."""
+    fmt = LAYOUTS[layout]
+    x = torch.randn(2, 7, 9, 8, dtype=F64).contiguous(memory_format=fmt).requires_grad_()
+    cuts = [(0, 3, 0, 0), (3, 5, 1, 2), (5, 7, 2, 1)]
+    parts = _Cut.apply(x, cuts)
+    expected = [x[:, a:b, ch : 9 - ch, cw : 8 - cw] for a, b, ch, cw in cuts]
+    grads = [torch.randn_like(e) for e in expected]
+    for p, e in zip(parts, expected):
+        assert torch.equal(p, e) and p.is_contiguous(memory_format=fmt)
+    (gx,) = torch.autograd.grad(parts, x, grads)
+    (gx_ref,) = torch.autograd.grad(expected, x, grads)
+    assert torch.equal(gx, gx_ref) and gx.is_contiguous(memory_format=fmt)
+    assert torch.autograd.gradgradcheck(lambda t: _Cut.apply(t, cuts), (x.detach()[:1, :, :5, :6].requires_grad_(),))
+
+
+@pytest.mark.parametrize("impl", ["separable", "separable2d"])
+def test_split_separable_mixes_channels_in_one_convolution(impl, monkeypatch):
+    """The 1×1 mixing of every window group is one convolution (one pass over the input, one
+    input gradient); each group then convolves its own channels depthwise."""
+    import gsepconv.nn.implementations as implementations
+
+    layer = _layer(Sim2(max_scale=1.74), (4, 3), 7, impl)
+    groups = _window_groups(layer.weights()[-1], layer.padding)
+    assert groups is not None and len(groups) == 3
+    calls = []
+    conv2d = implementations.conv2d
+
+    def counted(x, weight, *args, **kw):
+        calls.append(tuple(weight.shape[-2:]))
+        return conv2d(x, weight, *args, **kw)
+
+    monkeypatch.setattr(implementations, "conv2d", counted)
+    layer(torch.randn(2, 2, 12, 11, 11, dtype=F64))
+    assert calls.count((1, 1)) == 1 and len(calls) == 1 + len(groups)

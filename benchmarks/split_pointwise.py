@@ -1,0 +1,78 @@
+"""The 1×1 channel mixing of a separable scale-group layer split by output window: one 1×1
+convolution per window group (each reads the whole input and writes a full-size input gradient)
+against the implementation's one 1×1 convolution whose channels are then cut per group
+(``_Cut``). A ``GroupConv`` training step (kernel sampling, forward, backward) at the quick
+models' 28×28 shapes, in alternating rounds; medians, IQRs and the median ratio.
+
+``python benchmarks/split_pointwise.py [implementation] [kernel_size] [rotations] [scales]``
+(defaults: separable2d, 7, 4, 3; a separable Sim(2) or R²⋊R⁺ layer takes the same path).
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import torch
+
+from gsepconv.groups import Sim2
+from gsepconv.nn import GroupConv
+from gsepconv.nn.implementations import (
+    IMPLEMENTATIONS,
+    _Assemble,
+    _rotation_scale,
+    _window_groups,
+    conv2d,
+    flat,
+    padding_pair,
+    unflat,
+)
+
+torch.set_num_threads(2)
+impl = sys.argv[1] if len(sys.argv) > 1 else "separable2d"
+k = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+ne = (int(sys.argv[3]) if len(sys.argv) > 3 else 4, int(sys.argv[4]) if len(sys.argv) > 4 else 3)
+torch.manual_seed(0)
+layer = GroupConv(Sim2(max_scale=1.74), 16, 16, k, ne, implementation=impl)
+x = torch.randn(32, 16, ne[0] * ne[1], 28, 28).contiguous(memory_format=torch.channels_last_3d).requires_grad_()
+
+
+def per_group(x, weights, stride, padding):
+    """The same split convolution with one 1×1 mixing per window group (its own channels only)."""
+    a, s = (_rotation_scale(*weights[:2]), weights[2]) if impl == "separable2d" else weights
+    co, no, w = s.shape[0], s.shape[1], s.shape[-1]
+    groups = _window_groups(s, padding)
+    ph, pw = padding_pair(padding)
+    parts, selections = [], []
+    for m, elements, channels in groups:
+        mix, kernel = a[:, elements], s[:, elements, m : w - m, m : w - m]
+        n = kernel.shape[1]
+        z = conv2d(flat(x), mix.reshape(co * n, -1, 1, 1))
+        parts.append(conv2d(z, kernel.reshape(co * n, 1, w - 2 * m, w - 2 * m), stride, (ph - m, pw - m), co * n))
+        selections.append(channels)
+    return unflat(_Assemble.apply(co * no, selections, *parts), co)
+
+
+def step(fn):
+    t = time.perf_counter()
+    y = fn(x, layer.sample_weights(), 1, layer.padding)
+    y.sum().backward()
+    return time.perf_counter() - t
+
+
+groups = _window_groups(layer.sample_weights()[-1], layer.padding)
+print(impl, ne, "window", layer.window, "window groups", [(g.margin, g.elements) for g in groups])
+ours = IMPLEMENTATIONS[impl].convolve
+step(per_group)
+step(ours)
+b, a = [], []
+for _ in range(9):
+    b.append(step(per_group))
+    a.append(step(ours))
+r = [p / q for p, q in zip(b, a)]
+q1, _, q3 = statistics.quantiles(r, n=4)
+print(
+    f"per group {statistics.median(b) * 1e3:.0f} ms, one 1×1 + cut {statistics.median(a) * 1e3:.0f} ms, "
+    f"per group/ours {statistics.median(r):.2f} [{q1:.2f}, {q3:.2f}]"
+)
