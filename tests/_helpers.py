@@ -81,3 +81,33 @@ def needs_mirror(*relpaths: str):
         return wrapper
 
     return decorate
+
+
+def assert_path_trains_as_without(layer, x, monkeypatch, path: str, rule: str) -> None:
+    """Trains ``layer`` one step on ``x`` (loss: the output's sum of squares) with the convolution
+    path ``gsepconv.nn.implementations.<path>`` counted, then with ``<rule>`` answering ``False``
+    (oneDNN): the layer took the path, and the output and every parameter's gradient are equal."""
+    import gsepconv.nn.implementations as impls
+
+    def run():
+        layer.zero_grad()
+        y = layer(x)
+        y.square().sum().backward()
+        return y.detach(), [p.grad.clone() for p in layer.parameters()]
+
+    calls = []
+    fn = getattr(impls, path)
+
+    def counted(*args):
+        calls.append(args[1].shape)
+        return fn(*args)
+
+    monkeypatch.setattr(impls, path, counted)
+    y1, g1 = run()
+    assert calls, f"the layer did not take {path}"
+    monkeypatch.setattr(impls, rule, lambda *a: False)
+    calls.clear()
+    y2, g2 = run()
+    assert not calls
+    assert rel(y1, y2) < 1e-13
+    assert all(rel(a, b) < 1e-12 for a, b in zip(g1, g2))

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .fft import padding_pair
+from .fft import checked_padding
 
 
 def kernel_gradient(x: Tensor, grad: Tensor, kernel: tuple[int, int], stride: int, padding: tuple[int, int]) -> Tensor:
@@ -68,11 +68,7 @@ def depthwise_conv2d(x: Tensor, weight: Tensor, stride: int = 1, padding: int | 
             f"depthwise_conv2d expects x [B, C, H, W] and weight [C, 1, k_h, k_w] with the same C, "
             f"got {tuple(x.shape)} and {tuple(weight.shape)}"
         )
-    ph, pw = padding_pair(padding)
-    if ph < 0 or pw < 0 or stride < 1:
-        raise ValueError(
-            f"depthwise_conv2d needs a non-negative padding and a positive stride, got {padding!r}, {stride!r}"
-        )
+    ph, pw = checked_padding("depthwise_conv2d", x, weight, padding, stride)
     return _Depthwise.apply(x, weight, stride, (ph, pw))
 
 

@@ -85,6 +85,20 @@ def padding_pair(padding: int | tuple[int, int]) -> tuple[int, int]:
     return (padding, padding) if isinstance(padding, int) else (int(padding[0]), int(padding[1]))
 
 
+def checked_padding(
+    name: str, x: Tensor, weight: Tensor, padding: int | tuple[int, int], stride: int = 1
+) -> tuple[int, int]:
+    """``padding`` as ``(rows, columns)`` (:func:`padding_pair`) once the checks every convolution
+    path of this package makes have passed: a non-negative padding, a positive stride and a kernel
+    no larger than the padded input ``x`` ``[B, C, H, W]``; the error names ``name``, the caller."""
+    ph, pw = padding_pair(padding)
+    if ph < 0 or pw < 0 or stride < 1:
+        raise ValueError(f"{name} needs a non-negative padding and a positive stride, got {padding!r}, {stride!r}")
+    if x.shape[-2] + 2 * ph < weight.shape[-2] or x.shape[-1] + 2 * pw < weight.shape[-1]:
+        raise ValueError(f"kernel {tuple(weight.shape[-2:])} is larger than the padded input {tuple(x.shape[-2:])}")
+    return ph, pw
+
+
 def use_fft(
     x: Tensor,
     weight: Tensor,
@@ -271,16 +285,13 @@ def fft_conv2d(x: Tensor, weight: Tensor, padding: int | tuple[int, int] = 0) ->
             f"fft_conv2d expects x [B, C_i, H, W] and weight [C_o, C_i, k_h, k_w] with the same C_i, "
             f"got {tuple(x.shape)} and {tuple(weight.shape)}"
         )
-    ph, pw = padding_pair(padding)
-    if ph < 0 or pw < 0:
-        raise ValueError(f"fft_conv2d needs a non-negative padding, got {padding!r}")
-    if x.shape[-2] + 2 * ph < weight.shape[-2] or x.shape[-1] + 2 * pw < weight.shape[-1]:
-        raise ValueError(f"kernel {tuple(weight.shape[-2:])} is larger than the padded input {tuple(x.shape[-2:])}")
+    ph, pw = checked_padding("fft_conv2d", x, weight, padding)
     return _FourierConv.apply(x, weight.to(x.dtype), ph, pw)
 
 
 __all__ = [
     "ALGORITHMS",
+    "checked_padding",
     "conv_algorithm",
     "current_algorithm",
     "fft_conv2d",

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .fft import padding_pair
+from .fft import checked_padding
 
 
 def patch_rows(x: Tensor, kernel: tuple[int, int], stride: int, padding: tuple[int, int]) -> Tensor:
@@ -81,21 +81,23 @@ def patch_conv2d(x: Tensor, weight: Tensor, stride: int = 1, padding: int | tupl
             f"patch_conv2d expects x [B, C, H, W] and weight [C_o, C, k_h, k_w] with the same C, "
             f"got {tuple(x.shape)} and {tuple(weight.shape)}"
         )
-    ph, pw = padding_pair(padding)
-    if ph < 0 or pw < 0 or stride < 1:
-        raise ValueError(
-            f"patch_conv2d needs a non-negative padding and a positive stride, got {padding!r}, {stride!r}"
-        )
-    if x.shape[-2] + 2 * ph < weight.shape[-2] or x.shape[-1] + 2 * pw < weight.shape[-1]:
-        raise ValueError(f"kernel {tuple(weight.shape[-2:])} is larger than the padded input {tuple(x.shape[-2:])}")
+    ph, pw = checked_padding("patch_conv2d", x, weight, padding, stride)
     return _Patches.apply(x, weight, stride, (ph, pw))
+
+
+#: The most patch values :func:`use_patches` lets the path hold (``B·H·W·C·k_h·k_w``, a
+#: stride-1 "same" convolution's patch count): 2²⁵, 128 MB in float32, kept from the forward for the
+#: backward. The quick models' lifting layers hold 1.6–4.2 million (batch 32 of 28×28 images, 7×7
+#: and 13×13 kernels); beyond the limit (large grey images), oneDNN convolves without the copy.
+MAX_PATCH_ELEMENTS = 2**25
 
 
 def use_patches(x: Tensor, weight: Tensor, groups: int) -> bool:
     """Whether ``conv2d`` takes :func:`patch_conv2d`: a dense convolution of a one-channel map
     (the lifting layer of a grey-scale image) with a kernel of more than one tap that needs a
     gradient (training; in evaluation the forward alone stays with oneDNN), float32 or float64 (as
-    its kernel), on CPU, outside ``torch.compile`` and autocast.
+    its kernel), on CPU, outside ``torch.compile`` and autocast, whose patches would hold at most
+    :data:`MAX_PATCH_ELEMENTS` values.
 
     Measured (``python benchmarks/patches.py``, 2 CPU cores, AVX2, batch 32 of 28×28 images,
     oneDNN/ours, 7 alternating rounds) on the 7×7 and 13×13 lifting kernels of the quick
@@ -110,6 +112,7 @@ def use_patches(x: Tensor, weight: Tensor, groups: int) -> bool:
         groups == 1
         and x.shape[1] == weight.shape[1] == 1
         and weight.shape[-2] * weight.shape[-1] > 1
+        and x.numel() * weight.shape[-2] * weight.shape[-1] <= MAX_PATCH_ELEMENTS
         and weight.requires_grad
         and torch.is_grad_enabled()
         and x.device.type == "cpu"
@@ -120,4 +123,4 @@ def use_patches(x: Tensor, weight: Tensor, groups: int) -> bool:
     )
 
 
-__all__ = ["patch_conv2d", "patch_rows", "use_patches"]
+__all__ = ["MAX_PATCH_ELEMENTS", "patch_conv2d", "patch_rows", "use_patches"]

@@ -9,11 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from _helpers import F64, SMALL, rel
+from _helpers import F64, SMALL, assert_path_trains_as_without, rel
 from gsepconv.groups import R2xRplus, Sim2
 from gsepconv.nn import GroupConv
 from gsepconv.nn import depthwise as depthwise_module
-from gsepconv.nn import implementations as impls
 from gsepconv.nn.depthwise import depthwise_conv2d, kernel_gradient, use_depthwise
 
 #: (batch, C, H, W, k_h, k_w, stride, padding)
@@ -120,27 +119,7 @@ def test_layers_train_as_with_onednn(group, ne, impl, monkeypatch, avx512):
         3 * spatial.shape[1],
     )
 
-    def run():
-        layer.zero_grad()
-        y = layer(x)
-        y.square().sum().backward()
-        return y.detach(), [p.grad.clone() for p in layer.parameters()]
-
-    calls = []
-
-    def counted(*args):
-        calls.append(args[1].shape)
-        return depthwise_conv2d(*args)
-
-    monkeypatch.setattr(impls, "depthwise_conv2d", counted)
-    y1, g1 = run()
-    assert calls, "no window of the layer took the depthwise path"
-    monkeypatch.setattr(impls, "use_depthwise", lambda *a: False)
-    calls.clear()
-    y2, g2 = run()
-    assert not calls
-    assert rel(y1, y2) < 1e-13
-    assert all(rel(a, b) < 1e-12 for a, b in zip(g1, g2))
+    assert_path_trains_as_without(layer, x, monkeypatch, "depthwise_conv2d", "use_depthwise")
 
 
 def test_not_under_autocast(avx512):

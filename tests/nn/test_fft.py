@@ -13,7 +13,7 @@ from _helpers import F64, SMALL, rel
 from gsepconv.groups import SE2, Sim2
 from gsepconv.models import build_model
 from gsepconv.nn import GroupConv, LiftingConv, conv_algorithm, count_macs, fft_conv2d
-from gsepconv.nn.fft import current_algorithm, fft_is_faster, transform_size, use_fft
+from gsepconv.nn.fft import checked_padding, current_algorithm, fft_is_faster, transform_size, use_fft
 
 #: (batch, C_i, C_o, H, W, k_h, k_w, padding): square and not, padding 0, "same", past the kernel
 SHAPES = [
@@ -148,3 +148,20 @@ def test_macs_count_the_direct_convolution_whatever_the_algorithm():
     with conv_algorithm("fft"):
         forced = count_macs(model, x)
     assert forced == count_macs(model, x) > 0
+
+
+@pytest.mark.parametrize(
+    "padding,stride,message",
+    [
+        (-1, 1, "conv_x needs a non-negative padding and a positive stride, got -1, 1"),
+        ((0, -2), 1, r"got \(0, -2\), 1"),
+        (1, 0, "positive stride, got 1, 0"),
+        (0, 1, r"kernel \(7, 5\) is larger than the padded input \(6, 9\)"),
+    ],
+)
+def test_checked_padding_names_the_caller_and_what_is_wrong(padding, stride, message):
+    x, w = torch.empty(1, 2, 6, 9), torch.empty(3, 2, 7, 5)
+    with pytest.raises(ValueError, match=message):
+        checked_padding("conv_x", x, w, padding, stride)
+    assert checked_padding("conv_x", x, w, (1, 0)) == (1, 0)
+    assert checked_padding("conv_x", x, w, 2, stride=3) == (2, 2)

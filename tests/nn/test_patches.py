@@ -10,11 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from _helpers import F64, SMALL, rel
+from _helpers import F64, SMALL, assert_path_trains_as_without, rel
 from gsepconv.groups import SE2, Sim2
 from gsepconv.nn import LiftingConv
-from gsepconv.nn import implementations as impls
-from gsepconv.nn.patches import patch_conv2d, patch_rows, use_patches
+from gsepconv.nn.patches import MAX_PATCH_ELEMENTS, patch_conv2d, patch_rows, use_patches
 
 #: (batch, C_i, H, W, C_o, k_h, k_w, stride, padding)
 CASES = [
@@ -94,6 +93,17 @@ def test_choice(ci, k, groups, dtype, grad, expect):
         assert not use_patches(x, w, groups)
 
 
+def test_large_images_stay_with_onednn():
+    """Patches beyond MAX_PATCH_ELEMENTS (large grey images) are not copied: oneDNN convolves them.
+    Shape-only inputs (an expanded scalar) show the rule without allocating the images."""
+    w = torch.randn(16, 1, 7, 7, requires_grad=True)
+    at_limit = MAX_PATCH_ELEMENTS // 49  # pixels whose patches just fit
+    assert use_patches(torch.zeros(()).expand(1, 1, 1, at_limit), w, 1)
+    assert not use_patches(torch.zeros(()).expand(1, 1, 1, at_limit + 1), w, 1)
+    assert not use_patches(torch.zeros(()).expand(32, 1, 256, 256), w, 1)  # 103 million values
+    assert use_patches(torch.zeros(()).expand(32, 1, 28, 28), torch.randn(384, 1, 13, 13, requires_grad=True), 1)
+
+
 def test_not_under_autocast():
     """Autocast would run the forward in bfloat16 and hand the backward a bfloat16 gradient
     against float32 tensors: the convolution stays with oneDNN there."""
@@ -112,24 +122,4 @@ def test_lifting_layer_trains_as_with_onednn(group, ne, k, monkeypatch):
     lift = LiftingConv(group, 1, 3, k, ne, **SMALL).double()
     x = torch.randn(2, 1, 12, 12, dtype=F64)
 
-    def run():
-        lift.zero_grad()
-        y = lift(x)
-        y.square().sum().backward()
-        return y.detach(), [p.grad.clone() for p in lift.parameters()]
-
-    calls = []
-
-    def counted(*args):
-        calls.append(args[1].shape)
-        return patch_conv2d(*args)
-
-    monkeypatch.setattr(impls, "patch_conv2d", counted)
-    y1, g1 = run()
-    assert calls, "the lifting layer did not take the patch path"
-    monkeypatch.setattr(impls, "use_patches", lambda *a: False)
-    calls.clear()
-    y2, g2 = run()
-    assert not calls
-    assert rel(y1, y2) < 1e-13
-    assert all(rel(a, b) < 1e-12 for a, b in zip(g1, g2))
+    assert_path_trains_as_without(lift, x, monkeypatch, "patch_conv2d", "use_patches")
