@@ -95,7 +95,9 @@ def checked_padding(
     if ph < 0 or pw < 0 or stride < 1:
         raise ValueError(f"{name} needs a non-negative padding and a positive stride, got {padding!r}, {stride!r}")
     if x.shape[-2] + 2 * ph < weight.shape[-2] or x.shape[-1] + 2 * pw < weight.shape[-1]:
-        raise ValueError(f"kernel {tuple(weight.shape[-2:])} is larger than the padded input {tuple(x.shape[-2:])}")
+        raise ValueError(
+            f"{name}: kernel {tuple(weight.shape[-2:])} is larger than the padded input {tuple(x.shape[-2:])}"
+        )
     return ph, pw
 
 

@@ -160,7 +160,7 @@ def conv2d(x: Tensor, weight: Tensor, stride: int = 1, padding: Padding = 0, gro
     one-channel image on CPU is a matrix product over its patches (:mod:`gsepconv.nn.patches`). Every
     implementation and the lifting layer convolve through it."""
     fmt = current_format()
-    if not isinstance(padding, str) and use_patches(x, weight, groups):
+    if not isinstance(padding, str) and use_patches(x, weight, groups, stride, padding):
         return patch_conv2d(x, weight, stride, padding).contiguous(memory_format=fmt)
     if use_fft(x, weight, stride, padding, groups):
         return fft_conv2d(x, weight, padding).contiguous(memory_format=fmt)  # type: ignore[arg-type]
@@ -328,29 +328,29 @@ class _Assemble(torch.autograd.Function):
 
 class _Cut(torch.autograd.Function):
     """Cuts parts out of ``x`` ``[B, C, H, W]``: part ``j`` is channels ``[a_j, b_j)`` cropped by
-    ``(c_h, c_w)`` pixels on each side, a copy in ``x``'s memory format (so that a convolution
-    reads it without copying again). The adjoint of :class:`_Assemble`: its backward writes every
-    part's gradient into one gradient of ``x`` (zero where no part reads), where autograd's slices
-    would each zero-fill and add a full-size gradient."""
+    ``(c_h, c_w)`` pixels on each side, contiguous in ``x``'s memory format (a copy, so that a
+    convolution reads it without copying again). The adjoint of :class:`_Assemble`: its backward
+    writes every part's gradient into one gradient of ``x`` (zero where no part reads), where
+    autograd's slices would each zero-fill and add a full-size gradient."""
 
     @staticmethod
     def forward(ctx, x: Tensor, cuts: list[tuple[int, int, int, int]]) -> tuple[Tensor, ...]:  # noqa: ANN001
         fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
         h, w = x.shape[-2:]
-        ctx.cuts, ctx.fmt, ctx.shape = cuts, fmt, x.shape
+        ctx.cuts, ctx.fmt, ctx.shape, ctx.dtype, ctx.device = cuts, fmt, x.shape, x.dtype, x.device
         return tuple(x[:, a:b, ch : h - ch, cw : w - cw].contiguous(memory_format=fmt) for a, b, ch, cw in cuts)
 
     @staticmethod
-    def backward(ctx, *grads: Tensor | None) -> tuple[Tensor | None, ...]:  # noqa: ANN001
+    def backward(ctx, *grads: Tensor) -> tuple[Tensor | None, ...]:  # noqa: ANN001
+        # autograd hands a zero gradient for a part nothing used (materialised), never None
         h, w = ctx.shape[-2:]
-        covered = all(g is not None and ch == cw == 0 for g, (_, _, ch, cw) in zip(grads, ctx.cuts))
-        ref = next(g for g in grads if g is not None)
-        out = torch.empty(ctx.shape, dtype=ref.dtype, device=ref.device, memory_format=ctx.fmt)
-        if not covered:
-            out.zero_()
+        spans = sorted((a, b) for a, b, _, _ in ctx.cuts)
+        covers = [a for a, _ in spans] == [0] + [b for _, b in spans[:-1]] and spans[-1][1] == ctx.shape[1]
+        out = torch.empty(ctx.shape, dtype=ctx.dtype, device=ctx.device, memory_format=ctx.fmt)
+        if not (covers and all(ch == cw == 0 for _, _, ch, cw in ctx.cuts)):
+            out.zero_()  # channels or a border no part reads
         for g, (a, b, ch, cw) in zip(grads, ctx.cuts):
-            if g is not None:
-                out[:, a:b, ch : h - ch, cw : w - cw] = g
+            out[:, a:b, ch : h - ch, cw : w - cw] = g
         return out, None
 
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .fft import checked_padding
+from .fft import checked_padding, padding_pair
 
 
 def patch_rows(x: Tensor, kernel: tuple[int, int], stride: int, padding: tuple[int, int]) -> Tensor:
@@ -85,19 +85,29 @@ def patch_conv2d(x: Tensor, weight: Tensor, stride: int = 1, padding: int | tupl
     return _Patches.apply(x, weight, stride, (ph, pw))
 
 
-#: The most patch values :func:`use_patches` lets the path hold (``B·H·W·C·k_h·k_w``, a
-#: stride-1 "same" convolution's patch count): 2²⁵, 128 MB in float32, kept from the forward for the
-#: backward. The quick models' lifting layers hold 1.6–4.2 million (batch 32 of 28×28 images, 7×7
-#: and 13×13 kernels); beyond the limit (large grey images), oneDNN convolves without the copy.
+#: The most patch values :func:`use_patches` lets the path hold (``B·H'·W'·C·k_h·k_w``): 2²⁵,
+#: 128 MB in float32, kept from the forward for the backward. The quick models' lifting layers
+#: hold 1.2–4.2 million for the benchmark's batch of 32 28×28 images (7×7 and 13×13 kernels) and
+#: 2.5–8.5 million for training's batch of 64; beyond the limit (large grey images), oneDNN
+#: convolves without the copy.
 MAX_PATCH_ELEMENTS = 2**25
 
 
-def use_patches(x: Tensor, weight: Tensor, groups: int) -> bool:
+def _patch_count(x: Tensor, weight: Tensor, stride: int, padding: int | tuple[int, int]) -> int:
+    """``B·H'·W'·C·k_h·k_w``: the values :func:`patch_rows` would copy (0 for a kernel larger than
+    the padded input or a bad padding, which :func:`patch_conv2d` then reports)."""
+    ph, pw = padding_pair(padding)
+    ho = (x.shape[-2] + 2 * ph - weight.shape[-2]) // max(stride, 1) + 1
+    wo = (x.shape[-1] + 2 * pw - weight.shape[-1]) // max(stride, 1) + 1
+    return x.shape[0] * max(ho, 0) * max(wo, 0) * x.shape[1] * weight.shape[-2] * weight.shape[-1]
+
+
+def use_patches(x: Tensor, weight: Tensor, groups: int, stride: int = 1, padding: int | tuple[int, int] = 0) -> bool:
     """Whether ``conv2d`` takes :func:`patch_conv2d`: a dense convolution of a one-channel map
     (the lifting layer of a grey-scale image) with a kernel of more than one tap that needs a
     gradient (training; in evaluation the forward alone stays with oneDNN), float32 or float64 (as
-    its kernel), on CPU, outside ``torch.compile`` and autocast, whose patches would hold at most
-    :data:`MAX_PATCH_ELEMENTS` values.
+    its kernel), on CPU, outside ``torch.compile`` and autocast, whose patches (at ``stride`` and
+    ``padding``) would hold at most :data:`MAX_PATCH_ELEMENTS` values.
 
     Measured (``python benchmarks/patches.py``, 2 CPU cores, AVX2, batch 32 of 28×28 images,
     oneDNN/ours, 7 alternating rounds) on the 7×7 and 13×13 lifting kernels of the quick
@@ -112,7 +122,7 @@ def use_patches(x: Tensor, weight: Tensor, groups: int) -> bool:
         groups == 1
         and x.shape[1] == weight.shape[1] == 1
         and weight.shape[-2] * weight.shape[-1] > 1
-        and x.numel() * weight.shape[-2] * weight.shape[-1] <= MAX_PATCH_ELEMENTS
+        and _patch_count(x, weight, stride, padding) <= MAX_PATCH_ELEMENTS
         and weight.requires_grad
         and torch.is_grad_enabled()
         and x.device.type == "cpu"

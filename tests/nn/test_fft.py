@@ -156,7 +156,7 @@ def test_macs_count_the_direct_convolution_whatever_the_algorithm():
         (-1, 1, "conv_x needs a non-negative padding and a positive stride, got -1, 1"),
         ((0, -2), 1, r"got \(0, -2\), 1"),
         (1, 0, "positive stride, got 1, 0"),
-        (0, 1, r"kernel \(7, 5\) is larger than the padded input \(6, 9\)"),
+        (0, 1, r"conv_x: kernel \(7, 5\) is larger than the padded input \(6, 9\)"),
     ],
 )
 def test_checked_padding_names_the_caller_and_what_is_wrong(padding, stride, message):

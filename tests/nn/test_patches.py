@@ -95,13 +95,21 @@ def test_choice(ci, k, groups, dtype, grad, expect):
 
 def test_large_images_stay_with_onednn():
     """Patches beyond MAX_PATCH_ELEMENTS (large grey images) are not copied: oneDNN convolves them.
-    Shape-only inputs (an expanded scalar) show the rule without allocating the images."""
+    The count is the output's pixels times the taps, at the stride and padding given. Shape-only
+    inputs (an expanded scalar) show the rule without allocating the images."""
     w = torch.randn(16, 1, 7, 7, requires_grad=True)
-    at_limit = MAX_PATCH_ELEMENTS // 49  # pixels whose patches just fit
-    assert use_patches(torch.zeros(()).expand(1, 1, 1, at_limit), w, 1)
-    assert not use_patches(torch.zeros(()).expand(1, 1, 1, at_limit + 1), w, 1)
-    assert not use_patches(torch.zeros(()).expand(32, 1, 256, 256), w, 1)  # 103 million values
-    assert use_patches(torch.zeros(()).expand(32, 1, 28, 28), torch.randn(384, 1, 13, 13, requires_grad=True), 1)
+
+    def row(n):  # one image row of n pixels: a "same" 7×7 convolution has n output pixels
+        return torch.zeros(()).expand(1, 1, 1, n)
+
+    at_limit = MAX_PATCH_ELEMENTS // 49  # output pixels whose patches just fit
+    assert use_patches(row(at_limit), w, 1, 1, 3)
+    assert not use_patches(row(at_limit + 1), w, 1, 1, 3)
+    assert use_patches(row(2 * at_limit), w, 1, 2, 3)  # stride 2: half the output pixels
+    assert not use_patches(row(at_limit - 6), w, 1, 1, 6)  # a "full" padding: 7 output rows
+    assert not use_patches(torch.zeros(()).expand(32, 1, 256, 256), w, 1, 1, 3)  # 103 million values
+    big = torch.randn(384, 1, 13, 13, requires_grad=True)
+    assert use_patches(torch.zeros(()).expand(32, 1, 28, 28), big, 1, 1, 6)  # the quick Sim(2) lifting
 
 
 def test_not_under_autocast():
