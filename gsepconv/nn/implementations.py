@@ -379,9 +379,11 @@ def _split_conv(
     is one 1×1 convolution of the whole input (its output channels in group order), out of which
     each group's channels are cut (:class:`_Cut`, a copy): one pass over the input and one input
     gradient, where a 1×1 convolution per group reads the input and writes a full-size input
-    gradient once per group (1.08 [1.07, 1.10] times slower Sim(2) separable2d 4×3 training
-    steps, 1.04 at 8×3, quick benchmark models, 2 CPU cores, 7 alternating rounds; equal for
-    R²⋊R⁺'s 3 scales). The input's channels are never gathered (a gather forward costs a copy,
+    gradient once per group. A few percent, and within the machine's drift between runs: per
+    group/one 1×1 for the quick Sim(2) separable2d 4×3 model's training step 1.08 [1.07, 1.10] in
+    one run and 1.02 [1.00, 1.07] in another (2 CPU cores, 7 alternating rounds); for the layer
+    alone 1.02 [0.89, 1.05] and 1.06 [1.05, 1.07] (``python benchmarks/split_pointwise.py``);
+    equal for R²⋊R⁺'s 3 scales. The input's channels are never gathered (a gather forward costs a copy,
     and its backward a zeroed full-size gradient per group: 1.15× slower Sim(2) separable2d
     steps, 1.23× separable). The output's channels are written as strided slices where the
     groups' channels are slices (rotation-major grids).
