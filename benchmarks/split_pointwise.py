@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import statistics
 import sys
-import time
 
 import torch
 
+from gsepconv.experiments.bench.timing import alternate, paired_ratios, ratio_quartiles
 from gsepconv.groups import Sim2
 from gsepconv.nn import GroupConv
 from gsepconv.nn.fft import padding_pair
@@ -64,10 +64,10 @@ def per_group(x, weights, stride, padding):
 
 
 def step(fn):
-    t = time.perf_counter()
-    y = fn(x, layer.sample_weights(), 1, layer.padding)
-    y.sum().backward()
-    return time.perf_counter() - t
+    def run():
+        fn(x, layer.sample_weights(), 1, layer.padding).sum().backward()
+
+    return run
 
 
 weights = layer.sample_weights()
@@ -76,15 +76,10 @@ print(impl, ne, "window", layer.window, "window groups (margin, elements)", [(g.
 with torch.no_grad():  # the two formulations compute the same function
     ref, ours = per_group(x, weights, 1, layer.padding), IMPLEMENTATIONS[impl].convolve(x, weights, 1, layer.padding)
     print(f"max |difference| / max |output|: {float((ref - ours).abs().max() / ref.abs().max()):.1e}")
-step(per_group)
-step(IMPLEMENTATIONS[impl].convolve)
-b, a = [], []
-for _ in range(9):
-    b.append(step(per_group))
-    a.append(step(IMPLEMENTATIONS[impl].convolve))
-r = [p / q for p, q in zip(b, a)]
-q1, _, q3 = statistics.quantiles(r, n=4)
+# 9 alternating rounds after one warm-up: each round's two steps see the same machine state
+b, a = alternate([step(per_group), step(IMPLEMENTATIONS[impl].convolve)], 1, 9, torch.device("cpu"))
+q1, median, q3 = ratio_quartiles(paired_ratios(b, a))
 print(
-    f"per group {statistics.median(b) * 1e3:.0f} ms, one 1×1 + cut {statistics.median(a) * 1e3:.0f} ms, "
-    f"per group/ours {statistics.median(r):.2f} [{q1:.2f}, {q3:.2f}]"
+    f"per group {statistics.median(b):.0f} ms, one 1×1 + cut {statistics.median(a):.0f} ms, "
+    f"per group/ours {median:.2f} [{q1:.2f}, {q3:.2f}]"
 )

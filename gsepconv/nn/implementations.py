@@ -383,9 +383,9 @@ def _split_conv(
     group/one 1×1 for the quick Sim(2) separable2d 4×3 model's training step 1.08 [1.07, 1.10] in
     one run and 1.02 [1.00, 1.07] in another (2 CPU cores, 7 alternating rounds); for the layer
     alone 1.02 [0.89, 1.05] and 1.06 [1.05, 1.07] (``python benchmarks/split_pointwise.py``);
-    equal for R²⋊R⁺'s 3 scales. The input's channels are never gathered (a gather forward costs a copy,
-    and its backward a zeroed full-size gradient per group: 1.15× slower Sim(2) separable2d
-    steps, 1.23× separable). The output's channels are written as strided slices where the
+    equal for R²⋊R⁺'s 3 scales. The input's channels are never gathered (a gather forward costs
+    a copy, and its backward a zeroed full-size gradient per group: 1.15× slower Sim(2)
+    separable2d steps, 1.23× separable). The output's channels are written as strided slices where the
     groups' channels are slices (rotation-major grids).
 
     Cropping ``m`` taps on each side and padding ``m`` less keeps every output aligned at any
@@ -400,18 +400,20 @@ def _split_conv(
 
     # the input each group convolves: cropped where the padding is smaller than its margin
     crops = [(max(0, m - ph), max(0, m - pw)) for m, _, _ in groups]
-    if pointwise is not None and len(groups) > 1:
-        # every group's 1×1 mixing as one convolution (its rows in group order), then each
-        # group's channels cut out of it: one pass over x and one input gradient, not one per group
+
+    def crop(t: Tensor, ch: int, cw: int) -> Tensor:
+        return t[..., ch : t.shape[-2] - ch, cw : t.shape[-1] - cw]
+
+    if pointwise is None:
+        inputs = [crop(x, *c) for c in crops]
+    else:  # each group's 1×1 mixing rows [C_o·n, C_i·N_i], its output channels (o, element)
         rows = [select(pointwise, g.elements).reshape(-1, pointwise.shape[2] * pointwise.shape[3]) for g in groups]
-        z = conv2d(x, torch.cat(rows)[:, :, None, None])
-        bounds = itertools.accumulate((r.shape[0] for r in rows), initial=0)
-        inputs = _Cut.apply(z, [(a, a + r.shape[0], *crop) for a, r, crop in zip(bounds, rows, crops)])
-    else:
-        inputs = [x[..., ch : x.shape[-2] - ch, cw : x.shape[-1] - cw] for ch, cw in crops]
-        if pointwise is not None:  # one group
-            mix = select(pointwise, groups[0].elements)
-            inputs = [conv2d(inputs[0], mix.reshape(-1, mix.shape[2] * mix.shape[3], 1, 1))]
+        if len(groups) == 1:  # nothing to cut: crop (the mixing commutes with it), then mix
+            inputs = [conv2d(crop(x, *crops[0]), rows[0][:, :, None, None])]
+        else:  # every group's mixing as one convolution (rows in group order), then its channels cut
+            z = conv2d(x, torch.cat(rows)[:, :, None, None])
+            bounds = itertools.accumulate((r.shape[0] for r in rows), initial=0)
+            inputs = _Cut.apply(z, [(a, a + r.shape[0], *c) for a, r, c in zip(bounds, rows, crops)])
     parts, selections = [], []
     for (m, elements, channels), xin in zip(groups, inputs):
         kernel = select(k[..., m : w - m, m : w - m], elements)

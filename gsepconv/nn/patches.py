@@ -33,6 +33,14 @@ from torch import Tensor
 from .fft import checked_padding, padding_pair
 
 
+def _output_size(x: Tensor, weight: Tensor, stride: int, padding: tuple[int, int]) -> tuple[int, int]:
+    """``(H', W')`` of ``F.conv2d(x, weight, stride=stride, padding=padding)`` (≤ 0 where the
+    kernel is larger than the padded input)."""
+    ho = (x.shape[-2] + 2 * padding[0] - weight.shape[-2]) // stride + 1
+    wo = (x.shape[-1] + 2 * padding[1] - weight.shape[-1]) // stride + 1
+    return ho, wo
+
+
 def patch_rows(x: Tensor, kernel: tuple[int, int], stride: int, padding: tuple[int, int]) -> Tensor:
     """The patches of ``x`` ``[B, C, H, W]`` as rows ``[B·H'·W', C·k_h·k_w]`` (a copy), in the order
     of ``F.conv2d``'s output pixels and of its weight's flattened ``[C, k_h, k_w]``; differentiable."""
@@ -48,8 +56,7 @@ class _Patches(torch.autograd.Function):
     def forward(ctx, x: Tensor, w: Tensor, stride: int, padding: tuple[int, int]) -> Tensor:  # noqa: ANN001
         co, kernel = w.shape[0], (w.shape[-2], w.shape[-1])
         rows = patch_rows(x, kernel, stride, padding)
-        ho = (x.shape[-2] + 2 * padding[0] - kernel[0]) // stride + 1
-        wo = (x.shape[-1] + 2 * padding[1] - kernel[1]) // stride + 1
+        ho, wo = _output_size(x, w, stride, padding)
         y = rows @ w.reshape(co, -1).t()  # [B·H'·W', C_o]
         # with the image needing a gradient, the backward rebuilds the patches from it (so that
         # its own graph reaches the image: second derivatives); otherwise it reuses these
@@ -96,9 +103,7 @@ MAX_PATCH_ELEMENTS = 2**25
 def _patch_count(x: Tensor, weight: Tensor, stride: int, padding: int | tuple[int, int]) -> int:
     """``B·H'·W'·C·k_h·k_w``: the values :func:`patch_rows` would copy (0 for a kernel larger than
     the padded input or a bad padding, which :func:`patch_conv2d` then reports)."""
-    ph, pw = padding_pair(padding)
-    ho = (x.shape[-2] + 2 * ph - weight.shape[-2]) // max(stride, 1) + 1
-    wo = (x.shape[-1] + 2 * pw - weight.shape[-1]) // max(stride, 1) + 1
+    ho, wo = _output_size(x, weight, max(stride, 1), padding_pair(padding))
     return x.shape[0] * max(ho, 0) * max(wo, 0) * x.shape[1] * weight.shape[-2] * weight.shape[-1]
 
 
