@@ -52,6 +52,7 @@ from gsepconv.experiments.bench import (
     against_is_current,
     summarise_sweep,
 )
+from gsepconv.experiments.bench.layouts import LAYOUT_MARGIN
 from gsepconv.groups import SE2
 from gsepconv.nn import GroupConv, conv_algorithm
 from gsepconv.nn.depthwise import kernel_gradient
@@ -141,9 +142,9 @@ report.original_comparison(efficiency)
 # `gsepconv bench --layouts` times each implementation's whole training step (so the conversions
 # between layers count) with every layer forced into each layout, alternately, and reads the
 # per-round ratio NCHW / channels-last like the comparison above: a layout is `measured_layout` only
-# when the interquartile range of the ratio lies beyond 1 ± 5 % on its side, otherwise `tie` (two
-# runs of the benchmark on one machine differ by a few percent even where each run's range is
-# narrow). `agrees` says whether the code's choice is what was measured (a tie supports either).
+# when the interquartile range of the ratio lies beyond 1 ± 10 % on its side, otherwise `tie`: the
+# same code measured in two sessions on one machine read `dseparable`'s ratio as 0.94 and 1.07, each
+# with a narrow range, so a smaller difference is not repeatable (`LAYOUT_MARGIN`). `agrees` says whether the code's choice is what was measured (a tie supports either).
 
 # %% tags=["hide-output"]
 layouts = ensure_table("layouts", profile, train, device=device, results=BASE)
@@ -152,6 +153,7 @@ layouts = ensure_table("layouts", profile, train, device=device, results=BASE)
 layout_columns = ["group", "implementation", "num_elements", "train_ms_channels_last", "train_ms_nchw",
                   "nchw_over_channels_last", "nchw_over_channels_last_q25", "nchw_over_channels_last_q75",
                   "measured_layout", "chosen_layout", "agrees", "repeats"]
+assert LAYOUT_MARGIN == 0.10, "the text above states the margin as 10 %"
 if profile != "smoke":  # smoke models are too small for their timings to mean anything
     assert layouts["agrees"].all(), "an implementation runs in the layout its measurement says is slower"
 layouts[layout_columns].round(2)

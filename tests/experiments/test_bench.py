@@ -340,10 +340,11 @@ def test_each_layer_convolves_in_its_implementations_layout(implementation: str)
 def test_a_layout_is_measured_only_beyond_the_margin() -> None:
     from gsepconv.experiments.bench.layouts import LAYOUT_MARGIN, measured_layout
 
-    assert LAYOUT_MARGIN == 0.05
-    assert measured_layout(1.01, 1.03) == "tie"  # repeatably faster within one run, not between runs
+    assert LAYOUT_MARGIN == 0.10
+    assert measured_layout(1.05, 1.08) == "tie"  # repeatably faster within one run, not between runs
+    assert measured_layout(0.926, 0.944) == "tie"  # the same code, another session
     assert measured_layout(0.81, 0.99) == "tie"
-    assert measured_layout(1.06, 1.2) == "channels_last" and measured_layout(0.5, 0.94) == "nchw"
+    assert measured_layout(1.11, 1.2) == "channels_last" and measured_layout(0.5, 0.89) == "nchw"
     assert measured_layout(1.2, 1.3, margin=0.0) == "channels_last" and measured_layout(0.99, 1.01, 0.0) == "tie"
 
 

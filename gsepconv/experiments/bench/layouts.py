@@ -35,11 +35,13 @@ from .benchmark import in_layout
 from .cases import BENCH_PROFILES, BenchCase, BenchProfile, case_setup, provenance, resolve_bench
 from .timing import alternate, paired_ratios, ratio_quartiles
 
-#: The smallest difference between the layouts' steps that decides a layout: two runs of
-#: ``gsepconv bench --layouts`` 20 minutes apart on one 2-core machine read dseparable's
-#: NCHW/channels-last as 0.99 [0.98, 1.00] and 1.03 [1.01, 1.03], so a narrow interquartile range
-#: within one run does not make a difference of a few percent repeatable.
-LAYOUT_MARGIN = 0.05
+#: The smallest difference between the layouts' steps that decides a layout: the drift of the
+#: ratio between runs on one 2-core machine, not the spread within one run. ``dseparable``'s
+#: NCHW/channels-last, same code (commit aecb839), read 0.935 [0.926, 0.944] in one session and
+#: 1.05 [1.03, 1.09] and 1.07 [1.05, 1.08] in another (earlier runs: 0.99 and 1.03): each run's
+#: interquartile range is narrow, yet the median moves by up to 7 % either way, so only a
+#: difference beyond 10 % is repeatable; within it, either layout is as fast.
+LAYOUT_MARGIN = 0.10
 
 
 def measured_layout(q25: float, q75: float, margin: float = LAYOUT_MARGIN) -> str:
