@@ -103,6 +103,37 @@ def test_bench_smoke_cli(tmp_path, capsys) -> None:
     assert re.search(r"(faster than|slower than|as fast as) nonseparable", printed) and "conv-only" in printed
 
 
+def test_cuda_steps_run_with_the_training_loops_cudnn_flags_and_restore_them() -> None:
+    from gsepconv.experiments.bench.timing import with_cudnn
+
+    seen = []
+
+    def step() -> None:
+        seen.append((torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic))
+
+    before = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
+    with_cudnn(step, autotune=False)()
+    with_cudnn(step, autotune=True)()
+    assert seen == [(False, True), (True, False)]  # as deterministic=True / False trains
+    assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic) == before
+
+    def fails() -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        with_cudnn(fails, autotune=True)()
+    assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic) == before
+
+
+def test_the_autotuned_cuda_step_is_not_timed_on_cpu(tmp_path) -> None:
+    from gsepconv.experiments.bench import BenchCase, run_benchmark
+
+    frame = run_benchmark(
+        "smoke", "cpu", out=tmp_path / "e.csv", cases=[BenchCase("SE2", "separable", 4)], progress=False
+    )
+    assert math.isnan(frame.iloc[0].train_ms_cudnn_benchmark) and math.isnan(frame.iloc[0].cudnn_benchmark_speedup)
+
+
 def test_bench_bf16_times_the_bfloat16_step_in_the_same_loop(tmp_path) -> None:
     from gsepconv.experiments.bench import BenchCase, run_benchmark
     from gsepconv.experiments.bench.timing import training_step

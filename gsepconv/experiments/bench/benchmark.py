@@ -40,6 +40,7 @@ from .timing import (
     sync,
     time_calls,
     training_step,
+    with_cudnn,
 )
 
 
@@ -57,7 +58,10 @@ def bench_case(
     Every case also times its conv-only model (the same convolutions with free weights, no kernel
     nets) in both memory layouts; the faster is the float32 limit of a training step
     (``conv_only_train_ms``, its layout ``limit_layout``). ``bf16``: also our
-    step under bfloat16 autocast, in the same loop (``train_ms_bf16``, ``bf16_speedup``)."""
+    step under bfloat16 autocast, in the same loop (``train_ms_bf16``, ``bf16_speedup``). On CUDA
+    every training step runs with the training loop's default cuDNN flags (deterministic, no
+    autotuning), and ours also autotuned (``cudnn.benchmark``) in the same loop
+    (``train_ms_cudnn_benchmark``, ``cudnn_benchmark_speedup``; ``nan`` on CPU)."""
     model, x, y, train_step = case_setup(case, profile, profile.image_size, device, seed)
     training = _time_training(case, profile, device, model, train_step, x, y, seed, original, bf16)
     frozen = export(model.eval())
@@ -112,6 +116,8 @@ def _time_training(
     model.train()
     peak = _step_memory(model, train_step, x, y, device)
     steps = {"ours": train_step}
+    if device.type == "cuda":  # every step as training runs by default; ours autotuned beside it
+        steps["cudnn_benchmark"] = with_cudnn(train_step, autotune=True)
     if case.group != "Z2":  # a plain CNN is its own conv-only model (its convolutions are always channels-last)
         for layout, fmt in LAYOUTS.items():  # one copy per layout: each with its own Adam state
             steps[f"conv_only_{layout}"] = in_layout(training_step(conv_only_model(model).train(), x, y), fmt)
@@ -121,6 +127,8 @@ def _time_training(
     if bf16:
         steps["bf16"] = training_step(model, x, y, cast=torch.bfloat16)
     repeats = max(profile.repeats, profile.against_repeats) if "original" in steps else profile.repeats
+    if device.type == "cuda":
+        steps = {name: step if name == "cudnn_benchmark" else with_cudnn(step, False) for name, step in steps.items()}
     times = dict(zip(steps, alternate(list(steps.values()), profile.warmup, repeats, device)))
     steps.clear()  # frees the conv-only and original models
     return {
@@ -190,6 +198,7 @@ def _training_columns(
     original_ms = statistics.median(times["original"]) if "original" in times else nan
     q25, speedup, q75 = ratio_quartiles(paired_ratios(times["original"], times["ours"]) if "original" in times else [])
     bf16_ms = statistics.median(times["bf16"]) if "bf16" in times else nan
+    autotuned_ms = statistics.median(times["cudnn_benchmark"]) if "cudnn_benchmark" in times else nan
     return {
         "train_ms": train,
         "train_ms_min": min(times["ours"]),
@@ -208,6 +217,8 @@ def _training_columns(
         "train_ms_bf16": bf16_ms,
         "bf16_speedup": train / bf16_ms,
         "speedup_vs_original_bf16": original_ms / bf16_ms,
+        "train_ms_cudnn_benchmark": autotuned_ms,
+        "cudnn_benchmark_speedup": train / autotuned_ms,
     }
 
 
