@@ -163,21 +163,18 @@ def _original_step(
     """The training step of the original code's model of ``case`` (seeded as ours) and its
     number of parameters."""
     torch.manual_seed(seed)
-    theirs = (
-        original_model(
-            original,
-            case.group,
-            case.implementation,
-            case.num_elements,
-            widths=profile.widths,
-            kernel_size=profile.kernel_size,
-            hidden_features=profile.hidden_features,
-            image_size=profile.image_size,
-            max_scale=profile.max_scale,
-        )
-        .to(device)
-        .train()
-    )
+    theirs = original_model(
+        original,
+        case.group,
+        case.implementation,
+        case.num_elements,
+        widths=profile.widths,
+        kernel_size=profile.kernel_size,
+        hidden_features=profile.hidden_features,
+        image_size=profile.image_size,
+        max_scale=profile.max_scale,
+        device=device,
+    ).train()
     return training_step(theirs, x, y), count_parameters(theirs)
 
 
@@ -312,7 +309,8 @@ def run_benchmark(
     against: str | Path | None = None,
     bf16: bool = False,
 ) -> pd.DataFrame:
-    """Run a benchmark profile and write ``<results>/<profile>/efficiency[-gpu].csv`` atomically.
+    """Run a benchmark profile and write ``<results>/<profile>/efficiency[-gpu].csv`` atomically,
+    after every case (an interrupted run keeps the cases it finished).
     ``against``: a checkout of the original implementation; its model of every case it has is
     timed alternately with ours (:mod:`gsepconv.experiments.against`). ``bf16``: also time our
     step under bfloat16 autocast (``precision="bf16"``)."""
@@ -327,18 +325,13 @@ def run_benchmark(
     if todo:  # one discarded pass: first-call costs (thread pools, oneDNN/cuDNN plans) are not the first case's
         bench_case(todo[0], BenchProfile(**{**prof.__dict__, "warmup": 1, "repeats": 1}), dev)
 
+    frame = pd.DataFrame()
     for case in tqdm(todo, desc=f"bench {profile}", disable=not bars_enabled(progress)):
-        rows.append(
-            bench_case(
-                case,
-                prof,
-                dev,
-                original=original,
-                bf16=bf16,
-            )
-        )
-    frame = pd.DataFrame(rows)
-    write_table(path, frame.to_csv(index=False), "the benchmark table")
+        rows.append(bench_case(case, prof, dev, original=original, bf16=bf16))
+        # after every case: an interrupted run keeps what it measured (a table missing cases is
+        # not current for its profile, see bench_is_current, so nothing mistakes it for a whole one)
+        frame = pd.DataFrame(rows)
+        write_table(path, frame.to_csv(index=False), "the benchmark table")
     return frame
 
 
