@@ -53,7 +53,7 @@ class Implementation(nn.Module):
     #: ``results/<profile>/layouts.csv``; conversions between layers are part of the step, and
     #: the table says when the difference is within the machine's noise). CUDA: NCHW for every
     #: implementation: on an H200 (cuDNN 9.19, paper sizes, ``results/paper/layouts-gpu.csv``) the
-    #: channels-last steps took 1.45–1.95× as long, except ``gseparable2d`` (a tie).
+    #: channels-last steps took 1.5–2.1× as long, except ``gseparable2d`` (a tie).
     layout: ClassVar[dict[str, str]] = {"cpu": "channels_last", "cuda": "nchw"}
     #: Whether :meth:`apply` convolves each output element over its own window only (the taps its
     #: mask keeps, see :func:`_window_groups`): the dense and depthwise spatial convolutions of
