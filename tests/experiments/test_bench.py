@@ -413,3 +413,18 @@ def test_the_benchmark_says_slower_not_a_fraction_faster():
 
     assert speed_words(1.8) == "1.8x faster than" and speed_words(0.6) == "1.7x slower than"
     assert speed_words(1.02) == "as fast as"
+
+
+def test_the_cuda_layouts_are_the_ones_measured_on_a_gpu() -> None:
+    # results/paper/layouts-gpu.csv is the CUDA measurement Implementation.layout rests on; no GPU
+    # is needed to check that the code still chooses what it measured (a missing table fails)
+    from pathlib import Path
+
+    from gsepconv.experiments.bench import layouts_is_current
+    from gsepconv.nn import IMPLEMENTATIONS
+
+    table = pd.read_csv(Path(__file__).resolve().parents[2] / "results" / "paper" / "layouts-gpu.csv")
+    assert table["device"].str.contains("H200").all() and table["agrees"].all()
+    assert layouts_is_current(table, "paper")
+    for _, row in table.iterrows():
+        assert IMPLEMENTATIONS[row.implementation].layout["cuda"] == row.chosen_layout == "nchw"
