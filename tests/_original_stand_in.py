@@ -26,6 +26,9 @@ class CKGResNet(nn.Module):
         super().__init__()
         CALLS.append(dict(group=type(group).__name__, implementation=implementation, num_group_elem=num_group_elem,
                           hidden_sizes=hidden_sizes, kernel_size=kernel_size, sampling_method=sampling_method))
+        # like the original's kernels: a grid made on the group's device, a plain attribute that a
+        # later .to(device) leaves where it is
+        self.grid = torch.zeros(2, device=group.identity.device)
         self.body = nn.Sequential(nn.Conv2d(in_channels, hidden_sizes[0], kernel_size, padding=kernel_size // 2),
                                   nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                                   nn.Linear(hidden_sizes[0], out_channels))
@@ -35,17 +38,30 @@ class CKGResNet(nn.Module):
 '''
 
 GROUPS = """
-class SE2:
-    pass
+import torch
+from torch import nn
 
 
-class Rplus:
+class Group(nn.Module):
+    def __init__(self, identity):
+        super().__init__()
+        self.register_buffer("identity", torch.tensor(identity))
+
+
+class SE2(Group):
+    def __init__(self):
+        super().__init__([0.0])
+
+
+class Rplus(Group):
     def __init__(self, max_scale=3):
+        super().__init__([1.0])
         self.max_scale = max_scale
 
 
-class Sim2:
+class Sim2(Group):
     def __init__(self, max_scale=3.0):
+        super().__init__([0.0, 1.0])
         self.max_scale = max_scale
 """
 

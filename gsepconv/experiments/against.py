@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import torch
 from torch import nn
 
 from gsepconv.nn import ExportedConv, export
@@ -113,15 +114,19 @@ def original_model(
     max_scale: float = 1.74,
     in_channels: int = 1,
     num_classes: int = 10,
+    device: str | torch.device = "cpu",
 ) -> nn.Module:
     """The original's ``CKGResNet`` for one of our benchmark cases: same widths, kernel size,
     SIREN width (one hidden layer), number of group elements, fixed (discretised) grid, batch
-    norm and pooling. ``ValueError`` for a group or implementation the original lacks."""
+    norm and pooling, on ``device``. ``ValueError`` for a group or implementation the original
+    lacks. The group goes to ``device`` before the network is built, as the original's
+    ``run_experiment.py`` does: its kernels create their grids on the group's device as plain
+    attributes, which a later ``.to(device)`` does not move."""
     impl = ORIGINAL_IMPLEMENTATIONS.get(implementation)
     if group not in _ORIGINAL_GROUPS or impl is None:
         raise ValueError(f"the original implementation has no {group} {implementation!r} layer")
     cls = getattr(original.groups, _ORIGINAL_GROUPS[group])
-    grp = cls() if group == "SE2" else cls(max_scale=max_scale)
+    grp = (cls() if group == "SE2" else cls(max_scale=max_scale)).to(device)
     n = list(num_elements) if isinstance(num_elements, tuple) else num_elements
     return original.nn.CKGResNet(
         group=grp,
@@ -145,7 +150,7 @@ def original_model(
         pooling=True,
         normalisation="batchnorm",
         widen_factor=1,
-    )
+    ).to(device)
 
 
 def has_original(group: str, implementation: str) -> bool:

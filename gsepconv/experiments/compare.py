@@ -174,7 +174,9 @@ class OriginalBuilder:
         )
         if m.max_scale is not None:
             kwargs["max_scale"] = m.max_scale
-        model = original_model(load_original(self.path), m.group, m.implementation, m.num_elements, **kwargs)
+        model = original_model(
+            load_original(self.path), m.group, m.implementation, m.num_elements, device=device, **kwargs
+        )
         return model.to(device), {
             "code": "original",
             "group": m.group,

@@ -51,9 +51,10 @@ class Implementation(nn.Module):
     #: The memory layout of its convolutions per device type (a name in :data:`LAYOUTS`): the one
     #: whose whole training step has the smaller median in ``gsepconv bench --layouts`` (the table
     #: ``results/<profile>/layouts.csv``; conversions between layers are part of the step, and
-    #: the table says when the difference is within the machine's noise). CUDA: channels-last,
-    #: where cuDNN's depthwise and 1×1 kernels are fast, until measured there.
-    layout: ClassVar[dict[str, str]] = {"cpu": "channels_last", "cuda": "channels_last"}
+    #: the table says when the difference is within the machine's noise). CUDA: NCHW for every
+    #: implementation: on an H200 (cuDNN 9.19, paper sizes, ``results/paper/layouts-gpu.csv``) the
+    #: channels-last steps took 1.5–2.1× as long, except ``gseparable2d`` (a tie).
+    layout: ClassVar[dict[str, str]] = {"cpu": "channels_last", "cuda": "nchw"}
     #: Whether :meth:`apply` convolves each output element over its own window only (the taps its
     #: mask keeps, see :func:`_window_groups`): the dense and depthwise spatial convolutions of
     #: scale groups with a hard mask. Cost formulas read it (``GroupConv.conv_windows``).
@@ -437,7 +438,7 @@ class NonSeparable(Implementation):
     # copy whatever the input's layout (commit 40fc490), NCHW became the faster layout again:
     # NCHW/channels-last 0.94 [0.81, 0.99] (N = 4) and 0.95 [0.94, 0.96] (gseparable N = 8),
     # `gsepconv bench --layouts`, 7 rounds (before: 1.11 [1.03, 1.16] and 1.05 [1.02, 1.10]).
-    layout: ClassVar[dict[str, str]] = {"cpu": "nchw", "cuda": "channels_last"}
+    layout: ClassVar[dict[str, str]] = {"cpu": "nchw", "cuda": "nchw"}
     crops_windows = True
 
     def __init__(
@@ -552,7 +553,7 @@ class DSeparable(Implementation):
     # NCHW: its channel projection is one batched product there, without a copy. Whole training
     # steps in either layout are within the machine's drift between sessions (``bench --layouts``
     # read NCHW/channels-last 0.94 and 1.07 for the same code), so either is as fast on this CPU.
-    layout: ClassVar[dict[str, str]] = {"cpu": "nchw", "cuda": "channels_last"}
+    layout: ClassVar[dict[str, str]] = {"cpu": "nchw", "cuda": "nchw"}
 
     def __init__(
         self,

@@ -53,6 +53,16 @@ def test_original_models_get_the_case_settings(checkout):
     assert has_original("SE2", "dgseparable") and not has_original("Z2", "none")
 
 
+def test_original_models_are_built_on_their_device(checkout):
+    # the original makes its kernels' grids on the group's device, as plain attributes that
+    # .to(device) does not move: the group must be there first (the meta device stands in for CUDA)
+    original = load_original(checkout)
+    kwargs = dict(widths=(4,), kernel_size=3, hidden_features=8, image_size=16)
+    model = original_model(original, "SE2", "separable", 4, device="meta", **kwargs)
+    assert model.grid.device.type == "meta" and all(p.device.type == "meta" for p in model.parameters())
+    assert original_model(original, "SE2", "separable", 4, **kwargs).grid.device.type == "cpu"
+
+
 def test_bench_against_a_checkout_writes_the_ratio_and_the_conv_only_limit(checkout, tmp_path, capsys):
     out = tmp_path / "efficiency.csv"
     assert main(["bench", "--profile", "smoke", "--against", str(checkout), "--out", str(out), "--threads", "1"]) == 0

@@ -103,6 +103,37 @@ def test_bench_smoke_cli(tmp_path, capsys) -> None:
     assert re.search(r"(faster than|slower than|as fast as) nonseparable", printed) and "conv-only" in printed
 
 
+def test_cuda_steps_run_with_the_training_loops_cudnn_flags_and_restore_them() -> None:
+    from gsepconv.experiments.bench.timing import with_cudnn
+
+    seen = []
+
+    def step() -> None:
+        seen.append((torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic))
+
+    before = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
+    with_cudnn(step, autotune=False)()
+    with_cudnn(step, autotune=True)()
+    assert seen == [(False, True), (True, False)]  # as deterministic=True / False trains
+    assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic) == before
+
+    def fails() -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        with_cudnn(fails, autotune=True)()
+    assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic) == before
+
+
+def test_the_autotuned_cuda_step_is_not_timed_on_cpu(tmp_path) -> None:
+    from gsepconv.experiments.bench import BenchCase, run_benchmark
+
+    frame = run_benchmark(
+        "smoke", "cpu", out=tmp_path / "e.csv", cases=[BenchCase("SE2", "separable", 4)], progress=False
+    )
+    assert math.isnan(frame.iloc[0].train_ms_cudnn_benchmark) and math.isnan(frame.iloc[0].cudnn_benchmark_speedup)
+
+
 def test_bench_bf16_times_the_bfloat16_step_in_the_same_loop(tmp_path) -> None:
     from gsepconv.experiments.bench import BenchCase, run_benchmark
     from gsepconv.experiments.bench.timing import training_step
@@ -382,3 +413,18 @@ def test_the_benchmark_says_slower_not_a_fraction_faster():
 
     assert speed_words(1.8) == "1.8x faster than" and speed_words(0.6) == "1.7x slower than"
     assert speed_words(1.02) == "as fast as"
+
+
+def test_the_cuda_layouts_are_the_ones_measured_on_a_gpu() -> None:
+    # results/paper/layouts-gpu.csv is the CUDA measurement Implementation.layout rests on; no GPU
+    # is needed to check that the code still chooses what it measured (a missing table fails)
+    from pathlib import Path
+
+    from gsepconv.experiments.bench import layouts_is_current
+    from gsepconv.nn import IMPLEMENTATIONS
+
+    table = pd.read_csv(Path(__file__).resolve().parents[2] / "results" / "paper" / "layouts-gpu.csv")
+    assert table["device"].str.contains("H200").all() and table["agrees"].all()
+    assert layouts_is_current(table, "paper")
+    for _, row in table.iterrows():
+        assert IMPLEMENTATIONS[row.implementation].layout["cuda"] == row.chosen_layout == "nchw"

@@ -18,6 +18,10 @@ For each case a G-ResNet (the paper's MNIST-rot architecture) is built and timed
   (``speed_verdict``);
 * with ``--bf16``: ``train_ms_bf16``, our step under bfloat16 autocast timed in the same loop, and
   ``bf16_speedup = train_ms / train_ms_bf16`` (``speedup_vs_original_bf16`` with ``--against``);
+* on CUDA, every training step runs with the training loop's default cuDNN flags
+  (``deterministic=True``: no autotuning), and ``train_ms_cudnn_benchmark`` is our step autotuned
+  (``torch.backends.cudnn.benchmark``, as ``deterministic=False`` trains) in the same loop,
+  ``cudnn_benchmark_speedup = train_ms / train_ms_cudnn_benchmark`` (``nan`` on CPU);
 * ``infer_ms``: ``eval()`` forward under ``torch.inference_mode`` (sampled kernels cached);
 * ``conv_only_ms``: the same forward of :func:`gsepconv.nn.export` (frozen kernels: the bare
   convolutions with the same weights); ``infer_overhead = infer_ms / conv_only_ms``;

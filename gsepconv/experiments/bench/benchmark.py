@@ -40,6 +40,7 @@ from .timing import (
     sync,
     time_calls,
     training_step,
+    with_cudnn,
 )
 
 
@@ -57,7 +58,10 @@ def bench_case(
     Every case also times its conv-only model (the same convolutions with free weights, no kernel
     nets) in both memory layouts; the faster is the float32 limit of a training step
     (``conv_only_train_ms``, its layout ``limit_layout``). ``bf16``: also our
-    step under bfloat16 autocast, in the same loop (``train_ms_bf16``, ``bf16_speedup``)."""
+    step under bfloat16 autocast, in the same loop (``train_ms_bf16``, ``bf16_speedup``). On CUDA
+    every training step runs with the training loop's default cuDNN flags (deterministic, no
+    autotuning), and ours also autotuned (``cudnn.benchmark``) in the same loop
+    (``train_ms_cudnn_benchmark``, ``cudnn_benchmark_speedup``; ``nan`` on CPU)."""
     model, x, y, train_step = case_setup(case, profile, profile.image_size, device, seed)
     training = _time_training(case, profile, device, model, train_step, x, y, seed, original, bf16)
     frozen = export(model.eval())
@@ -112,6 +116,8 @@ def _time_training(
     model.train()
     peak = _step_memory(model, train_step, x, y, device)
     steps = {"ours": train_step}
+    if device.type == "cuda":  # every step as training runs by default; ours autotuned beside it
+        steps["cudnn_benchmark"] = with_cudnn(train_step, autotune=True)
     if case.group != "Z2":  # a plain CNN is its own conv-only model (its convolutions are always channels-last)
         for layout, fmt in LAYOUTS.items():  # one copy per layout: each with its own Adam state
             steps[f"conv_only_{layout}"] = in_layout(training_step(conv_only_model(model).train(), x, y), fmt)
@@ -121,6 +127,8 @@ def _time_training(
     if bf16:
         steps["bf16"] = training_step(model, x, y, cast=torch.bfloat16)
     repeats = max(profile.repeats, profile.against_repeats) if "original" in steps else profile.repeats
+    if device.type == "cuda":
+        steps = {name: step if name == "cudnn_benchmark" else with_cudnn(step, False) for name, step in steps.items()}
     times = dict(zip(steps, alternate(list(steps.values()), profile.warmup, repeats, device)))
     steps.clear()  # frees the conv-only and original models
     return {
@@ -155,21 +163,18 @@ def _original_step(
     """The training step of the original code's model of ``case`` (seeded as ours) and its
     number of parameters."""
     torch.manual_seed(seed)
-    theirs = (
-        original_model(
-            original,
-            case.group,
-            case.implementation,
-            case.num_elements,
-            widths=profile.widths,
-            kernel_size=profile.kernel_size,
-            hidden_features=profile.hidden_features,
-            image_size=profile.image_size,
-            max_scale=profile.max_scale,
-        )
-        .to(device)
-        .train()
-    )
+    theirs = original_model(
+        original,
+        case.group,
+        case.implementation,
+        case.num_elements,
+        widths=profile.widths,
+        kernel_size=profile.kernel_size,
+        hidden_features=profile.hidden_features,
+        image_size=profile.image_size,
+        max_scale=profile.max_scale,
+        device=device,
+    ).train()
     return training_step(theirs, x, y), count_parameters(theirs)
 
 
@@ -190,6 +195,7 @@ def _training_columns(
     original_ms = statistics.median(times["original"]) if "original" in times else nan
     q25, speedup, q75 = ratio_quartiles(paired_ratios(times["original"], times["ours"]) if "original" in times else [])
     bf16_ms = statistics.median(times["bf16"]) if "bf16" in times else nan
+    autotuned_ms = statistics.median(times["cudnn_benchmark"]) if "cudnn_benchmark" in times else nan
     return {
         "train_ms": train,
         "train_ms_min": min(times["ours"]),
@@ -208,6 +214,8 @@ def _training_columns(
         "train_ms_bf16": bf16_ms,
         "bf16_speedup": train / bf16_ms,
         "speedup_vs_original_bf16": original_ms / bf16_ms,
+        "train_ms_cudnn_benchmark": autotuned_ms,
+        "cudnn_benchmark_speedup": train / autotuned_ms,
     }
 
 
@@ -301,7 +309,8 @@ def run_benchmark(
     against: str | Path | None = None,
     bf16: bool = False,
 ) -> pd.DataFrame:
-    """Run a benchmark profile and write ``<results>/<profile>/efficiency[-gpu].csv`` atomically.
+    """Run a benchmark profile and write ``<results>/<profile>/efficiency[-gpu].csv`` atomically,
+    after every case (an interrupted run keeps the cases it finished).
     ``against``: a checkout of the original implementation; its model of every case it has is
     timed alternately with ours (:mod:`gsepconv.experiments.against`). ``bf16``: also time our
     step under bfloat16 autocast (``precision="bf16"``)."""
@@ -316,18 +325,13 @@ def run_benchmark(
     if todo:  # one discarded pass: first-call costs (thread pools, oneDNN/cuDNN plans) are not the first case's
         bench_case(todo[0], BenchProfile(**{**prof.__dict__, "warmup": 1, "repeats": 1}), dev)
 
+    frame = pd.DataFrame()
     for case in tqdm(todo, desc=f"bench {profile}", disable=not bars_enabled(progress)):
-        rows.append(
-            bench_case(
-                case,
-                prof,
-                dev,
-                original=original,
-                bf16=bf16,
-            )
-        )
-    frame = pd.DataFrame(rows)
-    write_table(path, frame.to_csv(index=False), "the benchmark table")
+        rows.append(bench_case(case, prof, dev, original=original, bf16=bf16))
+        # after every case: an interrupted run keeps what it measured (a table missing cases is
+        # not current for its profile, see bench_is_current, so nothing mistakes it for a whole one)
+        frame = pd.DataFrame(rows)
+        write_table(path, frame.to_csv(index=False), "the benchmark table")
     return frame
 
 

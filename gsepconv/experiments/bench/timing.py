@@ -43,6 +43,24 @@ def training_step(
     return step
 
 
+def with_cudnn(step: Callable[[], None], autotune: bool) -> Callable[[], None]:
+    """``step`` under cuDNN's flags for the duration of each call: ``autotune=False`` as the
+    training loop runs by default (``deterministic=True``: ``cudnn.deterministic`` on,
+    ``cudnn.benchmark`` off), ``autotune=True`` as it runs with ``deterministic=False``
+    (``cudnn.benchmark`` on: the fastest algorithm per shape, tried on the first call of each
+    shape). The flags are restored after each call; they change nothing on CPU."""
+
+    def run() -> None:
+        saved = torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = autotune, not autotune
+        try:
+            step()
+        finally:
+            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved
+
+    return run
+
+
 def alternate(
     steps: Sequence[Callable[[], None]], warmup: int, repeats: int, device: torch.device
 ) -> list[list[float]]:
@@ -118,6 +136,7 @@ def speed_words(ratio: float, verdict: str | None = None) -> str:
 
 
 __all__ = [
+    "with_cudnn",
     "alternate",
     "paired_ratios",
     "ratio_quartiles",
