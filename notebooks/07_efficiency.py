@@ -144,7 +144,8 @@ report.original_comparison(efficiency)
 # per-round ratio NCHW / channels-last like the comparison above: a layout is `measured_layout` only
 # when the interquartile range of the ratio lies beyond 1 ± 10 % on its side, otherwise `tie`: the
 # same code measured in two sessions on one machine read `dseparable`'s ratio as 0.94 and 1.07, each
-# with a narrow range, so a smaller difference is not repeatable (`LAYOUT_MARGIN`). `agrees` says whether the code's choice is what was measured (a tie supports either).
+# with a narrow range, so a smaller difference is not repeatable (`LAYOUT_MARGIN`). `agrees` says
+# whether the code's choice is what was measured (a tie supports either).
 
 # %% tags=["hide-output"]
 layouts = ensure_table("layouts", profile, train, device=device, results=BASE)

@@ -177,7 +177,7 @@ class OriginalBuilder:
         model = original_model(
             load_original(self.path), m.group, m.implementation, m.num_elements, device=device, **kwargs
         )
-        return model.to(device), {
+        return model, {
             "code": "original",
             "group": m.group,
             "implementation": m.implementation,

@@ -124,6 +124,17 @@ def test_cuda_steps_run_with_the_training_loops_cudnn_flags_and_restore_them() -
         with_cudnn(fails, autotune=True)()
     assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic) == before
 
+    # every step as trained by default on CUDA, the autotuned one keeping its own flags; CPU untouched
+    from gsepconv.experiments.bench.timing import as_trained
+
+    seen.clear()
+    steps = {"plain": step, "autotuned": with_cudnn(step, autotune=True)}
+    assert as_trained(steps, torch.device("cpu")) is steps
+    for wrapped in as_trained(steps, torch.device("cuda")).values():
+        wrapped()
+    assert seen == [(False, True), (True, False)]
+    assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic) == before
+
 
 def test_the_autotuned_cuda_step_is_not_timed_on_cpu(tmp_path) -> None:
     from gsepconv.experiments.bench import BenchCase, run_benchmark

@@ -33,6 +33,7 @@ from .cases import (
 )
 from .timing import (
     alternate,
+    as_trained,
     paired_ratios,
     ratio_quartiles,
     speed_verdict,
@@ -127,8 +128,7 @@ def _time_training(
     if bf16:
         steps["bf16"] = training_step(model, x, y, cast=torch.bfloat16)
     repeats = max(profile.repeats, profile.against_repeats) if "original" in steps else profile.repeats
-    if device.type == "cuda":
-        steps = {name: step if name == "cudnn_benchmark" else with_cudnn(step, False) for name, step in steps.items()}
+    steps = as_trained(steps, device)
     times = dict(zip(steps, alternate(list(steps.values()), profile.warmup, repeats, device)))
     steps.clear()  # frees the conv-only and original models
     return {

@@ -33,7 +33,7 @@ from ...progress import bars_enabled, tqdm
 from ..io import check_writable, results_root, write_table
 from .benchmark import in_layout
 from .cases import BENCH_PROFILES, BenchCase, BenchProfile, case_setup, provenance, resolve_bench
-from .timing import alternate, paired_ratios, ratio_quartiles, with_cudnn
+from .timing import alternate, as_trained, paired_ratios, ratio_quartiles
 
 #: The smallest difference between the layouts' steps that decides a layout: the drift of the
 #: ratio between runs on one 2-core machine, not the spread within one run. ``dseparable``'s
@@ -71,8 +71,7 @@ def bench_layout_case(case: BenchCase, profile: BenchProfile, device: torch.devi
     _model, _x, _y, step = case_setup(case, profile, profile.image_size, device, seed)
     steps = {name: in_layout(step, fmt) for name, fmt in LAYOUTS.items()}
     steps["chosen"] = step
-    if device.type == "cuda":  # as training runs by default (deterministic cuDNN, no autotuning)
-        steps = {name: with_cudnn(s, autotune=False) for name, s in steps.items()}
+    steps = as_trained(steps, device)  # on CUDA: deterministic cuDNN, no autotuning
     rounds = max(profile.repeats, profile.against_repeats)
     times = dict(zip(steps, alternate(list(steps.values()), profile.warmup, rounds, device)))
     q25, ratio, q75 = ratio_quartiles(paired_ratios(times["nchw"], times["channels_last"]))

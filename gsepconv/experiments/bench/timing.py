@@ -61,6 +61,15 @@ def with_cudnn(step: Callable[[], None], autotune: bool) -> Callable[[], None]:
     return run
 
 
+def as_trained(steps: dict[str, Callable[[], None]], device: torch.device) -> dict[str, Callable[[], None]]:
+    """``steps`` as the training loop runs them by default on ``device``: on CUDA each under
+    :func:`with_cudnn` ``(autotune=False)`` (a step already wrapped with ``autotune=True`` keeps
+    its own flags, the inner wrapper's); elsewhere unchanged."""
+    if device.type != "cuda":
+        return steps
+    return {name: with_cudnn(step, autotune=False) for name, step in steps.items()}
+
+
 def alternate(
     steps: Sequence[Callable[[], None]], warmup: int, repeats: int, device: torch.device
 ) -> list[list[float]]:
@@ -136,6 +145,7 @@ def speed_words(ratio: float, verdict: str | None = None) -> str:
 
 
 __all__ = [
+    "as_trained",
     "with_cudnn",
     "alternate",
     "paired_ratios",
